@@ -1,0 +1,81 @@
+"""The hallucination gate: should the app block this answer?
+
+The answer fails when its hallucination score (1 - faithfulness) is above the threshold,
+or when a score is below a per-metric minimum the caller set. An answer with no claims
+(a refusal) has nothing to hallucinate and passes, saying so. When a score the gate needs
+could not be computed, `on_error` decides: block (the default, fail closed) or allow.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from .scores import JUDGE_ERROR, NO_CLAIMS, MetricScore
+from .types import ClaimVerdict, MetricName
+
+
+class GateConfig(BaseModel):
+    """Per-request gate settings; unset fields fall back to the service's defaults."""
+
+    threshold: float | None = Field(default=None, ge=0.0, le=1.0,
+                                    description="Largest hallucination score (1 - faithfulness) that passes.")
+    min_scores: dict[MetricName, float] = Field(default_factory=dict,
+                                                description="Per-metric minimums, e.g. {\"context_recall\": 0.5}.")
+    on_error: Literal["block", "allow"] = Field(default="block",
+                                                description="Verdict when a needed score could not be computed.")
+
+
+class GateResult(BaseModel):
+    passed: bool
+    hallucination_score: float | None
+    threshold: float
+    unsupported_claims: list[str] = []
+    failed_rules: list[str] = Field(default_factory=list, description="Why the answer failed; empty when it passed.")
+    notes: list[str] = Field(default_factory=list, description="What the gate could not check, and why it passed anyway.")
+
+
+def apply_gate(scores: dict[str, MetricScore], claims: list[ClaimVerdict],
+               config: GateConfig, threshold: float) -> GateResult:
+    """Gate verdict from the sample's scores and claim verdicts."""
+    failed: list[str] = []
+    notes: list[str] = []
+    hallucination: float | None = None
+
+    faith = scores.get("faithfulness")
+    if faith is not None and faith.reason != "not_requested":
+        if faith.value is not None:
+            hallucination = round(1.0 - faith.value, 6)
+            if hallucination > threshold:
+                failed.append(f"hallucination_score {hallucination:.3f} > threshold {threshold:.3f}")
+        elif faith.reason == NO_CLAIMS:
+            notes.append("no_claims: the answer makes no factual claims (a refusal), nothing to block")
+        else:
+            _unavailable("faithfulness", faith, config, failed, notes)
+    else:
+        notes.append("faithfulness not requested: hallucination rule not checked")
+
+    for metric, minimum in config.min_scores.items():
+        score = scores.get(metric)
+        if score is None or score.value is None:
+            _unavailable(metric, score, config, failed, notes)
+        elif score.value < minimum:
+            failed.append(f"{metric} {score.value:.3f} < minimum {minimum:.3f}")
+
+    return GateResult(
+        passed=not failed,
+        hallucination_score=hallucination,
+        threshold=threshold,
+        unsupported_claims=[c.claim for c in claims if c.verdict != "supported"],
+        failed_rules=failed,
+        notes=notes,
+    )
+
+
+def _unavailable(metric: str, score: MetricScore | None, config: GateConfig,
+                 failed: list[str], notes: list[str]) -> None:
+    reason = score.reason if score is not None else "not_requested"
+    if reason == JUDGE_ERROR and config.on_error == "block":
+        failed.append(f"{metric} unavailable ({reason}); on_error=block")
+    else:
+        notes.append(f"{metric} not checked ({reason})")

@@ -1,0 +1,27 @@
+"""The protocol every judge speaks, so the metrics, the gate and the details are written once."""
+from __future__ import annotations
+
+from typing import Protocol
+
+from ..types import Decomposition, JudgeInfo, Needs, Sample, Usage, Verification
+
+
+class Judge(Protocol):
+    """Two judgements per sample (decompose, then verify against the contexts) plus embeddings.
+
+    Each method adds its cost to `usage` and raises `JudgeError` when it cannot answer.
+    """
+
+    info: JudgeInfo
+    # The hallucination threshold this judge's scores are calibrated for.
+    default_threshold: float
+
+    async def decompose(self, sample: Sample, need: Needs, usage: Usage) -> Decomposition: ...
+
+    async def verify(self, sample: Sample, parts: Decomposition, need: Needs, usage: Usage) -> Verification: ...
+
+    async def embed(self, texts: list[str], usage: Usage) -> list[list[float]]: ...
+
+    async def ready(self) -> tuple[bool, str]: ...
+
+    async def aclose(self) -> None: ...

