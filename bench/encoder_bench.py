@@ -1,0 +1,63 @@
+"""Benchmark the offline MiniLM encoder: cold load time and sentences/second at batch sizes 32 and 64.
+
+Usage: python bench/encoder_bench.py [--data PATH/rag_bench_100.jsonl] [--repeats N]
+"""
+from __future__ import annotations
+
+import time
+
+_T0 = time.perf_counter()  # before any heavy import, so "cold load" includes importing numpy/onnxruntime
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import re  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # run as a plain script from anywhere
+
+from metrics.judges.encoder import Encoder  # noqa: E402
+
+# shared/ sits beside the repo both on developer machines and in CI.
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "rag_bench_100.jsonl"
+_SENT_SPLIT = re.compile(r"(?<=[.!?])\s+")
+
+
+def load_sentences(path: Path) -> list[str]:
+    """Every sentence of every retrieved context, split with a naive punctuation regex."""
+    out: list[str] = []
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            for ctx in json.loads(line).get("retrieved_contexts", []):
+                out.extend(s.strip() for s in _SENT_SPLIT.split(ctx) if s.strip())
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--repeats", type=int, default=3, help="timed runs per batch size; the best is reported")
+    args = ap.parse_args()
+
+    enc = Encoder.load()
+    enc.encode(["cold start"])
+    cold = time.perf_counter() - _T0
+    print(f"cold load (import -> first encode): {cold:.3f} s")
+
+    sentences = load_sentences(args.data)
+    n_tokens = sum(len(e.ids) for e in enc.tokenizer.encode_batch(sentences))
+    print(f"{len(sentences)} sentences, {n_tokens} tokens, from {args.data.name}; "
+          f"intra-op threads={enc.session.get_session_options().intra_op_num_threads}")
+    enc.encode(sentences[:64])  # warm-up: first runs allocate arenas per shape
+    for bs in (32, 64):
+        best = float("inf")
+        for _ in range(max(1, args.repeats)):
+            t = time.perf_counter()
+            enc.encode(sentences, batch_size=bs)
+            best = min(best, time.perf_counter() - t)
+        print(f"batch {bs:>3}: {len(sentences) / best:8.1f} sentences/s  ({best:.2f} s for all)")
+
+
+if __name__ == "__main__":
+    main()

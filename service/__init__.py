@@ -1,0 +1,1 @@
+"""ragmeter's service: the HTTP API, its settings and the command line."""

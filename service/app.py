@@ -1,0 +1,38 @@
+"""The FastAPI application: `create_app()` wires settings, the judge and the routers."""
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from metrics.judges.base import Judge
+
+from .api import catalog, evaluate, health
+from .judges import build_judge
+from .settings import Settings
+
+DESCRIPTION = """Scores RAG answers with the four Ragas metrics (faithfulness, answer relevancy,
+context precision, context recall), says whether to block an answer (the hallucination gate),
+and shows the evidence: which claims of the answer the contexts support and which they do not."""
+
+
+def create_app(settings: Settings | None = None, judge: Judge | None = None) -> FastAPI:
+    """The app; it scores with the given judge, or builds one from the settings, and closes it at shutdown."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.judge = judge if judge is not None else build_judge(settings)
+        try:
+            yield
+        finally:
+            if app.state.judge is not None:
+                await app.state.judge.aclose()
+
+    app = FastAPI(title="ragmeter", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.judge = judge
+    app.include_router(health.router)
+    app.include_router(catalog.router)
+    app.include_router(evaluate.router)
+    return app

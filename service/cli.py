@@ -1,0 +1,125 @@
+"""The `ragmeter` command: serve the API, or score a JSONL file in-process."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from metrics import METRIC_NAMES, Sample, SampleResult, Usage, score_sample
+
+from .judges import NO_JUDGE, build_judge
+from .settings import Settings
+
+err = Console(stderr=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ragmeter", description="RAG evaluation: Ragas metrics with evidence.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+
+    score = commands.add_parser("score", help="score a JSONL file of samples with the configured judge")
+    score.add_argument("file", type=Path, help="JSONL, one sample per line (Ragas or classic field names)")
+    score.add_argument("--metrics", nargs="+", choices=METRIC_NAMES, default=list(METRIC_NAMES))
+    score.add_argument("--json", action="store_true", help="print one JSON result per line instead of a table")
+
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        import uvicorn
+
+        from .app import create_app
+
+        uvicorn.run(create_app(), host=args.host, port=args.port)
+        return 0
+    return _score(args)
+
+
+def _score(args: argparse.Namespace) -> int:
+    try:
+        samples = read_jsonl(args.file)
+    except (OSError, ValueError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        return 2
+    settings = Settings()
+    judge = build_judge(settings)
+    if judge is None:
+        err.print(f"[red]error:[/red] {NO_JUDGE}")
+        return 2
+    results = asyncio.run(_score_all(samples, judge, args.metrics, settings))
+    if args.json:
+        for result in results:
+            print(result.model_dump_json())
+    else:
+        Console().print(results_table(results, args.metrics))
+    return 0
+
+
+async def _score_all(samples: list[Sample], judge, metrics: list[str], settings: Settings) -> list[SampleResult]:
+    results: list[SampleResult | None] = [None] * len(samples)
+
+    async def one(i: int) -> None:
+        results[i] = await score_sample(samples[i], judge, metrics, threshold=settings.hallucination_threshold)
+
+    try:
+        with Progress(console=err, transient=True) as progress:
+            task = progress.add_task("scoring", total=len(samples))
+            for done in asyncio.as_completed([one(i) for i in range(len(samples))]):
+                await done
+                progress.advance(task)
+    finally:
+        await judge.aclose()
+    return results  # type: ignore[return-value]
+
+
+def read_jsonl(path: Path) -> list[Sample]:
+    """Samples from a JSONL file; raises ValueError naming the first bad line."""
+    samples = []
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                samples.append(Sample.model_validate_json(line))
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first["loc"])
+                raise ValueError(f"{path}:{number}: {where}: {first['msg']}") from None
+    if not samples:
+        raise ValueError(f"{path}: no samples")
+    return samples
+
+
+def results_table(results: list[SampleResult], metrics: list[str]) -> Table:
+    table = Table(title="ragmeter scores")
+    table.add_column("id")
+    for metric in metrics:
+        table.add_column(metric, justify="right")
+    table.add_column("gate")
+    table.add_column("unsupported claims")
+    usage = Usage()
+    for i, result in enumerate(results):
+        usage.add(result.usage)
+        row = [str(result.id if result.id is not None else i)]
+        for metric in metrics:
+            value = getattr(result.scores, metric)
+            reason = getattr(result.details, metric).reason
+            row.append(f"{value:.3f}" if value is not None else f"null ({reason})")
+        row.append("[green]pass[/green]" if result.gate.passed else "[red]FAIL[/red]")
+        row.append("; ".join(result.gate.unsupported_claims)[:120])
+        table.add_row(*row)
+    table.caption = (f"{usage.chat_calls} chat calls, {usage.cached_calls} cached, "
+                     f"{usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens")
+    return table
+
+
+if __name__ == "__main__":
+    sys.exit(main())

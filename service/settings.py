@@ -1,0 +1,35 @@
+"""Service configuration from RAGMETER_* environment variables (and the openai SDK's own OPENAI_*)."""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RAGMETER_", extra="ignore")
+
+    judge_model: str = Field("gpt-4o-mini", description="Chat model of the LLM judge.")
+    embedding_model: str = Field("text-embedding-3-small", description="Embedding model for answer_relevancy.")
+    judge_concurrency: int = Field(16, ge=1, description="Judge calls in flight, across all requests.")
+    judge_timeout: float = Field(60.0, gt=0, description="Seconds per judge call before it is retried.")
+    judge_max_retries: int = Field(4, ge=0, description="Retries on 429, 5xx, timeouts and dropped connections.")
+    judge_response_format: Literal["json_schema", "json_object", "none"] = Field(
+        "json_schema", description="How to ask for JSON: strict schema, JSON mode, or the prompt alone.")
+    answer_relevancy_questions: int = Field(3, ge=1, le=10, description="Questions generated per answer.")
+    cache_path: str | None = Field(None, description="SQLite file for the judge cache; memory only when unset.")
+    cache_size: int = Field(10_000, ge=0, description="Judge replies kept in memory.")
+
+    hallucination_threshold: float | None = Field(
+        None, ge=0, le=1, description="Default gate threshold; unset means the judge's own (0.2 for the LLM judge).")
+    max_samples_per_request: int = Field(50, ge=1)
+    max_contexts: int = Field(100, ge=1, description="Contexts per sample.")
+    max_field_chars: int = Field(20_000, ge=1, description="Characters in the question, answer or reference.")
+    max_context_chars: int = Field(50_000, ge=1, description="Characters in one context.")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

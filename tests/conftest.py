@@ -1,0 +1,37 @@
+import pytest
+from fastapi.testclient import TestClient
+
+from metrics.judges.llm import LLMJudge
+from service.app import create_app
+from service.settings import Settings
+
+from .scripted_judge import ScriptedJudge
+
+
+@pytest.fixture(scope="session")
+def scripted():
+    judge = ScriptedJudge().start()
+    yield judge
+    judge.stop()
+
+
+@pytest.fixture
+def fake(scripted):
+    scripted.reset()
+    scripted.faults.clear()
+    yield scripted
+    scripted.faults.clear()
+
+
+def make_client(fake: ScriptedJudge, **options) -> TestClient:
+    settings = Settings(**options.pop("settings", {}))
+    judge = LLMJudge.create(model="scripted", embedding_model="scripted-embed", base_url=fake.url,
+                            api_key="test", timeout=options.pop("timeout", 10.0),
+                            max_retries=options.pop("max_retries", 2), **options)
+    return TestClient(create_app(settings, judge=judge))
+
+
+@pytest.fixture
+def client(fake):
+    with make_client(fake) as c:
+        yield c
