@@ -196,9 +196,19 @@ def _verify(prompt: str) -> dict:
         data["statements"] = []
         for statement in statements:
             ok, quote, n = check(statement)
-            data["statements"].append({"attributable": ok, "evidence": quote, "context": n, "reason": "r"})
+            data["statements"].append({"attributable": ok, "evidence": quote, "context": n,
+                                       "reason": "stated in the context" if ok else "not stated"})
     if '"contexts"' in prompt:
         whole = _section(prompt, "REFERENCE ANSWER") or _section(prompt, "ANSWER") or ""
         targets = [t.rstrip(".").lower() for t in statements or claims or _sentences(whole)]
-        data["contexts"] = [{"useful": any(t in c.lower() for t in targets), "reason": "r"} for c in contexts]
+        useful = [any(t in c.lower() for t in targets) for c in contexts]
+        data["contexts"] = [{"useful": u, "reason": "states the facts needed" if u else "unrelated to them"}
+                            for u in useful]
     return data
+
+
+if __name__ == "__main__":  # python -m tests.scripted_judge PORT: run it by hand, e.g. for README examples
+    import sys
+
+    judge = ScriptedJudge()
+    uvicorn.run(judge._app(), host="127.0.0.1", port=int(sys.argv[1]) if len(sys.argv) > 1 else 8012)
