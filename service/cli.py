@@ -47,12 +47,12 @@ def _score(args: argparse.Namespace) -> int:
     try:
         samples = read_jsonl(args.file)
     except (OSError, ValueError) as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {exc}", soft_wrap=True)
         return 2
     settings = Settings()
     judge = build_judge(settings)
     if judge is None:
-        err.print(f"[red]error:[/red] {NO_JUDGE}")
+        err.print(f"[red]error:[/red] {NO_JUDGE}", soft_wrap=True)
         return 2
     results = asyncio.run(_score_all(samples, judge, args.metrics, settings))
     if args.json:
