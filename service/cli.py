@@ -104,7 +104,8 @@ def results_table(results: list[SampleResult], metrics: list[str]) -> Table:
     for metric in metrics:
         table.add_column(metric, justify="right")
     table.add_column("gate")
-    table.add_column("unsupported claims")
+    table.add_column("unsupported", justify="right")
+    table.add_column("first unsupported claim", no_wrap=True, overflow="ellipsis", max_width=60)
     usage = Usage()
     for i, result in enumerate(results):
         usage.add(result.usage)
@@ -114,7 +115,9 @@ def results_table(results: list[SampleResult], metrics: list[str]) -> Table:
             reason = getattr(result.details, metric).reason
             row.append(f"{value:.3f}" if value is not None else f"null ({reason})")
         row.append("[green]pass[/green]" if result.gate.passed else "[red]FAIL[/red]")
-        row.append("; ".join(result.gate.unsupported_claims)[:120])
+        unsupported = result.gate.unsupported_claims
+        row.append(f"{len(unsupported)}/{len(result.details.faithfulness.claims)}")
+        row.append(unsupported[0] if unsupported else "")
         table.add_row(*row)
     table.caption = (f"{usage.chat_calls} chat calls, {usage.cached_calls} cached, "
                      f"{usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens")
