@@ -1,4 +1,4 @@
-"""Benchmark the offline MiniLM encoder: cold load time and sentences/second at batch sizes 32 and 64.
+"""Benchmark the offline MiniLM encoder: cold load time and sentences/second at batch sizes 16, 32 and 64.
 
 Usage: python bench/encoder_bench.py [--data PATH/rag_bench_100.jsonl] [--repeats N]
 """
@@ -50,7 +50,7 @@ def main() -> None:
     print(f"{len(sentences)} sentences, {n_tokens} tokens, from {args.data.name}; "
           f"intra-op threads={enc.session.get_session_options().intra_op_num_threads}")
     enc.encode(sentences[:64])  # warm-up: first runs allocate arenas per shape
-    for bs in (32, 64):
+    for bs in (16, 32, 64):
         best = float("inf")
         for _ in range(max(1, args.repeats)):
             t = time.perf_counter()

@@ -48,6 +48,8 @@ class GeneratedQuestion(BaseModel):
 class AnswerRelevancyDetail(MetricDetail):
     noncommittal: bool = False
     questions: list[GeneratedQuestion] = []
+    signals: dict[str, float] | None = Field(
+        default=None, description="The embedded judge's relevance signals, when it scored this.")
 
 
 class ContextPrecisionDetail(MetricDetail):
@@ -93,7 +95,8 @@ async def score_sample(sample: Sample, judge: Judge, metrics: Iterable[str] = ME
     verify_need = need if parts is not None else Needs(context_verdicts=need.context_verdicts)
     parts_or_empty = parts or Decomposition()
     embed_texts = ([sample.user_input] + parts_or_empty.questions
-                   if need.questions and parts_or_empty.questions and not parts_or_empty.noncommittal else [])
+                   if need.questions and parts_or_empty.questions and not parts_or_empty.noncommittal
+                   and parts_or_empty.relevance is None else [])
 
     verification, vectors = await asyncio.gather(
         _attempt(judge.verify(sample, parts_or_empty, verify_need, usage), errors)
@@ -149,6 +152,9 @@ def _answer_relevancy(wanted, parts, vectors) -> AnswerRelevancyDetail:
     if parts.noncommittal:
         return AnswerRelevancyDetail(**_flat(answer_relevancy([], True)), noncommittal=True,
                                      questions=[GeneratedQuestion(question=q) for q in parts.questions])
+    if parts.relevance is not None:
+        return AnswerRelevancyDetail(**_flat(MetricScore.of(parts.relevance.score)),
+                                     signals=parts.relevance.signals)
     if vectors is None:
         return AnswerRelevancyDetail(reason=reasons.JUDGE_ERROR,
                                      questions=[GeneratedQuestion(question=q) for q in parts.questions])

@@ -95,6 +95,13 @@ class Needs:
 Verdict = Literal["supported", "unsupported", "contradicted"]
 
 
+class RelevanceEstimate(BaseModel):
+    """A judge's direct answer-relevancy estimate, for judges that generate no questions."""
+
+    score: float = Field(ge=0.0, le=1.0)
+    signals: dict[str, float] = {}
+
+
 class Decomposition(BaseModel):
     """What the judge reads from the answer and reference alone, before seeing any context."""
 
@@ -102,6 +109,7 @@ class Decomposition(BaseModel):
     questions: list[str] = []
     noncommittal: bool = False
     statements: list[str] = []
+    relevance: RelevanceEstimate | None = None
 
 
 class ClaimVerdict(BaseModel):

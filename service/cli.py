@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from pathlib import Path
 
@@ -32,6 +33,12 @@ def main(argv: list[str] | None = None) -> int:
     score.add_argument("--metrics", nargs="+", choices=METRIC_NAMES, default=list(METRIC_NAMES))
     score.add_argument("--json", action="store_true", help="print one JSON result per line instead of a table")
 
+    accuracy = commands.add_parser("accuracy", help="agreement of the gate and context metrics with labelled data")
+    accuracy.add_argument("file", type=Path, help="JSONL with label_hallucinated or context_is_gold")
+    accuracy.add_argument("--split", choices=["all", "train", "holdout"], default="all",
+                          help="rows of the support scorer's training part, its held-out part, or all")
+    accuracy.add_argument("--limit", type=int, default=None, help="score only the first N rows")
+
     args = parser.parse_args(argv)
     if args.command == "serve":
         import uvicorn
@@ -40,7 +47,47 @@ def main(argv: list[str] | None = None) -> int:
 
         uvicorn.run(create_app(), host=args.host, port=args.port)
         return 0
+    if args.command == "accuracy":
+        return _accuracy(args)
     return _score(args)
+
+
+def _accuracy(args: argparse.Namespace) -> int:
+    from . import accuracy
+
+    try:
+        rows = accuracy.read_rows(args.file, args.split, args.limit)
+    except (OSError, ValueError) as exc:
+        err.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+        return 2
+    if not rows:
+        err.print("[red]error:[/red] no rows to score", soft_wrap=True)
+        return 2
+    settings = Settings()
+    judge = build_judge(settings)
+    if judge is None:
+        err.print(f"[red]error:[/red] {NO_JUDGE}", soft_wrap=True)
+        return 2
+
+    async def run() -> dict:
+        try:
+            if "label_hallucinated" in rows[0]:
+                report = await accuracy.hallucination_report(rows, judge, settings.hallucination_threshold)
+            elif "context_is_gold" in rows[0]:
+                report = await accuracy.context_report(rows, judge)
+            else:
+                raise ValueError("rows carry neither label_hallucinated nor context_is_gold")
+        finally:
+            await judge.aclose()
+        return {"file": args.file.name, "split": args.split, "judge": judge.info.model_dump(), **report}
+
+    try:
+        report = asyncio.run(run())
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+        return 2
+    print(json.dumps(report, indent=1))
+    return 0
 
 
 def _score(args: argparse.Namespace) -> int:

@@ -9,8 +9,8 @@ from metrics.judges.llm import LLMJudge
 
 from .settings import Settings
 
-NO_JUDGE = ("no judge configured: set OPENAI_API_KEY (and OPENAI_BASE_URL for a server other than "
-            "OpenAI's) to score with an LLM judge")
+NO_JUDGE = ("RAGMETER_JUDGE=openai but no LLM judge is configured: set OPENAI_API_KEY (and OPENAI_BASE_URL "
+            "for a server other than OpenAI's), or use RAGMETER_JUDGE=local")
 
 
 def llm_configured() -> bool:
@@ -18,8 +18,19 @@ def llm_configured() -> bool:
     return bool(os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL"))
 
 
+def judge_kind(settings: Settings) -> str:
+    """`local` or `openai`: auto means openai when the OPENAI_* variables are set, local otherwise."""
+    if settings.judge == "auto":
+        return "openai" if llm_configured() else "local"
+    return settings.judge
+
+
 def build_judge(settings: Settings) -> Judge | None:
-    """The configured judge, or None when there is nothing to score with."""
+    """The configured judge, or None when the LLM judge is asked for but not configured."""
+    if judge_kind(settings) == "local":
+        from metrics.judges.local import LocalJudge
+
+        return LocalJudge()
     if not llm_configured():
         return None
     return LLMJudge.create(
@@ -31,5 +42,4 @@ def build_judge(settings: Settings) -> Judge | None:
         cache=ReplyCache(settings.cache_size, settings.cache_path),
         n_questions=settings.answer_relevancy_questions,
         response_format=settings.judge_response_format,
-        default_threshold=settings.hallucination_threshold if settings.hallucination_threshold is not None else 0.2,
     )

@@ -11,6 +11,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RAGMETER_", extra="ignore")
 
+    judge: Literal["auto", "local", "openai"] = Field(
+        "auto", description="auto: the LLM judge when OPENAI_API_KEY or OPENAI_BASE_URL is set, else the embedded one.")
     judge_model: str = Field("gpt-4o-mini", description="Chat model of the LLM judge.")
     embedding_model: str = Field("text-embedding-3-small", description="Embedding model for answer_relevancy.")
     judge_concurrency: int = Field(16, ge=1, description="Judge calls in flight, across all requests.")
@@ -23,7 +25,8 @@ class Settings(BaseSettings):
     cache_size: int = Field(10_000, ge=0, description="Judge replies kept in memory.")
 
     hallucination_threshold: float | None = Field(
-        None, ge=0, le=1, description="Default gate threshold; unset means the judge's own (0.2 for the LLM judge).")
+        None, ge=0, le=1, description="Default gate threshold; unset means the judge's own (0.2 for the LLM "
+                                      "judge, the calibrated one for the embedded judge).")
     max_samples_per_request: int = Field(50, ge=1)
     max_contexts: int = Field(100, ge=1, description="Contexts per sample.")
     max_field_chars: int = Field(20_000, ge=1, description="Characters in the question, answer or reference.")

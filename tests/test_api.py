@@ -254,7 +254,7 @@ def test_health_readiness_and_metric_catalog(client):
     assert "/v1/evaluate" in client.get("/openapi.json").json()["paths"]
 
 
-def test_without_a_judge_the_service_says_how_to_configure_one(monkeypatch):
+def test_asking_for_the_llm_judge_without_configuring_it_says_how(monkeypatch):
     from fastapi.testclient import TestClient
 
     from service.app import create_app
@@ -262,7 +262,7 @@ def test_without_a_judge_the_service_says_how_to_configure_one(monkeypatch):
 
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    with TestClient(create_app(Settings())) as c:
+    with TestClient(create_app(Settings(judge="openai"))) as c:
         assert c.get("/readyz").status_code == 503
         response = c.post("/v1/evaluate", json={"samples": [SAMPLE]})
     assert response.status_code == 503 and "OPENAI_API_KEY" in response.json()["detail"]

@@ -1,0 +1,143 @@
+"""The embedded judge: the same decompose / verify protocol as the LLM judge, with no LLM and no network.
+
+Claims and reference statements are sentences (pysbd); verdicts come from the support scorer
+(`support.py`) over MiniLM embeddings and lexical evidence; every evidence quote is a sentence
+of a context, verbatim. Answer relevancy, which needs generated questions under the LLM judge,
+is estimated here from similarity, coverage of the question and evasion cues (`relevance.py`).
+"""
+from __future__ import annotations
+
+import asyncio
+
+from ..types import (ClaimVerdict, ContextVerdict, Decomposition, JudgeInfo, Needs, Sample,
+                     StatementVerdict, Usage, Verification)
+from . import relevance, text
+from .contexts import ContextStore
+from .support import Claim, ContextIndex, Support, SupportModel, score_claim
+
+SHORT_ANSWER_WORDS = 4
+
+
+def split_claims(answer: str) -> list[str]:
+    """The answer's claims: its sentences, without the ones that only decline to answer."""
+    sentences = text.sentences(answer)
+    return [s for s in sentences if not (text.evasive(s) and len(text.content_stems(s)) <= 6)]
+
+
+def match_text(claim: str, question: str) -> str:
+    """What a claim is embedded as: a bare short answer ('Delhi') only means something with its question."""
+    return f"{question} {claim}" if len(text.words(claim)) <= SHORT_ANSWER_WORDS else claim
+
+
+class LocalJudge:
+    name = "local"
+
+    def __init__(self, encoder=None, model: SupportModel | None = None):
+        if encoder is None:
+            from .encoder import Encoder
+
+            encoder = Encoder.load()
+        self.encoder = encoder
+        self.model = model or SupportModel.load()
+        self.store = ContextStore(encoder)
+        self.default_threshold = self.model.threshold
+        self.info = JudgeInfo(name=self.name, model=f"support-{self.model.meta.get('version', 'v1')}",
+                              embedding_model="all-MiniLM-L6-v2 (int8 onnx)")
+
+    # ------------------------------------------------------------ the protocol
+    async def decompose(self, sample: Sample, need: Needs, usage: Usage) -> Decomposition:
+        return await asyncio.to_thread(self.decompose_sync, sample, need)
+
+    async def verify(self, sample: Sample, parts: Decomposition, need: Needs, usage: Usage) -> Verification:
+        return await asyncio.to_thread(self.verify_sync, sample, parts, need)
+
+    async def embed(self, texts: list[str], usage: Usage) -> list[list[float]]:
+        return (await asyncio.to_thread(self.encoder.encode, texts)).tolist()
+
+    async def ready(self) -> tuple[bool, str]:
+        return True, "embedded judge loaded"
+
+    async def aclose(self) -> None:
+        return None
+
+    # ------------------------------------------------------------ the work
+    def decompose_sync(self, sample: Sample, need: Needs) -> Decomposition:
+        noncommittal = text.evasive(sample.response) and not split_claims(sample.response)
+        parts = Decomposition(noncommittal=noncommittal)
+        if need.claims:
+            parts.claims = split_claims(sample.response)
+        if need.statements and sample.reference:
+            parts.statements = text.sentences(sample.reference)
+        if need.questions:
+            parts.relevance = relevance.estimate(self.encoder, sample.user_input, sample.response, noncommittal)
+        return parts
+
+    def verify_sync(self, sample: Sample, parts: Decomposition, need: Needs) -> Verification:
+        contexts = self.store.index(sample.retrieved_contexts)
+        claims = parts.claims if need.claims else []
+        statements = parts.statements if need.statements else []
+        targets = self._targets(sample, parts, need)
+        to_encode = list(dict.fromkeys([match_text(c, sample.user_input) for c in claims] + statements + targets))
+        vectors = dict(zip(to_encode, self.encoder.encode(to_encode))) if to_encode else {}
+
+        def claim_of(item: str, as_answer: bool) -> Claim:
+            key = match_text(item, sample.user_input) if as_answer else item
+            return Claim.of(item, vectors[key])
+
+        result = Verification()
+        for item in claims:
+            result.claims.append(self._claim_verdict(item, score_claim(self.model, claim_of(item, True), contexts)))
+        for item in statements:
+            support = score_claim(self.model, claim_of(item, False), contexts)
+            attributable = support.probability >= self.model.claim_cutoff
+            result.statements.append(StatementVerdict(
+                statement=item, attributable=attributable, probability=round(support.probability, 4),
+                evidence=support.evidence if attributable else "", context_index=support.context_index,
+                reason=_reason(support, attributable)))
+        if need.context_verdicts:
+            as_answer = sample.reference is None and targets and targets[0] in claims
+            result.contexts = [self._context_verdict(i, ctx, [claim_of(t, as_answer) for t in targets])
+                               for i, ctx in enumerate(contexts)]
+        return result
+
+    def _targets(self, sample: Sample, parts: Decomposition, need: Needs) -> list[str]:
+        """What context usefulness is judged against: the reference's statements, else the answer's claims."""
+        if not need.context_verdicts:
+            return []
+        if sample.reference is not None:
+            return parts.statements or text.sentences(sample.reference)
+        return parts.claims or split_claims(sample.response) or [sample.response]
+
+    def _claim_verdict(self, claim: str, support: Support) -> ClaimVerdict:
+        supported = support.probability >= self.model.claim_cutoff
+        clash = support.features["negation_clash"] or not support.features["numbers_ok"]
+        verdict = "supported" if supported else (
+            "contradicted" if clash and support.features["sim_max"] >= 0.75 else "unsupported")
+        return ClaimVerdict(claim=claim, verdict=verdict, probability=round(support.probability, 4),
+                            evidence=support.evidence if verdict != "unsupported" else "",
+                            context_index=support.context_index if verdict != "unsupported" else None,
+                            reason=_reason(support, supported))
+
+    def _context_verdict(self, index: int, context: ContextIndex, targets: list[Claim]) -> ContextVerdict:
+        best = max((score_claim(self.model, t, [context]).probability for t in targets), default=0.0)
+        useful = best >= self.model.claim_cutoff
+        return ContextVerdict(index=index, useful=useful, probability=round(best, 4),
+                              reason=f"supports a target statement (p={best:.2f})" if useful
+                              else f"supports none of the target statements (best p={best:.2f})")
+
+
+def _reason(support: Support, supported: bool) -> str:
+    f = support.features
+    if supported:
+        return (f"p={support.probability:.2f}: best sentence similarity {f['sim_max']:.2f}, "
+                f"{f['cov_all']:.0%} of content words found")
+    parts = [f"p={support.probability:.2f}"]
+    if support.missing:
+        parts.append("not in the contexts: " + ", ".join(support.missing[:6]))
+    if not f["numbers_ok"]:
+        parts.append("a number differs from the contexts")
+    if f["negation_clash"]:
+        parts.append("negation differs from the closest sentence")
+    if support.evidence:
+        parts.append(f"closest sentence (similarity {f['sim_max']:.2f}): \"{support.evidence[:160]}\"")
+    return "; ".join(parts)

@@ -1,0 +1,74 @@
+"""The embedded judge's answer relevancy: how fully and directly the answer addresses the question.
+
+Similarity between a question and its answer alone ranks a partial answer close to a full one, so
+this combines several bounded signals:
+- `similarity`: the best cosine between the question and the answer or one of its sentences;
+- `coverage`: the share of the question's key terms (names, numbers, content words) the answer
+  takes up, since a complete answer usually speaks about every entity the question names;
+- `answer_type`: whether the answer carries what the question's wh-word asks for (a number for
+  "how many", a date for "when", a name for "who", yes/no for a polar question);
+- `evasion`: hedging cues in the answer; a wholly evasive answer is noncommittal and scores 0.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from ..types import RelevanceEstimate
+from . import text
+
+# Weights of the signals; checked for the right ordering (full > partial > off-topic > evasive)
+# on examples built from the HotpotQA dev set by bench/relevance_order.py.
+WEIGHTS = {"similarity": 0.5, "coverage": 0.3, "answer_type": 0.2}
+
+_YES_NO = re.compile(r"^\s*(yes|no)\b", re.I)
+_POLAR = re.compile(r"^\s*(is|are|was|were|do|does|did|can|could|has|have|had|will|would|should)\b", re.I)
+_DATE = re.compile(r"\b(1[0-9]{3}|20[0-9]{2}|january|february|march|april|may|june|july|august|september|"
+                   r"october|november|december)\b", re.I)
+
+
+def estimate(encoder, question: str, answer: str, noncommittal: bool) -> RelevanceEstimate:
+    """Relevance of the answer to the question, in [0, 1], with the signals behind it."""
+    if noncommittal:
+        return RelevanceEstimate(score=0.0, signals={"evasion": 1.0})
+    sentences = text.sentences(answer) or [answer]
+    vectors = encoder.encode([question, answer] + sentences[:8])
+    sims = vectors[1:] @ vectors[0]
+    similarity = float(np.clip((float(np.max(sims)) - 0.1) / 0.6, 0.0, 1.0))
+    signals = {
+        "similarity": round(similarity, 4),
+        "coverage": round(coverage(question, answer), 4),
+        "answer_type": answer_type(question, answer),
+        "evasion": float(text.evasive(answer)),
+    }
+    score = sum(w * signals[name] for name, w in WEIGHTS.items())
+    # Hedging next to a real answer costs a quarter: it answers, but less directly.
+    score *= 0.75 if signals["evasion"] else 1.0
+    return RelevanceEstimate(score=round(float(np.clip(score, 0.0, 1.0)), 4), signals=signals)
+
+
+def coverage(question: str, answer: str) -> float:
+    """Share of the question's names and content words that the answer mentions (names weigh double)."""
+    q_names = text.names(" " + question)
+    q_words = set(text.content_stems(question)) - q_names
+    a_words = set(text.content_stems(answer)) | text.names(" " + answer)
+    total = 2 * len(q_names) + len(q_words)
+    if total == 0:
+        return 1.0
+    return (2 * len(q_names & a_words) + len(q_words & a_words)) / total
+
+
+def answer_type(question: str, answer: str) -> float:
+    """1 when the answer carries the kind of thing the question asks for, 0 when it plainly does not."""
+    q = question.strip().lower()
+    if _POLAR.match(q):
+        return 1.0 if _YES_NO.match(answer) or len(text.words(answer)) > 3 else 0.5
+    if q.startswith(("how many", "how much", "how long", "how old", "what year", "which year")):
+        return 1.0 if text.numbers(answer) or re.search(r"\b(one|two|three|four|five|six|seven|eight|nine|ten|"
+                                                        r"dozen|hundred|thousand|million)\b", answer, re.I) else 0.0
+    if q.startswith("when"):
+        return 1.0 if _DATE.search(answer) or text.numbers(answer) else 0.3
+    if q.startswith(("who", "whom", "whose", "where", "which")):
+        return 1.0 if text.names(" " + answer) or answer[:1].isupper() else 0.5
+    return 1.0

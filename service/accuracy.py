@@ -1,0 +1,127 @@
+"""`ragmeter accuracy`: how well the gate and the context metrics agree with labelled data.
+
+- Rows with `label_hallucinated` (HaluEval style): balanced accuracy of the gate's verdict.
+- Rows with `context_is_gold` (HotpotQA style): how context precision and recall separate gold
+  contexts from distractors (per-context usefulness AUC and accuracy, mean precision and recall).
+The dev sets are split into a training part and a held-out part by a hash of the question (or of
+the document), so a figure can be reported on rows the support scorer never saw in training.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+HOLDOUT_SHARE = 0.3
+
+
+def pair_key(row: dict) -> str:
+    """What a right and a hallucinated answer of the same item share: the question, or the document."""
+    if row.get("user_input") and not row["user_input"].startswith("Summarize"):
+        return row["user_input"]
+    return (row.get("retrieved_contexts") or [""])[0]
+
+
+def in_holdout(row: dict) -> bool:
+    """True for the ~30% of items held out of training (both answers of an item fall on one side)."""
+    digest = hashlib.sha256(pair_key(row).encode()).digest()
+    return int.from_bytes(digest[:4], "big") / 2**32 < HOLDOUT_SHARE
+
+
+def read_rows(path: Path, split: str = "all", limit: int | None = None) -> list[dict]:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if split == "holdout":
+        rows = [r for r in rows if in_holdout(r)]
+    elif split == "train":
+        rows = [r for r in rows if not in_holdout(r)]
+    return rows[:limit] if limit else rows
+
+
+def balanced_accuracy(truth: list[bool], predicted: list[bool]) -> float:
+    t = np.asarray(truth, dtype=bool)
+    p = np.asarray(predicted, dtype=bool)
+    tpr = (p & t).sum() / max(1, t.sum())
+    tnr = (~p & ~t).sum() / max(1, (~t).sum())
+    return float((tpr + tnr) / 2)
+
+
+def auc(scores: list[float], labels: list[bool]) -> float | None:
+    """Probability that a random positive outscores a random negative (ties count half)."""
+    s = np.asarray(scores, dtype=float)
+    y = np.asarray(labels, dtype=bool)
+    pos, neg = s[y], s[~y]
+    if len(pos) == 0 or len(neg) == 0:
+        return None
+    greater = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    return float(greater / (len(pos) * len(neg)))
+
+
+async def hallucination_report(rows: list[dict], judge, threshold: float | None = None) -> dict:
+    """Balanced accuracy of the gate against `label_hallucinated`, beside the plain lexical rule."""
+    from metrics import Sample, evaluate
+    from metrics.judges import text
+
+    samples = [Sample.model_validate(r) for r in rows]
+    results = await evaluate(samples, judge, ["faithfulness"], threshold=threshold)
+    truth = [bool(r["label_hallucinated"]) for r in rows]
+    flagged = [not res.gate.passed for res in results]
+
+    def lexical(row: dict) -> bool:
+        pool = set(text.content_stems(" ".join(row["retrieved_contexts"])))
+        return any(s not in pool for s in text.content_stems(row["response"]))
+
+    t, f = np.asarray(truth), np.asarray(flagged)
+    return {
+        "rows": len(rows),
+        "hallucinated": int(t.sum()),
+        "threshold": results[0].gate.threshold if results else threshold,
+        "balanced_accuracy": round(balanced_accuracy(truth, flagged), 4),
+        "caught": round(float((t & f).sum() / max(1, t.sum())), 4),
+        "false_alarms": round(float((~t & f).sum() / max(1, (~t).sum())), 4),
+        "lexical_rule_balanced_accuracy": round(balanced_accuracy(truth, [lexical(r) for r in rows]), 4),
+        "errors": sum(1 for res in results if res.errors),
+    }
+
+
+async def context_report(rows: list[dict], judge) -> dict:
+    """How context precision and recall separate gold contexts from distractors (HotpotQA style)."""
+    from metrics import Sample, evaluate
+
+    def variant(row: dict, keep) -> dict:
+        pairs = [(c, g) for c, g in zip(row["retrieved_contexts"], row["context_is_gold"]) if keep(g)]
+        return {**row, "retrieved_contexts": [c for c, _ in pairs], "context_is_gold": [g for _, g in pairs]}
+
+    def gold_first(row: dict, first: bool) -> dict:
+        order = sorted(range(len(row["context_is_gold"])), key=lambda i: row["context_is_gold"][i] != first)
+        return {**row, "retrieved_contexts": [row["retrieved_contexts"][i] for i in order],
+                "context_is_gold": [row["context_is_gold"][i] for i in order]}
+
+    variants = {
+        "given_order": rows,
+        "gold_first": [gold_first(r, True) for r in rows],
+        "gold_last": [gold_first(r, False) for r in rows],
+        "gold_only": [variant(r, bool) for r in rows],
+        "distractors_only": [variant(r, lambda g: not g) for r in rows],
+    }
+    report: dict = {"rows": len(rows)}
+    for name, variant_rows in variants.items():
+        samples = [Sample.model_validate({**r, "response": r.get("response") or r.get("short_answer") or "-"})
+                   for r in variant_rows]
+        results = await evaluate(samples, judge, ["context_precision", "context_recall"])
+        precision = [r.scores.context_precision for r in results if r.scores.context_precision is not None]
+        recall = [r.scores.context_recall for r in results if r.scores.context_recall is not None]
+        report[name] = {"context_precision": round(float(np.mean(precision)), 4) if precision else None,
+                        "context_recall": round(float(np.mean(recall)), 4) if recall else None}
+        if name == "given_order":
+            probs, labels, useful = [], [], []
+            for row, res in zip(variant_rows, results):
+                for verdict in res.details.context_precision.contexts:
+                    probs.append(verdict.probability if verdict.probability is not None else float(verdict.useful))
+                    labels.append(bool(row["context_is_gold"][verdict.index]))
+                    useful.append(verdict.useful)
+            area = auc(probs, labels)
+            report["usefulness_auc"] = round(area, 4) if area is not None else None
+            report["usefulness_balanced_accuracy"] = round(balanced_accuracy(labels, useful), 4) if useful else None
+    return report
