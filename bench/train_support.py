@@ -8,6 +8,8 @@ Claim-level training pairs:
   with the least lexical support is unsupported and its other claims are left out (unlabelled);
 - HotpotQA: each supporting sentence against all ten paragraphs (supported) and against the
   distractor paragraphs only (unsupported).
+Only each claim's best-matching sentence (the part that needs the encoder) is cached in /tmp;
+the lexical features are recomputed on every run, so they can change without re-encoding.
 Then the claim cut-off and the gate threshold are chosen together on the training samples to
 maximise the mean balanced accuracy over both HaluEval sets, and held-out figures are printed.
 """
@@ -26,18 +28,28 @@ from sklearn.linear_model import LogisticRegression
 from metrics.judges.contexts import ContextStore
 from metrics.judges.encoder import Encoder
 from metrics.judges.local import match_text, split_claims
-from metrics.judges.support import FEATURES, WEIGHTS_FILE, Claim, claim_features
+from metrics.judges.support import FEATURES, WEIGHTS_FILE, Claim, best_match, claim_features
 from service.accuracy import balanced_accuracy, in_holdout, read_rows
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-CACHE = Path("/tmp/ragmeter_support_features.pkl")
+CACHE = Path("/tmp/ragmeter_support_matches.pkl")
 
 
-def featurise(encoder, store, question: str, claims: list[str], contexts: list[str], as_answer=True):
+def match(store, question: str, claims: list[str], contexts: list[str], as_answer=True) -> dict:
+    """The embedding-dependent part of each claim's features (its best sentence), for the cache."""
     index = store.index(contexts)
-    texts = [match_text(c, question) if as_answer else c for c in claims]
-    vectors = encoder.encode(texts) if texts else []
-    return [claim_features(Claim.of(c, v), index)[0] for c, v in zip(claims, vectors)]
+    parsed = [Claim.of(c, match_text(c, question) if as_answer else c) for c in claims]
+    store.embed([(c, [index]) for c in parsed])
+    return {"question": question, "claims": claims, "contexts": contexts, "as_answer": as_answer,
+            "matches": [best_match(c, index) for c in parsed]}
+
+
+def features(store, item: dict) -> list[dict]:
+    """Every feature of each claim of a cached item; the lexical ones are recomputed on each run."""
+    index = store.index(item["contexts"])
+    q = item["question"]
+    return [claim_features(Claim.of(c, match_text(c, q) if item["as_answer"] else c), index, m)[0]
+            for c, m in zip(item["claims"], item["matches"])]
 
 
 def build(encoder) -> dict:
@@ -47,24 +59,18 @@ def build(encoder) -> dict:
         samples = []
         started = time.perf_counter()
         for row in read_rows(DATA / name):
-            claims = split_claims(row["response"])
-            feats = featurise(encoder, store, row["user_input"], claims, row["retrieved_contexts"])
-            samples.append({"hallucinated": row["label_hallucinated"], "holdout": in_holdout(row),
-                            "features": feats, "response": row["response"], "contexts": row["retrieved_contexts"]})
-        print(f"{name}: {len(samples)} samples featurised in {time.perf_counter() - started:.0f}s")
+            item = match(store, row["user_input"], split_claims(row["response"]), row["retrieved_contexts"])
+            samples.append({"hallucinated": row["label_hallucinated"], "holdout": in_holdout(row), **item})
+        print(f"{name}: {len(samples)} samples matched in {time.perf_counter() - started:.0f}s")
         out[name] = samples
     pairs = []
     for row in read_rows(DATA / "hotpotqa_dev.jsonl"):
         if in_holdout(row):
             continue
-        gold = [c for c, g in zip(row["retrieved_contexts"], row["context_is_gold"]) if g]
         distractors = [c for c, g in zip(row["retrieved_contexts"], row["context_is_gold"]) if not g]
         sentences = row["supporting_sentences"]
-        for f in featurise(encoder, store, row["user_input"], sentences, row["retrieved_contexts"], False):
-            pairs.append((f, 1))
-        for f in featurise(encoder, store, row["user_input"], sentences, distractors, False):
-            pairs.append((f, 0))
-        del gold
+        pairs.append((match(store, row["user_input"], sentences, row["retrieved_contexts"], False), 1))
+        pairs.append((match(store, row["user_input"], sentences, distractors, False), 0))
     out["hotpot_pairs"] = pairs
     return out
 
@@ -119,7 +125,13 @@ def main() -> None:
         CACHE.write_bytes(pickle.dumps(data))
 
     qa, summ = data["halueval_qa_dev.jsonl"], data["halueval_summarization_dev.jsonl"]
-    sets = {"qa": claim_examples(qa), "summarization": claim_examples(summ), "hotpot": data["hotpot_pairs"]}
+    store = ContextStore(encoder=None, max_entries=100_000)
+    started = time.perf_counter()
+    for s in qa + summ:
+        s["features"] = features(store, s)
+    hotpot = [(f, label) for item, label in data["hotpot_pairs"] for f in features(store, item)]
+    print(f"lexical features in {time.perf_counter() - started:.0f}s")
+    sets = {"qa": claim_examples(qa), "summarization": claim_examples(summ), "hotpot": hotpot}
     x, y, w = [], [], []
     for name, examples in sets.items():
         labels = np.array([label for _, label in examples])

@@ -1,7 +1,8 @@
-"""Reads each context once for the embedded judge: split, encode and index, cached by content hash.
+"""Reads each context once for the embedded judge: split and indexed, cached by content hash.
 
-The same contexts recur across the metrics of a sample and across samples of a batch; splitting
-(pysbd) and encoding are the expensive steps, so both are done once per distinct context.
+The same contexts recur across the metrics of a sample and across samples of a batch. Splitting
+(pysbd) and encoding are the expensive steps: splitting is done once per distinct context, and a
+sentence is encoded once, the first time some claim needs it (its vector stays in the index).
 """
 from __future__ import annotations
 
@@ -9,10 +10,9 @@ import hashlib
 import threading
 from collections import OrderedDict
 
-import numpy as np
-
+from ..evidence import normalise
 from . import text
-from .support import ContextIndex
+from .support import Claim, ContextIndex, needed_sentences
 
 
 class ContextStore:
@@ -23,37 +23,59 @@ class ContextStore:
         self._lock = threading.Lock()
 
     def index(self, contexts: list[str]) -> list[ContextIndex]:
-        """Indexes for the contexts, encoding the sentences of all unseen contexts in one batch."""
-        keys = [hashlib.sha1(c.encode()).hexdigest() for c in contexts]
-        with self._lock:
-            found = {k: self._cache[k] for k in keys if k in self._cache}
-            for k in found:
-                self._cache.move_to_end(k)
-        fresh = {k: c for k, c in zip(keys, contexts) if k not in found}
-        if fresh:
-            split = {k: text.sentences(c) or [c] for k, c in fresh.items()}
-            flat = [s for sents in split.values() for s in sents]
-            vectors = self.encoder.encode(flat)
-            start = 0
-            for k, sents in split.items():
-                found[k] = build_index(fresh[k], sents, vectors[start:start + len(sents)])
-                start += len(sents)
+        """The index of each context, splitting the ones not seen before."""
+        out = []
+        for context in contexts:
+            key = hashlib.sha1(context.encode()).hexdigest()
             with self._lock:
-                for k in split:
-                    self._cache[k] = found[k]
-                while len(self._cache) > self._max:
-                    self._cache.popitem(last=False)
-        return [found[k] for k in keys]
+                found = self._cache.get(key)
+                if found is not None:
+                    self._cache.move_to_end(key)
+            if found is None:
+                found = build_index(context)
+                with self._lock:
+                    self._cache[key] = found
+                    while len(self._cache) > self._max:
+                        self._cache.popitem(last=False)
+            out.append(found)
+        return out
+
+    def embed(self, work: list[tuple[Claim, list[list[ContextIndex]]]]) -> None:
+        """Encode, in one batch, each claim and every context sentence it will be compared with.
+
+        `work` pairs each claim with the context lists (scopes) it will be scored against.
+        """
+        todo: dict[tuple[int, int], tuple[ContextIndex, int]] = {}
+        claims = [claim for claim, _ in work]
+        for claim, scopes in work:
+            for scope in scopes:
+                for ctx, i in needed_sentences(claim, scope):
+                    todo[(id(ctx), i)] = (ctx, i)
+        probes = list(dict.fromkeys(c.probe for c in claims if c.embedding is None))
+        texts = probes + [ctx.sentences[i] for ctx, i in todo.values()]
+        if not texts:
+            return
+        vectors = self.encoder.encode(texts)
+        by_probe = dict(zip(probes, vectors[: len(probes)]))
+        for claim in claims:
+            if claim.embedding is None:
+                claim.embedding = by_probe[claim.probe]
+        for (ctx, i), vector in zip(todo.values(), vectors[len(probes):]):
+            ctx.vectors[i] = vector
 
 
-def build_index(context: str, sentences: list[str], embeddings: np.ndarray) -> ContextIndex:
+def build_index(context: str) -> ContextIndex:
+    sentences = text.sentences(context) or [context]
     stems = [frozenset(text.content_stems(s)) for s in sentences]
+    words = text.words(context)
     return ContextIndex(
         text=context,
+        normalised=normalise(context),
         sentences=sentences,
-        embeddings=embeddings,
-        stems=stems,
+        keys=[st | frozenset(text.numbers(s)) for st, s in zip(stems, sentences)],
         all_stems=frozenset().union(*stems),
+        all_words=frozenset(words),
+        bigrams=frozenset(zip(words, words[1:])),
         numbers=frozenset(text.numbers(context)),
         names=frozenset(text.names(context)),
         negated=[text.negated(s) for s in sentences],

@@ -74,39 +74,41 @@ class LocalJudge:
 
     def verify_sync(self, sample: Sample, parts: Decomposition, need: Needs) -> Verification:
         contexts = self.store.index(sample.retrieved_contexts)
-        claims = parts.claims if need.claims else []
-        statements = parts.statements if need.statements else []
-        targets = self._targets(sample, parts, need)
-        to_encode = list(dict.fromkeys([match_text(c, sample.user_input) for c in claims] + statements + targets))
-        vectors = dict(zip(to_encode, self.encoder.encode(to_encode))) if to_encode else {}
-
-        def claim_of(item: str, as_answer: bool) -> Claim:
-            key = match_text(item, sample.user_input) if as_answer else item
-            return Claim.of(item, vectors[key])
+        question = sample.user_input
+        claims = [Claim.of(c, match_text(c, question)) for c in (parts.claims if need.claims else [])]
+        statements = [Claim.of(s) for s in (parts.statements if need.statements else [])]
+        targets = self._targets(sample, parts, need, claims, statements)
+        # One encoder batch per sample: every claim, statement and target, and the sentences they meet.
+        target_ids = {id(t) for t in targets}
+        unique = list({id(c): c for c in claims + statements + targets}.values())
+        self.store.embed([(c, [[x] for x in contexts] if id(c) in target_ids else [contexts]) for c in unique])
 
         result = Verification()
-        for item in claims:
-            result.claims.append(self._claim_verdict(item, score_claim(self.model, claim_of(item, True), contexts)))
-        for item in statements:
-            support = score_claim(self.model, claim_of(item, False), contexts)
+        for claim in claims:
+            result.claims.append(self._claim_verdict(claim.text, score_claim(self.model, claim, contexts)))
+        for statement in statements:
+            support = score_claim(self.model, statement, contexts)
             attributable = support.probability >= self.model.claim_cutoff
             result.statements.append(StatementVerdict(
-                statement=item, attributable=attributable, probability=round(support.probability, 4),
-                evidence=support.evidence if attributable else "", context_index=support.context_index,
+                statement=statement.text, attributable=attributable, probability=round(support.probability, 4),
+                evidence=support.evidence if attributable else "",
+                context_index=support.context_index if attributable else None,
                 reason=_reason(support, attributable)))
         if need.context_verdicts:
-            as_answer = sample.reference is None and targets and targets[0] in claims
-            result.contexts = [self._context_verdict(i, ctx, [claim_of(t, as_answer) for t in targets])
-                               for i, ctx in enumerate(contexts)]
+            result.contexts = [self._context_verdict(i, ctx, targets) for i, ctx in enumerate(contexts)]
         return result
 
-    def _targets(self, sample: Sample, parts: Decomposition, need: Needs) -> list[str]:
+    def _targets(self, sample: Sample, parts: Decomposition, need: Needs, claims: list[Claim],
+                 statements: list[Claim]) -> list[Claim]:
         """What context usefulness is judged against: the reference's statements, else the answer's claims."""
         if not need.context_verdicts:
             return []
         if sample.reference is not None:
-            return parts.statements or text.sentences(sample.reference)
-        return parts.claims or split_claims(sample.response) or [sample.response]
+            return statements or [Claim.of(s) for s in text.sentences(sample.reference)]
+        if claims:
+            return claims
+        answer = split_claims(sample.response) or [sample.response]
+        return [Claim.of(a, match_text(a, sample.user_input)) for a in answer]
 
     def _claim_verdict(self, claim: str, support: Support) -> ClaimVerdict:
         supported = support.probability >= self.model.claim_cutoff

@@ -14,17 +14,22 @@ from pathlib import Path
 
 import numpy as np
 
+from ..evidence import normalise
 from . import text
+
+_EDGE = " \t\n\"'`.,;:!?()[]"
 
 WEIGHTS_FILE = Path(__file__).resolve().parent / "assets" / "support_weights.json"
 
 FEATURES = (
-    "sim_max",        # cosine of the claim with its best-matching context sentence
-    "sim_window",     # cosine with the best sentence and its neighbours, averaged
+    "sim_max",        # cosine of the claim with its best-matching context sentence (1 when quoted verbatim)
     "cov_all",        # share of the claim's content words found anywhere in the contexts
     "cov_window",     # ... found in the best sentence and its neighbours
     "cov_sentence",   # best share found within a single sentence
     "missing",        # content words found nowhere, capped at 4, scaled to [0, 1]
+    "raw_missing",    # the same without stemming: 'publishing' does not match 'published'
+    "bigram_cov",     # share of the claim's word pairs that occur, in order, in the contexts
+    "novel_bigrams",  # word pairs found nowhere, capped at 8, scaled to [0, 1]
     "numbers_ok",     # every number of the claim occurs in the contexts (1 when it has none)
     "names_ok",       # share of the claim's capitalised names found in the contexts
     "negation_clash", # the claim and its best sentence disagree on negation
@@ -34,34 +39,55 @@ FEATURES = (
 
 @dataclass
 class ContextIndex:
-    """One context read once: its sentences, their embeddings and their lexical sets."""
+    """One context read once: its sentences, their lexical sets, and embeddings computed on demand."""
 
     text: str
+    normalised: str
     sentences: list[str]
-    embeddings: np.ndarray  # (n_sentences, dim), L2-normalised
-    stems: list[frozenset[str]]
+    keys: list[frozenset[str]]  # content stems and numbers of each sentence
     all_stems: frozenset[str]
+    all_words: frozenset[str]  # lower-cased words, unstemmed
+    bigrams: frozenset[tuple[str, str]]  # consecutive lower-cased word pairs
     numbers: frozenset[str]
     names: frozenset[str]
     negated: list[bool]
+    # Only sentences that share words with some claim are ever compared, so only those get encoded.
+    vectors: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass
 class Claim:
-    """A claim as the scorer sees it: text to match on, its embedding and lexical sets."""
+    """A claim as the scorer sees it: its lexical sets, and the text it is embedded as."""
 
     text: str
-    embedding: np.ndarray
-    stems: frozenset[str] = field(default_factory=frozenset)
-    numbers: frozenset[str] = field(default_factory=frozenset)
-    names: frozenset[str] = field(default_factory=frozenset)
-    negated: bool = False
+    probe: str  # the text to embed and to pick candidate sentences with (a short answer plus its question)
+    stems: frozenset[str]
+    words: tuple[str, ...]
+    numbers: frozenset[str]
+    names: frozenset[str]
+    negated: bool
+    probe_keys: frozenset[str]
+    normalised: str
+    embedding: np.ndarray | None = None
 
     @classmethod
-    def of(cls, claim: str, embedding: np.ndarray) -> "Claim":
-        return cls(text=claim, embedding=embedding, stems=frozenset(text.content_stems(claim)),
+    def of(cls, claim: str, probe: str | None = None) -> "Claim":
+        probe = probe or claim
+        return cls(text=claim, probe=probe, stems=frozenset(text.content_stems(claim)), words=tuple(text.words(claim)),
                    numbers=frozenset(text.numbers(claim)), names=frozenset(text.names(" " + claim)),
-                   negated=text.negated(claim))
+                   negated=text.negated(claim),
+                   probe_keys=frozenset(text.content_stems(probe)) | frozenset(text.numbers(probe)),
+                   normalised=normalise(claim).strip(_EDGE))
+
+    def verbatim_in(self, context: ContextIndex) -> bool:
+        return len(self.normalised) >= 12 and self.normalised in context.normalised
+
+    def candidates(self, context: ContextIndex) -> list[int]:
+        """Sentences worth comparing by embedding: those sharing at least two words with the probe."""
+        need = min(2, len(self.probe_keys))
+        if need == 0:
+            return list(range(len(context.sentences)))
+        return [i for i, keys in enumerate(context.keys) if len(keys & self.probe_keys) >= need]
 
 
 @dataclass
@@ -96,41 +122,73 @@ class SupportModel:
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
 
-def claim_features(claim: Claim, contexts: list[ContextIndex]) -> tuple[dict[str, float], int | None, int | None,
-                                                                       list[str]]:
+def needed_sentences(claim: Claim, contexts: list[ContextIndex]) -> list[tuple[ContextIndex, int]]:
+    """Sentences that `claim_features` will compare with this claim and that have no embedding yet."""
+    if any(claim.verbatim_in(c) for c in contexts):
+        return []
+    return [(c, i) for c in contexts for i in claim.candidates(c) if i not in c.vectors]
+
+
+def best_match(claim: Claim, contexts: list[ContextIndex]) -> tuple[float, tuple[int, int] | None]:
+    """The claim's best sentence by embedding (a verbatim occurrence wins outright): (cosine, (context, sentence)).
+
+    The claim's embedding and its candidate sentences' embeddings must be present (see
+    `needed_sentences`), unless the claim occurs verbatim in a context.
+    """
+    verbatim = next((i for i, c in enumerate(contexts) if claim.verbatim_in(c)), None)
+    if verbatim is not None:
+        ctx = contexts[verbatim]
+        return 1.0, (verbatim, max(range(len(ctx.sentences)), key=lambda i: len(ctx.keys[i] & claim.stems)))
+    sim, best = 0.0, None
+    if claim.embedding is not None:
+        for ci, ctx in enumerate(contexts):
+            for si in claim.candidates(ctx):
+                value = float(ctx.vectors[si] @ claim.embedding)
+                if best is None or value > sim:
+                    sim, best = value, (ci, si)
+    return max(0.0, sim), best
+
+
+def claim_features(claim: Claim, contexts: list[ContextIndex],
+                   match: tuple[float, tuple[int, int] | None] | None = None
+                   ) -> tuple[dict[str, float], int | None, int | None, list[str]]:
     """Features of a claim against contexts; also the best context, best sentence and missing words."""
-    if not contexts or not any(c.sentences for c in contexts):
+    if not any(c.sentences for c in contexts):
         return dict.fromkeys(FEATURES, 0.0), None, None, sorted(claim.stems)
-    sims = [c.embeddings @ claim.embedding for c in contexts]
-    best_ctx = max(range(len(contexts)), key=lambda i: float(sims[i].max()) if len(sims[i]) else -1.0)
-    best_sent = int(np.argmax(sims[best_ctx]))
-    ctx = contexts[best_ctx]
-    lo, hi = max(0, best_sent - 1), min(len(ctx.sentences), best_sent + 2)
-    window = np.mean(ctx.embeddings[lo:hi], axis=0)
-    norm = float(np.linalg.norm(window))
+    stems = claim.stems
+    cov = (lambda pool: len(stems & pool) / len(stems)) if stems else (lambda pool: 1.0)
+    sim, best = match if match is not None else best_match(claim, contexts)
+    if best is None:  # nothing shares words with the claim: fall back to the lexically closest sentence
+        best = max(((ci, si) for ci, c in enumerate(contexts) for si in range(len(c.sentences))),
+                   key=lambda p: cov(contexts[p[0]].keys[p[1]]))
+    ci, si = best
+    ctx = contexts[ci]
+    lo, hi = max(0, si - 1), min(len(ctx.sentences), si + 2)
 
     all_stems = frozenset().union(*(c.all_stems for c in contexts))
-    window_stems = frozenset().union(*ctx.stems[lo:hi])
-    stems = claim.stems
+    all_words = frozenset().union(*(c.all_words for c in contexts))
+    bigrams = frozenset().union(*(c.bigrams for c in contexts))
     missing = sorted(stems - all_stems)
-    cov = (lambda pool: len(stems & pool) / len(stems)) if stems else (lambda pool: 1.0)
-    cov_sentence = max((cov(s) for c in contexts for s in c.stems), default=0.0)
+    raw_content = {w for w in claim.words if w not in text.STOPWORDS and not w.isdigit()}
+    pairs = list(zip(claim.words, claim.words[1:]))
+    novel = sum(p not in bigrams for p in pairs)
     ctx_numbers = frozenset().union(*(c.numbers for c in contexts))
     ctx_names = frozenset().union(*(c.names for c in contexts)) | all_stems
-
     features = {
-        "sim_max": float(sims[best_ctx][best_sent]),
-        "sim_window": float(window @ claim.embedding / norm) if norm > 0 else 0.0,
+        "sim_max": sim,
         "cov_all": cov(all_stems),
-        "cov_window": cov(window_stems),
-        "cov_sentence": cov_sentence,
+        "cov_window": cov(frozenset().union(*ctx.keys[lo:hi])),
+        "cov_sentence": max((cov(k) for c in contexts for k in c.keys), default=0.0),
         "missing": min(len(missing), 4) / 4.0,
+        "raw_missing": min(len(raw_content - all_words), 4) / 4.0,
+        "bigram_cov": 1.0 - novel / len(pairs) if pairs else 1.0,
+        "novel_bigrams": min(novel, 8) / 8.0,
         "numbers_ok": float(claim.numbers <= ctx_numbers),
         "names_ok": len(claim.names & ctx_names) / len(claim.names) if claim.names else 1.0,
-        "negation_clash": float(claim.negated != ctx.negated[best_sent]),
+        "negation_clash": float(claim.negated != ctx.negated[si]),
         "short": float(len(stems) <= 2),
     }
-    return features, best_ctx, best_sent, missing
+    return features, ci, si, missing
 
 
 def score_claim(model: SupportModel, claim: Claim, contexts: list[ContextIndex]) -> Support:

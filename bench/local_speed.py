@@ -1,0 +1,55 @@
+"""Speed of the embedded judge: cold start and samples per second, all four metrics, one process.
+
+    python bench/local_speed.py [--data rag_bench_100.jsonl] [--repeats 3]
+
+Cold start is the time from importing the package to the first scored sample. Throughput is
+measured on a fresh judge (empty caches) so no context is read for free; a second pass over the
+same samples shows the cached figure.
+"""
+from __future__ import annotations
+
+import time
+
+started = time.perf_counter()
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import json  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from metrics import Sample, evaluate, score_sample  # noqa: E402
+from metrics.judges.local import LocalJudge  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", default="rag_bench_100.jsonl")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    samples = [Sample.model_validate_json(line) for line in (DATA / args.data).read_text().splitlines()]
+
+    judge = LocalJudge()
+    await score_sample(samples[0], judge)
+    cold = time.perf_counter() - started
+
+    runs = []
+    for _ in range(args.repeats):
+        judge = LocalJudge(encoder=judge.encoder, model=judge.model)  # empty caches, loaded encoder
+        t0 = time.perf_counter()
+        results = await evaluate(samples, judge)
+        runs.append(time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    await evaluate(samples, judge)
+    cached = time.perf_counter() - t0
+    nulls = sum(v is None for r in results for v in r.scores.model_dump().values())
+    print(json.dumps({"samples": len(samples), "cold_start_s": round(cold, 2),
+                      "samples_per_s": round(len(samples) / min(runs), 1),
+                      "samples_per_s_runs": [round(len(samples) / r, 1) for r in runs],
+                      "samples_per_s_cached_contexts": round(len(samples) / cached, 1),
+                      "null_scores": nulls, "errors": sum(len(r.errors) for r in results)}))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

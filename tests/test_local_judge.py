@@ -1,0 +1,120 @@
+"""The embedded judge: offline, no API key, same result shape as the LLM judge."""
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from metrics import Sample, score_sample
+from metrics.judges import text
+from metrics.judges.local import LocalJudge
+from service.app import create_app
+from service.settings import Settings
+
+CONTEXTS = [
+    "The Oberoi family is an Indian family that is famous for its involvement in hotels, namely through "
+    "The Oberoi Group.The Oberoi Group is a hotel company with its head office in Delhi.",
+    "Berlin is the capital of Germany. It has 3.7 million inhabitants.",
+]
+QUESTION = "The Oberoi family is part of a hotel company that has a head office in what city?"
+
+
+@pytest.fixture(scope="module")
+def judge():
+    return LocalJudge()
+
+
+async def score(judge, response, reference=None, contexts=CONTEXTS, metrics=None, question=QUESTION):
+    sample = Sample(user_input=question, retrieved_contexts=contexts, response=response, reference=reference)
+    return await score_sample(sample, judge, metrics or ("faithfulness", "answer_relevancy",
+                                                         "context_precision", "context_recall"))
+
+
+async def test_a_grounded_answer_passes_with_a_verbatim_evidence_sentence(judge):
+    result = await score(judge, "The Oberoi Group is a hotel company with its head office in Delhi.",
+                         reference="The head office is in Delhi.")
+    assert result.judge.name == "local"
+    assert result.scores.faithfulness == 1.0
+    claim = result.details.faithfulness.claims[0]
+    assert claim.verdict == "supported" and claim.probability > 0.5
+    assert claim.evidence == "The Oberoi Group is a hotel company with its head office in Delhi."
+    assert claim.context_index == 0
+    assert result.gate.passed is True
+    assert result.gate.threshold == judge.default_threshold
+    assert result.scores.context_recall == 1.0
+    assert result.scores.context_precision == 1.0
+    assert [c.useful for c in result.details.context_precision.contexts] == [True, False]
+    assert result.usage.chat_calls == 0 and result.errors == []
+
+
+async def test_a_short_answer_is_judged_with_its_question(judge):
+    right = await score(judge, "Delhi", metrics=["faithfulness"])
+    wrong = await score(judge, "Mumbai", metrics=["faithfulness"])
+    assert right.scores.faithfulness == 1.0 and right.gate.passed
+    assert wrong.scores.faithfulness == 0.0 and not wrong.gate.passed
+
+
+async def test_a_hallucinated_claim_is_unsupported_and_says_what_is_missing(judge):
+    result = await score(judge, "The Oberoi family's hotel company is based in Mumbai.", metrics=["faithfulness"])
+    claim = result.details.faithfulness.claims[0]
+    assert claim.verdict == "unsupported"
+    assert "mumbai" in claim.reason
+    assert result.gate.passed is False
+    assert result.gate.unsupported_claims == ["The Oberoi family's hotel company is based in Mumbai."]
+
+
+async def test_a_changed_number_is_not_supported(judge):
+    right = await score(judge, "Berlin has 3.7 million inhabitants.", metrics=["faithfulness"])
+    wrong = await score(judge, "Berlin has 5.2 million inhabitants.", metrics=["faithfulness"])
+    assert right.scores.faithfulness == 1.0
+    assert wrong.scores.faithfulness == 0.0
+
+
+async def test_a_refusal_is_noncommittal_with_no_claims(judge):
+    result = await score(judge, "I don't know, the documents do not say.")
+    assert result.scores.faithfulness is None and result.details.faithfulness.reason == "no_claims"
+    assert result.scores.answer_relevancy == 0.0 and result.details.answer_relevancy.noncommittal
+    assert result.gate.passed is True
+
+
+async def test_answer_relevancy_orders_full_partial_off_topic(judge):
+    question = "Were Scott Derrickson and Ed Wood of the same nationality?"
+    contexts = ["Scott Derrickson is an American director.", "Ed Wood was an American filmmaker."]
+    full = await score(judge, "Yes. Scott Derrickson is American and Ed Wood was American too.",
+                       contexts=contexts, question=question, metrics=["answer_relevancy"])
+    partial = await score(judge, "Scott Derrickson is an American director.", contexts=contexts,
+                          question=question, metrics=["answer_relevancy"])
+    off_topic = await score(judge, "Berlin is the capital of Germany.", contexts=contexts, question=question,
+                            metrics=["answer_relevancy"])
+    assert full.scores.answer_relevancy > partial.scores.answer_relevancy > off_topic.scores.answer_relevancy
+    assert set(full.details.answer_relevancy.signals) >= {"similarity", "coverage", "answer_type"}
+
+
+async def test_no_reference_means_no_recall_and_precision_against_the_answer(judge):
+    result = await score(judge, "The Oberoi Group has its head office in Delhi.")
+    assert result.details.context_recall.reason == "needs_reference"
+    assert result.details.context_precision.basis == "response"
+    assert result.scores.context_precision == 1.0
+
+
+def test_sentences_split_glued_text_and_stay_verbatim():
+    parts = text.sentences(CONTEXTS[0])
+    assert parts[-1] == "The Oberoi Group is a hotel company with its head office in Delhi."
+    assert all(p in CONTEXTS[0] for p in parts)
+    assert text.sentences("Dr. Smith went to Washington D.C. on Jan. 5. He left.") == [
+        "Dr. Smith went to Washington D.C. on Jan. 5.", "He left."]
+
+
+def test_the_service_defaults_to_the_embedded_judge_without_an_api_key(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    with TestClient(create_app(Settings())) as client:
+        assert client.get("/readyz").status_code == 200
+        response = client.post("/v1/evaluate", json={"samples": [{
+            "question": QUESTION, "contexts": CONTEXTS, "answer": "The head office is in Mumbai.",
+            "ground_truth": "Delhi."}]})
+    assert response.status_code == 200
+    result = response.json()["results"][0]
+    assert result["judge"]["name"] == "local"
+    assert None not in result["scores"].values()
+    assert result["gate"]["passed"] is False
+    assert result["details"]["faithfulness"]["claims"][0]["verdict"] == "unsupported"
