@@ -6,8 +6,10 @@ Claim-level training pairs:
 - HaluEval QA and summarization, training part only (`service.accuracy.in_holdout` keeps ~30% of
   items out): every claim of a right answer is supported; of a hallucinated answer, the claim
   with the least lexical support is unsupported and its other claims are left out (unlabelled);
-- HotpotQA: each supporting sentence against all ten paragraphs (supported) and against the
-  distractor paragraphs only (unsupported).
+- HotpotQA training rows (`hotpot_pairs`): supporting sentences, verbatim and compressed, as
+  supported claims; the same against distractors only, or with a name or number swapped, as
+  unsupported ones. Without these, HaluEval's extractive right answers teach the scorer that any
+  rewording is a hallucination.
 Only each claim's best-matching sentence (the part that needs the encoder) is cached in /tmp;
 the lexical features are recomputed on every run, so they can change without re-encoding.
 A small ensemble of one-hidden-layer networks is fitted on those pairs (each source and class
@@ -17,6 +19,7 @@ training samples, and held-out figures are printed beside the plain lexical rule
 from __future__ import annotations
 
 import argparse
+import re
 import json
 import pickle
 import time
@@ -64,16 +67,46 @@ def build(encoder) -> dict:
             samples.append({"hallucinated": row["label_hallucinated"], "holdout": in_holdout(row), **item})
         print(f"{name}: {len(samples)} samples matched in {time.perf_counter() - started:.0f}s")
         out[name] = samples
+    return out
+
+
+_PAREN = re.compile(r"\s*\([^)]*\)")
+_NAME = re.compile(r"\b[A-Z][a-z]+(?: [A-Z][a-z]+)*\b|\b\d[\d,.]*\b")
+
+
+def hotpot_pairs(encoder) -> list[tuple[dict, int]]:
+    """Claim pairs from the HotpotQA training rows, so the scorer also sees faithful paraphrase-like claims.
+
+    supported: each supporting sentence, and the same sentence compressed (parentheses dropped,
+    cut at its first comma), against all ten paragraphs; unsupported: the sentence against the
+    distractors only, and the sentence with one name or number swapped for one from a distractor.
+    """
+    store = ContextStore(encoder, max_entries=10_000)
     pairs = []
     for row in read_rows(DATA / "hotpotqa_dev.jsonl"):
         if in_holdout(row):
             continue
-        distractors = [c for c, g in zip(row["retrieved_contexts"], row["context_is_gold"]) if not g]
+        contexts = row["retrieved_contexts"]
+        distractors = [c for c, g in zip(contexts, row["context_is_gold"]) if not g]
+        gold_text = " ".join(c for c, g in zip(contexts, row["context_is_gold"]) if g)
         sentences = row["supporting_sentences"]
-        pairs.append((match(store, row["user_input"], sentences, row["retrieved_contexts"], False), 1))
-        pairs.append((match(store, row["user_input"], sentences, distractors, False), 0))
-    out["hotpot_pairs"] = pairs
-    return out
+        compressed = [c for c in (_PAREN.sub("", s).split(", ")[0].rstrip(".") + "." for s in sentences)
+                      if len(c.split()) >= 4 and c not in sentences]
+        foreign = [m.group(0) for d in distractors for m in _NAME.finditer(d)]
+        swapped = []
+        for i, sentence in enumerate(sentences):
+            names = [m.group(0) for m in _NAME.finditer(sentence)][1:]  # the first is the subject
+            if names and foreign:
+                old = names[i % len(names)]
+                new = foreign[(7 * i + len(sentence)) % len(foreign)]
+                if new not in gold_text and new not in sentence:
+                    swapped.append(sentence.replace(old, new, 1))
+        q = row["user_input"]
+        for claims, scope, label in ((sentences, contexts, 1), (compressed, contexts, 1),
+                                     (sentences, distractors, 0), (swapped, contexts, 0)):
+            if claims:
+                pairs.append((match(store, q, claims, scope, False), label))
+    return pairs
 
 
 def claim_examples(samples: list[dict]) -> list[tuple[dict, int]]:
@@ -116,7 +149,7 @@ def main() -> None:
     started = time.perf_counter()
     for s in qa + summ:
         s["features"] = features(store, s)
-    hotpot = [(f, label) for item, label in data["hotpot_pairs"] for f in features(store, item)]
+    hotpot = [(f, label) for item, label in hotpot_pairs(Encoder.load()) for f in features(store, item)]
     print(f"lexical features in {time.perf_counter() - started:.0f}s")
     sets = {"qa": claim_examples(qa), "summarization": claim_examples(summ), "hotpot": hotpot}
     x, y, w = [], [], []

@@ -8,6 +8,7 @@ is estimated here from similarity, coverage of the question and evasion cues (`r
 from __future__ import annotations
 
 import asyncio
+import threading
 
 from ..types import (ClaimVerdict, ContextVerdict, Decomposition, JudgeInfo, Needs, Sample,
                      StatementVerdict, Usage, Verification)
@@ -40,19 +41,29 @@ class LocalJudge:
         self.encoder = encoder
         self.model = model or SupportModel.load()
         self.store = ContextStore(encoder)
+        self._lock = threading.Lock()
         self.default_threshold = self.model.threshold
         self.info = JudgeInfo(name=self.name, model=f"support-{self.model.meta.get('version', 'v1')}",
                               embedding_model="all-MiniLM-L6-v2 (int8 onnx)")
 
     # ------------------------------------------------------------ the protocol
     async def decompose(self, sample: Sample, need: Needs, usage: Usage) -> Decomposition:
-        return await asyncio.to_thread(self.decompose_sync, sample, need)
+        return await self._off_loop(self.decompose_sync, sample, need)
 
     async def verify(self, sample: Sample, parts: Decomposition, need: Needs, usage: Usage) -> Verification:
-        return await asyncio.to_thread(self.verify_sync, sample, parts, need)
+        return await self._off_loop(self.verify_sync, sample, parts, need)
 
     async def embed(self, texts: list[str], usage: Usage) -> list[list[float]]:
-        return (await asyncio.to_thread(self.encoder.encode, texts)).tolist()
+        return (await self._off_loop(self.encoder.encode, texts)).tolist()
+
+    async def _off_loop(self, work, *args):
+        """Run CPU work in a thread so the event loop stays responsive, one sample at a time:
+        the encoder already uses every core, and the context store's lazy vectors are shared."""
+        def locked():
+            with self._lock:
+                return work(*args)
+
+        return await asyncio.to_thread(locked)
 
     async def ready(self) -> tuple[bool, str]:
         return True, "embedded judge loaded"

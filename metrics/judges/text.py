@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+import threading
 
 # Sentences glued without a space ("...in the 19th century.First for Women is...") are common in
 # scraped contexts; pysbd keeps them together, so a space goes in first.
@@ -38,11 +38,17 @@ EVASIONS = re.compile(
 )
 
 
-@lru_cache(maxsize=1)
-def _segmenter():
-    import pysbd
+_local = threading.local()
 
-    return pysbd.Segmenter(language="en", clean=False)
+
+def _segmenter():
+    # pysbd keeps per-call state on the segmenter object, so each thread gets its own.
+    segmenter = getattr(_local, "segmenter", None)
+    if segmenter is None:
+        import pysbd
+
+        segmenter = _local.segmenter = pysbd.Segmenter(language="en", clean=False)
+    return segmenter
 
 
 def sentences(text: str) -> list[str]:
