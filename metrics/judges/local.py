@@ -14,7 +14,7 @@ from ..types import (ClaimVerdict, ContextVerdict, Decomposition, JudgeInfo, Nee
                      StatementVerdict, Usage, Verification)
 from . import relevance, text
 from .contexts import ContextStore
-from .support import Claim, ContextIndex, Support, SupportModel, score_claim
+from .support import Claim, Support, SupportModel, score_claim
 
 SHORT_ANSWER_WORDS = 4
 
@@ -41,7 +41,9 @@ class LocalJudge:
         self.encoder = encoder
         self.model = model or SupportModel.load()
         self.store = ContextStore(encoder)
-        self._lock = threading.Lock()
+        # Two samples at a time: one can split text (pure Python) while the other's batch is in
+        # onnxruntime (which already uses every core); more would only queue for the cores.
+        self._slots = threading.BoundedSemaphore(2)
         self.default_threshold = self.model.threshold
         self.info = JudgeInfo(name=self.name, model=f"support-{self.model.meta.get('version', 'v1')}",
                               embedding_model="all-MiniLM-L6-v2 (int8 onnx)")
@@ -57,10 +59,9 @@ class LocalJudge:
         return (await self._off_loop(self.encoder.encode, texts)).tolist()
 
     async def _off_loop(self, work, *args):
-        """Run CPU work in a thread so the event loop stays responsive, one sample at a time:
-        the encoder already uses every core, and the context store's lazy vectors are shared."""
+        """Run CPU work in a thread so the event loop stays responsive."""
         def locked():
-            with self._lock:
+            with self._slots:
                 return work(*args)
 
         return await asyncio.to_thread(locked)
@@ -80,7 +81,7 @@ class LocalJudge:
         if need.statements and sample.reference:
             parts.statements = text.sentences(sample.reference)
         if need.questions:
-            parts.relevance = relevance.estimate(self.encoder, sample.user_input, sample.response, noncommittal)
+            parts.relevance = relevance.estimate(self.store.encode, sample.user_input, sample.response, noncommittal)
         return parts
 
     def verify_sync(self, sample: Sample, parts: Decomposition, need: Needs) -> Verification:
@@ -90,15 +91,15 @@ class LocalJudge:
         statements = [Claim.of(s) for s in (parts.statements if need.statements else [])]
         targets = self._targets(sample, parts, need, claims, statements)
         # One encoder batch per sample: every claim, statement and target, and the sentences they meet.
-        target_ids = {id(t) for t in targets}
         unique = list({id(c): c for c in claims + statements + targets}.values())
-        self.store.embed([(c, [[x] for x in contexts] if id(c) in target_ids else [contexts]) for c in unique])
+        self.store.embed([(c, [contexts]) for c in unique])
+        supports = {id(c): score_claim(self.model, c, contexts) for c in unique}
 
         result = Verification()
         for claim in claims:
-            result.claims.append(self._claim_verdict(claim.text, score_claim(self.model, claim, contexts)))
+            result.claims.append(self._claim_verdict(claim.text, supports[id(claim)]))
         for statement in statements:
-            support = score_claim(self.model, statement, contexts)
+            support = supports[id(statement)]
             attributable = support.probability >= self.model.claim_cutoff
             result.statements.append(StatementVerdict(
                 statement=statement.text, attributable=attributable, probability=round(support.probability, 4),
@@ -106,7 +107,8 @@ class LocalJudge:
                 context_index=support.context_index if attributable else None,
                 reason=_reason(support, attributable)))
         if need.context_verdicts:
-            result.contexts = [self._context_verdict(i, ctx, targets) for i, ctx in enumerate(contexts)]
+            result.contexts = [self._context_verdict(i, [(t, supports[id(t)]) for t in targets])
+                               for i in range(len(contexts))]
         return result
 
     def _targets(self, sample: Sample, parts: Decomposition, need: Needs, claims: list[Claim],
@@ -131,12 +133,14 @@ class LocalJudge:
                             context_index=support.context_index if verdict != "unsupported" else None,
                             reason=_reason(support, supported))
 
-    def _context_verdict(self, index: int, context: ContextIndex, targets: list[Claim]) -> ContextVerdict:
-        best = max((score_claim(self.model, t, [context]).probability for t in targets), default=0.0)
+    def _context_verdict(self, index: int, targets: list[tuple[Claim, Support]]) -> ContextVerdict:
+        """Useful when it holds the best evidence for some target statement that the contexts support."""
+        here = [(s.probability, t.text) for t, s in targets if s.context_index == index]
+        best, statement = max(here, default=(0.0, ""))
         useful = best >= self.model.claim_cutoff
-        return ContextVerdict(index=index, useful=useful, probability=round(best, 4),
-                              reason=f"supports a target statement (p={best:.2f})" if useful
-                              else f"supports none of the target statements (best p={best:.2f})")
+        reason = (f"best evidence for \"{statement[:120]}\" (p={best:.2f})" if useful
+                  else "holds the best evidence for no supported target statement")
+        return ContextVerdict(index=index, useful=useful, probability=round(best, 4), reason=reason)
 
 
 def _reason(support: Support, supported: bool) -> str:

@@ -2,7 +2,7 @@
 
 Similarity between a question and its answer alone ranks a partial answer close to a full one, so
 this combines several bounded signals:
-- `similarity`: the best cosine between the question and the answer or one of its sentences;
+- `similarity`: the best cosine between the question and one of the answer's sentences;
 - `coverage`: the share of the question's key terms (names, numbers, content words) the answer
   takes up, since a complete answer usually speaks about every entity the question names;
 - `answer_type`: whether the answer carries what the question's wh-word asks for (a number for
@@ -28,12 +28,16 @@ _DATE = re.compile(r"\b(1[0-9]{3}|20[0-9]{2}|january|february|march|april|may|ju
                    r"october|november|december)\b", re.I)
 
 
-def estimate(encoder, question: str, answer: str, noncommittal: bool) -> RelevanceEstimate:
-    """Relevance of the answer to the question, in [0, 1], with the signals behind it."""
+def estimate(encode, question: str, answer: str, noncommittal: bool) -> RelevanceEstimate:
+    """Relevance of the answer to the question, in [0, 1], with the signals behind it.
+
+    `encode` maps texts to unit vectors; the answer's sentences are the ones its claims use, so a
+    caching encoder embeds them once for both metrics.
+    """
     if noncommittal:
         return RelevanceEstimate(score=0.0, signals={"evasion": 1.0})
-    sentences = text.sentences(answer) or [answer]
-    vectors = encoder.encode([question, answer] + sentences[:8])
+    sentences = (text.sentences(answer) or [answer])[:8]
+    vectors = np.asarray(encode([question] + sentences))
     sims = vectors[1:] @ vectors[0]
     similarity = float(np.clip((float(np.max(sims)) - 0.1) / 0.6, 0.0, 1.0))
     signals = {

@@ -83,12 +83,16 @@ class Claim:
     def verbatim_in(self, context: ContextIndex) -> bool:
         return len(self.normalised) >= 12 and self.normalised in context.normalised
 
-    def candidates(self, context: ContextIndex) -> list[int]:
-        """Sentences worth comparing by embedding: those sharing at least two words with the probe."""
+    def candidates(self, context: ContextIndex, top: int = 3) -> list[int]:
+        """Sentences worth comparing by embedding: the `top` sharing most words with the probe (two at least).
+
+        Encoding is the judge's main cost; a sentence that shares no words with a claim is almost
+        never its best evidence, so only the lexically closest few are encoded and compared.
+        """
         need = min(2, len(self.probe_keys))
-        if need == 0:
-            return list(range(len(context.sentences)))
-        return [i for i, keys in enumerate(context.keys) if len(keys & self.probe_keys) >= need]
+        overlaps = [(len(keys & self.probe_keys), i) for i, keys in enumerate(context.keys)]
+        ranked = sorted((o for o in overlaps if o[0] >= need), key=lambda o: (-o[0], o[1]))
+        return sorted(i for _, i in ranked[:top])
 
 
 @dataclass
