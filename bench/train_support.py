@@ -149,7 +149,8 @@ def main() -> None:
     started = time.perf_counter()
     for s in qa + summ:
         s["features"] = features(store, s)
-    hotpot = [(f, label) for item, label in hotpot_pairs(Encoder.load()) for f in features(store, item)]
+    encoder = Encoder.load()
+    hotpot = [(f, label) for item, label in hotpot_pairs(encoder) for f in features(store, item)]
     print(f"lexical features in {time.perf_counter() - started:.0f}s")
     sets = {"qa": claim_examples(qa), "summarization": claim_examples(summ), "hotpot": hotpot}
     x, y, w = [], [], []

@@ -13,7 +13,7 @@ from service.settings import Settings
 CONTEXTS = [
     "The Oberoi family is an Indian family that is famous for its involvement in hotels, namely through "
     "The Oberoi Group.The Oberoi Group is a hotel company with its head office in Delhi.",
-    "Berlin is the capital of Germany. It has 3.7 million inhabitants.",
+    "Berlin is the capital of Germany. Berlin has 3.7 million inhabitants.",
 ]
 QUESTION = "The Oberoi family is part of a hotel company that has a head office in what city?"
 
@@ -31,7 +31,7 @@ async def score(judge, response, reference=None, contexts=CONTEXTS, metrics=None
 
 async def test_a_grounded_answer_passes_with_a_verbatim_evidence_sentence(judge):
     result = await score(judge, "The Oberoi Group is a hotel company with its head office in Delhi.",
-                         reference="The head office is in Delhi.")
+                         reference="Delhi. The Oberoi Group is a hotel company with its head office in Delhi.")
     assert result.judge.name == "local"
     assert result.scores.faithfulness == 1.0
     claim = result.details.faithfulness.claims[0]
@@ -90,7 +90,7 @@ async def test_answer_relevancy_orders_full_partial_off_topic(judge):
 
 
 async def test_no_reference_means_no_recall_and_precision_against_the_answer(judge):
-    result = await score(judge, "The Oberoi Group has its head office in Delhi.")
+    result = await score(judge, "The Oberoi Group is a hotel company with its head office in Delhi.")
     assert result.details.context_recall.reason == "needs_reference"
     assert result.details.context_precision.basis == "response"
     assert result.scores.context_precision == 1.0

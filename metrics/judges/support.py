@@ -197,7 +197,8 @@ def claim_features(claim: Claim, contexts: list[ContextIndex],
         "cov_sentence": max((cov(k) for c in contexts for k in c.keys), default=0.0),
         "missing": min(len(missing), 6) / 6.0,
         "raw_missing": min(len(raw_content - all_words), 6) / 6.0,
-        "bigram_cov": 1.0 - novel / len(pairs) if pairs else 1.0,
+        # A one-word claim has no pairs: its word coverage stands in, or "Mumbai" would look quoted.
+        "bigram_cov": 1.0 - novel / len(pairs) if pairs else float(bool(claim.words) and set(claim.words) <= all_words),
         "novel_bigrams": min(novel, 12) / 12.0,
         "numbers_ok": float(claim.numbers <= ctx_numbers),
         "names_ok": len(claim.names & ctx_names) / len(claim.names) if claim.names else 1.0,
@@ -213,4 +214,10 @@ def score_claim(model: SupportModel, claim: Claim, contexts: list[ContextIndex])
     features, best_ctx, best_sent, missing = claim_features(claim, contexts)
     if best_ctx is None:
         return Support(0.0, None, "", features, missing)
-    return Support(model.probability(features), best_ctx, contexts[best_ctx].sentences[best_sent], features, missing)
+    probability = model.probability(features)
+    if claim.stems and features["cov_all"] == 0.0:
+        # Not one content word of the claim occurs in the contexts: nothing to stand on, however
+        # similar it sounds ("Mumbai" in the frame of a question about Delhi embeds close to it).
+        # HaluEval's hallucinations are never bare names, so the learned weights cannot know this.
+        probability = min(probability, 0.05)
+    return Support(probability, best_ctx, contexts[best_ctx].sentences[best_sent], features, missing)
