@@ -20,6 +20,7 @@ so some such than that the their theirs them themselves then there these they th
 under until up very was we were what when where which while who whom why will with would you your yours
 yourself yourselves s t don't doesn't didn't isn't wasn't weren't won't can't cannot shouldn't wouldn't
 one two also however although though yet still may might must shall upon via per within without among
+yes
 """.split())
 
 NEGATIONS = frozenset("""
