@@ -40,10 +40,16 @@ def estimate(encode, question: str, answer: str, noncommittal: bool) -> Relevanc
     vectors = np.asarray(encode([question] + sentences))
     sims = vectors[1:] @ vectors[0]
     similarity = float(np.clip((float(np.max(sims)) - 0.1) / 0.6, 0.0, 1.0))
+    kind = answer_type(question, answer)
+    covered = coverage(question, answer)
+    if len(text.words(answer)) <= 4:
+        # A bare answer ("Chief of Protocol") restates nothing of the question; when it is the kind
+        # of thing asked for, it answers it whole.
+        covered = max(covered, kind)
     signals = {
         "similarity": round(similarity, 4),
-        "coverage": round(coverage(question, answer), 4),
-        "answer_type": answer_type(question, answer),
+        "coverage": round(covered, 4),
+        "answer_type": kind,
         "evasion": float(text.evasive(answer)),
     }
     score = sum(w * signals[name] for name, w in WEIGHTS.items())
