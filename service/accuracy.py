@@ -68,10 +68,18 @@ async def hallucination_report(rows: list[dict], judge, threshold: float | None 
     truth = [bool(r["label_hallucinated"]) for r in rows]
     flagged = [not res.gate.passed for res in results]
 
-    def lexical(row: dict) -> bool:
-        pool = set(text.content_stems(" ".join(row["retrieved_contexts"])))
-        return any(s not in pool for s in text.content_stems(row["response"]))
+    def missing(row: dict) -> tuple[int, float]:
+        """Content words of the answer absent from the contexts: count and share (unstemmed)."""
+        pool = set(text.words(" ".join(row["retrieved_contexts"])))
+        content = [w for w in text.words(row["response"]) if w not in text.STOPWORDS]
+        absent = sum(w not in pool for w in content)
+        return absent, absent / max(1, len(content))
 
+    counts = np.array([missing(r) for r in rows])
+    # The baseline to beat: "fail when the answer has content words the contexts lack", with
+    # its best cut-off (count or share) chosen on these very rows, which flatters it.
+    baseline = max(balanced_accuracy(truth, counts[:, k] > cut)
+                   for k in (0, 1) for cut in np.unique(counts[:, k]))
     t, f = np.asarray(truth), np.asarray(flagged)
     return {
         "rows": len(rows),
@@ -80,7 +88,8 @@ async def hallucination_report(rows: list[dict], judge, threshold: float | None 
         "balanced_accuracy": round(balanced_accuracy(truth, flagged), 4),
         "caught": round(float((t & f).sum() / max(1, t.sum())), 4),
         "false_alarms": round(float((~t & f).sum() / max(1, (~t).sum())), 4),
-        "lexical_rule_balanced_accuracy": round(balanced_accuracy(truth, [lexical(r) for r in rows]), 4),
+        "lexical_rule_balanced_accuracy": round(balanced_accuracy(truth, list(counts[:, 0] > 0)), 4),
+        "lexical_rule_best_cutoff_balanced_accuracy": round(baseline, 4),
         "errors": sum(1 for res in results if res.errors),
     }
 
