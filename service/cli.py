@@ -52,22 +52,25 @@ def main(argv: list[str] | None = None) -> int:
     return _score(args)
 
 
+def _error(message: object) -> int:
+    """Print an error on stderr; exit status 2 means bad usage or no judge."""
+    err.print(f"[red]error:[/red] {message}", soft_wrap=True)
+    return 2
+
+
 def _accuracy(args: argparse.Namespace) -> int:
     from . import accuracy
 
     try:
         rows = accuracy.read_rows(args.file, args.split, args.limit)
     except (OSError, ValueError) as exc:
-        err.print(f"[red]error:[/red] {exc}", soft_wrap=True)
-        return 2
+        return _error(exc)
     if not rows:
-        err.print("[red]error:[/red] no rows to score", soft_wrap=True)
-        return 2
+        return _error("no rows to score")
     settings = Settings()
     judge = build_judge(settings)
     if judge is None:
-        err.print(f"[red]error:[/red] {NO_JUDGE}", soft_wrap=True)
-        return 2
+        return _error(NO_JUDGE)
 
     async def run() -> dict:
         try:
@@ -84,8 +87,7 @@ def _accuracy(args: argparse.Namespace) -> int:
     try:
         report = asyncio.run(run())
     except ValueError as exc:
-        err.print(f"[red]error:[/red] {exc}", soft_wrap=True)
-        return 2
+        return _error(exc)
     print(json.dumps(report, indent=1))
     return 0
 
@@ -94,13 +96,11 @@ def _score(args: argparse.Namespace) -> int:
     try:
         samples = read_jsonl(args.file)
     except (OSError, ValueError) as exc:
-        err.print(f"[red]error:[/red] {exc}", soft_wrap=True)
-        return 2
+        return _error(exc)
     settings = Settings()
     judge = build_judge(settings)
     if judge is None:
-        err.print(f"[red]error:[/red] {NO_JUDGE}", soft_wrap=True)
-        return 2
+        return _error(NO_JUDGE)
     results = asyncio.run(_score_all(samples, judge, args.metrics, settings))
     if args.json:
         for result in results:
