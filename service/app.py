@@ -7,9 +7,11 @@ from fastapi import FastAPI
 
 from metrics.judges.base import Judge
 
-from .api import catalog, evaluate, health
+from .api import batches, catalog, evaluate, health
 from .judges import build_judge
+from .jobs import BatchRunner
 from .settings import Settings
+from .store import Store
 
 DESCRIPTION = """Scores RAG answers with the four Ragas metrics (faithfulness, answer relevancy,
 context precision, context recall), says whether to block an answer (the hallucination gate),
@@ -23,9 +25,15 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.judge = judge if judge is not None else build_judge(settings)
+        app.state.store = Store(settings.db)
+        app.state.runner = BatchRunner(app.state.store, app.state.judge, settings.batch_concurrency,
+                                       settings.hallucination_threshold)
+        app.state.runner.resume_unfinished()
         try:
             yield
         finally:
+            await app.state.runner.stop()
+            app.state.store.close()
             if app.state.judge is not None:
                 await app.state.judge.aclose()
 
@@ -35,4 +43,5 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
     app.include_router(health.router)
     app.include_router(catalog.router)
     app.include_router(evaluate.router)
+    app.include_router(batches.router)
     return app

@@ -24,6 +24,10 @@ class Settings(BaseSettings):
     cache_path: str | None = Field(None, description="SQLite file for the judge cache; memory only when unset.")
     cache_size: int = Field(10_000, ge=0, description="Judge replies kept in memory.")
 
+    db: str = Field("sqlite:///ragmeter.db", description="SQLAlchemy URL of the batch job store.")
+    batch_concurrency: int = Field(8, ge=1, description="Rows of one batch scored at a time.")
+    max_upload_mb: int = Field(200, ge=1, description="Largest batch upload.")
+
     hallucination_threshold: float | None = Field(
         None, ge=0, le=1, description="Default gate threshold; unset means the judge's own (0.2 for the LLM "
                                       "judge, the calibrated one for the embedded judge).")

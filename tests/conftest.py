@@ -8,6 +8,14 @@ from service.settings import Settings
 from .scripted_judge import ScriptedJudge
 
 
+@pytest.fixture(autouse=True)
+def job_store(tmp_path, monkeypatch):
+    """Every test gets its own batch database instead of ./ragmeter.db."""
+    url = f"sqlite:///{tmp_path}/jobs.db"
+    monkeypatch.setenv("RAGMETER_DB", url)
+    return url
+
+
 @pytest.fixture(scope="session")
 def scripted():
     judge = ScriptedJudge().start()

@@ -1,0 +1,187 @@
+"""Batch scoring by upload: formats, validation, durable jobs that survive a restart."""
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import threading
+import time
+from collections import Counter
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from metrics.types import ClaimVerdict, ContextVerdict, Decomposition, JudgeInfo, Verification
+from service.app import create_app
+from service.settings import Settings
+from service.store import Store
+
+
+class StubJudge:
+    """Supports a claim when a context holds it; can hang after N samples to simulate a crash."""
+
+    info = JudgeInfo(name="stub")
+    default_threshold = 0.2
+
+    def __init__(self, hang_after: int | None = None):
+        self.calls: Counter[str] = Counter()
+        self.hang_after = hang_after
+        self.hanging = threading.Event()
+
+    async def decompose(self, sample, need, usage):
+        self.calls[str(sample.id)] += 1
+        if self.hang_after is not None and sum(self.calls.values()) > self.hang_after:
+            self.hanging.set()
+            await asyncio.Event().wait()
+        return Decomposition(claims=[sample.response] if need.claims else [])
+
+    async def verify(self, sample, parts, need, usage):
+        text = " ".join(sample.retrieved_contexts)
+        return Verification(
+            claims=[ClaimVerdict(claim=c, verdict="supported" if c in text else "unsupported",
+                                 evidence=c if c in text else "") for c in parts.claims],
+            contexts=[ContextVerdict(index=i, useful=True) for i in range(len(sample.retrieved_contexts))]
+            if need.context_verdicts else [])
+
+    async def embed(self, texts, usage):
+        return [[1.0, 0.0] for _ in texts]
+
+    async def ready(self):
+        return True, "stub"
+
+    async def aclose(self):
+        return None
+
+
+def rows(n: int) -> list[dict]:
+    return [{"id": f"r{i}", "question": f"Question {i}?", "contexts": [f"Fact {i} is true."],
+             "answer": f"Fact {i} is true." if i % 3 else f"Fact {i} is false."} for i in range(n)]
+
+
+def as_file(records: list[dict], fmt: str) -> bytes:
+    if fmt == "jsonl":
+        return "".join(json.dumps(r) + "\n" for r in records).encode()
+    if fmt == "json":
+        return json.dumps(records).encode()
+    frame = pd.DataFrame.from_records(records)
+    if fmt == "csv":
+        frame["contexts"] = frame["contexts"].map(json.dumps)
+        return frame.to_csv(index=False).encode()
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer)
+    return buffer.getvalue()
+
+
+def upload(client, content: bytes, name: str, **form):
+    return client.post("/v1/batches", files={"file": (name, content)}, data=form)
+
+
+def wait_done(client, batch_id: str, timeout: float = 20.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = client.get(f"/v1/batches/{batch_id}").json()
+        if status["status"] not in ("queued", "running"):
+            return status
+        time.sleep(0.02)
+    raise AssertionError(f"batch {batch_id} still {status['status']} after {timeout}s")
+
+
+@pytest.fixture
+def client():
+    with TestClient(create_app(Settings(), judge=StubJudge())) as c:
+        yield c
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "json", "parquet"])
+def test_every_format_round_trips(client, fmt):
+    response = upload(client, as_file(rows(7), fmt), f"set.{fmt}", metrics="faithfulness")
+    assert response.status_code == 202, response.text
+    batch = response.json()
+    assert response.headers["location"] == f"/v1/batches/{batch['id']}"
+    status = wait_done(client, batch["id"])
+    assert (status["status"], status["done"], status["total"], status["errors"]) == ("done", 7, 7, 0)
+
+    for out in ("jsonl", "csv", "parquet"):
+        body = client.get(f"/v1/batches/{batch['id']}/results", params={"format": out}).content
+        if out == "jsonl":
+            got = pd.DataFrame([json.loads(line) for line in body.decode().splitlines()])
+        elif out == "csv":
+            got = pd.read_csv(io.BytesIO(body))
+        else:
+            got = pd.read_parquet(io.BytesIO(body))
+        assert list(got["id"]) == [f"r{i}" for i in range(7)]
+        assert list(got["faithfulness"]) == [0.0 if i % 3 == 0 else 1.0 for i in range(7)]
+        assert list(got["gate_passed"]) == [i % 3 != 0 for i in range(7)]
+        assert set(got["status"]) == {"scored"}
+
+    summary = client.get(f"/v1/batches/{batch['id']}/summary").json()
+    faith = summary["metrics"]["faithfulness"]
+    assert faith["n"] == 7 and faith["mean"] == pytest.approx(4 / 7, abs=1e-4)
+    assert faith["ci95"][0] <= faith["mean"] <= faith["ci95"][1]
+    assert summary["gate_pass_rate"] == pytest.approx(4 / 7, abs=1e-4)
+    assert summary["errors"] == 0
+
+
+def test_csv_contexts_can_be_split_by_a_separator_and_columns_mapped(client):
+    csv = "q,ctx,a\nWhat?,First fact.||Fact 1 is true.,Fact 1 is true.\n"
+    response = upload(client, csv.encode(), "set.csv", separator="||",
+                      mapping=json.dumps({"question": "q", "contexts": "ctx", "answer": "a"}))
+    assert response.status_code == 202, response.text
+    wait_done(client, response.json()["id"])
+    record = json.loads(client.get(f"/v1/batches/{response.json()['id']}/results").text.splitlines()[0])
+    assert record["retrieved_contexts"] == ["First fact.", "Fact 1 is true."]
+    assert record["faithfulness"] == 1.0
+
+
+@pytest.mark.parametrize(("content", "name", "expected"), [
+    (b"question,answer\nq,a\n", "bad.csv", {"field": "retrieved_contexts"}),
+    ('question,contexts,answer\nq,"[""c""]",caf\xe9\n'.encode("latin-1"), "bad.csv", {"line": 2}),
+    (b'{"question": "q", "contexts": ["c"], "answer": "a"}\n{"question": \n', "bad.jsonl", {"line": 2}),
+    (b'{"question": "q"}', "bad.json", {}),
+    (b"PAR1 this is not parquet", "bad.parquet", {}),
+    (b'{"question": "q", "contexts": ["c"], "answer": "a"}\n{"question": "q", "contexts": ["c"], "answer": " "}\n',
+     "empty.jsonl", {"row": 2, "field": "answer"}),
+    (b"a,b\n1,2\n", "data.xlsx", {}),
+])
+def test_a_bad_file_is_refused_whole_with_where_the_problem_is(client, content, name, expected):
+    response = upload(client, content, name)
+    assert response.status_code == 400, response.text
+    problem = response.json()["detail"]["problems"][0]
+    for key, value in expected.items():
+        assert problem[key] == value, problem
+    assert client.get("/v1/batches").json() == []
+
+
+def test_a_batch_can_be_cancelled():
+    judge = StubJudge(hang_after=2)
+    with TestClient(create_app(Settings(batch_concurrency=1), judge=judge)) as c:
+        batch = upload(c, as_file(rows(10), "jsonl"), "set.jsonl", metrics="faithfulness").json()
+        assert judge.hanging.wait(10)
+        status = c.delete(f"/v1/batches/{batch['id']}").json()
+        assert status["status"] == "cancelled" and status["done"] == 2
+
+
+def test_a_restart_mid_batch_resumes_and_scores_every_row_exactly_once(job_store):
+    first = StubJudge(hang_after=12)
+    with TestClient(create_app(Settings(batch_concurrency=4), judge=first)) as c:
+        batch = upload(c, as_file(rows(40), "jsonl"), "set.jsonl", metrics="faithfulness").json()
+        assert first.hanging.wait(10)
+    # The process is gone with rows in flight; the job is still "running" in the store.
+    store = Store(job_store)
+    interrupted = {"status": store.job(batch["id"]).status, "done": store.counts(batch["id"]).get("scored", 0)}
+    store.close()
+    assert interrupted["status"] == "running" and 0 < interrupted["done"] < 40
+
+    second = StubJudge()
+    with TestClient(create_app(Settings(batch_concurrency=4), judge=second)) as c:
+        status = wait_done(c, batch["id"])
+        lines = c.get(f"/v1/batches/{batch['id']}/results").text.splitlines()
+    assert (status["status"], status["done"], status["errors"]) == ("done", 40, 0)
+    assert [json.loads(line)["id"] for line in lines] == [f"r{i}" for i in range(40)]
+    finished_first = {k for k, n in first.calls.items()} - set(second.calls)
+    assert len(finished_first) == interrupted["done"]
+    # Rows finished before the restart were not scored again; every other row was scored once after it.
+    assert not (finished_first & set(second.calls))
+    assert all(n == 1 for n in second.calls.values())
+    assert len(second.calls) == 40 - interrupted["done"]
