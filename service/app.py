@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 
+from pathlib import Path
+
 from fastapi import FastAPI
+from fastapi.responses import FileResponse
 
 from metrics.judges.base import Judge
 
@@ -12,6 +15,8 @@ from .judges import build_judge
 from .jobs import BatchRunner
 from .settings import Settings
 from .store import Store
+
+WEB_PAGE = Path(__file__).resolve().parent / "web" / "index.html"
 
 DESCRIPTION = """Scores RAG answers with the four Ragas metrics (faithfulness, answer relevancy,
 context precision, context recall), says whether to block an answer (the hallucination gate),
@@ -44,4 +49,10 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
     app.include_router(catalog.router)
     app.include_router(evaluate.router)
     app.include_router(batches.router)
+
+    @app.get("/", include_in_schema=False)
+    async def web_page() -> FileResponse:
+        """A small page for people: score one answer, upload a file, list batches."""
+        return FileResponse(WEB_PAGE)
+
     return app

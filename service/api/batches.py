@@ -6,12 +6,13 @@ import time
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Response, UploadFile
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ValidationError
 
 from metrics import METRIC_NAMES, GateConfig
 from metrics.types import NEEDS_CONTEXTS
 
-from .. import batch_output
+from .. import batch_output, report
 from ..batch_input import BadUpload, read_upload
 from ..deps import get_judge, get_settings
 from ..settings import Settings
@@ -134,3 +135,11 @@ async def batch_summary(request: Request, batch_id: str) -> dict:
     job = _job(request, batch_id)
     return {"id": job.id, "status": job.status,
             **batch_output.summary(request.app.state.store.rows(batch_id))}
+
+
+@router.get("/{batch_id}/report", response_class=HTMLResponse)
+async def batch_report(request: Request, batch_id: str) -> HTMLResponse:
+    """A page for people: histograms, gate pass rate, the worst rows with unsupported claims marked."""
+    job = _job(request, batch_id)
+    rows = request.app.state.store.rows(batch_id)
+    return HTMLResponse(report.render(job, batch_output.summary(rows), batch_output.result_records(rows)))
