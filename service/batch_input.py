@@ -66,7 +66,7 @@ def read_upload(data: bytes, filename: str, *, fmt: str | None = None, mapping: 
     records, problems = [], []
     for i, record in enumerate(_records(frame)):
         line = first_line + i if first_line else None
-        record = _contexts_as_list(record, fmt, separator)
+        record = _contexts_as_list(record, separator)
         try:
             sample = Sample.model_validate(record)
         except ValidationError as exc:
@@ -130,11 +130,14 @@ def _frame(data: bytes, fmt: str) -> tuple[pd.DataFrame, int]:
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
+    # Empty cells are dropped rather than kept as None, so that a column one row lacks cannot
+    # shadow the alias it does use ("response" absent, "answer" present).
     records = frame.astype(object).where(pd.notna(frame), None).to_dict(orient="records")
-    return [{str(k): (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in r.items()} for r in records]
+    return [{str(k): (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in r.items() if v is not None}
+            for r in records]
 
 
-def _contexts_as_list(record: dict, fmt: str, separator: str | None) -> dict:
+def _contexts_as_list(record: dict, separator: str | None) -> dict:
     """CSV cells hold contexts as a JSON list, or as text split by a separator."""
     for name in ALIASES["retrieved_contexts"]:
         value = record.get(name)

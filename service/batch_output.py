@@ -16,26 +16,28 @@ MEDIA_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv", "parquet": "a
 
 def result_records(rows: list[Row]) -> list[dict]:
     """One flat record per input row: its id and fields, scores, gate verdict, status and error."""
-    records = []
-    for row in rows:
-        sample, result = row.sample, row.result or {}
-        gate = result.get("gate") or {}
-        scores = result.get("scores") or {}
-        records.append({
-            "row": row.index + 1,
-            "id": sample.get("id"),
-            "user_input": sample.get("user_input"),
-            "retrieved_contexts": sample.get("retrieved_contexts"),
-            "response": sample.get("response"),
-            "reference": sample.get("reference"),
-            **{metric: scores.get(metric) for metric in METRIC_NAMES},
-            "gate_passed": gate.get("passed"),
-            "hallucination_score": gate.get("hallucination_score"),
-            "unsupported_claims": gate.get("unsupported_claims", []),
-            "status": row.status,
-            "error": row.error,
-        })
-    return records
+    return [flat_record(row.index, row.sample, row.result, row.status, row.error) for row in rows]
+
+
+def flat_record(index: int, sample: dict, result: dict | None, status: str, error: str | None) -> dict:
+    """The downloadable form of one scored row."""
+    result = result or {}
+    gate = result.get("gate") or {}
+    scores = result.get("scores") or {}
+    return {
+        "row": index + 1,
+        "id": sample.get("id"),
+        "user_input": sample.get("user_input"),
+        "retrieved_contexts": sample.get("retrieved_contexts"),
+        "response": sample.get("response"),
+        "reference": sample.get("reference"),
+        **{metric: scores.get(metric) for metric in METRIC_NAMES},
+        "gate_passed": gate.get("passed"),
+        "hallucination_score": gate.get("hallucination_score"),
+        "unsupported_claims": gate.get("unsupported_claims", []),
+        "status": status,
+        "error": error,
+    }
 
 
 def encode(records: list[dict], fmt: str) -> bytes:

@@ -1,4 +1,4 @@
-"""The `ragmeter` command: serve the API, or score a JSONL file in-process."""
+"""The `ragmeter` command: serve the API, score a file (in-process or on a service), measure accuracy."""
 from __future__ import annotations
 
 import argparse
@@ -7,13 +7,17 @@ import json
 import sys
 from pathlib import Path
 
-from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from metrics import METRIC_NAMES, Sample, SampleResult, Usage, score_sample
+import httpx
 
+from metrics import METRIC_NAMES, Sample, SampleResult, Usage, score_sample
+from metrics.types import NEEDS_CONTEXTS
+
+from .batch_input import BadUpload, read_upload
+from .batch_output import MEDIA_TYPES, encode, flat_record
 from .judges import NO_JUDGE, build_judge
 from .settings import Settings
 
@@ -28,10 +32,12 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
 
-    score = commands.add_parser("score", help="score a JSONL file of samples with the configured judge")
-    score.add_argument("file", type=Path, help="JSONL, one sample per line (Ragas or classic field names)")
+    score = commands.add_parser("score", help="score a file of samples with the configured judge")
+    score.add_argument("file", type=Path, help="CSV, JSONL, JSON or Parquet (Ragas or classic field names)")
     score.add_argument("--metrics", nargs="+", choices=METRIC_NAMES, default=list(METRIC_NAMES))
     score.add_argument("--json", action="store_true", help="print one JSON result per line instead of a table")
+    score.add_argument("--out", type=Path, help="write the scored rows; .jsonl, .csv or .parquet")
+    score.add_argument("--url", help="upload to a running ragmeter service and follow the job there")
 
     accuracy = commands.add_parser("accuracy", help="agreement of the gate and context metrics with labelled data")
     accuracy.add_argument("file", type=Path, help="JSONL with label_hallucinated or context_is_gold")
@@ -93,21 +99,62 @@ def _accuracy(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
+    out_format = args.out.suffix.lstrip(".").lower() if args.out else None
+    if out_format and out_format not in MEDIA_TYPES:
+        return _error(f"--out must end in .jsonl, .csv or .parquet, not {args.out.name}")
+    if args.url:
+        return _score_remote(args, out_format)
     try:
-        samples = read_jsonl(args.file)
-    except (OSError, ValueError) as exc:
+        records = read_upload(args.file.read_bytes(), args.file.name,
+                              needs_contexts=bool(set(args.metrics) & NEEDS_CONTEXTS))
+    except OSError as exc:
         return _error(exc)
+    except BadUpload as exc:
+        return _error(f"{args.file}: " + "; ".join(_where(p) for p in exc.problems))
     settings = Settings()
     judge = build_judge(settings)
     if judge is None:
         return _error(NO_JUDGE)
+    samples = [Sample.model_validate(r) for r in records]
     results = asyncio.run(_score_all(samples, judge, args.metrics, settings))
+    if args.out:
+        rows = [flat_record(i, record, result.model_dump(mode="json"), "error" if result.errors else "scored",
+                            "; ".join(f"{e.stage}: {e.kind}: {e.message}" for e in result.errors) or None)
+                for i, (record, result) in enumerate(zip(records, results))]
+        args.out.write_bytes(encode(rows, out_format))
+        err.print(f"wrote {len(rows)} scored rows to {args.out}")
     if args.json:
         for result in results:
             print(result.model_dump_json())
-    else:
+    elif not args.out:
         Console().print(results_table(results, args.metrics))
     return 0
+
+
+def _score_remote(args: argparse.Namespace, out_format: str | None) -> int:
+    from .client import RagmeterClient, RagmeterError
+
+    try:
+        with RagmeterClient(args.url) as client:
+            batch = client.upload(args.file, metrics=args.metrics)
+            with Progress(console=err) as progress:
+                task = progress.add_task(f"batch {batch['id'][:8]}", total=batch["total"])
+                status = client.wait(batch["id"], on_progress=lambda s: progress.update(task, completed=s["done"]))
+            if status["status"] != "done":
+                return _error(f"batch {batch['id']} ended {status['status']}: {status.get('message') or ''}")
+            if args.out:
+                args.out.write_bytes(client.results(batch["id"], out_format))
+                err.print(f"wrote {status['total']} scored rows to {args.out}")
+            print(json.dumps(client.summary(batch["id"]), indent=1))
+    except (OSError, RagmeterError, httpx.HTTPError) as exc:
+        return _error(exc)
+    return 0
+
+
+def _where(problem) -> str:
+    place = ", ".join(f"{k} {v}" for k, v in (("row", problem.row), ("line", problem.line)) if v)
+    field = f"{problem.field}: " if problem.field else ""
+    return f"{place + ': ' if place else ''}{field}{problem.message}"
 
 
 async def _score_all(samples: list[Sample], judge, metrics: list[str], settings: Settings) -> list[SampleResult]:
@@ -125,24 +172,6 @@ async def _score_all(samples: list[Sample], judge, metrics: list[str], settings:
     finally:
         await judge.aclose()
     return results  # type: ignore[return-value]
-
-
-def read_jsonl(path: Path) -> list[Sample]:
-    """Samples from a JSONL file; raises ValueError naming the first bad line."""
-    samples = []
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                samples.append(Sample.model_validate_json(line))
-            except ValidationError as exc:
-                first = exc.errors()[0]
-                where = ".".join(str(p) for p in first["loc"])
-                raise ValueError(f"{path}:{number}: {where}: {first['msg']}") from None
-    if not samples:
-        raise ValueError(f"{path}: no samples")
-    return samples
 
 
 def results_table(results: list[SampleResult], metrics: list[str]) -> Table:

@@ -1,4 +1,9 @@
+import socket
+import threading
+import time
+
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 
 from metrics.judges.llm import LLMJudge
@@ -43,3 +48,20 @@ def make_client(fake: ScriptedJudge, **options) -> TestClient:
 def client(fake):
     with make_client(fake) as c:
         yield c
+
+
+@pytest.fixture
+def server():
+    """The app on a real loopback port (for browsers and the HTTP client), scoring with a stub judge."""
+    from .test_batches import StubJudge
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    instance = uvicorn.Server(uvicorn.Config(create_app(Settings(), judge=StubJudge()), log_level="warning"))
+    thread = threading.Thread(target=instance.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not instance.started:
+        time.sleep(0.01)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    instance.should_exit = True
+    thread.join(timeout=5)

@@ -23,9 +23,10 @@ def test_score_prints_one_json_result_per_line(fake, tmp_path, monkeypatch, caps
 
 def test_score_names_the_bad_line(tmp_path, capsys):
     data = tmp_path / "bad.jsonl"
-    data.write_text(json.dumps(SAMPLE) + "\n" + json.dumps({**SAMPLE, "response": ""}) + "\n")
+    data.write_text(json.dumps(SAMPLE) + "\n" + json.dumps({**{k: v for k, v in SAMPLE.items() if k != "response"},
+                                                            "answer": ""}) + "\n")
     assert main(["score", str(data)]) == 2
-    assert "bad.jsonl:2: response" in capsys.readouterr().err
+    assert "bad.jsonl: row 2, line 2: answer: Value error, must not be empty" in capsys.readouterr().err
 
 
 def test_accuracy_reports_the_gates_balanced_accuracy_on_labelled_rows(tmp_path, monkeypatch, capsys):
@@ -49,3 +50,32 @@ def test_accuracy_reports_the_gates_balanced_accuracy_on_labelled_rows(tmp_path,
     assert report["rows"] == 2 and report["hallucinated"] == 1
     assert report["balanced_accuracy"] == 1.0
     assert report["threshold"] == SupportModel.load().threshold
+
+
+def test_score_writes_scored_rows_in_the_format_of_the_out_file(tmp_path, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    data = tmp_path / "set.csv"
+    data.write_text('id,question,contexts,answer\nq1,Where?,"[""The office is in Delhi.""]",The office is in Delhi.\n')
+    out = tmp_path / "scored.parquet"
+
+    assert main(["score", str(data), "--out", str(out), "--metrics", "faithfulness"]) == 0
+
+    import pandas as pd
+
+    scored = pd.read_parquet(out)
+    assert list(scored["id"]) == ["q1"] and list(scored["faithfulness"]) == [1.0]
+    assert list(scored["status"]) == ["scored"]
+
+
+def test_score_with_url_uploads_follows_the_job_and_downloads_results(server, tmp_path, capsys):
+    data = tmp_path / "set.jsonl"
+    data.write_text("".join(json.dumps({"id": f"r{i}", "question": "q?", "contexts": ["Fact."],
+                                        "answer": "Fact." if i else "Fiction."}) + "\n" for i in range(5)))
+    out = tmp_path / "scored.csv"
+
+    assert main(["score", str(data), "--url", server, "--out", str(out), "--metrics", "faithfulness"]) == 0
+
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["rows"] == 5 and summary["metrics"]["faithfulness"]["mean"] == 0.8
+    assert out.read_text().count("\n") == 6

@@ -3,37 +3,16 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
-import threading
 import time
 
 import httpx
 import pytest
-import uvicorn
 
-from service.app import create_app
-from service.settings import Settings
-
-from .test_batches import StubJudge, as_file, rows
+from .test_batches import as_file, rows
 
 playwright = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed")
-
-
-@pytest.fixture
-def server():
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    app = create_app(Settings(), judge=StubJudge())
-    instance = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=instance.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not instance.started:
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    instance.should_exit = True
-    thread.join(timeout=5)
 
 
 @pytest.fixture
