@@ -5,7 +5,6 @@ SQLite by default (RAGMETER_DB); any SQLAlchemy URL (PostgreSQL included) works.
 """
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime
 
@@ -34,6 +33,8 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Rows already finished when this run started: the rate counts only rows finished since.
+    done_at_start: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Row(Base):
@@ -64,7 +65,7 @@ class Store:
 
     def create_job(self, filename: str, samples: list[dict], metrics: list[str], gate: dict) -> Job:
         job = Job(id=str(uuid.uuid4()), status=QUEUED, filename=filename, total=len(samples), metrics=metrics,
-                  gate=gate, created_at=now())
+                  gate=gate, created_at=now(), done_at_start=0)
         with self.session.begin() as s:
             s.add(job)
             s.flush()
@@ -88,6 +89,7 @@ class Store:
         values: dict = {"status": status}
         if status == RUNNING:
             values["started_at"] = now()
+            values["done_at_start"] = sum(n for state, n in self.counts(job_id).items() if state != PENDING)
         if status in (DONE, FAILED, CANCELLED):
             values["finished_at"] = now()
         if message is not None:
@@ -121,7 +123,3 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
-
-
-def dumps(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False)

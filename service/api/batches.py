@@ -44,7 +44,8 @@ def status_of(request: Request, job: Job) -> BatchStatus:
     if job.started_at is not None and job.status == "running":
         elapsed = max(1e-6, time.time() - job.started_at.timestamp())
         # Rows finished before a restart count towards done but not towards this run's rate.
-        rate = round(done / elapsed, 3) if done else None
+        recent = done - (job.done_at_start or 0)
+        rate = round(recent / elapsed, 3) if recent > 0 else None
         eta = round((job.total - done) / rate, 1) if rate else None
     base = f"/v1/batches/{job.id}"
     return BatchStatus(id=job.id, status=job.status, filename=job.filename, total=job.total, done=done,
