@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Response, UploadFile
@@ -42,7 +43,8 @@ def status_of(request: Request, job: Job) -> BatchStatus:
     done = scored + errors
     rate = eta = None
     if job.started_at is not None and job.status == "running":
-        elapsed = max(1e-6, time.time() - job.started_at.timestamp())
+        started = job.started_at if job.started_at.tzinfo else job.started_at.replace(tzinfo=UTC)  # SQLite drops it
+        elapsed = max(1e-6, time.time() - started.timestamp())
         # Rows finished before a restart count towards done but not towards this run's rate.
         recent = done - (job.done_at_start or 0)
         rate = round(recent / elapsed, 3) if recent > 0 else None
