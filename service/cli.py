@@ -16,6 +16,7 @@ import httpx
 from metrics import METRIC_NAMES, Sample, SampleResult, Usage, score_sample
 from metrics.types import NEEDS_CONTEXTS
 
+from . import gate_cli
 from .batch_input import BadUpload, read_upload
 from .batch_output import MEDIA_TYPES, encode, flat_record
 from .judges import NO_JUDGE, build_judge
@@ -45,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
                           help="rows of the support scorer's training part, its held-out part, or all")
     accuracy.add_argument("--limit", type=int, default=None, help="score only the first N rows")
 
+    gate_cli.add_parser(commands)
+
     args = parser.parse_args(argv)
     if args.command == "serve":
         import uvicorn
@@ -55,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "accuracy":
         return _accuracy(args)
+    if args.command == "gate":
+        return gate_cli.run(args)
     return _score(args)
 
 
