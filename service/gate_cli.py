@@ -113,15 +113,20 @@ def _scored_records(args: argparse.Namespace, rules: GateRules) -> list[dict]:
 
 
 def score_in_process(path: Path, rules: GateRules) -> list[dict]:
+    try:
+        records = read_upload(path.read_bytes(), path.name, needs_contexts=bool(set(rules.metrics) & NEEDS_CONTEXTS))
+    except BadUpload as exc:
+        raise GateError(f"{path}: " + "; ".join(p.message for p in exc.problems[:5])) from exc
+    return score_records(records, rules)
+
+
+def score_records(records: list[dict], rules: GateRules) -> list[dict]:
+    """Score sample records with the configured judge; flat scored records back."""
     from metrics import GateConfig, evaluate
 
     from .judges import NO_JUDGE, build_judge
     from .settings import Settings
 
-    try:
-        records = read_upload(path.read_bytes(), path.name, needs_contexts=bool(set(rules.metrics) & NEEDS_CONTEXTS))
-    except BadUpload as exc:
-        raise GateError(f"{path}: " + "; ".join(p.message for p in exc.problems[:5])) from exc
     settings = Settings()
     judge = build_judge(settings)
     if judge is None:
@@ -135,7 +140,8 @@ def score_in_process(path: Path, rules: GateRules) -> list[dict]:
             await judge.aclose()
 
     results = asyncio.run(score())
-    return [flat_record(i, record, result.model_dump(mode="json"), "error" if result.errors else "scored",
+    return [flat_record(i, {**record, **Sample.model_validate(record).model_dump()}, result.model_dump(mode="json"),
+                        "error" if result.errors else "scored",
                         "; ".join(f"{e.stage}: {e.kind}: {e.message}" for e in result.errors) or None)
             for i, (record, result) in enumerate(zip(records, results))]
 
