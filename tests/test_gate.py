@@ -118,6 +118,7 @@ def test_regression_check_false_alarm_and_detection_rates_over_many_seeds():
 def test_the_pytest_plugin_fails_with_the_unsupported_claims(pytester, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     pytester.makepyfile("""
         CONTEXT = "The Oberoi Group is a hotel company with its head office in Delhi."
 
