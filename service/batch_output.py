@@ -40,6 +40,17 @@ def flat_record(index: int, sample: dict, result: dict | None, status: str, erro
     }
 
 
+def error_text(result) -> str | None:
+    """A scored sample's judge errors as one message, or None when it had none."""
+    return "; ".join(f"{e.stage}: {e.kind}: {e.message}" for e in result.errors) or None
+
+
+def scored_record(index: int, sample: dict, result) -> dict:
+    """The downloadable form of a row just scored in-process (`result` is a SampleResult)."""
+    error = error_text(result)
+    return flat_record(index, sample, result.model_dump(mode="json"), "error" if error else "scored", error)
+
+
 def encode(records: list[dict], fmt: str) -> bytes:
     if fmt == "jsonl":
         return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()

@@ -18,7 +18,7 @@ from metrics.types import NEEDS_CONTEXTS
 
 from . import gate_cli
 from .batch_input import BadUpload, read_upload
-from .batch_output import MEDIA_TYPES, encode, flat_record
+from .batch_output import MEDIA_TYPES, encode, scored_record
 from .judges import NO_JUDGE, build_judge
 from .settings import Settings
 
@@ -123,9 +123,7 @@ def _score(args: argparse.Namespace) -> int:
     samples = [Sample.model_validate(r) for r in records]
     results = asyncio.run(_score_all(samples, judge, args.metrics, settings))
     if args.out:
-        rows = [flat_record(i, record, result.model_dump(mode="json"), "error" if result.errors else "scored",
-                            "; ".join(f"{e.stage}: {e.kind}: {e.message}" for e in result.errors) or None)
-                for i, (record, result) in enumerate(zip(records, results))]
+        rows = [scored_record(i, record, result) for i, (record, result) in enumerate(zip(records, results))]
         args.out.write_bytes(encode(rows, out_format))
         err.print(f"wrote {len(rows)} scored rows to {args.out}")
     if args.json:

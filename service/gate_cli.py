@@ -20,7 +20,7 @@ from metrics import Sample
 from metrics.types import NEEDS_CONTEXTS
 
 from .batch_input import BadUpload, read_upload
-from .batch_output import encode, flat_record
+from .batch_output import encode, scored_record
 from .quality_gate import GateRules, Regression, RuleResult, check, compare, load_rules
 
 PASS, FAIL, ERROR = 0, 1, 2
@@ -140,9 +140,7 @@ def score_records(records: list[dict], rules: GateRules) -> list[dict]:
             await judge.aclose()
 
     results = asyncio.run(score())
-    return [flat_record(i, {**record, **Sample.model_validate(record).model_dump()}, result.model_dump(mode="json"),
-                        "error" if result.errors else "scored",
-                        "; ".join(f"{e.stage}: {e.kind}: {e.message}" for e in result.errors) or None)
+    return [scored_record(i, {**record, **Sample.model_validate(record).model_dump()}, result)
             for i, (record, result) in enumerate(zip(records, results))]
 
 

@@ -11,6 +11,7 @@ import logging
 from metrics import GateConfig, Sample, score_sample
 from metrics.judges.base import Judge
 
+from .batch_output import error_text
 from .store import CANCELLED, DONE, FAILED, RUNNING, Row, Store
 
 log = logging.getLogger("ragmeter.jobs")
@@ -81,5 +82,5 @@ class BatchRunner:
                 await asyncio.to_thread(self.store.finish_row, job_id, row.index, None,
                                         f"{type(exc).__name__}: {exc}")
                 return
-            error = "; ".join(f"{e.stage}: {e.kind}: {e.message}" for e in result.errors) or None
-            await asyncio.to_thread(self.store.finish_row, job_id, row.index, result.model_dump(mode="json"), error)
+            await asyncio.to_thread(self.store.finish_row, job_id, row.index, result.model_dump(mode="json"),
+                                    error_text(result))

@@ -80,18 +80,17 @@ class ScriptedJudge:
         async def chat(request: Request):
             body = await request.json()
             judge.chat_requests.append(body)
+            fault = judge.faults.pop(0) if judge.faults else None
+            if fault and fault.kind == "hang":
+                await asyncio.Event().wait()  # never answers; the client's timeout ends it
             judge.in_flight += 1
             judge.max_in_flight = max(judge.max_in_flight, judge.in_flight)
             try:
                 if judge.latency_s:
                     await asyncio.sleep(judge.latency_s)
-                fault = judge.faults.pop(0) if judge.faults else None
                 if fault and fault.kind == "status":
                     return JSONResponse({"error": {"message": f"scripted {fault.status}", "type": "x"}},
                                         status_code=fault.status, headers=fault.headers)
-                if fault and fault.kind == "hang":
-                    judge.in_flight -= 1  # a hung call stops counting; the client has given up on it
-                    await asyncio.Event().wait()  # never answers; the client's timeout ends it
                 content = json.dumps(answer(body))
                 if fault and fault.kind == "malformed":
                     content = content[: len(content) // 2]
