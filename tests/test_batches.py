@@ -185,3 +185,11 @@ def test_a_restart_mid_batch_resumes_and_scores_every_row_exactly_once(job_store
     assert not (finished_first & set(second.calls))
     assert all(n == 1 for n in second.calls.values())
     assert len(second.calls) == 40 - interrupted["done"]
+
+
+def test_the_report_escapes_what_users_uploaded():
+    from service.report import highlight
+
+    html = highlight("<script>alert(1)</script> The sky is green.", ["The sky is green."])
+    assert "<script>" not in html
+    assert html.endswith('<mark class="unsupported">The sky is green.</mark>')
