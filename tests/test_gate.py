@@ -5,7 +5,6 @@ import json
 import xml.etree.ElementTree as ET
 
 import numpy as np
-import pytest
 
 from service.cli import main
 from service.quality_gate import paired_drop
