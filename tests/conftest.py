@@ -38,7 +38,8 @@ def fake(scripted):
 
 def make_client(fake: ScriptedJudge, **options) -> TestClient:
     settings = Settings(**options.pop("settings", {}))
-    judge = LLMJudge.create(model="scripted", embedding_model="scripted-embed", base_url=fake.url,
+    judge = LLMJudge.create(model="scripted", embedding_model=options.pop("embedding_model", "scripted-embed"),
+                            base_url=fake.url,
                             api_key="test", timeout=options.pop("timeout", 10.0),
                             max_retries=options.pop("max_retries", 2), **options)
     return TestClient(create_app(settings, judge=judge))

@@ -266,3 +266,10 @@ def test_asking_for_the_llm_judge_without_configuring_it_says_how(monkeypatch):
         assert c.get("/readyz").status_code == 503
         response = c.post("/v1/evaluate", json={"samples": [SAMPLE]})
     assert response.status_code == 503 and "OPENAI_API_KEY" in response.json()["detail"]
+
+
+def test_embedding_model_local_needs_no_embedding_endpoint(fake):
+    with make_client(fake, embedding_model="local") as c:
+        result = evaluate(c, SAMPLE, metrics=["answer_relevancy"])["results"][0]
+    assert fake.embedding_requests == []
+    assert result["scores"]["answer_relevancy"] == pytest.approx(1.0, abs=1e-5)

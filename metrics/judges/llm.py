@@ -23,6 +23,8 @@ from .cache import ReplyCache, request_key
 
 T = TypeVar("T")
 ResponseFormat = Literal["json_schema", "json_object", "none"]
+# RAGMETER_EMBEDDING_MODEL=local: answer relevancy embeds with the embedded MiniLM, not the server.
+LOCAL_EMBEDDINGS = "local"
 
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.IGNORECASE)
 
@@ -43,6 +45,7 @@ class LLMJudge:
         self.info = JudgeInfo(name=self.name, model=model, embedding_model=embedding_model)
         # One cap for the whole process: every sample of every request shares these slots.
         self._slots = asyncio.Semaphore(concurrency)
+        self._encoder = None
 
     @classmethod
     def create(cls, *, model: str, embedding_model: str, api_key: str | None = None,
@@ -74,6 +77,8 @@ class LLMJudge:
             lambda data: prompts.parse_verification(data, sample, parts, counts), usage)
 
     async def embed(self, texts: list[str], usage: Usage) -> list[list[float]]:
+        if self.embedding_model == LOCAL_EMBEDDINGS:
+            return await self._embed_locally(texts)
         keys = [request_key({"model": self.embedding_model, "input": t}) for t in texts]
         vectors: dict[str, list[float]] = {}
         for key in keys:
@@ -97,6 +102,14 @@ class LLMJudge:
         else:
             usage.cached_calls += 1
         return [vectors[k] for k in keys]
+
+    async def _embed_locally(self, texts: list[str]) -> list[list[float]]:
+        """The embedded MiniLM, for servers that have chat models but no embedding endpoint."""
+        if self._encoder is None:
+            from .encoder import Encoder
+
+            self._encoder = await asyncio.to_thread(Encoder.load)
+        return (await asyncio.to_thread(self._encoder.encode, texts)).tolist()
 
     async def ready(self) -> tuple[bool, str]:
         try:
