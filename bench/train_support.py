@@ -43,7 +43,7 @@ def match(store, question: str, claims: list[str], contexts: list[str], as_answe
     """The embedding-dependent part of each claim's features (its best sentence), for the cache."""
     index = store.index(contexts)
     parsed = [Claim.of(c, match_text(c, question) if as_answer else c) for c in claims]
-    store.embed([(c, [index]) for c in parsed])
+    store.embed(parsed, index)
     return {"question": question, "claims": claims, "contexts": contexts, "as_answer": as_answer,
             "matches": [best_match(c, index) for c in parsed]}
 

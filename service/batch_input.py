@@ -28,10 +28,21 @@ class Problem(BaseModel):
     message: str
 
 
+    def where(self) -> str:
+        """'row 2, line 3: answer: must not be empty'."""
+        place = ", ".join(f"{k} {v}" for k, v in (("row", self.row), ("line", self.line)) if v)
+        field = f"{self.field}: " if self.field else ""
+        return f"{place + ': ' if place else ''}{field}{self.message}"
+
+
 class BadUpload(Exception):
     def __init__(self, problems: list[Problem]):
         super().__init__("; ".join(p.message for p in problems[:3]))
         self.problems = problems[:MAX_PROBLEMS]
+
+    def describe(self) -> str:
+        """Every problem with its place, for a terminal."""
+        return "; ".join(p.where() for p in self.problems)
 
 
 def detect_format(filename: str, declared: str | None = None) -> str:

@@ -13,13 +13,14 @@ from rich.table import Table
 
 import httpx
 
-from metrics import METRIC_NAMES, Sample, SampleResult, Usage, score_sample
+from metrics import METRIC_NAMES, Sample, SampleResult, Usage
 from metrics.types import NEEDS_CONTEXTS
 
 from . import gate_cli
 from .batch_input import BadUpload, read_upload
 from .batch_output import MEDIA_TYPES, encode, scored_record
 from .judges import NO_JUDGE, build_judge
+from .local_scoring import NoJudge, score_samples
 from .settings import Settings
 
 err = Console(stderr=True)
@@ -115,13 +116,11 @@ def _score(args: argparse.Namespace) -> int:
     except OSError as exc:
         return _error(exc)
     except BadUpload as exc:
-        return _error(f"{args.file}: " + "; ".join(_where(p) for p in exc.problems))
-    settings = Settings()
-    judge = build_judge(settings)
-    if judge is None:
-        return _error(NO_JUDGE)
-    samples = [Sample.model_validate(r) for r in records]
-    results = asyncio.run(_score_all(samples, judge, args.metrics, settings))
+        return _error(f"{args.file}: {exc.describe()}")
+    try:
+        results = score_samples([Sample.model_validate(r) for r in records], args.metrics)
+    except NoJudge as exc:
+        return _error(exc)
     if args.out:
         rows = [scored_record(i, record, result) for i, (record, result) in enumerate(zip(records, results))]
         args.out.write_bytes(encode(rows, out_format))
@@ -152,29 +151,6 @@ def _score_remote(args: argparse.Namespace, out_format: str | None) -> int:
     except (OSError, RagmeterError, httpx.HTTPError) as exc:
         return _error(exc)
     return 0
-
-
-def _where(problem) -> str:
-    place = ", ".join(f"{k} {v}" for k, v in (("row", problem.row), ("line", problem.line)) if v)
-    field = f"{problem.field}: " if problem.field else ""
-    return f"{place + ': ' if place else ''}{field}{problem.message}"
-
-
-async def _score_all(samples: list[Sample], judge, metrics: list[str], settings: Settings) -> list[SampleResult]:
-    results: list[SampleResult | None] = [None] * len(samples)
-
-    async def one(i: int) -> None:
-        results[i] = await score_sample(samples[i], judge, metrics, threshold=settings.hallucination_threshold)
-
-    try:
-        with Progress(console=err, transient=True) as progress:
-            task = progress.add_task("scoring", total=len(samples))
-            for done in asyncio.as_completed([one(i) for i in range(len(samples))]):
-                await done
-                progress.advance(task)
-    finally:
-        await judge.aclose()
-    return results  # type: ignore[return-value]
 
 
 def results_table(results: list[SampleResult], metrics: list[str]) -> Table:

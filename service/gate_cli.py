@@ -6,7 +6,6 @@ error (bad config or file, no judge, too many scoring errors). Never 0 when scor
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import xml.etree.ElementTree as ET
@@ -116,32 +115,23 @@ def score_in_process(path: Path, rules: GateRules) -> list[dict]:
     try:
         records = read_upload(path.read_bytes(), path.name, needs_contexts=bool(set(rules.metrics) & NEEDS_CONTEXTS))
     except BadUpload as exc:
-        raise GateError(f"{path}: " + "; ".join(p.message for p in exc.problems[:5])) from exc
+        raise GateError(f"{path}: {exc.describe()}") from exc
     return score_records(records, rules)
 
 
 def score_records(records: list[dict], rules: GateRules) -> list[dict]:
     """Score sample records with the configured judge; flat scored records back."""
-    from metrics import GateConfig, evaluate
+    from metrics import GateConfig
 
-    from .judges import NO_JUDGE, build_judge
-    from .settings import Settings
+    from .local_scoring import NoJudge, score_samples
 
-    settings = Settings()
-    judge = build_judge(settings)
-    if judge is None:
-        raise GateError(NO_JUDGE)
-
-    async def score():
-        try:
-            return await evaluate([Sample.model_validate(r) for r in records], judge, rules.metrics,
-                                  GateConfig(threshold=rules.threshold), settings.hallucination_threshold)
-        finally:
-            await judge.aclose()
-
-    results = asyncio.run(score())
-    return [scored_record(i, {**record, **Sample.model_validate(record).model_dump()}, result)
-            for i, (record, result) in enumerate(zip(records, results))]
+    samples = [Sample.model_validate(r) for r in records]
+    try:
+        results = score_samples(samples, rules.metrics, GateConfig(threshold=rules.threshold))
+    except NoJudge as exc:
+        raise GateError(str(exc)) from exc
+    return [scored_record(i, {**record, **sample.model_dump()}, result)
+            for i, (record, sample, result) in enumerate(zip(records, samples, results))]
 
 
 # ---------------------------------------------------------------- outputs

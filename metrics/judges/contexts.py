@@ -56,17 +56,12 @@ class ContextStore:
             out.append(found)
         return out
 
-    def embed(self, work: list[tuple[Claim, list[list[ContextIndex]]]]) -> None:
-        """Encode, in one batch, each claim and every context sentence it will be compared with.
-
-        `work` pairs each claim with the context lists (scopes) it will be scored against.
-        """
+    def embed(self, claims: list[Claim], contexts: list[ContextIndex]) -> None:
+        """Encode, in one batch, each claim and every context sentence it will be compared with."""
         todo: dict[tuple[int, int], tuple[ContextIndex, int]] = {}
-        claims = [claim for claim, _ in work]
-        for claim, scopes in work:
-            for scope in scopes:
-                for ctx, i in needed_sentences(claim, scope):
-                    todo[(id(ctx), i)] = (ctx, i)
+        for claim in claims:
+            for ctx, i in needed_sentences(claim, contexts):
+                todo[(id(ctx), i)] = (ctx, i)
         probes = list(dict.fromkeys(c.probe for c in claims if c.embedding is None))
         sentences = [ctx.sentences[i] for ctx, i in todo.values()]
         if not probes and not sentences:

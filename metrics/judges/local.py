@@ -74,10 +74,11 @@ class LocalJudge:
 
     # ------------------------------------------------------------ the work
     def decompose_sync(self, sample: Sample, need: Needs) -> Decomposition:
-        noncommittal = text.evasive(sample.response) and not split_claims(sample.response)
+        claims = split_claims(sample.response)
+        noncommittal = text.evasive(sample.response) and not claims
         parts = Decomposition(noncommittal=noncommittal)
         if need.claims:
-            parts.claims = split_claims(sample.response)
+            parts.claims = claims
         if need.statements and sample.reference:
             parts.statements = text.sentences(sample.reference)
         if need.questions:
@@ -92,7 +93,7 @@ class LocalJudge:
         targets = self._targets(sample, parts, need, claims, statements)
         # One encoder batch per sample: every claim, statement and target, and the sentences they meet.
         unique = list({id(c): c for c in claims + statements + targets}.values())
-        self.store.embed([(c, [contexts]) for c in unique])
+        self.store.embed(unique, contexts)
         supports = {id(c): score_claim(self.model, c, contexts) for c in unique}
 
         result = Verification()
