@@ -6,7 +6,21 @@ sum_k(precision@k * useful_k) / number of useful contexts. No useful context sco
 """
 from __future__ import annotations
 
-from .scores import MetricScore
+import sys
+from typing import Literal
+
+from pydantic import Field
+
+from .judgements import ContextVerdict, Needs
+from .metric import Judged, Metric
+from .sample import Sample
+from .score import MetricScore
+
+
+class ContextPrecisionDetail(MetricScore):
+    basis: Literal["reference", "response"] | None = Field(
+        default=None, description="What usefulness was judged against: the reference, or the answer when there is none.")
+    contexts: list[ContextVerdict] = []
 
 
 def average_precision(useful: list[bool]) -> float:
@@ -22,3 +36,16 @@ def average_precision(useful: list[bool]) -> float:
 
 def context_precision(useful: list[bool]) -> MetricScore:
     return MetricScore.of(average_precision(useful))
+
+
+def score(sample: Sample, judged: Judged) -> ContextPrecisionDetail:
+    contexts = judged.verdicts.contexts
+    return ContextPrecisionDetail(**dict(context_precision([c.useful for c in contexts])), contexts=contexts,
+                                  basis="reference" if sample.reference is not None else "response")
+
+
+METRIC = Metric(
+    name="context_precision", module=sys.modules[__name__], detail=ContextPrecisionDetail, score=score,
+    required_fields=("user_input", "retrieved_contexts", "response"), optional_fields=("reference",),
+    needs=Needs(context_verdicts=True),
+)

@@ -4,8 +4,17 @@ Without a reference there is nothing to recall: null with the reason `needs_refe
 """
 from __future__ import annotations
 
-from .scores import NO_STATEMENTS, MetricScore
-from .types import StatementVerdict
+import sys
+
+from .evidence import check_statements
+from .judgements import Needs, StatementVerdict
+from .metric import Judged, Metric
+from .sample import Sample
+from .score import NO_STATEMENTS, MetricScore
+
+
+class ContextRecallDetail(MetricScore):
+    statements: list[StatementVerdict] = []
 
 
 def context_recall(verdicts: list[StatementVerdict]) -> MetricScore:
@@ -13,3 +22,17 @@ def context_recall(verdicts: list[StatementVerdict]) -> MetricScore:
     if not verdicts:
         return MetricScore.null(NO_STATEMENTS)
     return MetricScore.of(sum(v.attributable for v in verdicts) / len(verdicts))
+
+
+def score(sample: Sample, judged: Judged) -> ContextRecallDetail:
+    if not judged.parts.statements:
+        return ContextRecallDetail.null(NO_STATEMENTS)
+    statements = check_statements(judged.verdicts.statements, sample.retrieved_contexts)
+    return ContextRecallDetail(**dict(context_recall(statements)), statements=statements)
+
+
+METRIC = Metric(
+    name="context_recall", module=sys.modules[__name__], detail=ContextRecallDetail, score=score,
+    required_fields=("user_input", "retrieved_contexts", "reference"), optional_fields=("response",),
+    needs=Needs(statements=True), null_reasons=(NO_STATEMENTS,),
+)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from .types import ClaimVerdict, StatementVerdict
+from .judgements import ClaimVerdict, StatementVerdict
 
 _SPACE = re.compile(r"\s+")
 _ELLIPSIS = re.compile(r"\.\.\.|…")

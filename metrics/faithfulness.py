@@ -6,8 +6,17 @@ a refusal, has no faithfulness score: null with the reason `no_claims`.
 """
 from __future__ import annotations
 
-from .scores import NO_CLAIMS, MetricScore
-from .types import ClaimVerdict
+import sys
+
+from .evidence import check_claims
+from .judgements import ClaimVerdict, Needs
+from .metric import Judged, Metric
+from .sample import Sample
+from .score import NO_CLAIMS, MetricScore
+
+
+class FaithfulnessDetail(MetricScore):
+    claims: list[ClaimVerdict] = []
 
 
 def faithfulness(verdicts: list[ClaimVerdict]) -> MetricScore:
@@ -16,3 +25,17 @@ def faithfulness(verdicts: list[ClaimVerdict]) -> MetricScore:
         return MetricScore.null(NO_CLAIMS)
     supported = sum(v.verdict == "supported" for v in verdicts)
     return MetricScore.of(supported / len(verdicts))
+
+
+def score(sample: Sample, judged: Judged) -> FaithfulnessDetail:
+    if not judged.parts.claims:
+        return FaithfulnessDetail.null(NO_CLAIMS)
+    claims = check_claims(judged.verdicts.claims, sample.retrieved_contexts)
+    return FaithfulnessDetail(**dict(faithfulness(claims)), claims=claims)
+
+
+METRIC = Metric(
+    name="faithfulness", module=sys.modules[__name__], detail=FaithfulnessDetail, score=score,
+    required_fields=("user_input", "retrieved_contexts", "response"),
+    needs=Needs(claims=True), null_reasons=(NO_CLAIMS,),
+)

@@ -7,12 +7,14 @@ could not be computed, `on_error` decides: block (the default, fail closed) or a
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from .scores import JUDGE_ERROR, NO_CLAIMS, MetricScore
-from .types import ClaimVerdict, MetricName
+from .judgements import ClaimVerdict
+from .registry import MetricName
+from .score import JUDGE_ERROR, NO_CLAIMS, NOT_REQUESTED, MetricScore
 
 
 class GateConfig(BaseModel):
@@ -35,17 +37,17 @@ class GateResult(BaseModel):
     notes: list[str] = Field(default_factory=list, description="What the gate could not check, and why it passed anyway.")
 
 
-def apply_gate(scores: dict[str, MetricScore], claims: list[ClaimVerdict],
+def apply_gate(scores: Mapping[str, MetricScore], claims: list[ClaimVerdict],
                config: GateConfig, threshold: float) -> GateResult:
-    """Gate verdict from the sample's scores and claim verdicts."""
+    """Gate verdict from the sample's metric scores (their details) and claim verdicts."""
     failed: list[str] = []
     notes: list[str] = []
     hallucination: float | None = None
 
     faith = scores.get("faithfulness")
-    if faith is not None and faith.reason != "not_requested":
-        if faith.value is not None:
-            hallucination = round(1.0 - faith.value, 6)
+    if faith is not None and faith.reason != NOT_REQUESTED:
+        if faith.score is not None:
+            hallucination = round(1.0 - faith.score, 6)
             if hallucination > threshold:
                 failed.append(f"hallucination_score {hallucination:.3f} > threshold {threshold:.3f}")
         elif faith.reason == NO_CLAIMS:
@@ -57,10 +59,10 @@ def apply_gate(scores: dict[str, MetricScore], claims: list[ClaimVerdict],
 
     for metric, minimum in config.min_scores.items():
         score = scores.get(metric)
-        if score is None or score.value is None:
+        if score is None or score.score is None:
             _unavailable(metric, score, config, failed, notes)
-        elif score.value < minimum:
-            failed.append(f"{metric} {score.value:.3f} < minimum {minimum:.3f}")
+        elif score.score < minimum:
+            failed.append(f"{metric} {score.score:.3f} < minimum {minimum:.3f}")
 
     return GateResult(
         passed=not failed,
@@ -74,7 +76,7 @@ def apply_gate(scores: dict[str, MetricScore], claims: list[ClaimVerdict],
 
 def _unavailable(metric: str, score: MetricScore | None, config: GateConfig,
                  failed: list[str], notes: list[str]) -> None:
-    reason = score.reason if score is not None else "not_requested"
+    reason = score.reason if score is not None else NOT_REQUESTED
     if reason == JUDGE_ERROR and config.on_error == "block":
         failed.append(f"{metric} unavailable ({reason}); on_error=block")
     else:

@@ -1,90 +1,30 @@
-"""One path from a sample to its result: decompose, verify and embed with the judge, then the formulas.
+"""One path from a sample to its result: decompose, then verify, rate relevance and embed, then the formulas.
 
 The API, the CLI, batch jobs and the CI gate all score through `score_sample`, so they cannot
-disagree about a score. A judge failure nulls only the scores that needed the failed call.
+disagree about a score. A judge failure nulls only the scores that read the failed judgement.
 """
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from typing import Literal
 
-from pydantic import BaseModel, Field
-
-from . import scores as reasons
-from .answer_relevancy import answer_relevancy, cosine_similarities
-from .context_precision import context_precision
-from .context_recall import context_recall
-from .evidence import check_claims, check_statements
-from .faithfulness import faithfulness
-from .gate import GateConfig, GateResult, apply_gate
-from .judges.base import Judge
-from .scores import MetricScore
-from .types import (METRIC_NAMES, ClaimVerdict, ContextVerdict, Decomposition, ErrorInfo, JudgeError,
-                    JudgeInfo, Needs, Sample, StatementVerdict, Usage, Verification)
+from .gate import GateConfig, apply_gate
+from .judgements import Decomposition, ErrorInfo, JudgeError, Needs, Relevance, Usage, Verification
+from .judges.protocol import Judge
+from .metric import Judged
+from .registry import DEFAULT_METRICS, METRICS
+from .results import Details, SampleResult, Scores
+from .sample import Sample
+from .score import INVALID_VALUE
 
 
-class Scores(BaseModel):
-    faithfulness: float | None = None
-    answer_relevancy: float | None = None
-    context_precision: float | None = None
-    context_recall: float | None = None
-
-
-class MetricDetail(BaseModel):
-    score: float | None = None
-    reason: str | None = Field(default=None, description="Why the score is null, when it is.")
-
-
-class FaithfulnessDetail(MetricDetail):
-    claims: list[ClaimVerdict] = []
-
-
-class GeneratedQuestion(BaseModel):
-    question: str
-    similarity: float | None = None
-
-
-class AnswerRelevancyDetail(MetricDetail):
-    noncommittal: bool = False
-    questions: list[GeneratedQuestion] = []
-    signals: dict[str, float] | None = Field(
-        default=None, description="The embedded judge's relevance signals, when it scored this.")
-
-
-class ContextPrecisionDetail(MetricDetail):
-    basis: Literal["reference", "response"] | None = Field(
-        default=None, description="What usefulness was judged against: the reference, or the answer when there is none.")
-    contexts: list[ContextVerdict] = []
-
-
-class ContextRecallDetail(MetricDetail):
-    statements: list[StatementVerdict] = []
-
-
-class Details(BaseModel):
-    faithfulness: FaithfulnessDetail
-    answer_relevancy: AnswerRelevancyDetail
-    context_precision: ContextPrecisionDetail
-    context_recall: ContextRecallDetail
-
-
-class SampleResult(BaseModel):
-    id: str | int | None = None
-    scores: Scores
-    gate: GateResult
-    details: Details
-    judge: JudgeInfo
-    usage: Usage
-    errors: list[ErrorInfo] = []
-
-
-async def score_sample(sample: Sample, judge: Judge, metrics: Iterable[str] = METRIC_NAMES,
+async def score_sample(sample: Sample, judge: Judge, metrics: Iterable[str] | None = None,
                        gate: GateConfig | None = None, threshold: float | None = None) -> SampleResult:
-    """Score one sample on the requested metrics and apply the gate."""
+    """Score one sample on the requested metrics (the default ones when None) and apply the gate."""
     gate = gate or GateConfig()
-    wanted = frozenset(metrics) | frozenset(gate.min_scores)
-    need = Needs.for_metrics(wanted, sample)
+    wanted = frozenset(DEFAULT_METRICS if metrics is None else metrics) | frozenset(gate.min_scores)
+    active = [m for m in METRICS if m.name in wanted and m.missing_field(sample) is None]
+    need = Needs.union(m.needs for m in active)
     usage = Usage()
     errors: list[ErrorInfo] = []
 
@@ -93,110 +33,40 @@ async def score_sample(sample: Sample, judge: Judge, metrics: Iterable[str] = ME
         parts = await _attempt(judge.decompose(sample, need, usage), errors)
     # Without a decomposition only the context verdicts can still be judged.
     verify_need = need if parts is not None else Needs(context_verdicts=need.context_verdicts)
-    parts_or_empty = parts or Decomposition()
-    embed_texts = ([sample.user_input] + parts_or_empty.questions
-                   if need.questions and parts_or_empty.questions and not parts_or_empty.noncommittal
-                   and parts_or_empty.relevance is None else [])
-
-    verification, vectors = await asyncio.gather(
-        _attempt(judge.verify(sample, parts_or_empty, verify_need, usage), errors)
+    texts = list(dict.fromkeys(t for m in active if m.embeds for t in m.embeds(sample)))
+    verification, relevance, vectors = await asyncio.gather(
+        _attempt(judge.verify(sample, parts or Decomposition(), verify_need, usage), errors)
         if verify_need.verify else _done(Verification()),
-        _attempt(judge.embed(embed_texts, usage), errors) if embed_texts else _done([]),
+        _attempt(judge.relevance(sample, parts, usage), errors)
+        if need.relevance and parts is not None else _done(None if need.relevance else Relevance()),
+        _attempt(judge.embed(texts, usage), errors) if texts else _done([]),
     )
+    judged = Judged(parts, verification, relevance, dict(zip(texts, vectors)) if vectors is not None else None)
 
-    contexts = sample.retrieved_contexts
-    details = Details(
-        faithfulness=_faithfulness(wanted, parts, verification, contexts),
-        answer_relevancy=_answer_relevancy(wanted, parts, vectors),
-        context_precision=_context_precision(wanted, sample, verification),
-        context_recall=_context_recall(wanted, sample, parts, verification),
-    )
-    metric_scores = {name: MetricScore(value=getattr(details, name).score, reason=getattr(details, name).reason)
-                     for name in METRIC_NAMES}
+    details = {m.name: m.evaluate(sample, judged, m.name in wanted) for m in METRICS}
+    errors += [ErrorInfo(stage=name, kind=INVALID_VALUE, message="the computation gave NaN or an infinity")
+               for name, detail in details.items() if detail.reason == INVALID_VALUE]
     return SampleResult(
         id=sample.id,
-        scores=Scores(**{name: s.value for name, s in metric_scores.items()}),
-        gate=apply_gate(metric_scores, details.faithfulness.claims, gate,
+        scores=Scores(**{name: detail.score for name, detail in details.items()}),
+        gate=apply_gate(details, details["faithfulness"].claims, gate,
                         _first_set(gate.threshold, threshold, judge.default_threshold)),
-        details=details,
+        details=Details(**details),
         judge=judge.info,
         usage=usage,
         errors=errors,
     )
 
 
-async def evaluate(samples: Iterable[Sample], judge: Judge, metrics: Iterable[str] = METRIC_NAMES,
+async def evaluate(samples: Iterable[Sample], judge: Judge, metrics: Iterable[str] | None = None,
                    gate: GateConfig | None = None, threshold: float | None = None) -> list[SampleResult]:
     """Score many samples concurrently; the judge's own cap bounds the calls in flight."""
-    metrics = tuple(metrics)
+    metrics = None if metrics is None else tuple(metrics)
     return list(await asyncio.gather(*(score_sample(s, judge, metrics, gate, threshold) for s in samples)))
 
 
-# ---------------------------------------------------------------- per metric
-def _faithfulness(wanted, parts, verification, contexts) -> FaithfulnessDetail:
-    if "faithfulness" not in wanted:
-        return FaithfulnessDetail(reason=reasons.NOT_REQUESTED)
-    if not contexts:
-        return FaithfulnessDetail(reason=reasons.NEEDS_CONTEXTS)
-    if parts is None or (parts.claims and verification is None):
-        return FaithfulnessDetail(reason=reasons.JUDGE_ERROR)
-    claims = check_claims(verification.claims, contexts) if parts.claims else []
-    return FaithfulnessDetail(**_flat(faithfulness(claims)), claims=claims)
-
-
-def _answer_relevancy(wanted, parts, vectors) -> AnswerRelevancyDetail:
-    if "answer_relevancy" not in wanted:
-        return AnswerRelevancyDetail(reason=reasons.NOT_REQUESTED)
-    if parts is None:
-        return AnswerRelevancyDetail(reason=reasons.JUDGE_ERROR)
-    if parts.noncommittal:
-        return AnswerRelevancyDetail(**_flat(answer_relevancy([], True)), noncommittal=True,
-                                     questions=[GeneratedQuestion(question=q) for q in parts.questions])
-    if parts.relevance is not None:
-        return AnswerRelevancyDetail(**_flat(MetricScore.of(parts.relevance.score)),
-                                     signals=parts.relevance.signals)
-    if vectors is None:
-        return AnswerRelevancyDetail(reason=reasons.JUDGE_ERROR,
-                                     questions=[GeneratedQuestion(question=q) for q in parts.questions])
-    sims = cosine_similarities(vectors[0], vectors[1:]) if vectors else []
-    return AnswerRelevancyDetail(
-        **_flat(answer_relevancy(sims, False)),
-        questions=[GeneratedQuestion(question=q, similarity=round(s, 6)) for q, s in zip(parts.questions, sims)])
-
-
-def _context_precision(wanted, sample: Sample, verification) -> ContextPrecisionDetail:
-    if "context_precision" not in wanted:
-        return ContextPrecisionDetail(reason=reasons.NOT_REQUESTED)
-    if not sample.retrieved_contexts:
-        return ContextPrecisionDetail(reason=reasons.NEEDS_CONTEXTS)
-    basis = "reference" if sample.reference is not None else "response"
-    if verification is None:
-        return ContextPrecisionDetail(reason=reasons.JUDGE_ERROR, basis=basis)
-    useful = [c.useful for c in verification.contexts]
-    return ContextPrecisionDetail(**_flat(context_precision(useful)), basis=basis,
-                                  contexts=verification.contexts)
-
-
-def _context_recall(wanted, sample: Sample, parts, verification) -> ContextRecallDetail:
-    if "context_recall" not in wanted:
-        return ContextRecallDetail(reason=reasons.NOT_REQUESTED)
-    if sample.reference is None:
-        return ContextRecallDetail(reason=reasons.NEEDS_REFERENCE)
-    if not sample.retrieved_contexts:
-        return ContextRecallDetail(reason=reasons.NEEDS_CONTEXTS)
-    if parts is None or (parts.statements and verification is None):
-        return ContextRecallDetail(reason=reasons.JUDGE_ERROR)
-    statements = check_statements(verification.statements, sample.retrieved_contexts) if parts.statements else []
-    return ContextRecallDetail(**_flat(context_recall(statements)), statements=statements)
-
-
-# ---------------------------------------------------------------- helpers
 def _first_set(*values: float | None) -> float:
     return next(v for v in values if v is not None)
-
-
-def _flat(score: MetricScore) -> dict:
-    return {"score": score.value, "reason": score.reason}
 
 
 async def _attempt(call, errors: list[ErrorInfo]):

@@ -2,19 +2,18 @@
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-
 from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
 
-from metrics.judges.base import Judge
+from ragmeter.metrics.judges import Judge
 
 from .api import batches, catalog, evaluate, health
-from .judges import build_judge
-from .jobs import BatchRunner
+from .batches.runner import BatchRunner
+from .batches.store import AsyncStore, Store
+from .judge_setup import build_judge
 from .settings import Settings
-from .store import Store
 
 WEB_PAGE = Path(__file__).resolve().parent / "web" / "index.html"
 
@@ -30,10 +29,10 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.judge = judge if judge is not None else build_judge(settings)
-        app.state.store = Store(settings.db)
+        app.state.store = AsyncStore(Store(settings.db))
         app.state.runner = BatchRunner(app.state.store, app.state.judge, settings.batch_concurrency,
                                        settings.hallucination_threshold)
-        app.state.runner.resume_unfinished()
+        await app.state.runner.resume_unfinished()
         try:
             yield
         finally:

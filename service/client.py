@@ -1,6 +1,6 @@
 """A small Python client of the ragmeter service, for the CLI and for users' scripts.
 
-    from service.client import RagmeterClient
+    from ragmeter.service.client import RagmeterClient
     with RagmeterClient("http://127.0.0.1:8000") as client:
         batch = client.upload("eval.csv")
         client.wait(batch["id"])

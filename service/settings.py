@@ -11,10 +11,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RAGMETER_", extra="ignore")
 
-    judge: Literal["auto", "local", "openai"] = Field(
-        "auto", description="auto: the LLM judge when OPENAI_API_KEY or OPENAI_BASE_URL is set, else the embedded one.")
+    judge: Literal["auto", "local", "embedded", "openai"] = Field(
+        "auto", description="auto: the LLM judge when OPENAI_API_KEY or OPENAI_BASE_URL is set, else the embedded "
+                            "one; local (or embedded): the embedded judge; openai: the LLM judge.")
     judge_model: str = Field("gpt-4o-mini", description="Chat model of the LLM judge.")
-    embedding_model: str = Field("text-embedding-3-small", description="Embedding model for answer_relevancy.")
+    embedding_model: str = Field(
+        "text-embedding-3-small", description="Embedding model of the LLM judge; `local` (or all-MiniLM-L6-v2) "
+                                              "embeds in-process with the embedded MiniLM.")
     judge_concurrency: int = Field(16, ge=1, description="Judge calls in flight, across all requests.")
     judge_timeout: float = Field(60.0, gt=0, description="Seconds per judge call before it is retried.")
     judge_max_retries: int = Field(4, ge=0, description="Retries on 429, 5xx, timeouts and dropped connections.")

@@ -4,12 +4,11 @@ import time
 
 import pytest
 import uvicorn
-from fastapi.testclient import TestClient
 
-from metrics.judges.llm import LLMJudge
-from service.app import create_app
-from service.settings import Settings
+from ragmeter.service.app import create_app
+from ragmeter.service.settings import Settings
 
+from .helpers import StubJudge, make_client
 from .scripted_judge import ScriptedJudge
 
 
@@ -36,15 +35,6 @@ def fake(scripted):
     scripted.faults.clear()
 
 
-def make_client(fake: ScriptedJudge, **options) -> TestClient:
-    settings = Settings(**options.pop("settings", {}))
-    judge = LLMJudge.create(model="scripted", embedding_model=options.pop("embedding_model", "scripted-embed"),
-                            base_url=fake.url,
-                            api_key="test", timeout=options.pop("timeout", 10.0),
-                            max_retries=options.pop("max_retries", 2), **options)
-    return TestClient(create_app(settings, judge=judge))
-
-
 @pytest.fixture
 def client(fake):
     with make_client(fake) as c:
@@ -54,8 +44,6 @@ def client(fake):
 @pytest.fixture
 def server():
     """The app on a real loopback port (for browsers and the HTTP client), scoring with a stub judge."""
-    from .test_batches import StubJudge
-
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     instance = uvicorn.Server(uvicorn.Config(create_app(Settings(), judge=StubJudge()), log_level="warning"))

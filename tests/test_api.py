@@ -3,21 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import make_client
+from .helpers import CONTEXTS, SAMPLE, make_client
 from .scripted_judge import Fault
-
-CONTEXTS = [
-    "The Eiffel Tower is in Paris. It was completed in 1889 for the World's Fair.",
-    "Berlin is the capital of Germany.",
-]
-SAMPLE = {
-    "user_input": "When was the Eiffel Tower completed?",
-    "retrieved_contexts": CONTEXTS,
-    "response": "The Eiffel Tower is in Paris. It was completed in 1889 for the World's Fair. "
-                "It is 500 metres tall.",
-    "reference": "It was completed in 1889 for the World's Fair.",
-}
-
 
 def evaluate(client, *samples, **body):
     response = client.post("/v1/evaluate", json={"samples": list(samples), **body})
@@ -29,7 +16,10 @@ def test_normal_sample_scores_all_four_metrics_with_evidence_in_two_chat_calls(c
     result = evaluate(client, SAMPLE)["results"][0]
 
     assert result["scores"] == pytest.approx({"faithfulness": 2 / 3, "answer_relevancy": 1.0,
-                                              "context_precision": 1.0, "context_recall": 1.0})
+                                              "context_precision": 1.0, "context_recall": 1.0,
+                                              "semantic_similarity": None})
+    # A metric that is not computed by default says so rather than look like a failure.
+    assert result["details"]["semantic_similarity"] == {"score": None, "reason": "not_requested"}
     claims = result["details"]["faithfulness"]["claims"]
     assert [c["verdict"] for c in claims] == ["supported", "supported", "unsupported"]
     assert claims[1]["evidence"] == "It was completed in 1889 for the World's Fair"
@@ -248,9 +238,12 @@ def test_health_readiness_and_metric_catalog(client):
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["ready"] is True
     catalog = client.get("/v1/metrics").json()
-    assert [m["name"] for m in catalog] == ["faithfulness", "answer_relevancy", "context_precision", "context_recall"]
+    assert [m["name"] for m in catalog] == ["faithfulness", "answer_relevancy", "context_precision", "context_recall",
+                                            "semantic_similarity"]
+    assert [m["default"] for m in catalog] == [True, True, True, True, False]
     recall = catalog[3]
     assert "reference" in recall["required_fields"] and "needs_reference" in recall["null_reasons"]
+    assert all("invalid_value" in m["null_reasons"] for m in catalog)
     assert "/v1/evaluate" in client.get("/openapi.json").json()["paths"]
 
 

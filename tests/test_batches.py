@@ -12,79 +12,11 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from metrics.types import ClaimVerdict, ContextVerdict, Decomposition, JudgeInfo, Verification
-from service.app import create_app
-from service.settings import Settings
-from service.store import Store
+from ragmeter.service.app import create_app
+from ragmeter.service.batches.store import Store
+from ragmeter.service.settings import Settings
 
-
-class StubJudge:
-    """Supports a claim when a context holds it; can hang after N samples to simulate a crash."""
-
-    info = JudgeInfo(name="stub")
-    default_threshold = 0.2
-
-    def __init__(self, hang_after: int | None = None):
-        self.calls: Counter[str] = Counter()
-        self.hang_after = hang_after
-        self.hanging = threading.Event()
-
-    async def decompose(self, sample, need, usage):
-        self.calls[str(sample.id)] += 1
-        if self.hang_after is not None and sum(self.calls.values()) > self.hang_after:
-            self.hanging.set()
-            await asyncio.Event().wait()
-        return Decomposition(claims=[sample.response] if need.claims else [])
-
-    async def verify(self, sample, parts, need, usage):
-        text = " ".join(sample.retrieved_contexts)
-        return Verification(
-            claims=[ClaimVerdict(claim=c, verdict="supported" if c in text else "unsupported",
-                                 evidence=c if c in text else "") for c in parts.claims],
-            contexts=[ContextVerdict(index=i, useful=True) for i in range(len(sample.retrieved_contexts))]
-            if need.context_verdicts else [])
-
-    async def embed(self, texts, usage):
-        return [[1.0, 0.0] for _ in texts]
-
-    async def ready(self):
-        return True, "stub"
-
-    async def aclose(self):
-        return None
-
-
-def rows(n: int) -> list[dict]:
-    return [{"id": f"r{i}", "question": f"Question {i}?", "contexts": [f"Fact {i} is true."],
-             "answer": f"Fact {i} is true." if i % 3 else f"Fact {i} is false."} for i in range(n)]
-
-
-def as_file(records: list[dict], fmt: str) -> bytes:
-    if fmt == "jsonl":
-        return "".join(json.dumps(r) + "\n" for r in records).encode()
-    if fmt == "json":
-        return json.dumps(records).encode()
-    frame = pd.DataFrame.from_records(records)
-    if fmt == "csv":
-        frame["contexts"] = frame["contexts"].map(json.dumps)
-        return frame.to_csv(index=False).encode()
-    buffer = io.BytesIO()
-    frame.to_parquet(buffer)
-    return buffer.getvalue()
-
-
-def upload(client, content: bytes, name: str, **form):
-    return client.post("/v1/batches", files={"file": (name, content)}, data=form)
-
-
-def wait_done(client, batch_id: str, timeout: float = 20.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = client.get(f"/v1/batches/{batch_id}").json()
-        if status["status"] not in ("queued", "running"):
-            return status
-        time.sleep(0.02)
-    raise AssertionError(f"batch {batch_id} still {status['status']} after {timeout}s")
+from .helpers import StubJudge, as_file, rows, upload, wait_done
 
 
 @pytest.fixture
@@ -188,7 +120,7 @@ def test_a_restart_mid_batch_resumes_and_scores_every_row_exactly_once(job_store
 
 
 def test_the_report_escapes_what_users_uploaded():
-    from service.report import highlight
+    from ragmeter.service.batches.report import highlight
 
     html = highlight("<script>alert(1)</script> The sky is green.", ["The sky is green."])
     assert "<script>" not in html

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import json
 
-from metrics.judges.support import SupportModel
-from service.cli import main
+from ragmeter.metrics.judges.embedded.support import SupportModel
+from ragmeter.service.cli import main
 
-from .test_api import SAMPLE
+from .helpers import SAMPLE
 
 
 def test_score_prints_one_json_result_per_line(fake, tmp_path, monkeypatch, capsys):

@@ -6,8 +6,8 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 
-from service.cli import main
-from service.quality_gate import paired_drop
+from ragmeter.service.ci.baseline import paired_drop
+from ragmeter.service.cli import main
 
 pytest_plugins = ["pytester"]
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from metrics import Sample, score_sample
-from metrics.judges import text
-from metrics.judges.local import LocalJudge
-from service.app import create_app
-from service.settings import Settings
+from ragmeter.metrics import Sample, score_sample
+from ragmeter.metrics.judges.embedded import text
+from ragmeter.metrics.judges.embedded.judge import EmbeddedJudge
+from ragmeter.service.app import create_app
+from ragmeter.service.settings import Settings
 
 CONTEXTS = [
     "The Oberoi family is an Indian family that is famous for its involvement in hotels, namely through "
@@ -20,7 +20,7 @@ QUESTION = "The Oberoi family is part of a hotel company that has a head office 
 
 @pytest.fixture(scope="module")
 def judge():
-    return LocalJudge()
+    return EmbeddedJudge()
 
 
 async def score(judge, response, reference=None, contexts=CONTEXTS, metrics=None, question=QUESTION):
@@ -115,6 +115,7 @@ def test_the_service_defaults_to_the_embedded_judge_without_an_api_key(monkeypat
     assert response.status_code == 200
     result = response.json()["results"][0]
     assert result["judge"]["name"] == "local"
-    assert None not in result["scores"].values()
+    assert None not in [result["scores"][m] for m in ("faithfulness", "answer_relevancy", "context_precision",
+                                                       "context_recall")]
     assert result["gate"]["passed"] is False
     assert result["details"]["faithfulness"]["claims"][0]["verdict"] == "unsupported"

@@ -8,15 +8,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from metrics.answer_relevancy import answer_relevancy, cosine_similarities
-from metrics.context_precision import average_precision, context_precision
-from metrics.context_recall import context_recall
-from metrics.evidence import check_claims, locate, normalise
-from metrics.faithfulness import faithfulness
-from metrics.gate import GateConfig, apply_gate
-from metrics.judges import prompts
-from metrics.scores import MetricScore
-from metrics.types import ClaimVerdict, Decomposition, Needs, Sample, StatementVerdict
+from ragmeter.metrics import Sample
+from ragmeter.metrics.answer_relevancy import answer_relevancy, cosine_similarities
+from ragmeter.metrics.context_precision import average_precision, context_precision
+from ragmeter.metrics.context_recall import context_recall
+from ragmeter.metrics.evidence import check_claims, locate, normalise
+from ragmeter.metrics.faithfulness import faithfulness
+from ragmeter.metrics.gate import GateConfig, apply_gate
+from ragmeter.metrics.judgements import ClaimVerdict, Decomposition, Needs, StatementVerdict
+from ragmeter.metrics.judges import llm_replies, prompts
+from ragmeter.metrics.score import MetricScore
 
 
 def claim(verdict: str, evidence: str = "", text: str = "c") -> ClaimVerdict:
@@ -26,13 +27,13 @@ def claim(verdict: str, evidence: str = "", text: str = "c") -> ClaimVerdict:
 # ---------------------------------------------------------------- formulas
 def test_faithfulness_is_the_share_of_supported_claims():
     assert faithfulness([claim("supported"), claim("unsupported"), claim("contradicted"),
-                         claim("supported")]).value == 0.5
-    assert faithfulness([claim("supported")]).value == 1.0
+                         claim("supported")]).score == 0.5
+    assert faithfulness([claim("supported")]).score == 1.0
 
 
 def test_no_claims_is_null_with_a_reason_not_zero():
     score = faithfulness([])
-    assert score.value is None and score.reason == "no_claims"
+    assert score.score is None and score.reason == "no_claims"
 
 
 @pytest.mark.parametrize(("useful", "expected"), [
@@ -49,7 +50,7 @@ def test_average_precision(useful, expected):
 
 @given(st.lists(st.booleans(), max_size=30))
 def test_context_precision_is_always_a_score_in_range(useful):
-    value = context_precision(useful).value
+    value = context_precision(useful).score
     assert 0.0 <= value <= 1.0 and not math.isnan(value)
 
 
@@ -64,16 +65,16 @@ def test_moving_a_useful_context_up_never_lowers_precision(useful):
 
 def test_context_recall_counts_attributable_statements():
     verdicts = [StatementVerdict(statement="a", attributable=True), StatementVerdict(statement="b", attributable=False)]
-    assert context_recall(verdicts).value == 0.5
+    assert context_recall(verdicts).score == 0.5
     assert context_recall([]).reason == "no_statements"
 
 
 def test_answer_relevancy_is_mean_cosine_floored_at_zero():
     sims = cosine_similarities([1.0, 0.0], [[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
     assert sims == pytest.approx([1.0, 0.0, -1.0])
-    assert answer_relevancy(sims, noncommittal=False).value == 0.0
-    assert answer_relevancy([0.9, 0.7], noncommittal=False).value == pytest.approx(0.8)
-    assert answer_relevancy([0.9, 0.7], noncommittal=True).value == 0.0
+    assert answer_relevancy(sims, noncommittal=False).score == 0.0
+    assert answer_relevancy([0.9, 0.7], noncommittal=False).score == pytest.approx(0.8)
+    assert answer_relevancy([0.9, 0.7], noncommittal=True).score == 0.0
 
 
 def test_a_zero_vector_is_similar_to_nothing_rather_than_nan():
@@ -85,17 +86,17 @@ def test_a_zero_vector_is_similar_to_nothing_rather_than_nan():
                                                                      min_value=-1e6, max_value=1e6),
                                                            min_size=3, max_size=3), min_size=1, max_size=4))
 def test_answer_relevancy_is_never_nan(question, generated):
-    value = answer_relevancy(cosine_similarities(question, generated), noncommittal=False).value
+    value = answer_relevancy(cosine_similarities(question, generated), noncommittal=False).score
     assert 0.0 <= value <= 1.0
 
 
 def test_a_score_cannot_be_nan_or_a_null_without_reason():
     with pytest.raises(ValidationError):
-        MetricScore(value=float("nan"))
+        MetricScore(score=float("nan"))
     with pytest.raises(ValidationError):
-        MetricScore(value=None)
+        MetricScore(score=None)
     with pytest.raises(ValidationError):
-        MetricScore(value=1.5)
+        MetricScore(score=1.5)
 
 
 # ---------------------------------------------------------------- evidence
@@ -120,8 +121,8 @@ def test_a_claim_whose_quote_is_not_in_the_contexts_is_downgraded():
 
 # ---------------------------------------------------------------- gate
 def scores(faith: float | None, reason: str | None = None, **others) -> dict[str, MetricScore]:
-    result = {"faithfulness": MetricScore(value=faith, reason=reason)}
-    result.update({k: MetricScore(value=v) for k, v in others.items()})
+    result = {"faithfulness": MetricScore(score=faith, reason=reason)}
+    result.update({k: MetricScore(score=v) for k, v in others.items()})
     return result
 
 
@@ -162,20 +163,20 @@ def test_verify_reply_must_hold_one_verdict_per_claim():
     sample = Sample(user_input="q", retrieved_contexts=["c1", "c2"], response="a")
     parts = Decomposition(claims=["x", "y"])
     need = Needs(claims=True)
-    counts = prompts.verify_counts(sample, parts, need)
+    counts = llm_replies.verify_counts(sample, parts, need)
     one = {"verdict": "Supported", "evidence": "c1", "context": 1, "reason": ""}
     with pytest.raises(ValueError, match="exactly 2"):
-        prompts.parse_verification({"claims": [one]}, sample, parts, counts)
-    parsed = prompts.parse_verification({"claims": [one, {**one, "context": 9}]}, sample, parts, counts)
+        llm_replies.parse_verification({"claims": [one]}, sample, parts, counts)
+    parsed = llm_replies.parse_verification({"claims": [one, {**one, "context": 9}]}, sample, parts, counts)
     assert [c.verdict for c in parsed.claims] == ["supported", "supported"]
     assert [c.context_index for c in parsed.claims] == [0, None]
 
 
 def test_prompts_ask_only_for_what_the_metrics_need():
     sample = Sample(user_input="q", retrieved_contexts=["c"], response="a", reference="r")
-    need = Needs.for_metrics({"context_precision"}, sample)
+    need = Needs(context_verdicts=True)
     assert not need.decompose
-    schema = prompts.verify_schema(prompts.verify_counts(sample, Decomposition(), need))
+    schema = llm_replies.strict_schema(llm_replies.verify_reply(llm_replies.verify_counts(sample, Decomposition(), need)))
     assert list(schema["properties"]) == ["contexts"]
     text = prompts.verify_messages(sample, Decomposition(), need)[1]["content"]
     assert "REFERENCE ANSWER:\nr" in text and "CLAIMS" not in text

@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from .test_batches import as_file, rows
+from .helpers import as_file, rows
 
 playwright = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

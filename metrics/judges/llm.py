@@ -1,7 +1,7 @@
 """The LLM judge: any OpenAI-compatible chat endpoint (OpenAI, Azure, vLLM, Ollama, llama.cpp).
 
 Two chat calls per sample at most (decompose, verify) plus one embedding call, at temperature 0,
-with structured output validated by pydantic. Transport retries (429/5xx/timeouts, honouring
+with structured output validated by pydantic (`llm_replies.py`). Transport retries (429/5xx/timeouts, honouring
 Retry-After) are the openai SDK's own; on top of them: one repair attempt for invalid output,
 one cap on calls in flight, and a cache so an identical request is never paid twice.
 """
@@ -17,14 +17,17 @@ from typing import Literal, TypeVar
 import openai
 from pydantic import ValidationError
 
-from ..types import Decomposition, JudgeError, JudgeInfo, Needs, Sample, Usage, Verification
-from . import prompts
+from ..answer_relevancy import cosine_similarities
+from ..judgements import (Decomposition, GeneratedQuestion, JudgeError, JudgeInfo, Needs, Relevance, Usage,
+                          Verification)
+from ..sample import Sample
+from . import llm_replies, prompts
 from .cache import ReplyCache, request_key
+from .embeddings import embedding_provider
+from .errors import judge_error, short
 
 T = TypeVar("T")
 ResponseFormat = Literal["json_schema", "json_object", "none"]
-# RAGMETER_EMBEDDING_MODEL=local: answer relevancy embeds with the embedded MiniLM, not the server.
-LOCAL_EMBEDDINGS = "local"
 
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.IGNORECASE)
 
@@ -42,10 +45,10 @@ class LLMJudge:
         self.response_format = response_format
         self.default_threshold = default_threshold
         self.cache = cache or ReplyCache()
-        self.info = JudgeInfo(name=self.name, model=model, embedding_model=embedding_model)
         # One cap for the whole process: every sample of every request shares these slots.
         self._slots = asyncio.Semaphore(concurrency)
-        self._encoder = None
+        self.embeddings = embedding_provider(embedding_model, client, self.cache, self._slots)
+        self.info = JudgeInfo(name=self.name, model=model, embedding_model=embedding_model)
 
     @classmethod
     def create(cls, *, model: str, embedding_model: str, api_key: str | None = None,
@@ -65,51 +68,30 @@ class LLMJudge:
             return Decomposition()
         n = self.n_questions
         return await self._chat_json(
-            "decompose", prompts.decompose_messages(sample, need, n), prompts.decompose_schema(need, n),
-            lambda data: prompts.parse_decomposition(data, need, n), usage)
+            "decompose", prompts.decompose_messages(sample, need, n),
+            llm_replies.strict_schema(llm_replies.decompose_reply(need, n)),
+            lambda data: llm_replies.parse_decomposition(data, need, n), usage)
 
     async def verify(self, sample: Sample, parts: Decomposition, need: Needs, usage: Usage) -> Verification:
-        counts = prompts.verify_counts(sample, parts, need)
+        counts = llm_replies.verify_counts(sample, parts, need)
         if not counts:
             return Verification()
         return await self._chat_json(
-            "verify", prompts.verify_messages(sample, parts, need), prompts.verify_schema(counts),
-            lambda data: prompts.parse_verification(data, sample, parts, counts), usage)
+            "verify", prompts.verify_messages(sample, parts, need),
+            llm_replies.strict_schema(llm_replies.verify_reply(counts)),
+            lambda data: llm_replies.parse_verification(data, sample, parts, counts), usage)
+
+    async def relevance(self, sample: Sample, parts: Decomposition, usage: Usage) -> Relevance:
+        """The generated questions, each with its embedding's cosine to the question asked."""
+        if parts.noncommittal or not parts.questions:
+            return Relevance(noncommittal=parts.noncommittal,
+                             questions=[GeneratedQuestion(question=q) for q in parts.questions])
+        vectors = await self.embeddings.embed([sample.user_input] + parts.questions, usage)
+        sims = cosine_similarities(vectors[0], vectors[1:])
+        return Relevance(questions=[GeneratedQuestion(question=q, similarity=s) for q, s in zip(parts.questions, sims)])
 
     async def embed(self, texts: list[str], usage: Usage) -> list[list[float]]:
-        if self.embedding_model == LOCAL_EMBEDDINGS:
-            return await self._embed_locally(texts)
-        keys = [request_key({"model": self.embedding_model, "input": t}) for t in texts]
-        vectors: dict[str, list[float]] = {}
-        for key in keys:
-            if (hit := self.cache.get(key)) is not None:
-                vectors[key] = json.loads(hit)
-        missing = list(dict.fromkeys(t for t, k in zip(texts, keys) if k not in vectors))
-        if missing:
-            async with self._slots:
-                try:
-                    reply = await self.client.embeddings.create(model=self.embedding_model, input=missing)
-                except openai.OpenAIError as exc:
-                    raise _judge_error("embed", exc) from exc
-            usage.embedding_calls += 1
-            usage.embedding_tokens += reply.usage.prompt_tokens if reply.usage else 0
-            if len(reply.data) != len(missing):
-                raise JudgeError("embed", "invalid_output", f"{len(reply.data)} embeddings for {len(missing)} texts")
-            for item in sorted(reply.data, key=lambda d: d.index):
-                key = request_key({"model": self.embedding_model, "input": missing[item.index]})
-                vectors[key] = list(item.embedding)
-                self.cache.put(key, json.dumps(vectors[key]))
-        else:
-            usage.cached_calls += 1
-        return [vectors[k] for k in keys]
-
-    async def _embed_locally(self, texts: list[str]) -> list[list[float]]:
-        """The embedded MiniLM, for servers that have chat models but no embedding endpoint."""
-        if self._encoder is None:
-            from .encoder import Encoder
-
-            self._encoder = await asyncio.to_thread(Encoder.load)
-        return (await asyncio.to_thread(self._encoder.encode, texts)).tolist()
+        return await self.embeddings.embed(texts, usage)
 
     async def ready(self) -> tuple[bool, str]:
         try:
@@ -117,7 +99,7 @@ class LLMJudge:
         except openai.NotFoundError:
             pass  # some compatible servers have no /models; it answered, so it is reachable
         except openai.OpenAIError as exc:
-            return False, _judge_error("ready", exc).info.message
+            return False, judge_error("ready", exc).info.message
         return True, f"{self.client.base_url} reachable"
 
     async def aclose(self) -> None:
@@ -150,7 +132,7 @@ class LLMJudge:
             # One repair attempt: show the model its reply and what is wrong with it.
             repair = messages + [
                 {"role": "assistant", "content": content},
-                {"role": "user", "content": f"That reply is not valid: {_short(problem)}. "
+                {"role": "user", "content": f"That reply is not valid: {short(problem)}. "
                                             "Reply again with only the corrected JSON object."},
             ]
             content = await self._complete(stage, {**payload, "messages": repair}, usage)
@@ -158,7 +140,7 @@ class LLMJudge:
                 result = parse(_load_json(content))
             except (ValueError, ValidationError) as still:
                 raise JudgeError(stage, "invalid_output",
-                                 f"judge output invalid after one repair attempt: {_short(still)}") from still
+                                 f"judge output invalid after one repair attempt: {short(still)}") from still
         self.cache.put(key, content)
         return result
 
@@ -167,7 +149,7 @@ class LLMJudge:
             try:
                 reply = await self.client.chat.completions.create(**payload)
             except openai.OpenAIError as exc:
-                raise _judge_error(stage, exc) from exc
+                raise judge_error(stage, exc) from exc
         usage.chat_calls += 1
         if reply.usage:
             usage.prompt_tokens += reply.usage.prompt_tokens or 0
@@ -189,22 +171,3 @@ def _load_json(content: str) -> dict:
     if not isinstance(data, dict):
         raise ValueError("the reply is not a JSON object")
     return data
-
-
-def _short(problem: Exception, limit: int = 400) -> str:
-    text = str(problem).replace("\n", " ")
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-def _judge_error(stage: str, exc: openai.OpenAIError) -> JudgeError:
-    if isinstance(exc, openai.APITimeoutError):
-        return JudgeError(stage, "timeout", "the judge did not answer in time, after retries")
-    if isinstance(exc, openai.APIConnectionError):
-        return JudgeError(stage, "unreachable", f"cannot reach the judge: {exc}")
-    if isinstance(exc, openai.RateLimitError):
-        return JudgeError(stage, "rate_limited", "the judge kept answering 429 after retries")
-    if isinstance(exc, openai.AuthenticationError):
-        return JudgeError(stage, "auth", "the judge refused the API key (401)")
-    if isinstance(exc, openai.APIStatusError):
-        return JudgeError(stage, f"http_{exc.status_code}", _short(exc, 300))
-    return JudgeError(stage, "judge_failed", _short(exc, 300))

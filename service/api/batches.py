@@ -1,148 +1,140 @@
 """Batch scoring by upload: /v1/batches."""
 from __future__ import annotations
 
+import asyncio
 import json
-import time
-from datetime import UTC
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Response, UploadFile
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import TypeAdapter, ValidationError
 
-from metrics import METRIC_NAMES, GateConfig
-from metrics.types import NEEDS_CONTEXTS
+from ragmeter.metrics import DEFAULT_METRICS, METRIC_NAMES, GateConfig, MetricName
+from ragmeter.metrics.judges import Judge
+from ragmeter.metrics.registry import requiring
 
-from .. import batch_output, report
-from ..batch_input import BadUpload, read_upload
-from ..deps import get_judge, get_settings
+from .. import rows as scored_rows
+from ..batches import report
+from ..batches.runner import BatchRunner
+from ..batches.status import BatchStatus, batch_status
+from ..batches.store import AsyncStore, Job, JobStatus
+from ..batches.summary import summarise
+from ..batches.upload import BadUpload, read_upload
 from ..settings import Settings
-from ..store import ERROR, SCORED, Job
+from .deps import get_judge, get_runner, get_settings, get_store
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
+Store = Annotated[AsyncStore, Depends(get_store)]
+_METRIC_LIST = TypeAdapter(list[MetricName])
 
 
-class BatchStatus(BaseModel):
-    id: str
-    status: str
-    filename: str
-    total: int
-    done: int
-    scored: int
-    errors: int
-    rate_per_s: float | None = None
-    eta_s: float | None = None
-    message: str | None = None
-    created_at: str
-    links: dict[str, str]
+async def _status(store: AsyncStore, job: Job) -> BatchStatus:
+    return batch_status(job, await store.counts(job.id))
 
 
-def status_of(request: Request, job: Job) -> BatchStatus:
-    counts = request.app.state.store.counts(job.id)
-    scored, errors = counts.get(SCORED, 0), counts.get(ERROR, 0)
-    done = scored + errors
-    rate = eta = None
-    if job.started_at is not None and job.status == "running":
-        started = job.started_at if job.started_at.tzinfo else job.started_at.replace(tzinfo=UTC)  # SQLite drops it
-        elapsed = max(1e-6, time.time() - started.timestamp())
-        # Rows finished before a restart count towards done but not towards this run's rate.
-        recent = done - (job.done_at_start or 0)
-        rate = round(recent / elapsed, 3) if recent > 0 else None
-        eta = round((job.total - done) / rate, 1) if rate else None
-    base = f"/v1/batches/{job.id}"
-    return BatchStatus(id=job.id, status=job.status, filename=job.filename, total=job.total, done=done,
-                       scored=scored, errors=errors, rate_per_s=rate, eta_s=eta, message=job.message,
-                       created_at=job.created_at.isoformat(),
-                       links={"self": base, "results": f"{base}/results", "summary": f"{base}/summary",
-                              "report": f"{base}/report"})
-
-
-def _job(request: Request, batch_id: str) -> Job:
-    job = request.app.state.store.job(batch_id)
+async def _job(store: AsyncStore, batch_id: str) -> Job:
+    job = await store.job(batch_id)
     if job is None:
         raise HTTPException(404, f"no batch {batch_id}")
     return job
 
 
+def _metrics(field: str | None) -> list[str]:
+    if not field:
+        return list(DEFAULT_METRICS)
+    try:
+        return _METRIC_LIST.validate_python([m.strip() for m in field.split(",") if m.strip()])
+    except ValidationError as exc:
+        raise HTTPException(422, f"unknown metrics in {field!r}; known: {', '.join(METRIC_NAMES)}") from exc
+
+
+def _json_form(name: str, value: str | None) -> dict | None:
+    try:
+        return json.loads(value) if value else None
+    except json.JSONDecodeError as exc:
+        raise HTTPException(422, f"{name} must be a JSON object: {exc}") from exc
+
+
 @router.post("", status_code=202)
 async def create_batch(
-    request: Request, response: Response, settings: Annotated[Settings, Depends(get_settings)],
+    response: Response, settings: Annotated[Settings, Depends(get_settings)],
+    judge: Annotated[Judge, Depends(get_judge)],  # 503 now rather than a failed job later
+    store: Store, runner: Annotated[BatchRunner, Depends(get_runner)],
     file: Annotated[UploadFile, File(description="CSV, JSONL, JSON (list of records) or Parquet")],
     format: Annotated[Literal["csv", "jsonl", "json", "parquet"] | None, Form()] = None,
     mapping: Annotated[str | None, Form(description='JSON: {"question": "q", "answer": "a", ...}')] = None,
     separator: Annotated[str | None, Form(description="Splits a CSV contexts cell that is not a JSON list")] = None,
-    metrics: Annotated[str | None, Form(description="Comma-separated metric names; all four by default")] = None,
+    metrics: Annotated[str | None, Form(description="Comma-separated metric names; the default ones when omitted")] = None,
     gate: Annotated[str | None, Form(description="JSON gate settings, as in /v1/evaluate")] = None,
 ) -> BatchStatus:
     """Upload a file to score in the background; answers 202 with the job and its Location."""
-    get_judge(request)  # 503 now rather than a failed job later
-    wanted = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else list(METRIC_NAMES)
-    unknown = [m for m in wanted if m not in METRIC_NAMES]
-    if unknown:
-        raise HTTPException(422, f"unknown metrics: {', '.join(unknown)}; known: {', '.join(METRIC_NAMES)}")
+    wanted = _metrics(metrics)
+    column_map = _json_form("mapping", mapping)
     try:
-        column_map = json.loads(mapping) if mapping else None
-        gate_config = GateConfig.model_validate(json.loads(gate)) if gate else GateConfig()
-    except (json.JSONDecodeError, ValidationError) as exc:
-        raise HTTPException(422, f"mapping and gate must be JSON objects: {exc}") from exc
+        gate_config = GateConfig.model_validate(_json_form("gate", gate) or {})
+    except ValidationError as exc:
+        raise HTTPException(422, f"gate: {exc}") from exc
     data = await file.read()
     if len(data) > settings.max_upload_mb * 1024 * 1024:
         raise HTTPException(413, f"upload larger than RAGMETER_MAX_UPLOAD_MB={settings.max_upload_mb}")
     try:
-        records = read_upload(data, file.filename or "upload", fmt=format, mapping=column_map,
-                              separator=separator, needs_contexts=bool(set(wanted) & NEEDS_CONTEXTS))
+        # Parsing a large file is CPU work: off the event loop.
+        samples = await asyncio.to_thread(
+            read_upload, data, file.filename or "upload", fmt=format, mapping=column_map, separator=separator,
+            needs_contexts=bool(requiring("retrieved_contexts", wanted)))
     except BadUpload as exc:
         raise HTTPException(400, {"message": "the file was not accepted; nothing was scored",
                                   "problems": [p.model_dump(exclude_none=True) for p in exc.problems]}) from exc
-    store = request.app.state.store
-    job = store.create_job(file.filename or "upload", records, wanted, gate_config.model_dump(mode="json"))
-    request.app.state.runner.start(job.id)
+    job = await store.create_job(file.filename or "upload", samples, wanted, gate_config)
+    runner.start(job.id)
     response.headers["Location"] = f"/v1/batches/{job.id}"
-    return status_of(request, job)
+    return await _status(store, job)
 
 
 @router.get("")
-async def list_batches(request: Request) -> list[BatchStatus]:
+async def list_batches(store: Store) -> list[BatchStatus]:
     """The most recent batches first."""
-    return [status_of(request, job) for job in request.app.state.store.jobs()]
+    return [await _status(store, job) for job in await store.jobs()]
 
 
 @router.get("/{batch_id}")
-async def get_batch(request: Request, batch_id: str) -> BatchStatus:
-    return status_of(request, _job(request, batch_id))
+async def get_batch(store: Store, batch_id: str) -> BatchStatus:
+    return await _status(store, await _job(store, batch_id))
 
 
 @router.delete("/{batch_id}")
-async def cancel_batch(request: Request, batch_id: str) -> BatchStatus:
+async def cancel_batch(store: Store, runner: Annotated[BatchRunner, Depends(get_runner)],
+                       batch_id: str) -> BatchStatus:
     """Cancel a queued or running batch; rows already scored keep their results."""
-    job = _job(request, batch_id)
-    if job.status in ("queued", "running"):
-        await request.app.state.runner.cancel(batch_id)
-    return status_of(request, _job(request, batch_id))
+    job = await _job(store, batch_id)
+    if job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
+        await runner.cancel(batch_id)
+    return await _status(store, await _job(store, batch_id))
 
 
 @router.get("/{batch_id}/results")
-async def batch_results(request: Request, batch_id: str,
+async def batch_results(store: Store, batch_id: str,
                         format: Literal["jsonl", "csv", "parquet"] = "jsonl") -> Response:
     """Every input row with its scores, gate verdict, unsupported claims and row status."""
-    job = _job(request, batch_id)
-    records = batch_output.result_records(request.app.state.store.rows(batch_id))
+    job = await _job(store, batch_id)
+    rows = await store.scored_rows(batch_id)
+    body = await asyncio.to_thread(scored_rows.encode, rows, format)
     stem = job.filename.rsplit(".", 1)[0] or "batch"
-    return Response(batch_output.encode(records, format), media_type=batch_output.MEDIA_TYPES[format],
+    return Response(body, media_type=scored_rows.MEDIA_TYPES[format],
                     headers={"Content-Disposition": f'attachment; filename="{stem}.scored.{format}"'})
 
 
 @router.get("/{batch_id}/summary")
-async def batch_summary(request: Request, batch_id: str) -> dict:
+async def batch_summary(store: Store, batch_id: str) -> dict:
     """Per metric mean, median, p10 and 95% bootstrap interval; gate pass rate; error count."""
-    job = _job(request, batch_id)
-    return {"id": job.id, "status": job.status,
-            **batch_output.summary(request.app.state.store.rows(batch_id))}
+    job = await _job(store, batch_id)
+    summary = await asyncio.to_thread(summarise, await store.scored_rows(batch_id))
+    return {"id": job.id, "status": job.status, **summary.model_dump()}
 
 
 @router.get("/{batch_id}/report", response_class=HTMLResponse)
-async def batch_report(request: Request, batch_id: str) -> HTMLResponse:
+async def batch_report(store: Store, batch_id: str) -> HTMLResponse:
     """A page for people: histograms, gate pass rate, the worst rows with unsupported claims marked."""
-    job = _job(request, batch_id)
-    rows = request.app.state.store.rows(batch_id)
-    return HTMLResponse(report.render(job, batch_output.summary(rows), batch_output.result_records(rows)))
+    job = await _job(store, batch_id)
+    rows = await store.scored_rows(batch_id)
+    return HTMLResponse(await asyncio.to_thread(lambda: report.render(job, summarise(rows), rows)))

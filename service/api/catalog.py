@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from metrics.catalog import CATALOG, MetricInfo
+from ragmeter.metrics.catalog import CATALOG, MetricInfo
 
 router = APIRouter(prefix="/v1", tags=["metrics"])
 

@@ -7,19 +7,20 @@ from fastapi import APIRouter, Depends, HTTPException
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
-from metrics import GateConfig, Sample, SampleResult, Usage, evaluate
-from metrics.judges.base import Judge
-from metrics.types import METRIC_NAMES, NEEDS_CONTEXTS, MetricName
+from ragmeter.metrics import DEFAULT_METRICS, GateConfig, MetricName, Sample, SampleResult, Usage, evaluate
+from ragmeter.metrics.judges import Judge
+from ragmeter.metrics.registry import requiring
 
-from ..deps import get_judge, get_settings
 from ..settings import Settings
+from .deps import get_judge, get_settings
 
 router = APIRouter(prefix="/v1", tags=["evaluate"])
 
 
 class EvaluateRequest(BaseModel):
     samples: list[Sample] = Field(min_length=1, description="Question / contexts / answer triples.")
-    metrics: list[MetricName] | None = Field(default=None, description="Metrics to compute; all four when omitted.")
+    metrics: list[MetricName] | None = Field(
+        default=None, description="Metrics to compute; the four Ragas metrics when omitted (see GET /v1/metrics).")
     gate: GateConfig | None = Field(default=None, description="Hallucination threshold and per-metric minimums.")
 
     model_config = {"json_schema_extra": {"examples": [{
@@ -47,7 +48,7 @@ async def evaluate_samples(body: EvaluateRequest, judge: Annotated[Judge, Depend
         raise HTTPException(413, f"{len(body.samples)} samples is more than the "
                                  f"{settings.max_samples_per_request} allowed per request "
                                  "(RAGMETER_MAX_SAMPLES_PER_REQUEST); upload larger sets to POST /v1/batches")
-    metrics = tuple(dict.fromkeys(body.metrics)) if body.metrics else METRIC_NAMES
+    metrics = tuple(dict.fromkeys(body.metrics)) if body.metrics else DEFAULT_METRICS
     gate = body.gate or GateConfig()
     wanted = set(metrics) | set(gate.min_scores)
     problems = [p for i, s in enumerate(body.samples) for p in _limit_problems(i, s, wanted, settings)]
@@ -82,7 +83,7 @@ def _limit_problems(i: int, sample: Sample, wanted: set[str], settings: Settings
         if len(context) > settings.max_context_chars:
             problem(("retrieved_contexts", j), "string_too_long",
                     f"{len(context)} characters is more than RAGMETER_MAX_CONTEXT_CHARS={settings.max_context_chars}")
-    needing = sorted(wanted & NEEDS_CONTEXTS)
+    needing = sorted(requiring("retrieved_contexts", wanted))
     if needing and not contexts:
         problem("retrieved_contexts", "missing", f"must hold at least one context for {', '.join(needing)}")
     return problems

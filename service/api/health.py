@@ -4,7 +4,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from ..judges import NO_JUDGE
+from ..judge_setup import NO_JUDGE
 
 router = APIRouter(tags=["health"])
 

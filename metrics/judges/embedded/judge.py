@@ -1,4 +1,4 @@
-"""The embedded judge: the same decompose / verify protocol as the LLM judge, with no LLM and no network.
+"""The embedded judge: the same protocol as the LLM judge, with no LLM and no network.
 
 Claims and reference statements are sentences (pysbd); verdicts come from the support scorer
 (`support.py`) over MiniLM embeddings and lexical evidence; every evidence quote is a sentence
@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from ..types import (ClaimVerdict, ContextVerdict, Decomposition, JudgeInfo, Needs, Sample,
-                     StatementVerdict, Usage, Verification)
+from ...judgements import (ClaimVerdict, ContextVerdict, Decomposition, JudgeInfo, Needs, Relevance,
+                           StatementVerdict, Usage, Verification)
+from ...sample import Sample
+from ..embeddings import EMBEDDED_LABEL
 from . import relevance, text
 from .contexts import ContextStore
 from .support import Claim, Support, SupportModel, score_claim
@@ -30,7 +32,8 @@ def match_text(claim: str, question: str) -> str:
     return f"{question} {claim}" if len(text.words(claim)) <= SHORT_ANSWER_WORDS else claim
 
 
-class LocalJudge:
+class EmbeddedJudge:
+    # The wire name (judge.name, RAGMETER_JUDGE=local) predates the class name; it stays for compatibility.
     name = "local"
 
     def __init__(self, encoder=None, model: SupportModel | None = None):
@@ -46,7 +49,7 @@ class LocalJudge:
         self._slots = threading.BoundedSemaphore(2)
         self.default_threshold = self.model.threshold
         self.info = JudgeInfo(name=self.name, model=f"support-{self.model.meta.get('version', 'v1')}",
-                              embedding_model="all-MiniLM-L6-v2 (int8 onnx)")
+                              embedding_model=EMBEDDED_LABEL)
 
     # ------------------------------------------------------------ the protocol
     async def decompose(self, sample: Sample, need: Needs, usage: Usage) -> Decomposition:
@@ -54,6 +57,9 @@ class LocalJudge:
 
     async def verify(self, sample: Sample, parts: Decomposition, need: Needs, usage: Usage) -> Verification:
         return await self._off_loop(self.verify_sync, sample, parts, need)
+
+    async def relevance(self, sample: Sample, parts: Decomposition, usage: Usage) -> Relevance:
+        return await self._off_loop(self.relevance_sync, sample, parts)
 
     async def embed(self, texts: list[str], usage: Usage) -> list[list[float]]:
         return (await self._off_loop(self.encoder.encode, texts)).tolist()
@@ -81,9 +87,10 @@ class LocalJudge:
             parts.claims = claims
         if need.statements and sample.reference:
             parts.statements = text.sentences(sample.reference)
-        if need.questions:
-            parts.relevance = relevance.estimate(self.store.encode, sample.user_input, sample.response, noncommittal)
         return parts
+
+    def relevance_sync(self, sample: Sample, parts: Decomposition) -> Relevance:
+        return relevance.estimate(self.store.encode, sample.user_input, sample.response, parts.noncommittal)
 
     def verify_sync(self, sample: Sample, parts: Decomposition, need: Needs) -> Verification:
         contexts = self.store.index(sample.retrieved_contexts)

@@ -8,17 +8,16 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from metrics import GateConfig, Sample, score_sample
-from metrics.judges.base import Judge
+from ragmeter.metrics import GateConfig, score_sample
+from ragmeter.metrics.judges import Judge
 
-from .batch_output import error_text
-from .store import CANCELLED, DONE, FAILED, RUNNING, Row, Store
+from .store import AsyncStore, JobStatus, Row
 
-log = logging.getLogger("ragmeter.jobs")
+log = logging.getLogger("ragmeter.batches")
 
 
 class BatchRunner:
-    def __init__(self, store: Store, judge: Judge | None, concurrency: int = 8, threshold: float | None = None):
+    def __init__(self, store: AsyncStore, judge: Judge | None, concurrency: int = 8, threshold: float | None = None):
         self.store = store
         self.judge = judge
         self.concurrency = concurrency
@@ -29,15 +28,15 @@ class BatchRunner:
         if job_id not in self.tasks or self.tasks[job_id].done():
             self.tasks[job_id] = asyncio.create_task(self._run(job_id), name=f"batch-{job_id}")
 
-    def resume_unfinished(self) -> list[str]:
+    async def resume_unfinished(self) -> list[str]:
         """Restart every job a previous process left queued or running."""
-        ids = [job.id for job in self.store.unfinished()]
+        ids = [job.id for job in await self.store.unfinished()]
         for job_id in ids:
             self.start(job_id)
         return ids
 
     async def cancel(self, job_id: str) -> None:
-        await asyncio.to_thread(self.store.set_status, job_id, CANCELLED)
+        await self.store.set_status(job_id, JobStatus.CANCELLED)
         task = self.tasks.pop(job_id, None)
         if task:
             task.cancel()
@@ -51,36 +50,30 @@ class BatchRunner:
 
     async def _run(self, job_id: str) -> None:
         store = self.store
-        job = await asyncio.to_thread(store.job, job_id)
+        job = await store.job(job_id)
         if job is None or self.judge is None:
-            await asyncio.to_thread(store.set_status, job_id, FAILED, "no judge configured")
+            await store.set_status(job_id, JobStatus.FAILED, "no judge configured")
             return
-        await asyncio.to_thread(store.set_status, job_id, RUNNING)
-        gate = GateConfig.model_validate(job.gate or {})
+        await store.set_status(job_id, JobStatus.RUNNING)
         slots = asyncio.Semaphore(self.concurrency)
         try:
-            while True:
-                rows = await asyncio.to_thread(store.pending, job_id, self.concurrency * 4)
-                if not rows:
-                    break
-                await asyncio.gather(*(self._score_row(job_id, row, job.metrics, gate, slots) for row in rows))
-            await asyncio.to_thread(store.set_status, job_id, DONE)
+            while rows := await store.pending(job_id, self.concurrency * 4):
+                await asyncio.gather(*(self._score_row(job_id, row, job.metrics, job.gate_config, slots)
+                                       for row in rows))
+            await store.set_status(job_id, JobStatus.DONE)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a store failure: the job says why instead of hanging in "running"
             log.exception("batch %s failed", job_id)
-            await asyncio.to_thread(store.set_status, job_id, FAILED, f"{type(exc).__name__}: {exc}")
+            await store.set_status(job_id, JobStatus.FAILED, f"{type(exc).__name__}: {exc}")
 
     async def _score_row(self, job_id: str, row: Row, metrics: list[str], gate: GateConfig,
                          slots: asyncio.Semaphore) -> None:
         async with slots:
-            await asyncio.to_thread(self.store.mark_started, job_id, row.index)
+            await self.store.mark_started(job_id, row.index)
             try:
-                result = await score_sample(Sample.model_validate(row.sample), self.judge, metrics, gate,
-                                            self.threshold)
+                result = await score_sample(row.to_sample(), self.judge, metrics, gate, self.threshold)
             except Exception as exc:  # never lose a row: it ends as an explicit error
-                await asyncio.to_thread(self.store.finish_row, job_id, row.index, None,
-                                        f"{type(exc).__name__}: {exc}")
+                await self.store.finish_row(job_id, row.index, None, f"{type(exc).__name__}: {exc}")
                 return
-            await asyncio.to_thread(self.store.finish_row, job_id, row.index, result.model_dump(mode="json"),
-                                    error_text(result))
+            await self.store.finish_row(job_id, row.index, result)

@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import os
 
-from metrics.judges.base import Judge
-from metrics.judges.cache import ReplyCache
-from metrics.judges.llm import LLMJudge
+from ragmeter.metrics.judges import Judge
+from ragmeter.metrics.judges.cache import ReplyCache
+from ragmeter.metrics.judges.llm import LLMJudge
 
 from .settings import Settings
 
 NO_JUDGE = ("RAGMETER_JUDGE=openai but no LLM judge is configured: set OPENAI_API_KEY (and OPENAI_BASE_URL "
-            "for a server other than OpenAI's), or use RAGMETER_JUDGE=local")
+            "for a server other than OpenAI's), or use RAGMETER_JUDGE=local (the embedded judge)")
+# RAGMETER_JUDGE values that mean the embedded judge ("local" is the original name).
+EMBEDDED = ("local", "embedded")
 
 
 def llm_configured() -> bool:
@@ -19,18 +21,18 @@ def llm_configured() -> bool:
 
 
 def judge_kind(settings: Settings) -> str:
-    """`local` or `openai`: auto means openai when the OPENAI_* variables are set, local otherwise."""
+    """`embedded` or `openai`: auto means openai when the OPENAI_* variables are set, embedded otherwise."""
     if settings.judge == "auto":
-        return "openai" if llm_configured() else "local"
-    return settings.judge
+        return "openai" if llm_configured() else "embedded"
+    return "embedded" if settings.judge in EMBEDDED else settings.judge
 
 
 def build_judge(settings: Settings) -> Judge | None:
     """The configured judge, or None when the LLM judge is asked for but not configured."""
-    if judge_kind(settings) == "local":
-        from metrics.judges.local import LocalJudge
+    if judge_kind(settings) == "embedded":
+        from ragmeter.metrics.judges.embedded.judge import EmbeddedJudge
 
-        return LocalJudge()
+        return EmbeddedJudge()
     if not llm_configured():
         return None
     return LLMJudge.create(

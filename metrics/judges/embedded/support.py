@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..evidence import normalise
+from ...evidence import normalise
 from . import text
 
 _EDGE = " \t\n\"'`.,;:!?()[]"

@@ -12,7 +12,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ..evidence import normalise
+from ...evidence import normalise
 from . import text
 from .support import Claim, ContextIndex, needed_sentences
 

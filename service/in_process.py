@@ -1,4 +1,4 @@
-"""Scoring samples in this process with the configured judge, as the CLI commands do."""
+"""Scoring samples in this process with the configured judge, as the CLI, the CI gate and the pytest plugin do."""
 from __future__ import annotations
 
 import asyncio
@@ -6,9 +6,10 @@ import asyncio
 from rich.console import Console
 from rich.progress import Progress
 
-from metrics import GateConfig, Sample, SampleResult, score_sample
+from ragmeter.metrics import GateConfig, Sample, SampleResult, score_sample
 
-from .judges import NO_JUDGE, build_judge
+from .judge_setup import NO_JUDGE, build_judge
+from .rows import ScoredRow
 from .settings import Settings
 
 
@@ -16,7 +17,8 @@ class NoJudge(RuntimeError):
     """The settings ask for a judge that is not configured."""
 
 
-def score_samples(samples: list[Sample], metrics: list[str], gate: GateConfig | None = None) -> list[SampleResult]:
+def score_samples(samples: list[Sample], metrics: list[str] | None = None,
+                  gate: GateConfig | None = None) -> list[SampleResult]:
     """Build the configured judge, score every sample behind a progress bar on stderr, close the judge."""
     settings = Settings()
     judge = build_judge(settings)
@@ -39,3 +41,10 @@ def score_samples(samples: list[Sample], metrics: list[str], gate: GateConfig | 
 
     asyncio.run(run())
     return results  # type: ignore[return-value]
+
+
+def score_rows(samples: list[Sample], metrics: list[str] | None = None,
+               gate: GateConfig | None = None) -> list[ScoredRow]:
+    """`score_samples`, as flat scored rows."""
+    results = score_samples(samples, metrics, gate)
+    return [ScoredRow.of(i, sample, result) for i, (sample, result) in enumerate(zip(samples, results))]

@@ -1,43 +1,15 @@
-"""`ragmeter accuracy`: how well the gate and the context metrics agree with labelled data.
+"""How well the gate and the context metrics agree with labelled rows (`ragmeter accuracy`).
 
 - Rows with `label_hallucinated` (HaluEval style): balanced accuracy of the gate's verdict.
 - Rows with `context_is_gold` (HotpotQA style): how context precision and recall separate gold
   contexts from distractors (per-context usefulness AUC and accuracy, mean precision and recall).
-The dev sets are split into a training part and a held-out part by a hash of the question (or of
-the document), so a figure can be reported on rows the support scorer never saw in training.
 """
 from __future__ import annotations
 
-import hashlib
-import json
-from pathlib import Path
-
 import numpy as np
 
-HOLDOUT_SHARE = 0.3
-
-
-def pair_key(row: dict) -> str:
-    """What a right and a hallucinated answer of the same item share: the question, or the document."""
-    if row.get("user_input") and not row["user_input"].startswith("Summarize"):
-        return row["user_input"]
-    return (row.get("retrieved_contexts") or [""])[0]
-
-
-def in_holdout(row: dict) -> bool:
-    """True for the ~30% of items held out of training (both answers of an item fall on one side)."""
-    digest = hashlib.sha256(pair_key(row).encode()).digest()
-    return int.from_bytes(digest[:4], "big") / 2**32 < HOLDOUT_SHARE
-
-
-def read_rows(path: Path, split: str = "all", limit: int | None = None) -> list[dict]:
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if split == "holdout":
-        rows = [r for r in rows if in_holdout(r)]
-    elif split == "train":
-        rows = [r for r in rows if not in_holdout(r)]
-    return rows[:limit] if limit else rows
-
+from ragmeter.metrics import Sample, evaluate
+from ragmeter.metrics.judges.embedded import text
 
 def balanced_accuracy(truth: list[bool], predicted: list[bool]) -> float:
     t = np.asarray(truth, dtype=bool)
@@ -60,9 +32,6 @@ def auc(scores: list[float], labels: list[bool]) -> float | None:
 
 async def hallucination_report(rows: list[dict], judge, threshold: float | None = None) -> dict:
     """Balanced accuracy of the gate against `label_hallucinated`, beside the plain lexical rule."""
-    from metrics import Sample, evaluate
-    from metrics.judges import text
-
     samples = [Sample.model_validate(r) for r in rows]
     results = await evaluate(samples, judge, ["faithfulness"], threshold=threshold)
     truth = [bool(r["label_hallucinated"]) for r in rows]
@@ -96,8 +65,6 @@ async def hallucination_report(rows: list[dict], judge, threshold: float | None 
 
 async def context_report(rows: list[dict], judge) -> dict:
     """How context precision and recall separate gold contexts from distractors (HotpotQA style)."""
-    from metrics import Sample, evaluate
-
     def variant(row: dict, keep) -> dict:
         pairs = [(c, g) for c, g in zip(row["retrieved_contexts"], row["context_is_gold"]) if keep(g)]
         return {**row, "retrieved_contexts": [c for c, _ in pairs], "context_is_gold": [g for _, g in pairs]}

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from ..types import Decomposition, JudgeInfo, Needs, Sample, Usage, Verification
+from ..judgements import Decomposition, JudgeInfo, Needs, Relevance, Usage, Verification
+from ..sample import Sample
 
 
 class Judge(Protocol):
-    """Two judgements per sample (decompose, then verify against the contexts) plus embeddings.
+    """Per sample: decompose (no contexts), then verify against the contexts and rate relevance; plus embeddings.
 
     Each method adds its cost to `usage` and raises `JudgeError` when it cannot answer.
     """
@@ -19,6 +20,8 @@ class Judge(Protocol):
     async def decompose(self, sample: Sample, need: Needs, usage: Usage) -> Decomposition: ...
 
     async def verify(self, sample: Sample, parts: Decomposition, need: Needs, usage: Usage) -> Verification: ...
+
+    async def relevance(self, sample: Sample, parts: Decomposition, usage: Usage) -> Relevance: ...
 
     async def embed(self, texts: list[str], usage: Usage) -> list[list[float]]: ...
 

@@ -8,7 +8,11 @@ from html import escape
 
 import numpy as np
 
-from metrics import METRIC_NAMES
+from ragmeter.metrics import METRIC_NAMES
+
+from ..rows import RowStatus, ScoredRow
+from .store import Job
+from .summary import Summary
 
 WORST_ROWS = 20
 BINS = 10
@@ -51,31 +55,31 @@ def highlight(answer: str, unsupported: list[str]) -> str:
     return html
 
 
-def render(job, summary: dict, records: list[dict]) -> str:
+def render(job: Job, summary: Summary, rows: list[ScoredRow]) -> str:
     """The report page of one batch."""
-    cards = [f'<div class="card"><div>rows</div><div class="big">{summary["rows"]}</div></div>',
+    cards = [f'<div class="card"><div>rows</div><div class="big">{summary.rows}</div></div>',
              f'<div class="card"><div>gate pass rate</div><div class="big" id="pass-rate">'
-             f'{_pct(summary["gate_pass_rate"])}</div></div>',
-             f'<div class="card"><div>errors</div><div class="big">{summary["errors"]}</div></div>']
+             f'{_pct(summary.gate_pass_rate)}</div></div>',
+             f'<div class="card"><div>errors</div><div class="big">{summary.errors}</div></div>']
     charts = []
     for metric in METRIC_NAMES:
-        stats = summary["metrics"][metric]
-        if not stats["n"]:
+        stats = summary.metrics[metric]
+        if not stats.n:
             continue
-        values = [r[metric] for r in records if r[metric] is not None]
-        charts.append(f'<div class="card" data-metric="{metric}"><div><b>{metric}</b> mean {stats["mean"]:.3f} '
-                      f'(95% CI {stats["ci95"][0]:.3f}-{stats["ci95"][1]:.3f}), median {stats["median"]:.3f}, '
-                      f'p10 {stats["p10"]:.3f}</div>{histogram_svg(values)}</div>')
-    scored = [r for r in records if r["faithfulness"] is not None or r["gate_passed"] is not None]
-    worst = sorted(scored, key=lambda r: (r["gate_passed"] is not False, r["faithfulness"]
-                                          if r["faithfulness"] is not None else 1.0))[:WORST_ROWS]
-    rows = "".join(
-        f'<tr class="worst-row"><td>{escape(str(r["id"] if r["id"] is not None else r["row"]))}</td>'
-        f'<td>{escape(r["user_input"] or "")}</td><td class="answer">{highlight(r["response"] or "", r["unsupported_claims"])}</td>'
-        f'<td>{_num(r["faithfulness"])}</td><td class="{"pass" if r["gate_passed"] else "fail"}">'
-        f'{"pass" if r["gate_passed"] else "FAIL"}</td></tr>' for r in worst)
-    errors = [r for r in records if r["status"] == "error"][:WORST_ROWS]
-    error_rows = "".join(f'<tr><td>{r["row"]}</td><td>{escape(r["error"] or "")}</td></tr>' for r in errors)
+        values = [s for r in rows if (s := r.score(metric)) is not None]
+        charts.append(f'<div class="card" data-metric="{metric}"><div><b>{metric}</b> mean {stats.mean:.3f} '
+                      f'(95% CI {stats.ci95[0]:.3f}-{stats.ci95[1]:.3f}), median {stats.median:.3f}, '
+                      f'p10 {stats.p10:.3f}</div>{histogram_svg(values)}</div>')
+    scored = [r for r in rows if r.faithfulness is not None or r.gate_passed is not None]
+    worst = sorted(scored, key=lambda r: (r.gate_passed is not False, r.faithfulness
+                                          if r.faithfulness is not None else 1.0))[:WORST_ROWS]
+    worst_rows = "".join(
+        f'<tr class="worst-row"><td>{escape(str(r.id if r.id is not None else r.row))}</td>'
+        f'<td>{escape(r.user_input or "")}</td><td class="answer">{highlight(r.response or "", r.unsupported_claims)}</td>'
+        f'<td>{_num(r.faithfulness)}</td><td class="{"pass" if r.gate_passed else "fail"}">'
+        f'{"pass" if r.gate_passed else "FAIL"}</td></tr>' for r in worst)
+    errors = [r for r in rows if r.status == RowStatus.ERROR][:WORST_ROWS]
+    error_rows = "".join(f'<tr><td>{r.row}</td><td>{escape(r.error or "")}</td></tr>' for r in errors)
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>ragmeter report: {escape(job.filename)}</title><style>{STYLE}</style></head><body>
 <h1>ragmeter report: {escape(job.filename)}</h1>
@@ -88,7 +92,7 @@ def render(job, summary: dict, records: list[dict]) -> str:
 <h2>Scores</h2><div class="cards">{"".join(charts) or "<p>No scores yet.</p>"}</div>
 <h2>Worst rows</h2><p>Gate failures first, then lowest faithfulness; <mark class="unsupported">marked</mark>
 text is a claim the contexts do not support.</p>
-<table id="worst"><tr><th>id</th><th>question</th><th>answer</th><th>faithfulness</th><th>gate</th></tr>{rows}</table>
+<table id="worst"><tr><th>id</th><th>question</th><th>answer</th><th>faithfulness</th><th>gate</th></tr>{worst_rows}</table>
 {f'<h2>Errors</h2><table><tr><th>row</th><th>error</th></tr>{error_rows}</table>' if errors else ""}
 </body></html>"""
 

@@ -15,7 +15,7 @@ import re
 
 import numpy as np
 
-from ..types import RelevanceEstimate
+from ...judgements import Relevance
 from . import text
 
 # Weights of the signals; checked for the right ordering (full > partial > off-topic > evasive)
@@ -28,14 +28,14 @@ _DATE = re.compile(r"\b(1[0-9]{3}|20[0-9]{2}|january|february|march|april|may|ju
                    r"october|november|december)\b", re.I)
 
 
-def estimate(encode, question: str, answer: str, noncommittal: bool) -> RelevanceEstimate:
+def estimate(encode, question: str, answer: str, noncommittal: bool) -> Relevance:
     """Relevance of the answer to the question, in [0, 1], with the signals behind it.
 
     `encode` maps texts to unit vectors; the answer's sentences are the ones its claims use, so a
     caching encoder embeds them once for both metrics.
     """
     if noncommittal:
-        return RelevanceEstimate(score=0.0, signals={"evasion": 1.0})
+        return Relevance(noncommittal=True, estimate=0.0, signals={"evasion": 1.0})
     sentences = (text.sentences(answer) or [answer])[:8]
     vectors = np.asarray(encode([question] + sentences))
     sims = vectors[1:] @ vectors[0]
@@ -55,7 +55,7 @@ def estimate(encode, question: str, answer: str, noncommittal: bool) -> Relevanc
     score = sum(w * signals[name] for name, w in WEIGHTS.items())
     # Hedging next to a real answer costs a quarter: it answers, but less directly.
     score *= 0.75 if signals["evasion"] else 1.0
-    return RelevanceEstimate(score=round(float(np.clip(score, 0.0, 1.0)), 4), signals=signals)
+    return Relevance(estimate=round(float(np.clip(score, 0.0, 1.0)), 4), signals=signals)
 
 
 def coverage(question: str, answer: str) -> float:

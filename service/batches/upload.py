@@ -1,4 +1,4 @@
-"""Reads an uploaded evaluation set (CSV, JSONL, JSON or Parquet) into validated sample records.
+"""Reads an uploaded evaluation set (CSV, JSONL, JSON or Parquet) into validated samples.
 
 The whole file is checked before a job starts; problems name their row (1-based record number)
 and, for the text formats, their line in the file.
@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import io
 import json
-from pathlib import PurePath
+from pathlib import Path, PurePath
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ValidationError
 
-from metrics import Sample
+from ragmeter.metrics import Sample
+from ragmeter.metrics.sample import FIELD_ALIASES as ALIASES
 
 FORMATS = ("csv", "jsonl", "json", "parquet")
-ALIASES = {"user_input": ("user_input", "question"), "response": ("response", "answer"),
-           "retrieved_contexts": ("retrieved_contexts", "contexts"), "reference": ("reference", "ground_truth")}
 MAX_PROBLEMS = 20
 
 
@@ -26,7 +25,6 @@ class Problem(BaseModel):
     line: int | None = None
     field: str | None = None
     message: str
-
 
     def where(self) -> str:
         """'row 2, line 3: answer: must not be empty'."""
@@ -55,9 +53,14 @@ def detect_format(filename: str, declared: str | None = None) -> str:
     return fmt
 
 
+def read_file(path: Path, needs_contexts: bool = True) -> list[Sample]:
+    """A local file read as an upload; raises OSError or BadUpload."""
+    return read_upload(path.read_bytes(), path.name, needs_contexts=needs_contexts)
+
+
 def read_upload(data: bytes, filename: str, *, fmt: str | None = None, mapping: dict[str, str] | None = None,
-                separator: str | None = None, needs_contexts: bool = True) -> list[dict]:
-    """Validated records (original columns kept, Ragas names added); raises BadUpload."""
+                separator: str | None = None, needs_contexts: bool = True) -> list[Sample]:
+    """Every row as a validated Sample, or BadUpload naming each problem's row and line."""
     fmt = detect_format(filename, fmt)
     frame, first_line = _frame(data, fmt)
     if mapping:
@@ -74,7 +77,7 @@ def read_upload(data: bytes, filename: str, *, fmt: str | None = None, mapping: 
     if frame.empty:
         raise BadUpload([Problem(message="the file holds no rows")])
 
-    records, problems = [], []
+    samples, problems = [], []
     for i, record in enumerate(_records(frame)):
         line = first_line + i if first_line else None
         record = _contexts_as_list(record, separator)
@@ -90,10 +93,10 @@ def read_upload(data: bytes, filename: str, *, fmt: str | None = None, mapping: 
         if needs_contexts and not sample.retrieved_contexts:
             problems.append(Problem(row=i + 1, line=line, field="retrieved_contexts", message="no contexts"))
             continue
-        records.append({**record, **sample.model_dump(exclude={"id"}), "id": sample.id})
+        samples.append(sample)
     if problems:
         raise BadUpload(problems)
-    return records
+    return samples
 
 
 def _frame(data: bytes, fmt: str) -> tuple[pd.DataFrame, int]:

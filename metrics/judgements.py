@@ -1,0 +1,136 @@
+"""What a judge returns, in one shape for every judge: decompositions, verdicts, relevance, cost.
+
+`Needs` says which judgements a request needs, so no judge call asks for more than the
+requested metrics read.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+@dataclass(frozen=True)
+class Needs:
+    """Which judgements the requested metrics read."""
+
+    claims: bool = False            # the answer's claims, each verified against the contexts
+    relevance: bool = False         # how well the answer addresses the question
+    statements: bool = False        # the reference's statements, each attributed to the contexts
+    context_verdicts: bool = False  # each context judged useful or not
+
+    @classmethod
+    def union(cls, needs: Iterable["Needs"]) -> "Needs":
+        needs = list(needs)
+        return cls(**{f.name: any(getattr(n, f.name) for n in needs) for f in fields(cls)})
+
+    @property
+    def decompose(self) -> bool:
+        return self.claims or self.relevance or self.statements
+
+    @property
+    def verify(self) -> bool:
+        return self.claims or self.statements or self.context_verdicts
+
+
+Verdict = Literal["supported", "unsupported", "contradicted"]
+
+
+class Decomposition(BaseModel):
+    """What the judge reads from the answer and reference alone, before seeing any context."""
+
+    claims: list[str] = []
+    questions: list[str] = Field(default=[], description="Questions the answer would answer (judges that write them).")
+    noncommittal: bool = False
+    statements: list[str] = []
+
+
+class ClaimVerdict(BaseModel):
+    claim: str
+    verdict: Verdict
+    reason: str = ""
+    evidence: str = ""
+    context_index: int | None = Field(default=None, description="0-based index of the context quoted.")
+    probability: float | None = Field(default=None, description="P(supported), for judges that estimate it.")
+
+
+class StatementVerdict(BaseModel):
+    statement: str
+    attributable: bool
+    reason: str = ""
+    evidence: str = ""
+    context_index: int | None = None
+    probability: float | None = None
+
+
+class ContextVerdict(BaseModel):
+    index: int
+    useful: bool
+    reason: str = ""
+    probability: float | None = None
+
+
+class Verification(BaseModel):
+    """The judge's verdicts once it has read the contexts."""
+
+    claims: list[ClaimVerdict] = []
+    statements: list[StatementVerdict] = []
+    contexts: list[ContextVerdict] = []
+
+
+class GeneratedQuestion(BaseModel):
+    question: str
+    similarity: float | None = None
+
+
+class Relevance(BaseModel):
+    """How well the answer addresses the question, as the judge measured it.
+
+    A judge either writes questions the answer would answer and gives each one's similarity to
+    the question asked (the Ragas way), or estimates relevance directly from its own signals.
+    """
+
+    noncommittal: bool = False
+    questions: list[GeneratedQuestion] = []
+    estimate: float | None = Field(default=None, description="A direct estimate in [0, 1], for judges that write no questions.")
+    signals: dict[str, float] = Field(default={}, description="What a direct estimate is made of.")
+
+
+# ---------------------------------------------------------------- accounting
+class Usage(BaseModel):
+    """Judge cost of one sample."""
+
+    chat_calls: int = 0
+    cached_calls: int = 0
+    embedding_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    embedding_tokens: int = 0
+
+    def add(self, other: "Usage") -> None:
+        for name in Usage.model_fields:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+class ErrorInfo(BaseModel):
+    """A failure that made some score null; `kind` is machine-readable."""
+
+    stage: str
+    kind: str
+    message: str
+
+
+class JudgeError(Exception):
+    """A judge call that failed after retries and the repair attempt."""
+
+    def __init__(self, stage: str, kind: str, message: str):
+        super().__init__(f"{stage}: {kind}: {message}")
+        self.info = ErrorInfo(stage=stage, kind=kind, message=message)
+
+
+class JudgeInfo(BaseModel):
+    name: str
+    model: str | None = None
+    embedding_model: str | None = None

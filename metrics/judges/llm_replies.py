@@ -1,0 +1,159 @@
+"""The LLM judge's replies, declared once: each reply is a pydantic model that validates the reply
+and also produces the strict JSON schema sent with the request.
+
+A reply holds only the keys the requested metrics read (`Needs`), and the VERIFY reply one
+verdict per item sent, in order.
+"""
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from annotated_types import Len
+from pydantic import BaseModel, Field, ValidationError, create_model, field_validator
+
+from ..judgements import ClaimVerdict, ContextVerdict, Decomposition, Needs, StatementVerdict, Verification
+from ..sample import Sample
+
+
+# The verdict comes first in each item, as the prompt orders it; `context` is 1-based, 0 for none.
+class ClaimItem(BaseModel):
+    verdict: Literal["supported", "unsupported", "contradicted"]
+    evidence: str = ""
+    context: int | None = None
+    reason: str = ""
+
+    @field_validator("verdict", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+
+class StatementItem(BaseModel):
+    attributable: bool
+    evidence: str = ""
+    context: int | None = None
+    reason: str = ""
+
+
+class ContextItem(BaseModel):
+    useful: bool
+    reason: str = ""
+
+
+VERIFY_ITEMS = {"claims": ClaimItem, "statements": StatementItem, "contexts": ContextItem}
+
+
+# ---------------------------------------------------------------- reply models
+def decompose_reply(need: Needs, n_questions: int) -> type[BaseModel]:
+    """The DECOMPOSE reply for these needs."""
+    fields: dict = {}
+    if need.claims:
+        fields["claims"] = (list[str], ...)
+    if need.relevance:
+        fields["noncommittal"] = (bool, ...)
+        # Asked for exactly n; fewer is still usable, so only the schema insists.
+        fields["questions"] = (list[str], Field(json_schema_extra={"minItems": n_questions, "maxItems": n_questions}))
+    if need.statements:
+        fields["statements"] = (list[str], ...)
+    return create_model("DecomposeReply", **fields)
+
+
+def verify_counts(sample: Sample, parts: Decomposition, need: Needs) -> dict[str, int]:
+    """How many items each key of the VERIFY reply must hold."""
+    counts = {}
+    if need.claims and parts.claims:
+        counts["claims"] = len(parts.claims)
+    if need.statements and parts.statements:
+        counts["statements"] = len(parts.statements)
+    if need.context_verdicts:
+        counts["contexts"] = len(sample.retrieved_contexts)
+    return counts
+
+
+def verify_reply(counts: dict[str, int]) -> type[BaseModel]:
+    """The VERIFY reply: one item per claim, statement and context sent."""
+    return create_model("VerifyReply", **{key: (Annotated[list[VERIFY_ITEMS[key]], Len(n, n)], ...)
+                                           for key, n in counts.items()})
+
+
+def strict_schema(model: type[BaseModel]) -> dict:
+    """The model's JSON schema in the form strict structured output wants: inlined, every key required, no others."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def strict(node):
+        if isinstance(node, list):
+            return [strict(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if "$ref" in node:
+            return strict(defs[node["$ref"].rsplit("/", 1)[-1]])
+        if "anyOf" in node:  # `int | None`: the schema asks for the integer, 0 meaning none
+            node = {**next(o for o in node["anyOf"] if o.get("type") != "null"),
+                    **{k: v for k, v in node.items() if k != "anyOf"}}
+        out = {k: strict(v) for k, v in node.items() if k not in ("title", "default", "description")}
+        if out.get("type") == "object":
+            out["required"] = list(out.get("properties", {}))
+            out["additionalProperties"] = False
+        return out
+
+    return strict(schema)
+
+
+# ---------------------------------------------------------------- parsing
+def validate(model: type[BaseModel], data: dict) -> BaseModel:
+    """The reply as the model; raises ValueError saying what is wrong, for the repair prompt."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValueError(_describe(exc)) from exc
+
+
+def parse_decomposition(data: dict, need: Needs, n_questions: int) -> Decomposition:
+    """Validate a DECOMPOSE reply; raises ValueError naming what is wrong."""
+    reply = validate(decompose_reply(need, n_questions), data)
+    questions = _clean(getattr(reply, "questions", []))[:n_questions]
+    noncommittal = getattr(reply, "noncommittal", False)
+    if need.relevance and not noncommittal and not questions:
+        raise ValueError('"questions" is empty')
+    return Decomposition(claims=_clean(getattr(reply, "claims", [])), questions=questions, noncommittal=noncommittal,
+                         statements=_clean(getattr(reply, "statements", [])))
+
+
+def parse_verification(data: dict, sample: Sample, parts: Decomposition, counts: dict[str, int]) -> Verification:
+    """Validate a VERIFY reply against the items sent; raises ValueError naming what is wrong."""
+    reply = validate(verify_reply(counts), data)
+    n_contexts = len(sample.retrieved_contexts)
+
+    def index(item: ClaimItem | StatementItem) -> int | None:
+        return item.context - 1 if item.context and 1 <= item.context <= n_contexts else None
+
+    return Verification(
+        claims=[ClaimVerdict(claim=text, verdict=item.verdict, reason=item.reason, evidence=item.evidence,
+                             context_index=index(item))
+                for text, item in zip(parts.claims, getattr(reply, "claims", []))],
+        statements=[StatementVerdict(statement=text, attributable=item.attributable, reason=item.reason,
+                                     evidence=item.evidence, context_index=index(item))
+                    for text, item in zip(parts.statements, getattr(reply, "statements", []))],
+        contexts=[ContextVerdict(index=i, useful=item.useful, reason=item.reason)
+                  for i, item in enumerate(getattr(reply, "contexts", []))],
+    )
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"])
+        if error["type"] in ("too_short", "too_long") and len(error["loc"]) == 1:
+            n = error["ctx"].get("min_length") or error["ctx"].get("max_length")
+            problems.append(f'"{where}" must hold exactly {n} objects, one per item in order; '
+                            f'it holds {error["ctx"].get("actual_length")}')
+        elif error["type"] == "missing" and len(error["loc"]) == 1:
+            problems.append(f"missing key: {where}")
+        else:
+            problems.append(f"{where}: {error['msg']}")
+    return "; ".join(problems[:5])
+
+
+def _clean(items: list[str]) -> list[str]:
+    return [s.strip() for s in items if s and s.strip()]

@@ -1,0 +1,93 @@
+"""What a metric is: its definition, the fields and judgements it reads, its detail model, its formula.
+
+Each metric module defines one `Metric`; `registry.py` lists them. The catalog, the metric name
+type, the result models, which judge calls a request makes, batch columns and CI rules are all
+derived from that list, so a metric lives in one place.
+"""
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .judgements import Decomposition, Needs, Relevance, Verification
+from .sample import Sample
+from .score import INVALID_VALUE, JUDGE_ERROR, NEEDS_FIELD, NOT_REQUESTED, MetricScore
+
+
+class JudgementMissing(Exception):
+    """A formula read a judgement whose judge call failed; the score becomes null with `judge_error`."""
+
+
+@dataclass(frozen=True)
+class Judged:
+    """One sample's judgements; None where the judge call failed (its error is in the result's `errors`)."""
+
+    decomposition: Decomposition | None
+    verification: Verification | None
+    relevance_judgement: Relevance | None
+    vectors: dict[str, list[float]] | None
+
+    @property
+    def parts(self) -> Decomposition:
+        return _present(self.decomposition)
+
+    @property
+    def verdicts(self) -> Verification:
+        return _present(self.verification)
+
+    @property
+    def relevance(self) -> Relevance:
+        return _present(self.relevance_judgement)
+
+    def vector(self, text: str) -> list[float]:
+        """The embedding of a text the metric asked for through `Metric.embeds`."""
+        return _present(self.vectors)[text]
+
+
+def _present(value):
+    if value is None:
+        raise JudgementMissing
+    return value
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric, declared once."""
+
+    name: str
+    module: object  # the metric's module: its docstring is the definition
+    detail: type[MetricScore]  # the score plus the evidence behind it, as returned in `details`
+    score: Callable[[Sample, Judged], MetricScore]  # the formula, on judgements that succeeded
+    required_fields: tuple[str, ...]
+    optional_fields: tuple[str, ...] = ()
+    needs: Needs = Needs()
+    embeds: Callable[[Sample], list[str]] | None = None  # texts the formula needs embedded
+    null_reasons: tuple[str, ...] = ()  # the metric's own; the common ones are added by `all_null_reasons`
+    default: bool = True  # computed when a request names no metrics
+
+    @property
+    def definition(self) -> str:
+        return inspect.getdoc(self.module) or ""
+
+    def all_null_reasons(self) -> list[str]:
+        fields = [NEEDS_FIELD[f] for f in self.required_fields if f in NEEDS_FIELD]
+        return list(dict.fromkeys([*self.null_reasons, *fields, JUDGE_ERROR, INVALID_VALUE, NOT_REQUESTED]))
+
+    def missing_field(self, sample: Sample) -> str | None:
+        """The null reason when a required field is absent or empty, else None."""
+        for field in self.required_fields:
+            if getattr(sample, field) in (None, "", []):
+                return NEEDS_FIELD.get(field, f"needs_{field}")
+        return None
+
+    def evaluate(self, sample: Sample, judged: Judged, requested: bool) -> MetricScore:
+        """This metric's detail for a sample: the formula, or null with the reason it cannot run."""
+        if not requested:
+            return self.detail.null(NOT_REQUESTED)
+        if reason := self.missing_field(sample):
+            return self.detail.null(reason)
+        try:
+            return self.score(sample, judged)
+        except JudgementMissing:
+            return self.detail.null(JUDGE_ERROR)

@@ -1,0 +1,67 @@
+"""The sample a user sends: one question / contexts / answer triple, under the Ragas or the classic names."""
+from __future__ import annotations
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+
+
+class Sample(BaseModel):
+    """One question / contexts / answer triple, under the Ragas or the classic field names."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", str_strip_whitespace=False)
+
+    id: str | int | None = Field(default=None, description="Your identifier, echoed back in the result.")
+    user_input: str = Field(
+        validation_alias=AliasChoices("user_input", "question"),
+        description="The question asked (alias: question).",
+    )
+    retrieved_contexts: list[str] = Field(
+        default_factory=list,
+        validation_alias=AliasChoices("retrieved_contexts", "contexts"),
+        description="Retrieved passages, in retrieval order (alias: contexts).",
+    )
+    response: str = Field(
+        validation_alias=AliasChoices("response", "answer"),
+        description="The answer to score (alias: answer).",
+    )
+    reference: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("reference", "ground_truth"),
+        description="A reference answer (alias: ground_truth); context_recall needs it.",
+    )
+
+    @field_validator("user_input", "response")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+    @field_validator("retrieved_contexts", mode="before")
+    @classmethod
+    def _contexts_are_strings(cls, value: object) -> object:
+        if isinstance(value, str):
+            raise ValueError("must be a list of strings, not a single string")
+        if isinstance(value, list):
+            for i, item in enumerate(value):
+                if not isinstance(item, str):
+                    raise ValueError(f"item {i} is {type(item).__name__}, not a string")
+                if not item.strip():
+                    raise ValueError(f"item {i} is empty")
+        return value
+
+    @field_validator("reference")
+    @classmethod
+    def _blank_reference_is_none(cls, value: str | None) -> str | None:
+        return value if value and value.strip() else None
+
+
+def field_aliases() -> dict[str, tuple[str, ...]]:
+    """Each field's accepted names, Ragas name first: {"user_input": ("user_input", "question"), ...}."""
+    out = {}
+    for name, info in Sample.model_fields.items():
+        alias = info.validation_alias
+        out[name] = tuple(alias.choices) if isinstance(alias, AliasChoices) else (name,)
+    return out
+
+
+FIELD_ALIASES = field_aliases()

@@ -1,0 +1,30 @@
+"""Semantic similarity: how close the answer's meaning is to the reference answer's.
+
+The cosine similarity of the answer's and the reference's embeddings, floored at 0 (the
+Ragas "semantic similarity" metric). It reads no contexts: it says whether the answer says
+what the reference says, not whether the contexts support it. Computed only when requested.
+"""
+from __future__ import annotations
+
+import sys
+
+from .answer_relevancy import cosine_similarities
+from .metric import Judged, Metric
+from .sample import Sample
+from .score import MetricScore
+
+
+class SemanticSimilarityDetail(MetricScore):
+    pass
+
+
+def score(sample: Sample, judged: Judged) -> SemanticSimilarityDetail:
+    [similarity] = cosine_similarities(judged.vector(sample.reference), [judged.vector(sample.response)])
+    return SemanticSimilarityDetail.of(similarity)  # floored at 0; NaN becomes invalid_value
+
+
+METRIC = Metric(
+    name="semantic_similarity", module=sys.modules[__name__], detail=SemanticSimilarityDetail, score=score,
+    required_fields=("response", "reference"), embeds=lambda sample: [sample.reference, sample.response],
+    default=False,
+)

@@ -1,0 +1,201 @@
+"""Durable batch state: each job, its input rows and each row's result, written as rows finish.
+
+SQLite by default (RAGMETER_DB); any SQLAlchemy URL (PostgreSQL included) works. A row is
+`pending` until it is `scored` or `error`, so a restarted service knows exactly what is left.
+`Store` is synchronous; async code uses `AsyncStore`, which runs every call in a worker thread
+so that no database call ever blocks the event loop.
+"""
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, create_engine, func, select, update
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+from ragmeter.metrics import GateConfig, Sample, SampleResult
+
+from ..rows import RowStatus, ScoredRow
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+UNFINISHED = (JobStatus.QUEUED, JobStatus.RUNNING)
+FINISHED = (JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    filename: Mapped[str] = mapped_column(String(512))
+    total: Mapped[int] = mapped_column(Integer)
+    metrics: Mapped[list] = mapped_column(JSON)
+    gate: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Rows already finished when this run started: the rate counts only rows finished since.
+    done_at_start: Mapped[int] = mapped_column(Integer, default=0)
+
+    @property
+    def gate_config(self) -> GateConfig:
+        return GateConfig.model_validate(self.gate or {})
+
+
+class Row(Base):
+    __tablename__ = "rows"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sample: Mapped[dict] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), index=True, default=RowStatus.PENDING)
+    result: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # How many times a worker picked the row up; more than one only after a crash mid-row.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+    def to_sample(self) -> Sample:
+        return Sample.model_validate(self.sample)
+
+    def scored_row(self) -> ScoredRow:
+        """The row as downloaded: its sample with its result, or its error, or pending."""
+        result = SampleResult.model_validate(self.result) if self.result is not None else None
+        return ScoredRow.of(self.index, self.to_sample(), result, RowStatus(self.status), self.error)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Store:
+    def __init__(self, url: str):
+        if url.startswith("sqlite"):
+            self.engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        else:
+            self.engine = create_engine(url, pool_pre_ping=True)
+        Base.metadata.create_all(self.engine)
+        self.session = sessionmaker(self.engine, expire_on_commit=False)
+
+    def create_job(self, filename: str, samples: list[Sample], metrics: list[str], gate: GateConfig) -> Job:
+        job = Job(id=str(uuid.uuid4()), status=JobStatus.QUEUED, filename=filename, total=len(samples),
+                  metrics=list(metrics), gate=gate.model_dump(mode="json"), created_at=now(), done_at_start=0)
+        with self.session.begin() as s:
+            s.add(job)
+            s.flush()
+            s.add_all(Row(job_id=job.id, index=i, sample=sample.model_dump(mode="json"), status=RowStatus.PENDING,
+                          attempts=0) for i, sample in enumerate(samples))
+        return job
+
+    def job(self, job_id: str) -> Job | None:
+        with self.session() as s:
+            return s.get(Job, job_id)
+
+    def jobs(self, limit: int = 100) -> list[Job]:
+        with self.session() as s:
+            return list(s.scalars(select(Job).order_by(Job.created_at.desc()).limit(limit)))
+
+    def unfinished(self) -> list[Job]:
+        with self.session() as s:
+            return list(s.scalars(select(Job).where(Job.status.in_(UNFINISHED)).order_by(Job.created_at)))
+
+    def set_status(self, job_id: str, status: JobStatus, message: str | None = None) -> None:
+        values: dict = {"status": status}
+        if status == JobStatus.RUNNING:
+            values["started_at"] = now()
+            values["done_at_start"] = sum(n for state, n in self.counts(job_id).items() if state != RowStatus.PENDING)
+        if status in FINISHED:
+            values["finished_at"] = now()
+        if message is not None:
+            values["message"] = message
+        with self.session.begin() as s:
+            s.execute(update(Job).where(Job.id == job_id).values(**values))
+
+    def counts(self, job_id: str) -> dict[str, int]:
+        with self.session() as s:
+            pairs = s.execute(select(Row.status, func.count()).where(Row.job_id == job_id).group_by(Row.status))
+            return {status: n for status, n in pairs}
+
+    def pending(self, job_id: str, limit: int) -> list[Row]:
+        with self.session() as s:
+            return list(s.scalars(select(Row).where(Row.job_id == job_id, Row.status == RowStatus.PENDING)
+                                  .order_by(Row.index).limit(limit)))
+
+    def mark_started(self, job_id: str, index: int) -> None:
+        with self.session.begin() as s:
+            s.execute(update(Row).where(Row.job_id == job_id, Row.index == index)
+                      .values(attempts=Row.attempts + 1))
+
+    def finish_row(self, job_id: str, index: int, result: SampleResult | None, error: str | None = None) -> None:
+        """Write a row's result (or, when scoring raised, its error) once: a row no longer pending is left as it is."""
+        if result is not None:
+            error = result.error_text()
+        status = RowStatus.SCORED if error is None else RowStatus.ERROR
+        with self.session.begin() as s:
+            s.execute(update(Row).where(Row.job_id == job_id, Row.index == index, Row.status == RowStatus.PENDING)
+                      .values(status=status, error=error,
+                              result=result.model_dump(mode="json") if result is not None else None))
+
+    def rows(self, job_id: str) -> list[Row]:
+        with self.session() as s:
+            return list(s.scalars(select(Row).where(Row.job_id == job_id).order_by(Row.index)))
+
+    def scored_rows(self, job_id: str) -> list[ScoredRow]:
+        return [row.scored_row() for row in self.rows(job_id)]
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+class AsyncStore:
+    """The store for async code: each call runs in a worker thread, never on the event loop."""
+
+    def __init__(self, store: Store):
+        self.sync = store
+
+    async def create_job(self, filename: str, samples: list[Sample], metrics: list[str], gate: GateConfig) -> Job:
+        return await asyncio.to_thread(self.sync.create_job, filename, samples, metrics, gate)
+
+    async def job(self, job_id: str) -> Job | None:
+        return await asyncio.to_thread(self.sync.job, job_id)
+
+    async def jobs(self, limit: int = 100) -> list[Job]:
+        return await asyncio.to_thread(self.sync.jobs, limit)
+
+    async def unfinished(self) -> list[Job]:
+        return await asyncio.to_thread(self.sync.unfinished)
+
+    async def set_status(self, job_id: str, status: JobStatus, message: str | None = None) -> None:
+        await asyncio.to_thread(self.sync.set_status, job_id, status, message)
+
+    async def counts(self, job_id: str) -> dict[str, int]:
+        return await asyncio.to_thread(self.sync.counts, job_id)
+
+    async def pending(self, job_id: str, limit: int) -> list[Row]:
+        return await asyncio.to_thread(self.sync.pending, job_id, limit)
+
+    async def mark_started(self, job_id: str, index: int) -> None:
+        await asyncio.to_thread(self.sync.mark_started, job_id, index)
+
+    async def finish_row(self, job_id: str, index: int, result: SampleResult | None, error: str | None = None) -> None:
+        await asyncio.to_thread(self.sync.finish_row, job_id, index, result, error)
+
+    async def scored_rows(self, job_id: str) -> list[ScoredRow]:
+        return await asyncio.to_thread(self.sync.scored_rows, job_id)
+
+    def close(self) -> None:
+        self.sync.close()

@@ -1,0 +1,56 @@
+"""The `ragmeter` command: serve the API, score a file, gate a CI build, measure accuracy."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ragmeter.metrics import DEFAULT_METRICS, METRIC_NAMES
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ragmeter", description="RAG evaluation: Ragas metrics with evidence.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+
+    score = commands.add_parser("score", help="score a file of samples with the configured judge")
+    score.add_argument("file", type=Path, help="CSV, JSONL, JSON or Parquet (Ragas or classic field names)")
+    score.add_argument("--metrics", nargs="+", choices=METRIC_NAMES, default=list(DEFAULT_METRICS))
+    score.add_argument("--json", action="store_true", help="print one JSON result per line instead of a table")
+    score.add_argument("--out", type=Path, help="write the scored rows; .jsonl, .csv or .parquet")
+    score.add_argument("--url", help="upload to a running ragmeter service and follow the job there")
+
+    accuracy = commands.add_parser("accuracy", help="agreement of the gate and context metrics with labelled data")
+    accuracy.add_argument("file", type=Path, help="JSONL with label_hallucinated or context_is_gold")
+    accuracy.add_argument("--split", choices=["all", "train", "holdout"], default="all",
+                          help="rows of the support scorer's training part, its held-out part, or all")
+    accuracy.add_argument("--limit", type=int, default=None, help="score only the first N rows")
+
+    from . import gate
+
+    gate.add_parser(commands)
+
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        import uvicorn
+
+        from ..app import create_app
+
+        uvicorn.run(create_app(), host=args.host, port=args.port)
+        return 0
+    if args.command == "accuracy":
+        from . import accuracy as accuracy_command
+
+        return accuracy_command.run(args)
+    if args.command == "gate":
+        return gate.run(args)
+    from . import score as score_command
+
+    return score_command.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

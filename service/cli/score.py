@@ -1,0 +1,92 @@
+"""`ragmeter score`: score a file with the configured judge in this process, or on a running service."""
+from __future__ import annotations
+
+import argparse
+import json
+
+import httpx
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from ragmeter.metrics import SampleResult, Usage
+from ragmeter.metrics.registry import requiring
+
+from .. import rows as scored_rows
+from ..batches.upload import BadUpload, read_file
+from ..in_process import NoJudge, score_samples
+from ..rows import ScoredRow
+from .errors import err, error
+
+
+def run(args: argparse.Namespace) -> int:
+    out_format = args.out.suffix.lstrip(".").lower() if args.out else None
+    if out_format and out_format not in scored_rows.MEDIA_TYPES:
+        return error(f"--out must end in .jsonl, .csv or .parquet, not {args.out.name}")
+    if args.url:
+        return _score_remote(args, out_format)
+    try:
+        samples = read_file(args.file, needs_contexts=bool(requiring("retrieved_contexts", args.metrics)))
+    except OSError as exc:
+        return error(exc)
+    except BadUpload as exc:
+        return error(f"{args.file}: {exc.describe()}")
+    try:
+        results = score_samples(samples, args.metrics)
+    except NoJudge as exc:
+        return error(exc)
+    if args.out:
+        rows = [ScoredRow.of(i, sample, result) for i, (sample, result) in enumerate(zip(samples, results))]
+        args.out.write_bytes(scored_rows.encode(rows, out_format))
+        err.print(f"wrote {len(rows)} scored rows to {args.out}")
+    if args.json:
+        for result in results:
+            print(result.model_dump_json())
+    elif not args.out:
+        Console().print(results_table(results, args.metrics))
+    return 0
+
+
+def _score_remote(args: argparse.Namespace, out_format: str | None) -> int:
+    from ..client import RagmeterClient, RagmeterError
+
+    try:
+        with RagmeterClient(args.url) as client:
+            batch = client.upload(args.file, metrics=args.metrics)
+            with Progress(console=err) as progress:
+                task = progress.add_task(f"batch {batch['id'][:8]}", total=batch["total"])
+                status = client.wait(batch["id"], on_progress=lambda s: progress.update(task, completed=s["done"]))
+            if status["status"] != "done":
+                return error(f"batch {batch['id']} ended {status['status']}: {status.get('message') or ''}")
+            if args.out:
+                args.out.write_bytes(client.results(batch["id"], out_format))
+                err.print(f"wrote {status['total']} scored rows to {args.out}")
+            print(json.dumps(client.summary(batch["id"]), indent=1))
+    except (OSError, RagmeterError, httpx.HTTPError) as exc:
+        return error(exc)
+    return 0
+
+
+def results_table(results: list[SampleResult], metrics: list[str]) -> Table:
+    table = Table(title="ragmeter scores")
+    table.add_column("id")
+    for metric in metrics:
+        table.add_column(metric, justify="right")
+    table.add_column("gate")
+    table.add_column("unsupported", justify="right")
+    table.add_column("first unsupported claim", no_wrap=True, overflow="ellipsis", max_width=60)
+    usage = Usage()
+    for i, result in enumerate(results):
+        usage.add(result.usage)
+        row = [str(result.id if result.id is not None else i)]
+        for metric in metrics:
+            detail = getattr(result.details, metric)
+            row.append(f"{detail.score:.3f}" if detail.score is not None else f"null ({detail.reason})")
+        row.append("[green]pass[/green]" if result.gate.passed else "[red]FAIL[/red]")
+        unsupported = result.gate.unsupported_claims
+        row.append(f"{len(unsupported)}/{len(result.details.faithfulness.claims)}")
+        row.append(unsupported[0] if unsupported else "")
+        table.add_row(*row)
+    table.caption = (f"{usage.chat_calls} chat calls, {usage.cached_calls} cached, "
+                     f"{usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens")
+    return table

@@ -1,0 +1,113 @@
+"""The flat row of a scored sample: what batch downloads hold and what the CI gate and pytest plugin read.
+
+One model in both directions: built from a Sample and its SampleResult, written as JSONL, CSV
+or Parquet, and read back from those files (`ragmeter gate --scored/--baseline`). Its metric
+columns are the registered metrics.
+"""
+from __future__ import annotations
+
+import io
+import json
+from enum import StrEnum
+from pathlib import Path
+
+import pandas as pd
+from pydantic import BaseModel, Field, create_model, field_validator
+
+from ragmeter.metrics import METRIC_NAMES, Sample, SampleResult
+
+MEDIA_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
+LIST_COLUMNS = ("retrieved_contexts", "unsupported_claims")
+
+
+class RowStatus(StrEnum):
+    PENDING = "pending"
+    SCORED = "scored"
+    ERROR = "error"
+
+
+class _Row(BaseModel):
+    @field_validator(*LIST_COLUMNS, mode="before", check_fields=False)
+    @classmethod
+    def _list_from_cell(cls, value: object) -> object:
+        # CSV cells hold lists as JSON; Parquet gives arrays; a missing cell is an empty list.
+        if value is None:
+            return []
+        if isinstance(value, str):
+            return json.loads(value) if value.strip().startswith("[") else [value]
+        return list(value) if not isinstance(value, list) else value
+
+    @classmethod
+    def of(cls, index: int, sample: Sample, result: SampleResult | None = None,
+           status: RowStatus | None = None, error: str | None = None) -> "ScoredRow":
+        """The row of a sample: scored when a result is given, else as `status` says (pending by default)."""
+        if result is not None:
+            error = result.error_text()
+            status = RowStatus.ERROR if error else RowStatus.SCORED
+        scores = result.scores.model_dump() if result is not None else {}
+        gate = result.gate if result is not None else None
+        return cls(row=index + 1, id=sample.id, user_input=sample.user_input,
+                   retrieved_contexts=sample.retrieved_contexts, response=sample.response,
+                   reference=sample.reference, **scores,
+                   gate_passed=gate.passed if gate else None,
+                   hallucination_score=gate.hallucination_score if gate else None,
+                   unsupported_claims=gate.unsupported_claims if gate else [],
+                   status=status or RowStatus.PENDING, error=error)
+
+    @property
+    def label(self) -> str:
+        """How people name this row: its id, or its 1-based row number."""
+        return str(self.id) if self.id not in (None, "") else f"row {self.row}"
+
+    @property
+    def problem(self) -> str:
+        """What is wrong with it in one line: its unsupported claims, else its error."""
+        return "; ".join(self.unsupported_claims) or self.error or ""
+
+    def score(self, metric: str) -> float | None:
+        return getattr(self, metric)
+
+
+ScoredRow = create_model(
+    "ScoredRow", __base__=_Row, __doc__="One scored sample, flat: its fields, each metric's score, the gate, its status.",
+    row=(int, Field(description="1-based position in the input.")),
+    id=(str | int | None, None),
+    user_input=(str | None, None),
+    retrieved_contexts=(list[str], []),
+    response=(str | None, None),
+    reference=(str | None, None),
+    **{name: (float | None, None) for name in METRIC_NAMES},
+    gate_passed=(bool | None, None),
+    hallucination_score=(float | None, None),
+    unsupported_claims=(list[str], []),
+    status=(RowStatus, RowStatus.SCORED),
+    error=(str | None, None),
+)
+
+
+def encode(rows: list[ScoredRow], fmt: str) -> bytes:
+    """The rows as a JSONL, CSV or Parquet file."""
+    if fmt == "jsonl":
+        return "".join(r.model_dump_json() + "\n" for r in rows).encode()
+    frame = pd.DataFrame.from_records([r.model_dump(mode="json") for r in rows], columns=list(ScoredRow.model_fields))
+    if fmt == "csv":
+        # Lists go into CSV cells as JSON, the same form the upload reads back.
+        for column in LIST_COLUMNS:
+            frame[column] = frame[column].map(lambda v: json.dumps(v, ensure_ascii=False))
+        return frame.to_csv(index=False).encode()
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+def read(path: Path) -> list[ScoredRow]:
+    """Scored rows from a JSONL, CSV or Parquet file written by `encode`; raises ValueError."""
+    fmt = path.suffix.lstrip(".").lower()
+    if fmt == "jsonl":
+        return [ScoredRow.model_validate_json(line) for line in path.read_text(encoding="utf-8").splitlines()
+                if line.strip()]
+    if fmt not in ("csv", "parquet"):
+        raise ValueError(f"{path}: scored results must be .jsonl, .csv or .parquet")
+    frame = pd.read_csv(path) if fmt == "csv" else pd.read_parquet(path)
+    records = frame.astype(object).where(pd.notna(frame), None).to_dict(orient="records")
+    return [ScoredRow.model_validate(r) for r in records]
