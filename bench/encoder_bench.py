@@ -36,7 +36,7 @@ def main() -> None:
     args = ap.parse_args()
 
     sys.path.insert(0, str(REPO))  # run as a plain script from anywhere
-    from metrics.judges.encoder import Encoder
+    from ragmeter.metrics.judges.embedded.encoder import Encoder
 
     enc = Encoder.load()
     enc.encode(["cold start"])

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import httpx
 
-from metrics import Sample, evaluate
-from metrics.judges.llm import LLMJudge
+from ragmeter.metrics import DEFAULT_METRICS, Sample, evaluate
+from ragmeter.metrics.judges.llm import LLMJudge
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
@@ -51,7 +51,7 @@ async def run(args: argparse.Namespace, base: str) -> None:
             "embedding_requests": stats["embedding_requests"],
             "max_concurrent": stats["max_concurrent"], "injected": stats["injected"],
             "samples_with_errors": failed,
-            "null_scores": sum(v is None for r in results for v in r.scores.model_dump().values()),
+            "null_scores": sum(getattr(r.scores, m) is None for r in results for m in DEFAULT_METRICS),
         }))
     await judge.aclose()
 

@@ -17,9 +17,9 @@ import asyncio  # noqa: E402
 import json  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from metrics import Sample, evaluate, score_sample  # noqa: E402
-from metrics.judges import text  # noqa: E402
-from metrics.judges.local import LocalJudge  # noqa: E402
+from ragmeter.metrics import DEFAULT_METRICS, Sample, evaluate, score_sample  # noqa: E402
+from ragmeter.metrics.judges.embedded import text  # noqa: E402
+from ragmeter.metrics.judges.embedded.judge import EmbeddedJudge  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -31,13 +31,13 @@ async def main() -> None:
     args = parser.parse_args()
     samples = [Sample.model_validate_json(line) for line in (DATA / args.data).read_text().splitlines()]
 
-    judge = LocalJudge()
+    judge = EmbeddedJudge()
     await score_sample(samples[0], judge)
     cold = time.perf_counter() - started
 
     runs = []
     for _ in range(args.repeats):
-        judge = LocalJudge(encoder=judge.encoder, model=judge.model)  # empty caches, loaded encoder
+        judge = EmbeddedJudge(encoder=judge.encoder, model=judge.model)  # empty caches, loaded encoder
         text._sentences.cache_clear()
         t0 = time.perf_counter()
         results = await evaluate(samples, judge)
@@ -45,7 +45,7 @@ async def main() -> None:
     t0 = time.perf_counter()
     await evaluate(samples, judge)
     cached = time.perf_counter() - t0
-    nulls = sum(v is None for r in results for v in r.scores.model_dump().values())
+    nulls = sum(getattr(r.scores, m) is None for r in results for m in DEFAULT_METRICS)
     print(json.dumps({"samples": len(samples), "cold_start_s": round(cold, 2),
                       "samples_per_s": round(len(samples) / min(runs), 1),
                       "samples_per_s_runs": [round(len(samples) / r, 1) for r in runs],

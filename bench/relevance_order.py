@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from metrics import Sample, evaluate
-from metrics.judges.local import LocalJudge
+from ragmeter.metrics import Sample, evaluate
+from ragmeter.metrics.judges.embedded.judge import EmbeddedJudge
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "hotpotqa_dev.jsonl"
 REFUSAL = "I could not find that in the provided documents."
@@ -39,7 +39,7 @@ def answers(rows: list[dict]) -> dict[str, list[str]]:
 
 async def main() -> None:
     rows = [json.loads(line) for line in DATA.read_text().splitlines()]
-    judge = LocalJudge()
+    judge = EmbeddedJudge()
     scores = {}
     for kind, texts in answers(rows).items():
         samples = [Sample(user_input=r["user_input"], retrieved_contexts=r["retrieved_contexts"], response=t)

@@ -29,11 +29,12 @@ from pathlib import Path
 import numpy as np
 from sklearn.neural_network import MLPClassifier
 
-from metrics.judges.contexts import ContextStore
-from metrics.judges.encoder import Encoder
-from metrics.judges.local import match_text, split_claims
-from metrics.judges.support import FEATURES, WEIGHTS_FILE, Claim, SupportModel, best_match, claim_features
-from service.accuracy import balanced_accuracy, in_holdout, read_rows
+from ragmeter.metrics.judges.embedded.contexts import ContextStore
+from ragmeter.metrics.judges.embedded.encoder import Encoder
+from ragmeter.metrics.judges.embedded.judge import match_text, split_claims
+from ragmeter.metrics.judges.embedded.support import FEATURES, WEIGHTS_FILE, Claim, SupportModel, best_match, claim_features
+from ragmeter.service.accuracy.reports import balanced_accuracy
+from ragmeter.service.accuracy.split import in_holdout, read_rows
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 CACHE = Path("/tmp/ragmeter_support_matches.pkl")

@@ -1,0 +1,37 @@
+"""What `pip install ragmeter` puts on a user's machine: one import name, and a pytest plugin that costs nothing."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_python(code: str, cwd: Path) -> str:
+    # A fresh interpreter outside the repository, so only what is installed can be imported.
+    done = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_only_ragmeter_is_importable_after_install(tmp_path):
+    out = run_python("import importlib.util as u; print([n for n in ('metrics', 'service') if u.find_spec(n)]);"
+                     "import ragmeter.metrics, ragmeter.service.cli; print('ok')", tmp_path)
+    assert out.splitlines() == ["[]", "ok"]
+
+
+def test_every_package_folder_is_listed_for_the_build():
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    mapped = {folder: name for name, folder in config["package-dir"].items()}
+    folders = {p.parent for top in mapped for p in (ROOT / top).rglob("__init__.py")}
+    expected = {".".join([mapped[f.relative_to(ROOT).parts[0]], *f.relative_to(ROOT).parts[1:]]) for f in folders}
+    assert expected == set(config["packages"])
+
+
+def test_the_pytest_plugin_imports_nothing_heavy_until_used(tmp_path):
+    out = run_python("import sys, ragmeter.service.ci.pytest_plugin;"
+                     "print(sorted(m for m in ('fastapi', 'pandas', 'numpy', 'onnxruntime', 'openai', 'sqlalchemy',"
+                     " 'ragmeter.metrics') if m in sys.modules))", tmp_path)
+    assert out == "[]"
