@@ -16,7 +16,7 @@ from pydantic import Field
 from .judgements import GeneratedQuestion, Needs
 from .metric import Judged, Metric
 from .sample import Sample
-from .score import MetricScore
+from .metric_score import MetricScore
 
 
 class AnswerRelevancyDetail(MetricScore):

@@ -14,7 +14,7 @@ from pydantic import Field
 from .judgements import ContextVerdict, Needs
 from .metric import Judged, Metric
 from .sample import Sample
-from .score import MetricScore
+from .metric_score import MetricScore
 
 
 class ContextPrecisionDetail(MetricScore):

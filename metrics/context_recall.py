@@ -10,7 +10,7 @@ from .evidence import check_statements
 from .judgements import Needs, StatementVerdict
 from .metric import Judged, Metric
 from .sample import Sample
-from .score import NO_STATEMENTS, MetricScore
+from .metric_score import NO_STATEMENTS, MetricScore
 
 
 class ContextRecallDetail(MetricScore):

@@ -12,7 +12,7 @@ from .evidence import check_claims
 from .judgements import ClaimVerdict, Needs
 from .metric import Judged, Metric
 from .sample import Sample
-from .score import NO_CLAIMS, MetricScore
+from .metric_score import NO_CLAIMS, MetricScore
 
 
 class FaithfulnessDetail(MetricScore):

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from .judgements import ClaimVerdict
 from .registry import MetricName
-from .score import JUDGE_ERROR, NO_CLAIMS, NOT_REQUESTED, MetricScore
+from .metric_score import JUDGE_ERROR, NO_CLAIMS, NOT_REQUESTED, MetricScore
 
 
 class GateConfig(BaseModel):

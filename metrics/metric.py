@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from .judgements import Decomposition, Needs, Relevance, Verification
 from .sample import Sample
-from .score import INVALID_VALUE, JUDGE_ERROR, NEEDS_FIELD, NOT_REQUESTED, MetricScore
+from .metric_score import INVALID_VALUE, JUDGE_ERROR, NEEDS_FIELD, NOT_REQUESTED, MetricScore
 
 
 class JudgementMissing(Exception):

@@ -15,7 +15,7 @@ from .metric import Judged
 from .registry import DEFAULT_METRICS, METRICS
 from .results import Details, SampleResult, Scores
 from .sample import Sample
-from .score import INVALID_VALUE
+from .metric_score import INVALID_VALUE
 
 
 async def score_sample(sample: Sample, judge: Judge, metrics: Iterable[str] | None = None,

@@ -11,7 +11,7 @@ import sys
 from .answer_relevancy import cosine_similarities
 from .metric import Judged, Metric
 from .sample import Sample
-from .score import MetricScore
+from .metric_score import MetricScore
 
 
 class SemanticSimilarityDetail(MetricScore):

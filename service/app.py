@@ -11,7 +11,7 @@ from ragmeter.metrics.judges import Judge
 
 from .api import batches, catalog, evaluate, health
 from .batches.runner import BatchRunner
-from .batches.store import AsyncStore, Store
+from .batches.store import AsyncStore
 from .judge_setup import build_judge
 from .settings import Settings
 
@@ -29,7 +29,7 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.judge = judge if judge is not None else build_judge(settings)
-        app.state.store = AsyncStore(Store(settings.db))
+        app.state.store = await AsyncStore.open(settings.db)
         app.state.runner = BatchRunner(app.state.store, app.state.judge, settings.batch_concurrency,
                                        settings.hallucination_threshold)
         await app.state.runner.resume_unfinished()
@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
             yield
         finally:
             await app.state.runner.stop()
-            app.state.store.close()
+            await app.state.store.close()
             if app.state.judge is not None:
                 await app.state.judge.aclose()
 

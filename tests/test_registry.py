@@ -13,7 +13,7 @@ from ragmeter.metrics import METRICS, Sample, score_sample
 from ragmeter.metrics.judgements import (ClaimVerdict, ContextVerdict, Decomposition, GeneratedQuestion, JudgeInfo,
                                          Relevance, StatementVerdict, Verification)
 from ragmeter.metrics.results import Details, Scores
-from ragmeter.metrics.score import MetricScore
+from ragmeter.metrics.metric_score import MetricScore
 from ragmeter.service.app import create_app
 from ragmeter.service.cli import main
 from ragmeter.service.settings import Settings

@@ -15,9 +15,14 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
+def get_optional_judge(request: Request) -> Judge | None:
+    """The judge, or None when the settings ask for an LLM judge that is not configured."""
+    return request.app.state.judge
+
+
 def get_judge(request: Request) -> Judge:
     """The judge; 503 when the settings ask for an LLM judge that is not configured."""
-    judge = request.app.state.judge
+    judge = get_optional_judge(request)
     if judge is None:
         raise HTTPException(status_code=503, detail=NO_JUDGE)
     return judge

@@ -1,10 +1,15 @@
 """Liveness and readiness."""
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
+from ragmeter.metrics.judges import Judge
+
 from ..judge_setup import NO_JUDGE
+from .deps import get_optional_judge
 
 router = APIRouter(tags=["health"])
 
@@ -16,9 +21,8 @@ async def healthz() -> dict:
 
 
 @router.get("/readyz")
-async def readyz(request: Request) -> JSONResponse:
+async def readyz(judge: Annotated[Judge | None, Depends(get_optional_judge)]) -> JSONResponse:
     """Ready when the judge answers; 503 with the reason otherwise."""
-    judge = request.app.state.judge
     if judge is None:
         return JSONResponse({"ready": False, "judge": None, "reason": NO_JUDGE}, status_code=503)
     ok, message = await judge.ready()

@@ -167,6 +167,11 @@ class AsyncStore:
     def __init__(self, store: Store):
         self.sync = store
 
+    @classmethod
+    async def open(cls, url: str) -> "AsyncStore":
+        """Connect and create the tables, in a worker thread."""
+        return cls(await asyncio.to_thread(Store, url))
+
     async def create_job(self, filename: str, samples: list[Sample], metrics: list[str], gate: GateConfig) -> Job:
         return await asyncio.to_thread(self.sync.create_job, filename, samples, metrics, gate)
 
@@ -197,5 +202,5 @@ class AsyncStore:
     async def scored_rows(self, job_id: str) -> list[ScoredRow]:
         return await asyncio.to_thread(self.sync.scored_rows, job_id)
 
-    def close(self) -> None:
-        self.sync.close()
+    async def close(self) -> None:
+        await asyncio.to_thread(self.sync.close)
