@@ -17,7 +17,7 @@ from ragmeter.metrics.faithfulness import faithfulness
 from ragmeter.metrics.gate import GateConfig, apply_gate
 from ragmeter.metrics.judgements import ClaimVerdict, Decomposition, Needs, StatementVerdict
 from ragmeter.metrics.judges import llm_replies, prompts
-from ragmeter.metrics.score import MetricScore
+from ragmeter.metrics.metric_score import MetricScore
 
 
 def claim(verdict: str, evidence: str = "", text: str = "c") -> ClaimVerdict:
@@ -180,3 +180,14 @@ def test_prompts_ask_only_for_what_the_metrics_need():
     assert list(schema["properties"]) == ["contexts"]
     text = prompts.verify_messages(sample, Decomposition(), need)[1]["content"]
     assert "REFERENCE ANSWER:\nr" in text and "CLAIMS" not in text
+
+
+def test_the_reply_schema_sent_is_strict_and_comes_from_the_model_that_validates_the_reply():
+    schema = llm_replies.strict_schema(llm_replies.verify_reply({"claims": 2}))
+    claims = schema["properties"]["claims"]
+    assert (claims["minItems"], claims["maxItems"]) == (2, 2)
+    item = claims["items"]
+    assert list(item["properties"]) == ["verdict", "evidence", "context", "reason"]
+    assert item["required"] == list(item["properties"]) and item["additionalProperties"] is False
+    assert item["properties"]["context"] == {"type": "integer"}
+    assert "$ref" not in str(schema) and "$defs" not in schema
