@@ -102,15 +102,13 @@ async def test_scored_rows_are_typed_with_scores_gate_and_pending_rows(store):
             (result.gate.passed, result.gate.hallucination_score, result.gate.unsupported_claims)
     assert [r.faithfulness for r in got[:2]] == [0.0, 1.0] and got[0].unsupported_claims == ["Fact 0 is false."]
     assert [(r.status, r.faithfulness, r.gate_passed) for r in got[2:]] == [(RowStatus.PENDING, None, None)] * 2
-    assert got[3].response == SAMPLES[3].response
 
 
 def test_unfinished_lists_queued_and_running_jobs_only(store):
     ids = [store.create_job(f"{s}.csv", SAMPLES[:1], ["faithfulness"], GATE).id for s in JobStatus]
     for job_id, status in zip(ids, JobStatus):
         store.set_status(job_id, status)
-    assert [j.id for j in store.unfinished()] == ids[:2]
-    assert [j.status for j in store.unfinished()] == ["queued", "running"]
+    assert [(j.id, j.status) for j in store.unfinished()] == [(ids[0], "queued"), (ids[1], "running")]
 
 
 async def test_the_async_store_answers_as_the_sync_one(store):
@@ -150,7 +148,7 @@ async def test_postgresql_creates_a_job_and_finishes_a_row():
         assert store.counts(job.id) == {"pending": 3, "scored": 1}
         assert store.scored_rows(job.id)[0].faithfulness == 0.0
         store.close()
-        with admin.connect() as c:  # the tables went into the test's own schema
+        with admin.connect() as c:  # the tables went into this test's own schema
             assert c.execute(text(f'SELECT count(*) FROM "{schema}".rows')).scalar() == 4
     finally:
         with admin.begin() as c:
