@@ -9,11 +9,11 @@ import openai
 
 from ..judgements import JudgeError, Usage
 from .cache import ReplyCache, request_key
+from .embedded.encoder import LABEL as MINILM_LABEL
 from .errors import judge_error
 
 # RAGMETER_EMBEDDING_MODEL values served by the embedded MiniLM, for servers with chat models only.
 EMBEDDED_MODELS = ("local", "all-MiniLM-L6-v2")
-EMBEDDED_LABEL = "all-MiniLM-L6-v2 (int8 onnx)"
 
 
 class EmbeddingProvider(Protocol):
@@ -25,7 +25,7 @@ class EmbeddingProvider(Protocol):
 class MiniLMEmbeddings:
     """The embedded all-MiniLM-L6-v2, loaded on first use, run off the event loop."""
 
-    name = EMBEDDED_LABEL
+    name = MINILM_LABEL
 
     def __init__(self, encoder=None):
         self._encoder = encoder

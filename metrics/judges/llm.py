@@ -69,7 +69,7 @@ class LLMJudge:
         n = self.n_questions
         return await self._chat_json(
             "decompose", prompts.decompose_messages(sample, need, n),
-            llm_replies.strict_schema(llm_replies.decompose_reply(need, n)),
+            llm_replies.decompose_schema(need, n),
             lambda data: llm_replies.parse_decomposition(data, need, n), usage)
 
     async def verify(self, sample: Sample, parts: Decomposition, need: Needs, usage: Usage) -> Verification:
@@ -78,7 +78,7 @@ class LLMJudge:
             return Verification()
         return await self._chat_json(
             "verify", prompts.verify_messages(sample, parts, need),
-            llm_replies.strict_schema(llm_replies.verify_reply(counts)),
+            llm_replies.verify_schema(counts),
             lambda data: llm_replies.parse_verification(data, sample, parts, counts), usage)
 
     async def relevance(self, sample: Sample, parts: Decomposition, usage: Usage) -> Relevance:

@@ -6,6 +6,7 @@ verdict per item sent, in order.
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Annotated, Literal
 
 from annotated_types import Len
@@ -44,6 +45,7 @@ VERIFY_ITEMS = {"claims": ClaimItem, "statements": StatementItem, "contexts": Co
 
 
 # ---------------------------------------------------------------- reply models
+@lru_cache(maxsize=256)
 def decompose_reply(need: Needs, n_questions: int) -> type[BaseModel]:
     """The DECOMPOSE reply for these needs."""
     fields: dict = {}
@@ -72,6 +74,12 @@ def verify_counts(sample: Sample, parts: Decomposition, need: Needs) -> dict[str
 
 def verify_reply(counts: dict[str, int]) -> type[BaseModel]:
     """The VERIFY reply: one item per claim, statement and context sent."""
+    return _verify_reply(tuple(counts.items()))
+
+
+@lru_cache(maxsize=1024)
+def _verify_reply(counts: tuple[tuple[str, int], ...]) -> type[BaseModel]:
+    counts = dict(counts)
     return create_model("VerifyReply", **{key: (Annotated[list[VERIFY_ITEMS[key]], Len(n, n)], ...)
                                            for key, n in counts.items()})
 
@@ -95,9 +103,30 @@ def strict_schema(model: type[BaseModel]) -> dict:
         if out.get("type") == "object":
             out["required"] = list(out.get("properties", {}))
             out["additionalProperties"] = False
-        return out
+        # A fixed key order keeps the request bytes stable across pydantic versions.
+        return dict(sorted(out.items(), key=lambda kv: _KEY_ORDER.get(kv[0], len(_KEY_ORDER))))
 
     return strict(schema)
+
+
+_KEY_ORDER = {k: i for i, k in enumerate(("type", "enum", "properties", "items", "minItems", "maxItems", "required",
+                                          "additionalProperties"))}
+
+
+@lru_cache(maxsize=256)
+def decompose_schema(need: Needs, n_questions: int) -> dict:
+    """The strict schema of the DECOMPOSE reply (cached: requests repeat the same few shapes)."""
+    return strict_schema(decompose_reply(need, n_questions))
+
+
+def verify_schema(counts: dict[str, int]) -> dict:
+    """The strict schema of the VERIFY reply."""
+    return _verify_schema(tuple(counts.items()))
+
+
+@lru_cache(maxsize=1024)
+def _verify_schema(counts: tuple[tuple[str, int], ...]) -> dict:
+    return strict_schema(verify_reply(dict(counts)))
 
 
 # ---------------------------------------------------------------- parsing

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+LABEL = "all-MiniLM-L6-v2 (int8 onnx)"  # how results name this encoder
 DIM = 384
 # sentence-transformers' max_seq_length for this model; the vendored tokenizer.json says 128,
 # which would silently cut long contexts shorter than the reference model does.

@@ -13,9 +13,9 @@ import threading
 from ...judgements import (ClaimVerdict, ContextVerdict, Decomposition, JudgeInfo, Needs, Relevance,
                            StatementVerdict, Usage, Verification)
 from ...sample import Sample
-from ..embeddings import EMBEDDED_LABEL
 from . import relevance, text
 from .contexts import ContextStore
+from .encoder import LABEL as ENCODER_LABEL
 from .support import Claim, Support, SupportModel, score_claim
 
 SHORT_ANSWER_WORDS = 4
@@ -49,7 +49,7 @@ class EmbeddedJudge:
         self._slots = threading.BoundedSemaphore(2)
         self.default_threshold = self.model.threshold
         self.info = JudgeInfo(name=self.name, model=f"support-{self.model.meta.get('version', 'v1')}",
-                              embedding_model=EMBEDDED_LABEL)
+                              embedding_model=ENCODER_LABEL)
 
     # ------------------------------------------------------------ the protocol
     async def decompose(self, sample: Sample, need: Needs, usage: Usage) -> Decomposition:
@@ -87,6 +87,10 @@ class EmbeddedJudge:
             parts.claims = claims
         if need.statements and sample.reference:
             parts.statements = text.sentences(sample.reference)
+        if need.relevance:
+            # Relevance and verification run side by side and both embed the answer's sentences;
+            # encoding them now, once, lets both find them in the cache.
+            self.store.encode(relevance.texts_to_encode(sample.user_input, sample.response))
         return parts
 
     def relevance_sync(self, sample: Sample, parts: Decomposition) -> Relevance:

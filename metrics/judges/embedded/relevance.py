@@ -36,8 +36,9 @@ def estimate(encode, question: str, answer: str, noncommittal: bool) -> Relevanc
     """
     if noncommittal:
         return Relevance(noncommittal=True, estimate=0.0, signals={"evasion": 1.0})
-    sentences = (text.sentences(answer) or [answer])[:8]
-    vectors = np.asarray(encode([question] + sentences))
+    texts = texts_to_encode(question, answer)
+    sentences = texts[1:]
+    vectors = np.asarray(encode(texts))
     sims = vectors[1:] @ vectors[0]
     similarity = float(np.clip((float(np.max(sims)) - 0.1) / 0.6, 0.0, 1.0))
     kind = answer_type(question, answer)
@@ -56,6 +57,11 @@ def estimate(encode, question: str, answer: str, noncommittal: bool) -> Relevanc
     # Hedging next to a real answer costs a quarter: it answers, but less directly.
     score *= 0.75 if signals["evasion"] else 1.0
     return Relevance(estimate=round(float(np.clip(score, 0.0, 1.0)), 4), signals=signals)
+
+
+def texts_to_encode(question: str, answer: str) -> list[str]:
+    """What `estimate` embeds: the question and the answer's first sentences."""
+    return [question] + (text.sentences(answer) or [answer])[:8]
 
 
 def coverage(question: str, answer: str) -> float:
