@@ -52,6 +52,38 @@ def test_accuracy_reports_the_gates_balanced_accuracy_on_labelled_rows(tmp_path,
     assert report["threshold"] == SupportModel.load().threshold
 
 
+def test_accuracy_reports_aucs_and_per_family_accuracy(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    context = "The Oberoi Group is a hotel company with its head office in Delhi."
+    question = "Where is the head office?"
+    rows = [
+        {"response": "Delhi", "label_hallucinated": False, "family": "short", "expected_verdict": "supported"},
+        {"response": "The head office is in Mumbai, near the harbour.", "label_hallucinated": True,
+         "family": "short", "expected_verdict": "unsupported"},
+        {"response": "The Oberoi Group is a hotel company.", "label_hallucinated": False, "family": "paraphrase"},
+        {"response": "I don't know.", "label_hallucinated": False, "family": "refusal"},
+        {"response": "The Oberoi Group was founded in 1934 by Mohan Singh Oberoi.", "label_hallucinated": True,
+         "family": "paraphrase"},
+    ]
+    data = tmp_path / "labelled.jsonl"
+    data.write_text("".join(json.dumps({"user_input": question, "retrieved_contexts": [context], **r}) + "\n"
+                            for r in rows))
+
+    assert main(["accuracy", str(data)]) == 0
+
+    report = json.loads(capsys.readouterr().out)
+    assert report["rows"] == 5 and report["hallucinated"] == 2 and report["errors"] == 0
+    for key in ("balanced_accuracy", "hallucination_auc", "lexical_rule_auc",
+                "lexical_rule_best_cutoff_balanced_accuracy"):
+        assert 0.0 <= report[key] <= 1.0, key
+    families = report["families"]
+    assert {name: f["rows"] for name, f in families.items()} == {"short": 2, "paraphrase": 2, "refusal": 1}
+    assert all(0.0 <= f["accuracy"] <= 1.0 for f in families.values())
+    assert "verdict_accuracy" in families["short"] and "verdict_accuracy" not in families["refusal"]
+    assert families["short"]["verdict_accuracy"] is None or 0.0 <= families["short"]["verdict_accuracy"] <= 1.0
+
+
 def test_score_writes_scored_rows_in_the_format_of_the_out_file(tmp_path, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)

@@ -1,6 +1,7 @@
 """How well the gate and the context metrics agree with labelled rows (`ragmeter accuracy`).
 
-- Rows with `label_hallucinated` (HaluEval style): balanced accuracy of the gate's verdict.
+- Rows with `label_hallucinated` (HaluEval style): balanced accuracy of the gate's verdict, the AUC
+  of its hallucination score, the same for the word-overlap rule, and per `family` when rows have one.
 - Rows with `context_is_gold` (HotpotQA style): how context precision and recall separate gold
   contexts from distractors (per-context usefulness AUC and accuracy, mean precision and recall).
 """
@@ -10,6 +11,8 @@ import numpy as np
 
 from ragmeter.metrics import Sample, evaluate
 from ragmeter.metrics.judges.embedded import text
+from ragmeter.metrics.metric_score import NO_CLAIMS
+
 
 def balanced_accuracy(truth: list[bool], predicted: list[bool]) -> float:
     t = np.asarray(truth, dtype=bool)
@@ -30,19 +33,59 @@ def auc(scores: list[float], labels: list[bool]) -> float | None:
     return float(greater / (len(pos) * len(neg)))
 
 
+def missing(row: dict) -> tuple[int, float]:
+    """Content words of the answer absent from the contexts: count and share (unstemmed)."""
+    pool = set(text.words(" ".join(row["retrieved_contexts"])))
+    content = [w for w in text.words(row["response"]) if w not in text.STOPWORDS]
+    absent = sum(w not in pool for w in content)
+    return absent, absent / max(1, len(content))
+
+
+def hallucination_score(result) -> float | None:
+    """1 - faithfulness; 0.0 for an answer with no claims; None when faithfulness could not be computed."""
+    faith = result.details.faithfulness
+    if faith.score is not None:
+        return 1.0 - faith.score
+    return 0.0 if faith.reason == NO_CLAIMS else None
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def scored_auc(scores: list[float | None], labels: list[bool]) -> float | None:
+    """AUC over the rows whose score is not None."""
+    kept = [(s, y) for s, y in zip(scores, labels) if s is not None]
+    return _rounded(auc([s for s, _ in kept], [y for _, y in kept])) if kept else None
+
+
+def verdict_accuracy(pairs: list) -> dict:
+    """Of the rows with an `expected_verdict` whose answer has one claim: how many got that verdict."""
+    single = [(r["expected_verdict"], res.details.faithfulness.claims[0].verdict) for r, res in pairs
+              if r.get("expected_verdict") is not None and len(res.details.faithfulness.claims) == 1]
+    share = float(np.mean([want == got for want, got in single])) if single else None
+    return {"single_claim_rows": len(single), "verdict_accuracy": _rounded(share)}
+
+
+def family_report(rows: list[dict], results: list) -> dict:
+    """Per family: rows, gate accuracy and, with `expected_verdict`, single-claim verdict accuracy."""
+    families: dict = {}
+    for name in dict.fromkeys(r["family"] for r in rows):
+        pairs = [(r, res) for r, res in zip(rows, results) if r["family"] == name]
+        right = [(not res.gate.passed) == bool(r["label_hallucinated"]) for r, res in pairs]
+        families[name] = {"rows": len(pairs), "accuracy": round(float(np.mean(right)), 4)}
+        if any("expected_verdict" in r for r, _ in pairs):
+            families[name].update(verdict_accuracy(pairs))
+    return families
+
+
 async def hallucination_report(rows: list[dict], judge, threshold: float | None = None) -> dict:
-    """Balanced accuracy of the gate against `label_hallucinated`, beside the plain lexical rule."""
+    """The gate against `label_hallucinated` (balanced accuracy, AUC), beside the plain lexical rule."""
     samples = [Sample.model_validate(r) for r in rows]
     results = await evaluate(samples, judge, ["faithfulness"], threshold=threshold)
     truth = [bool(r["label_hallucinated"]) for r in rows]
     flagged = [not res.gate.passed for res in results]
-
-    def missing(row: dict) -> tuple[int, float]:
-        """Content words of the answer absent from the contexts: count and share (unstemmed)."""
-        pool = set(text.words(" ".join(row["retrieved_contexts"])))
-        content = [w for w in text.words(row["response"]) if w not in text.STOPWORDS]
-        absent = sum(w not in pool for w in content)
-        return absent, absent / max(1, len(content))
+    scores = [hallucination_score(res) for res in results]
 
     counts = np.array([missing(r) for r in rows])
     # The baseline to beat: "fail when the answer has content words the contexts lack", with
@@ -50,17 +93,22 @@ async def hallucination_report(rows: list[dict], judge, threshold: float | None 
     baseline = max(balanced_accuracy(truth, counts[:, k] > cut)
                    for k in (0, 1) for cut in np.unique(counts[:, k]))
     t, f = np.asarray(truth), np.asarray(flagged)
-    return {
+    report = {
         "rows": len(rows),
         "hallucinated": int(t.sum()),
         "threshold": results[0].gate.threshold if results else threshold,
         "balanced_accuracy": round(balanced_accuracy(truth, flagged), 4),
         "caught": round(float((t & f).sum() / max(1, t.sum())), 4),
         "false_alarms": round(float((~t & f).sum() / max(1, (~t).sum())), 4),
+        "hallucination_auc": scored_auc(scores, truth),
         "lexical_rule_balanced_accuracy": round(balanced_accuracy(truth, list(counts[:, 0] > 0)), 4),
         "lexical_rule_best_cutoff_balanced_accuracy": round(baseline, 4),
-        "errors": sum(1 for res in results if res.errors),
+        "lexical_rule_auc": scored_auc(list(counts[:, 1]), truth),
+        "errors": sum(1 for res, s in zip(results, scores) if res.errors or s is None),
     }
+    if rows and all("family" in r for r in rows):
+        report["families"] = family_report(rows, results)
+    return report
 
 
 async def context_report(rows: list[dict], judge) -> dict:

@@ -22,9 +22,10 @@ SHORT_ANSWER_WORDS = 4
 
 
 def split_claims(answer: str) -> list[str]:
-    """The answer's claims: its sentences, without the ones that only decline to answer."""
+    """The answer's claims: its sentences, without the ones that decline to answer, say nothing, or introduce a list."""
     sentences = text.sentences(answer)
-    return [s for s in sentences if not (text.evasive(s) and len(text.content_stems(s)) <= 6)]
+    return [s for s in sentences if not (text.evasive(s) and len(text.content_stems(s)) <= 6)
+            and not text.content_free(s) and not s.rstrip().endswith(":")]
 
 
 def match_text(claim: str, question: str) -> str:
@@ -105,7 +106,7 @@ class EmbeddedJudge:
         # One encoder batch per sample: every claim, statement and target, and the sentences they meet.
         unique = list({id(c): c for c in claims + statements + targets}.values())
         self.store.embed(unique, contexts)
-        supports = {id(c): score_claim(self.model, c, contexts) for c in unique}
+        supports = {id(c): score_claim(self.model, c, contexts, self.store.encode) for c in unique}
 
         result = Verification()
         for claim in claims:
@@ -137,9 +138,7 @@ class EmbeddedJudge:
 
     def _claim_verdict(self, claim: str, support: Support) -> ClaimVerdict:
         supported = support.probability >= self.model.claim_cutoff
-        clash = support.features["negation_clash"] or not support.features["numbers_ok"]
-        verdict = "supported" if supported else (
-            "contradicted" if clash and support.features["sim_max"] >= 0.75 else "unsupported")
+        verdict = "supported" if supported else "contradicted" if support.contradiction else "unsupported"
         return ClaimVerdict(claim=claim, verdict=verdict, probability=round(support.probability, 4),
                             evidence=support.evidence if verdict != "unsupported" else "",
                             context_index=support.context_index if verdict != "unsupported" else None,
@@ -157,6 +156,8 @@ class EmbeddedJudge:
 
 def _reason(support: Support, supported: bool) -> str:
     f = support.features
+    if support.contradiction:
+        return f"p={support.probability:.2f}: contradicted: {support.contradiction}"
     if supported:
         return (f"p={support.probability:.2f}: best sentence similarity {f['sim_max']:.2f}, "
                 f"{f['cov_all']:.0%} of content words found")

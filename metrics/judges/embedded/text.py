@@ -10,6 +10,19 @@ from functools import lru_cache
 _GLUED = re.compile(r"(?<=[a-z0-9\)\]\"”’][.!?])(?=[A-Z][a-z])")
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+# A number and the scale written after it: "4.1bn", "4.1 billion", "3.7 million", "12 percent", "5k".
+_SCALED = re.compile(r"([$€£]\s?)?(\d+(?:[.,]\d+)*)(?:\s*(trillion|billion|bn|million|mn|m|thousand|k)\b)?",
+                     re.IGNORECASE)
+# "5m" and "5k" are amounts only after a currency sign; "330 m" is a height.
+_CURRENCY_ONLY = {"m", "k"}
+_SCALES = {"trillion": 1e12, "billion": 1e9, "bn": 1e9, "million": 1e6, "mn": 1e6, "m": 1e6, "thousand": 1e3, "k": 1e3}
+_SPELLED = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve thirteen "
+                                       "fourteen fifteen sixteen seventeen eighteen nineteen twenty".split())}
+_SPELLED.update({"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90,
+                 "hundred": 100, "thousand": 1000, "dozen": 12})
+_SPELLED_NUMBER = re.compile(r"\b(?:(?:a|one|two|three|four|five|six|seven|eight|nine|ten)\s+)?"
+                             r"(" + "|".join(sorted(_SPELLED, key=len, reverse=True)) + r")"
+                             r"(?:\s+(hundred|thousand|million|billion))?\b", re.IGNORECASE)
 
 STOPWORDS = frozenset("""
 a about above after again against all also am an and any are aren't as at be because been before being
@@ -22,6 +35,8 @@ yourself yourselves s t don't doesn't didn't isn't wasn't weren't won't can't ca
 one two also however although though yet still may might must shall upon via per within without among
 yes
 """.split())
+
+NUMBER_WORDS = frozenset(_SPELLED) | frozenset("percent per cent million billion trillion bn mn".split())
 
 NEGATIONS = frozenset("""
 not no never none nobody nothing neither nor n't cannot without don't doesn't didn't isn't wasn't
@@ -88,12 +103,54 @@ def stem(word: str) -> str:
 
 def content_stems(text: str) -> list[str]:
     """Stems of the content words of a text, in order, duplicates kept."""
-    return [stem(w) for w in words(text) if w not in STOPWORDS and not w.isdigit() and len(w) > 1]
+    # Tokens led by a digit ("19th", "4.1bn", "1990s") and number words are numbers, compared by `numbers`.
+    return [stem(w) for w in words(text)
+            if w not in STOPWORDS and w not in NUMBER_WORDS and not w[0].isdigit() and len(w) > 1]
 
 
 def numbers(text: str) -> set[str]:
-    """Numbers in a text, with thousands separators removed."""
-    return {n.replace(",", "") for n in _NUMBER.findall(text)}
+    """The numbers a text states, as values; a scaled amount counts as its bare figure too ("3.7 million": 3.7)."""
+    return set().union(*number_mentions(text, bare_figures=True))
+
+
+def number_mentions(text: str, bare_figures: bool = False) -> list[frozenset[str]]:
+    """Each number of a text as a value, so formats compare equal: 4.1bn = 4.1 billion, 1,000 = one thousand.
+
+    Spelled numbers count from two up ("one" is more often a pronoun than a quantity).
+    """
+    mentions = []
+    for currency, figure, scale in _SCALED.findall(text):
+        figure = figure.replace(",", "")
+        value = _value(figure)
+        if value is None:  # "1.2.3": a version or a date, compared as written
+            mentions.append(frozenset({figure}))
+            continue
+        forms = {_canonical(value)}
+        if scale and (currency or scale.lower() not in _CURRENCY_ONLY):
+            scaled = _canonical(value * _SCALES[scale.lower()])
+            forms = forms | {scaled} if bare_figures else {scaled}
+        mentions.append(frozenset(forms))
+    for match in _SPELLED_NUMBER.finditer(text.lower()):
+        head = match.group(0).split()[0]
+        value = _SPELLED[match.group(1)]
+        if head in _SPELLED and head != match.group(1):  # "two hundred", "five thousand"
+            value *= _SPELLED[head]
+        if match.group(2):
+            value *= _SCALES[match.group(2)]
+        if value >= 2:
+            mentions.append(frozenset({_canonical(float(value))}))
+    return mentions
+
+
+def _value(figure: str) -> float | None:
+    try:
+        return float(figure)
+    except ValueError:
+        return None
+
+
+def _canonical(value: float) -> str:
+    return str(int(value)) if value == int(value) else f"{value:.6g}"
 
 
 def names(text: str) -> set[str]:
@@ -112,6 +169,80 @@ def negated(text: str) -> bool:
     lowered = text.lower().replace("’", "'")
     count = sum(1 for w in words(lowered) if w in NEGATIONS or w.endswith("n't"))
     return count % 2 == 1
+
+
+# Answers that hold no statement: a placeholder, punctuation, an emoji.
+PLACEHOLDERS = frozenset("n/a na n.a. none nil null tbd tba todo unknown - -- ? ... nothing".split())
+
+
+def content_free(sentence: str) -> bool:
+    """True when a sentence states nothing: no word or number at all, or a placeholder such as "N/A"."""
+    stripped = sentence.strip().strip(".!").lower()
+    return not words(sentence) or stripped in PLACEHOLDERS
+
+
+_INITIAL_SKIP = frozenset("of the and for de du des la le".split())
+
+
+def original_case(sentence: str) -> dict[str, str]:
+    """Each lower-cased word of a sentence as it is written there."""
+    return {w.lower().replace("’", "'"): w for w in _WORD.findall(sentence)}
+
+
+def acronym_of(word: str, passage: str) -> bool:
+    """True when `word` abbreviates words of the passage: "WHO" (World Health Organization), "St." (Saint).
+
+    An acronym (two or more capitals) must spell the initials of consecutive words ("of", "the"
+    may sit between them); a short form with a dot or of up to four letters must be a word's first
+    letter followed by some of its letters in order.
+    """
+    letters = word.replace(".", "").replace("-", "")
+    if len(letters) >= 2 and letters.isupper():
+        return letters.lower() in _initials(passage)
+    if 2 <= len(letters) <= 4 and letters[:1].isupper():
+        lowered = letters.lower()
+        return any(len(w) > len(lowered) and w[0] == lowered[0] and _in_order(lowered, w) and w[:1] == lowered[:1]
+                   for w in (t.lower() for t in _WORD.findall(passage)) if len(w) >= 4)
+    return False
+
+
+def spelled_out(sentence: str, passage: str) -> set[str]:
+    """Lower-cased words of the sentence that spell out an abbreviation the passage uses ("United States" for "U.S.")."""
+    short = {t.replace(".", "") for t in re.findall(r"\b(?:[A-Z]\.?){2,}|\b[A-Z][a-z]{0,3}\.", passage)}
+    found = set()
+    for initials, phrase in _phrases(sentence):
+        if initials.upper() in short:
+            found |= {w.lower() for w in phrase}
+    for w in _WORD.findall(sentence):
+        if any(a[:1] == w[:1] and len(w) > len(a) and _in_order(a.lower(), w.lower()) for a in short
+               if not a.isupper()):
+            found.add(w.lower())
+    return found
+
+
+def _in_order(letters: str, word: str) -> bool:
+    it = iter(word)
+    return all(ch in it for ch in letters)
+
+
+def _initials(passage: str) -> set[str]:
+    return {initials for initials, _ in _phrases(passage)}
+
+
+def _phrases(passage: str, longest: int = 6) -> list[tuple[str, list[str]]]:
+    """Every run of two or more consecutive words (linking words allowed inside) with the initials of the others."""
+    tokens = _WORD.findall(passage)
+    out = []
+    for start in range(len(tokens)):
+        if tokens[start].lower() in _INITIAL_SKIP:
+            continue
+        phrase = []
+        for token in tokens[start:start + longest + 2]:
+            phrase.append(token)
+            kept = [t for t in phrase if t.lower() not in _INITIAL_SKIP]
+            if len(kept) >= 2 and token.lower() not in _INITIAL_SKIP:
+                out.append(("".join(t[0] for t in kept).lower(), list(phrase)))
+    return out
 
 
 def evasive(text: str) -> bool:

@@ -1,0 +1,163 @@
+"""Explicit contradictions between a claim and the context sentence that best matches it.
+
+The support scorer measures how much of a claim the contexts hold; a claim that reuses its
+evidence's words to say the opposite looks well supported to it. These rules catch the common
+ways of saying the opposite: an added or dropped negation, an antonym, a changed number, another
+name in the same statement, and swapped roles ("A acquired B" for "B acquired A"). Each fires only
+when the rest of the claim matches the sentence closely, so a claim about something else is
+left to the support scorer.
+"""
+from __future__ import annotations
+
+import re
+
+from . import text
+
+# Opposite words, as written (any form is stemmed): a claim holding one where its evidence holds the
+# other says the opposite. Common verbs, adjectives and comparatives of news, business and science.
+_PAIRS = """
+increase decrease | increased decreased | increases decreases | rise fall | rose fell | risen fallen
+grow shrink | grew shrank | grown shrunk | growth decline | gain loss | gained lost | win lose | won lost
+victory defeat | profit loss | profits losses | surplus deficit | higher lower | highest lowest | high low
+larger smaller | largest smallest | large small | bigger smaller | biggest smallest | big small
+heavier lighter | heavy light | longer shorter | long short | longest shortest | wider narrower
+faster slower | fast slow | quicker slower | earlier later | early late | earliest latest | first last
+older younger | old young | older newer | oldest newest | stronger weaker | strong weak | strengthen weaken
+better worse | best worst | improve worsen | improved worsened | improves worsens | improvement deterioration
+cheaper dearer | cheaper costlier | cheap expensive | rich poor | richer poorer | safe dangerous | safer riskier
+easy difficult | easier harder | hot cold | warmer cooler | warm cool | wet dry | deep shallow | thick thin
+maximum minimum | majority minority | major minor | before after | above below | inside outside
+internal external | import export | imports exports | include exclude | included excluded | public private
+true false | positive negative | accept reject | accepted rejected | approve reject | approved rejected
+allow ban | allowed banned | allow forbid | allowed forbidden | permitted prohibited | legal illegal
+support oppose | supported opposed | agree disagree | agreed disagreed | confirm deny | confirmed denied
+praise criticise | praised criticised | praised criticized | praise criticize | guilty innocent
+convicted acquitted | succeed fail | succeeded failed | success failure | alive dead | survived died
+open closed | opens closes | opened closed | opening closing | start end | started ended | begin end
+arrive depart | arrived departed | enter leave | entered left | buy sell | bought sold | buyer seller
+lend borrow | lent borrowed | lender borrower | hire fire | hired fired | add remove | added removed
+expand contract | expands contracts | expanded contracted | expand shrink | loosen tighten | loosened tightened
+tightens loosens | raise cut | raised cut | raise lower | raised lowered | boost cut | boosted cut
+accelerate slow | accelerated slowed | frequently rarely | frequent rare | often rarely | always never
+north south | northern southern | east west | eastern western | left right | top bottom | upper lower
+men women | male female | father mother | son daughter | brother sister | husband wife | king queen
+day night | morning evening | summer winter | ancient modern | past future | previous next
+urban rural | ally enemy | offence defence | offense defense | attack defend | visible invisible
+stable unstable | possible impossible | likely unlikely | effective ineffective | efficient inefficient
+sufficient insufficient | complete incomplete | correct incorrect | able unable | known unknown
+""".replace("\n", " | ")
+# Function words are not content words, so they are compared as written.
+_FUNCTION_PAIRS = (("more", "less"), ("more", "fewer"), ("most", "least"), ("always", "never"), ("all", "none"),
+                   ("before", "after"), ("above", "below"), ("over", "under"), ("up", "down"), ("with", "without"))
+ANTONYMS: dict[str, set[str]] = {}
+for _pair in _PAIRS.split("|"):
+    _words = _pair.split()
+    if len(_words) == 2:
+        _a, _b = (text.stem(w) for w in _words)
+        ANTONYMS.setdefault(_a, set()).add(_b)
+        ANTONYMS.setdefault(_b, set()).add(_a)
+_NEGATING_PREFIXES = ("un", "in", "im", "il", "ir", "dis", "non")
+
+_CAPITALISED = re.compile(r"\b[A-Z][\w'’.-]*[A-Za-z0-9]")
+_IRREGULAR_PAST = frozenset("beat bought sold won led met hit took gave sent told left sued hired fired chose "
+                            "caught taught paid overtook overthrew ousted succeeded replaced".split())
+
+CLOSE_SIMILARITY = 0.7  # the sentence is about the same thing as the claim
+CLOSE_COVERAGE = 0.75  # and holds most of its content words
+
+
+def coverage(claim_stems: frozenset[str], sentence: str) -> float:
+    """Share of the claim's content stems that occur in the sentence."""
+    if not claim_stems:
+        return 1.0
+    return len(claim_stems & set(text.content_stems(sentence))) / len(claim_stems)
+
+
+def find(claim_text: str, claim_stems: frozenset[str], claim_mentions, sentence: str, similarity: float,
+         context_numbers: frozenset[str], context_text: str) -> str | None:
+    """Why the claim contradicts `sentence` (its closest context sentence), or None when it does not.
+
+    `context_text` is all the contexts, lower-cased: a name found anywhere in them is not new.
+    """
+    if similarity < CLOSE_SIMILARITY:
+        return None
+    covered = coverage(claim_stems, sentence)
+    sentence_stems = set(text.content_stems(sentence))
+    if covered >= CLOSE_COVERAGE and text.negated(claim_text) != text.negated(sentence):
+        return f'negation differs from the closest sentence: "{sentence[:160]}"'
+    opposite = _opposite(claim_text, claim_stems, sentence, sentence_stems)
+    if opposite:
+        return f'{opposite}: "{sentence[:160]}"'
+    sentence_numbers = text.numbers(sentence)
+    changed = [m for m in claim_mentions if not m & context_numbers]
+    if changed and sentence_numbers and covered >= CLOSE_COVERAGE:
+        return (f"number {sorted(changed[0])[0]} is not in the contexts; the closest sentence says "
+                f'{", ".join(sorted(sentence_numbers)[:3])}: "{sentence[:160]}"')
+    spelled = text.spelled_out(claim_text, sentence)
+    other_names = [n for n in _names(claim_text)
+                   if not re.search(r"\b" + re.escape(n.lower()) + r"\b", context_text)
+                   and n.lower() not in spelled and not text.acronym_of(n, sentence)]
+    if other_names and covered >= CLOSE_COVERAGE and similarity >= 0.75:
+        return f'{other_names[0]} is not in the contexts, where the closest sentence names others: "{sentence[:160]}"'
+    swapped = _swapped_roles(claim_text, sentence)
+    if swapped:
+        return f'{swapped} the other way round: "{sentence[:160]}"'
+    return None
+
+
+def _opposite(claim: str, claim_stems: frozenset[str], sentence: str, sentence_stems: set[str]) -> str | None:
+    """A word of the claim whose opposite the sentence holds instead, the rest of the claim matching it."""
+    for stem in claim_stems - sentence_stems:
+        rest = claim_stems - {stem}
+        if rest and len(rest & sentence_stems) / len(rest) < CLOSE_COVERAGE:
+            continue
+        opposite = ANTONYMS.get(stem, set()) & sentence_stems
+        opposite |= {s for s in sentence_stems - claim_stems if _prefixed(stem, s) or _prefixed(s, stem)}
+        if opposite:
+            return f'"{stem}" where the closest sentence says "{sorted(opposite)[0]}"'
+    if len(claim_stems & sentence_stems) >= CLOSE_COVERAGE * max(1, len(claim_stems)):
+        ours, theirs = set(text.words(claim)), set(text.words(sentence))
+        for a, b in _FUNCTION_PAIRS:
+            for x, y in ((a, b), (b, a)):
+                if x in ours and y in theirs and y not in ours and x not in theirs:
+                    return f'"{x}" where the closest sentence says "{y}"'
+    return None
+
+
+def _prefixed(word: str, base: str) -> bool:
+    """True when `word` is `base` with a negating prefix: "unstable" and "stable"."""
+    return len(base) >= 4 and any(word == p + base for p in _NEGATING_PREFIXES)
+
+
+def _names(sentence: str) -> list[str]:
+    """Capitalised words after the first, a cheap stand-in for named entities."""
+    found = _CAPITALISED.findall(sentence)
+    first = sentence.lstrip()[:1].isupper()
+    return [n for i, n in enumerate(found) if not (i == 0 and first and sentence.lstrip().startswith(n))
+            and n.lower() not in text.STOPWORDS]
+
+
+def _entities(sentence: str) -> list[tuple[str, int]]:
+    return [(m.group(0), m.start()) for m in _CAPITALISED.finditer(sentence) if m.group(0).lower() not in text.STOPWORDS]
+
+
+def _swapped_roles(claim: str, sentence: str) -> str | None:
+    """'A acquired B' against 'B acquired A': two names in the opposite order around the same verb, neither passive."""
+    claim_entities, sentence_entities = _entities(claim), dict(_entities(sentence))
+    both = [(name, start) for name, start in claim_entities if name in sentence_entities]
+    for (a, a_at), (b, b_at) in zip(both, both[1:]):
+        if sentence_entities[a] <= sentence_entities[b]:
+            continue
+        claim_between = claim[a_at + len(a):b_at]
+        sentence_between = sentence[sentence_entities[b] + len(b):sentence_entities[a]]
+        if " by " in f" {claim_between} " or " by " in f" {sentence_between} ":
+            continue
+        verbs = _verbs(claim_between) & _verbs(sentence_between)
+        if verbs:
+            return f"{a} {sorted(verbs)[0]} {b}: the closest sentence has it"
+    return None
+
+
+def _verbs(between: str) -> set[str]:
+    return {text.stem(w) for w in text.words(between)
+            if (w.endswith("ed") and len(w) > 4) or w in _IRREGULAR_PAST}
