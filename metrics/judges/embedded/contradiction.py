@@ -59,8 +59,6 @@ for _pair in _PAIRS.split("|"):
 _NEGATING_PREFIXES = ("un", "in", "im", "il", "ir", "dis", "non")
 
 _CAPITALISED = re.compile(r"\b[A-Z][\w'’.-]*[A-Za-z0-9]")
-_IRREGULAR_PAST = frozenset("beat bought sold won led met hit took gave sent told left sued hired fired chose "
-                            "caught taught paid overtook overthrew ousted succeeded replaced".split())
 
 CLOSE_SIMILARITY = 0.7  # the sentence is about the same thing as the claim
 CLOSE_COVERAGE = 0.75  # and holds most of its content words
@@ -83,9 +81,12 @@ def find(claim_text: str, claim_stems: frozenset[str], claim_mentions, sentence:
         return None
     covered = coverage(claim_stems, sentence)
     sentence_stems = set(text.content_stems(sentence))
-    if covered >= CLOSE_COVERAGE and text.negated(claim_text) != text.negated(sentence):
+    # Negation, opposites and roles are read with English word lists; other languages get the
+    # language-neutral checks only (numbers and names).
+    english = text.english(claim_text)
+    if english and covered >= CLOSE_COVERAGE and text.negated(claim_text) != text.negated(sentence):
         return f'negation differs from the closest sentence: "{sentence[:160]}"'
-    opposite = _opposite(claim_text, claim_stems, sentence, sentence_stems)
+    opposite = _opposite(claim_text, claim_stems, sentence, sentence_stems) if english else None
     if opposite:
         return f'{opposite}: "{sentence[:160]}"'
     sentence_numbers = text.numbers(sentence)
@@ -99,9 +100,9 @@ def find(claim_text: str, claim_stems: frozenset[str], claim_mentions, sentence:
                    and n.lower() not in spelled and not text.acronym_of(n, sentence)]
     if other_names and covered >= CLOSE_COVERAGE and similarity >= 0.75:
         return f'{other_names[0]} is not in the contexts, where the closest sentence names others: "{sentence[:160]}"'
-    swapped = _swapped_roles(claim_text, sentence)
+    swapped = _swapped_roles(claim_text, sentence) if english and covered >= CLOSE_COVERAGE else None
     if swapped:
-        return f'{swapped} the other way round: "{sentence[:160]}"'
+        return f'{swapped}: "{sentence[:160]}"'
     return None
 
 
@@ -137,27 +138,50 @@ def _names(sentence: str) -> list[str]:
             and n.lower() not in text.STOPWORDS]
 
 
-def _entities(sentence: str) -> list[tuple[str, int]]:
-    return [(m.group(0), m.start()) for m in _CAPITALISED.finditer(sentence) if m.group(0).lower() not in text.STOPWORDS]
+_CLAUSE = re.compile(r"[,;:()]|\b(?:which|who|whom|that|and|but|while|whereas|because|although)\b", re.IGNORECASE)
+_SIDE = 3  # content words taken on each side of the shared word
+_OBJECT_STARTS = frozenset("the a an its their his her our my this these those".split())
 
 
 def _swapped_roles(claim: str, sentence: str) -> str | None:
-    """'A acquired B' against 'B acquired A': two names in the opposite order around the same verb, neither passive."""
-    claim_entities, sentence_entities = _entities(claim), dict(_entities(sentence))
-    both = [(name, start) for name, start in claim_entities if name in sentence_entities]
-    for (a, a_at), (b, b_at) in zip(both, both[1:]):
-        if sentence_entities[a] <= sentence_entities[b]:
+    """'A sued B' against 'B sued A': around a word both share, who is on which side is reversed.
+
+    The sides are the nearest content words before and after the shared word within its clause.
+    Only active clauses count: a passive one ("B was sued by A") says the same with the sides
+    reversed, so a clause holding "by" is left out.
+    """
+    for pivot, ours in _roles(claim).items():
+        theirs = _roles(sentence).get(pivot)
+        if theirs is None:
             continue
-        claim_between = claim[a_at + len(a):b_at]
-        sentence_between = sentence[sentence_entities[b] + len(b):sentence_entities[a]]
-        if " by " in f" {claim_between} " or " by " in f" {sentence_between} ":
-            continue
-        verbs = _verbs(claim_between) & _verbs(sentence_between)
-        if verbs:
-            return f"{a} {sorted(verbs)[0]} {b}: the closest sentence has it"
+        (agent, patient), (their_agent, their_patient) = ours, theirs
+        if agent & their_patient and patient & their_agent and not agent & their_agent:
+            return f'who does what is reversed around "{pivot}"'
     return None
 
 
-def _verbs(between: str) -> set[str]:
-    return {text.stem(w) for w in text.words(between)
-            if (w.endswith("ed") and len(w) > 4) or w in _IRREGULAR_PAST}
+def _roles(sentence: str) -> dict[str, tuple[set[str], set[str]]]:
+    """For each content word: the content stems on its agent side and on its patient side, in its clause."""
+    out = {}
+    for clause in _CLAUSE.split(sentence):
+        tokens = text.words(clause)
+        if "by" in tokens:
+            continue
+        content = [(i, text.stem(w)) for i, w in enumerate(tokens)
+                   if w not in text.STOPWORDS and not w[0].isdigit() and len(w) > 1]
+        for k, (i, pivot) in enumerate(content):
+            before = {st for _, st in content[max(0, k - _SIDE):k]}
+            after = {st for _, st in content[k + 1:k + 1 + _SIDE]}
+            # A verb between its subject and its object: a content word right before it, and right
+            # after it an object (content word, article or possessive).
+            subject_next_to_it = k > 0 and content[k - 1][0] == i - 1
+            object_next_to_it = i + 1 < len(tokens) and (tokens[i + 1] in _OBJECT_STARTS or
+                                                         (k + 1 < len(content) and content[k + 1][0] == i + 1))
+            if before and after and subject_next_to_it and object_next_to_it:
+                out.setdefault(_lemma(pivot), (before, after))
+    return out
+
+
+def _lemma(stem: str) -> str:
+    # "beat" and "beaten", "mentor" and "mentored": the same word for the role check.
+    return stem[:5] if len(stem) > 5 else stem

@@ -236,6 +236,10 @@ def score_claim(model: SupportModel, claim: Claim, contexts: list[ContextIndex],
                                             features["sim_max"], numbers, " ".join(c.normalised for c in contexts))
     if contradiction is not None:
         probability = min(probability, 0.05)
+    elif not features["numbers_ok"]:
+        # Numbers, dates and amounts must be in the contexts (in any format); the learned weights
+        # give them too little weight.
+        probability = min(probability, NUMBER_MISSING_PROBABILITY)
     elif rewording(claim, features, contexts[best_ctx], best_sent, encode):
         probability = max(probability, REWORDING_PROBABILITY)
     return Support(probability, best_ctx, evidence, features, missing, contradiction)
@@ -249,6 +253,7 @@ def score_claim(model: SupportModel, claim: Claim, contexts: list[ContextIndex],
 REWORDING_SIMILARITY = 0.75
 REWORDING_MIN_WORDS = 3  # content words and numbers: a bare answer ("Delhi") is left to the learned weights
 REWORDING_PROBABILITY = 0.9
+NUMBER_MISSING_PROBABILITY = 0.2
 # Single-word embeddings: synonyms meet at 0.6-0.86 (physician/doctor 0.86, sales/purchases 0.63),
 # unrelated words below 0.35; antonyms (0.37-0.6, husband/wife) are caught first by the contradiction
 # rules where listed, and mostly fall under the cut.
@@ -258,7 +263,7 @@ WORD_SIMILARITY = 0.6
 def statement(claim: Claim) -> bool:
     """True for a claim that states something: a few content words and numbers, not only a name."""
     return (len(claim.stems) + len(claim.number_mentions) >= REWORDING_MIN_WORDS
-            and bool(claim.stems - claim.names))
+            and any(w[:1].islower() for w in claim.text.split() if text.stem(w.lower().strip(".,;:!?\"'")) in claim.stems))
 
 
 def rewording(claim: Claim, features: dict[str, float], context: ContextIndex, sentence: int, encode=None) -> bool:
@@ -289,6 +294,12 @@ def word_recall(claim: Claim, context: ContextIndex, sentence: int, encode=None)
     pool = sorted({w for w in text.words(passage) if w not in text.STOPWORDS and not w[0].isdigit()})
     if open_words and pool and encode is not None:
         vectors = np.asarray(encode(open_words + pool))
-        best = (vectors[:len(open_words)] @ vectors[len(open_words):].T).max(axis=1)
+        similarity = vectors[:len(open_words)] @ vectors[len(open_words):].T
+        # An opposite is close in meaning too ("husband" and "wife"): it never counts as found.
+        for i, word in enumerate(open_words):
+            for j, other in enumerate(pool):
+                if text.stem(other) in contradictions.ANTONYMS.get(text.stem(word), ()):
+                    similarity[i, j] = 0.0
+        best = similarity.max(axis=1)
         found.update({w: 1.0 for w, b in zip(open_words, best) if b >= WORD_SIMILARITY})
     return len(found) / len(content)

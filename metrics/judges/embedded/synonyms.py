@@ -2,8 +2,8 @@
 
 The encoder sees that "Sales grew" and "Sales rose" are close, but word coverage counts "grew"
 as missing; a claim is a rewording when every word it lacks has a synonym in its evidence.
-Small and general on purpose: common verbs of change, reporting, buying and making, and adjectives
-of size; not a thesaurus.
+Small and general on purpose: common verbs of change, reporting, buying and making, adjectives of
+size, and units with their abbreviations; not a thesaurus.
 """
 from __future__ import annotations
 
@@ -40,6 +40,22 @@ lead led head headed
 found establish set_up
 win won victory
 price cost
+kg kilogram kilogramme kilo
+mg milligram milligramme
+km kilometre kilometer
+cm centimetre centimeter
+mm millimetre millimeter
+metre meter
+gb gigabyte
+mb megabyte
+tb terabyte
+kb kilobyte
+hr hour
+min minute
+sec second
+lb pound
+oz ounce
+mph miles_per_hour
 """.strip().splitlines()
 
 SYNONYMS: dict[str, frozenset[str]] = {}

@@ -20,9 +20,9 @@ _SPELLED = {w: i for i, w in enumerate("zero one two three four five six seven e
                                        "fourteen fifteen sixteen seventeen eighteen nineteen twenty".split())}
 _SPELLED.update({"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90,
                  "hundred": 100, "thousand": 1000, "dozen": 12})
-_SPELLED_NUMBER = re.compile(r"\b(?:(?:a|one|two|three|four|five|six|seven|eight|nine|ten)\s+)?"
-                             r"(" + "|".join(sorted(_SPELLED, key=len, reverse=True)) + r")"
-                             r"(?:\s+(hundred|thousand|million|billion))?\b", re.IGNORECASE)
+_NUMBER_WORD = "|".join(sorted([*_SPELLED, "million", "billion", "and", "a"], key=len, reverse=True))
+# A run of number words: "forty-two thousand", "two hundred and fifty", "a dozen".
+_SPELLED_NUMBER = re.compile(rf"\b(?:{_NUMBER_WORD})(?:[\s-]+(?:{_NUMBER_WORD}))*\b", re.IGNORECASE)
 
 STOPWORDS = frozenset("""
 a about above after again against all also am an and any are aren't as at be because been before being
@@ -131,15 +131,27 @@ def number_mentions(text: str, bare_figures: bool = False) -> list[frozenset[str
             forms = forms | {scaled} if bare_figures else {scaled}
         mentions.append(frozenset(forms))
     for match in _SPELLED_NUMBER.finditer(text.lower()):
-        head = match.group(0).split()[0]
-        value = _SPELLED[match.group(1)]
-        if head in _SPELLED and head != match.group(1):  # "two hundred", "five thousand"
-            value *= _SPELLED[head]
-        if match.group(2):
-            value *= _SCALES[match.group(2)]
-        if value >= 2:
+        value = spelled_value(match.group(0))
+        if value is not None and value >= 2:
             mentions.append(frozenset({_canonical(float(value))}))
     return mentions
+
+
+def spelled_value(phrase: str) -> int | None:
+    """The value of number words: "forty-two thousand" is 42000, "two hundred and fifty" is 250; None for none."""
+    words = [w for w in re.split(r"[\s-]+", phrase.lower()) if w not in ("and", "a")]
+    if not words:
+        return None
+    total = current = 0
+    for word in words:
+        if word in ("hundred",):
+            current = max(current, 1) * 100
+        elif word in ("thousand", "million", "billion"):
+            total += max(current, 1) * int(_SCALES[word])
+            current = 0
+        else:
+            current += _SPELLED[word]
+    return total + current
 
 
 def _value(figure: str) -> float | None:
@@ -243,6 +255,12 @@ def _phrases(passage: str, longest: int = 6) -> list[tuple[str, list[str]]]:
             if len(kept) >= 2 and token.lower() not in _INITIAL_SKIP:
                 out.append(("".join(t[0] for t in kept).lower(), list(phrase)))
     return out
+
+
+def english(sentence: str) -> bool:
+    """A cheap guess: English prose is about a third function words; a short sentence gets the benefit of the doubt."""
+    tokens = words(sentence)
+    return len(tokens) < 5 or sum(t in STOPWORDS for t in tokens) / len(tokens) >= 0.15
 
 
 def evasive(text: str) -> bool:
