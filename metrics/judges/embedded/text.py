@@ -139,8 +139,10 @@ def number_mentions(text: str, bare_figures: bool = False) -> list[frozenset[str
 
 def spelled_value(phrase: str) -> int | None:
     """The value of number words: "forty-two thousand" is 42000, "two hundred and fifty" is 250; None for none."""
-    words = [w for w in re.split(r"[\s-]+", phrase.lower()) if w not in ("and", "a")]
-    if not words:
+    raw = [w for w in re.split(r"[\s-]+", phrase.lower()) if w]
+    words = [w for w in raw if w not in ("and", "a")]
+    # "million" alone is the scale of a figure before it ("3.7 million"), not a number of its own.
+    if not words or (words[0] in ("hundred", "thousand", "million", "billion") and raw[0] != "a"):
         return None
     total = current = 0
     for word in words:
