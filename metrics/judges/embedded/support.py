@@ -250,7 +250,10 @@ def score_claim(model: SupportModel, claim: Claim, contexts: list[ContextIndex],
 # close in meaning to that passage, is a rewording of it. HaluEval taught the learned weights that
 # new word pairs mean invention, which fails every paraphrase ("Regulators approved the vaccine in
 # March" for "The vaccine was approved by regulators in March").
-REWORDING_SIMILARITY = 0.75
+# Chosen on the HaluEval QA *training* split (rows the accuracy figures never use): 0.75 lets through
+# hallucinations that recombine the passage's words (gate 0.942 there, against 0.959 without the
+# rule), 0.80 gives 0.951, 0.86 gives 0.956.
+REWORDING_SIMILARITY = 0.86
 REWORDING_MIN_WORDS = 3  # content words and numbers: a bare answer ("Delhi") is left to the learned weights
 REWORDING_PROBABILITY = 0.9
 NUMBER_MISSING_PROBABILITY = 0.2
