@@ -119,3 +119,57 @@ def test_the_service_defaults_to_the_embedded_judge_without_an_api_key(monkeypat
                                                        "context_recall")]
     assert result["gate"]["passed"] is False
     assert result["details"]["faithfulness"]["claims"][0]["verdict"] == "unsupported"
+
+
+# Cases written the way users write answers: rewordings pass, a changed fact does not, and an
+# answer with nothing in it is not judged at all.
+USER_CASES = [
+    ("Built in 1889 for the World's Fair, the tower is 330 metres tall.",
+     "The tower was built for the 1889 World's Fair.", "supported"),
+    ("The vaccine was approved by regulators in March.", "Regulators approved the vaccine in March.", "supported"),
+    ("Sales rose 12 percent to 4.1 billion dollars.", "Sales grew by 12% to $4.1bn.", "supported"),
+    ("Mars has two small moons, Phobos and Deimos.", "The moons of Mars are: Phobos and Deimos.", "supported"),
+    ("Aspirin is used to reduce fever.", "Aspirin is not used to reduce fever.", "contradicted"),
+    ("Berlin is the capital of Germany. Berlin has 3.7 million inhabitants.",
+     "Berlin is not the capital of Germany.", "contradicted"),
+    ("Berlin is the capital of Germany. Berlin has 3.7 million inhabitants.",
+     "Berlin has 4.2 million inhabitants.", "contradicted"),
+    ("In 2016 Microsoft acquired LinkedIn for 26 billion dollars.", "LinkedIn acquired Microsoft in 2016.",
+     "contradicted"),
+    ("The Eiffel Tower is 330 metres tall and stands in Paris.",
+     "The Eiffel Tower was designed by Gustave Eiffel's company.", "unsupported"),
+]
+
+
+@pytest.mark.parametrize(("context", "answer", "verdict"), USER_CASES)
+async def test_rewordings_pass_and_changed_facts_do_not(judge, context, answer, verdict):
+    result = await score(judge, answer, contexts=[context], metrics=["faithfulness"], question="What about it?")
+    assert [c.verdict for c in result.details.faithfulness.claims] == [verdict]
+    assert result.gate.passed is (verdict == "supported")
+
+
+@pytest.mark.parametrize("answer", ["N/A", "-", "???", "🙂"])
+async def test_an_answer_without_content_has_no_claims(judge, answer):
+    result = await score(judge, answer, metrics=["faithfulness"])
+    assert result.scores.faithfulness is None and result.details.faithfulness.reason == "no_claims"
+
+
+async def test_a_list_header_is_not_a_claim_of_its_own(judge):
+    result = await score(judge, "The moons of Mars are:\n- Phobos\n- Deimos",
+                         contexts=["Mars has two small moons, Phobos and Deimos."], metrics=["faithfulness"],
+                         question="What are the moons of Mars?")
+    assert [c.claim for c in result.details.faithfulness.claims] == ["- Phobos", "- Deimos"]
+
+
+async def test_a_faithful_french_answer_is_not_failed(judge):
+    result = await score(judge, "La capitale de l'Allemagne est Berlin.", metrics=["faithfulness"],
+                         contexts=["Berlin est la capitale de l'Allemagne depuis 1990."],
+                         question="Quelle est la capitale de l'Allemagne ?")
+    assert result.gate.passed is True
+
+
+def test_numbers_compare_by_value_whatever_their_format():
+    assert text.number_mentions("Sales grew by 12% to $4.1bn.") == text.number_mentions(
+        "Sales rose 12 percent to 4.1 billion dollars.")
+    assert text.number_mentions("forty-two thousand seats") == [frozenset({"42000"})]
+    assert text.number_mentions("3.7 million") != text.number_mentions("3.7 billion")

@@ -252,8 +252,9 @@ def score_claim(model: SupportModel, claim: Claim, contexts: list[ContextIndex],
 # March" for "The vaccine was approved by regulators in March").
 # Chosen on the HaluEval QA *training* split (rows the accuracy figures never use): 0.75 lets through
 # hallucinations that recombine the passage's words (gate 0.942 there, against 0.959 without the
-# rule), 0.80 gives 0.951, 0.86 gives 0.956.
-REWORDING_SIMILARITY = 0.86
+# rule), 0.80 gives 0.951, 0.84 0.955, 0.86 0.956; 0.84 still passes "The tower was built for the
+# 1889 World's Fair" (0.85) against "Built in 1889 for the World's Fair, the tower is 330 metres tall."
+REWORDING_SIMILARITY = 0.84
 REWORDING_MIN_WORDS = 3  # content words and numbers: a bare answer ("Delhi") is left to the learned weights
 REWORDING_PROBABILITY = 0.9
 NUMBER_MISSING_PROBABILITY = 0.2
