@@ -134,8 +134,9 @@ def _names(sentence: str) -> list[str]:
     """Capitalised words after the first, a cheap stand-in for named entities."""
     found = _CAPITALISED.findall(sentence)
     first = sentence.lstrip()[:1].isupper()
-    return [n for i, n in enumerate(found) if not (i == 0 and first and sentence.lstrip().startswith(n))
-            and n.lower() not in text.STOPWORDS]
+    names = [n for i, n in enumerate(found) if not (i == 0 and first and sentence.lstrip().startswith(n))
+             and n.lower() not in text.STOPWORDS]
+    return [re.sub(r"['’]s$", "", n) for n in names]  # "SDK's" is the SDK
 
 
 _CLAUSE = re.compile(r"[,;:()]|\b(?:which|who|whom|that|and|but|while|whereas|because|although)\b", re.IGNORECASE)
