@@ -80,3 +80,12 @@ def test_coverage_counts_the_questions_names_twice_and_its_words_once():
     assert coverage(question, "She liked physics.") == pytest.approx(1 / 6)
     assert coverage(question, "Bananas are yellow.") == 0.0
     assert coverage("Why?", "Because.") == 1.0
+
+
+def test_answering_one_part_of_a_two_part_question_scores_clearly_below_answering_both(encode):
+    question = "Where was Marie Curie born, and which Nobel Prizes did she win?"
+    both_reworded = estimate(encode, question, "Curie was a native of Warsaw, and she received Nobel "
+                                                       "Prizes in physics (1903) and chemistry (1911).", False)
+    one_copied = estimate(encode, question, "Marie Curie was born in Warsaw in 1867.", False)
+    assert both_reworded.estimate - one_copied.estimate >= 0.2
+    assert one_copied.signals["parts"] == 0.5 and both_reworded.signals["parts"] == 1.0

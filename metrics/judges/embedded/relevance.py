@@ -7,7 +7,10 @@ this combines several bounded signals:
   takes up, since a complete answer usually speaks about every entity the question names;
 - `answer_type`: whether the answer carries what the question's wh-word asks for (a number for
   "how many", a date for "when", a name for "who", yes/no for a polar question);
-- `evasion`: hedging cues in the answer; a wholly evasive answer is noncommittal and scores 0.
+- `evasion`: hedging cues in the answer; a wholly evasive answer is noncommittal and scores 0;
+- `parts`: for a question in several parts ("Where was she born, and which prizes did she win?"),
+  the share of parts that some sentence of the answer is close to: answering one part of two costs
+  up to 60% of the score, however closely that part is worded.
 """
 from __future__ import annotations
 
@@ -24,6 +27,11 @@ WEIGHTS = {"similarity": 0.5, "coverage": 0.3, "answer_type": 0.2}
 
 _YES_NO = re.compile(r"^\s*(yes|no)\b", re.I)
 _POLAR = re.compile(r"^\s*(is|are|was|were|do|does|did|can|could|has|have|had|will|would|should)\b", re.I)
+# Where a question asks a second thing: "..., and which ...", "...; when ...", "...? Also, ...".
+_PART_BREAK = re.compile(r"\?\s+|;\s*|,?\s+(?:and|also)\s+(?=(?:what|which|who|whom|whose|when|where|why|how|is|are|was|"
+                         r"were|do|does|did|can|could|has|have|had)\b)", re.IGNORECASE)
+# A part is answered when some answer sentence is this close to it (fully from PART_FULL up).
+PART_SIMILARITY, PART_FULL = 0.35, 0.6
 _DATE = re.compile(r"\b(1[0-9]{3}|20[0-9]{2}|january|february|march|april|may|june|july|august|september|"
                    r"october|november|december)\b", re.I)
 
@@ -56,12 +64,26 @@ def estimate(encode, question: str, answer: str, noncommittal: bool) -> Relevanc
     score = sum(w * signals[name] for name, w in WEIGHTS.items())
     # Hedging next to a real answer costs a quarter: it answers, but less directly.
     score *= 0.75 if signals["evasion"] else 1.0
+    parts = question_parts(question)
+    if len(parts) > 1:
+        part_vectors = np.asarray(encode(parts))
+        closeness = (vectors[1:] @ part_vectors.T).max(axis=0)
+        answered = float(np.mean(np.clip((closeness - PART_SIMILARITY) / (PART_FULL - PART_SIMILARITY), 0.0, 1.0)))
+        signals["parts"] = round(answered, 4)
+        score *= 0.4 + 0.6 * answered
     return Relevance(estimate=round(float(np.clip(score, 0.0, 1.0)), 4), signals=signals)
 
 
 def texts_to_encode(question: str, answer: str) -> list[str]:
     """What `estimate` embeds: the question and the answer's first sentences."""
     return [question] + (text.sentences(answer) or [answer])[:8]
+
+
+def question_parts(question: str) -> list[str]:
+    """The things a question asks, when it asks more than one (a part holds a content word); else the question."""
+    parts = [p.strip(" ,?") for p in _PART_BREAK.split(question)]
+    parts = [p for p in parts if text.content_stems(p)]
+    return parts if len(parts) > 1 else [question]
 
 
 def coverage(question: str, answer: str) -> float:
