@@ -8,9 +8,9 @@ could not be computed, `on_error` decides: block (the default, fail closed) or a
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .judgements import ClaimVerdict
 from .registry import MetricName
@@ -20,12 +20,23 @@ from .metric_score import JUDGE_ERROR, NO_CLAIMS, NOT_REQUESTED, MetricScore
 class GateConfig(BaseModel):
     """Per-request gate settings; unset fields fall back to the service's defaults."""
 
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
     threshold: float | None = Field(default=None, ge=0.0, le=1.0,
                                     description="Largest hallucination score (1 - faithfulness) that passes.")
-    min_scores: dict[MetricName, float] = Field(default_factory=dict,
-                                                description="Per-metric minimums, e.g. {\"context_recall\": 0.5}.")
+    min_scores: dict[MetricName, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
+        default_factory=dict, description="Per-metric minimums in [0, 1], e.g. {\"context_recall\": 0.5}.")
     on_error: Literal["block", "allow"] = Field(default="block",
                                                 description="Verdict when a needed score could not be computed.")
+
+    @field_validator("threshold", "min_scores", mode="before")
+    @classmethod
+    def _no_booleans(cls, value: object) -> object:
+        # JSON true/false would otherwise pass as 1.0/0.0.
+        values = value.values() if isinstance(value, dict) else [value]
+        if any(isinstance(v, bool) for v in values):
+            raise ValueError("must be a number in [0, 1], not true/false")
+        return value
 
 
 class GateResult(BaseModel):

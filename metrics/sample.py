@@ -1,7 +1,11 @@
 """The sample a user sends: one question / contexts / answer triple, under the Ragas or the classic names."""
 from __future__ import annotations
 
+import re
+
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class Sample(BaseModel):
@@ -28,6 +32,15 @@ class Sample(BaseModel):
         validation_alias=AliasChoices("reference", "ground_truth"),
         description="A reference answer (alias: ground_truth); context_recall needs it.",
     )
+
+    @field_validator("id", "user_input", "response", "reference", "retrieved_contexts")
+    @classmethod
+    def _no_lone_surrogates(cls, value: object) -> object:
+        # "\ud800" parses from JSON but cannot be written back as UTF-8: refuse it here, not in the response.
+        texts = value if isinstance(value, list) else [value]
+        if any(isinstance(t, str) and _SURROGATE.search(t) for t in texts):
+            raise ValueError("holds a lone surrogate (\\ud800-\\udfff), which is not valid Unicode text")
+        return value
 
     @field_validator("user_input", "response")
     @classmethod

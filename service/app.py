@@ -9,7 +9,11 @@ from fastapi.responses import FileResponse
 
 from ragmeter.metrics.judges import Judge
 
-from .api import batches, catalog, evaluate, health
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+from .api import batches, catalog, errors, evaluate, health
+from .api.headers import RequestHeaders
 from .batches.runner import BatchRunner
 from .batches.store import AsyncStore
 from .judge_setup import build_judge
@@ -44,6 +48,13 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
     app = FastAPI(title="ragmeter", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.judge = judge
+    errors.install(app)
+    app.add_middleware(RequestHeaders)
+    if settings.allowed_hosts != ["*"]:  # a foreign Host header is refused (DNS rebinding)
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
+    if settings.cors_origins:  # off unless origins are listed
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "DELETE"],
+                           allow_headers=["*"])
     app.include_router(health.router)
     app.include_router(catalog.router)
     app.include_router(evaluate.router)

@@ -85,19 +85,32 @@ ScoredRow = create_model(
 )
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP, CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def encode(rows: list[ScoredRow], fmt: str) -> bytes:
     """The rows as a JSONL, CSV or Parquet file."""
     if fmt == "jsonl":
         return "".join(r.model_dump_json() + "\n" for r in rows).encode()
     frame = pd.DataFrame.from_records([r.model_dump(mode="json") for r in rows], columns=list(ScoredRow.model_fields))
+    # Ids may mix numbers and strings (or exceed 64 bits): one text column for the columnar formats.
+    frame["id"] = frame["id"].map(lambda v: None if v is None else str(v))
     if fmt == "csv":
         # Lists go into CSV cells as JSON, the same form the upload reads back.
         for column in LIST_COLUMNS:
             frame[column] = frame[column].map(lambda v: json.dumps(v, ensure_ascii=False))
+        for column in frame.columns:
+            frame[column] = frame[column].map(neutralise_formula)
         return frame.to_csv(index=False).encode()
     buffer = io.BytesIO()
     frame.to_parquet(buffer, index=False)
     return buffer.getvalue()
+
+
+def neutralise_formula(value: object) -> object:
+    """A text cell that a spreadsheet would run as a formula, prefixed with ' so it is shown as text."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
 
 
 def read(path: Path) -> list[ScoredRow]:

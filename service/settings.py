@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     batch_concurrency: int = Field(8, ge=1, description="Rows of one batch scored at a time.")
     max_upload_mb: int = Field(200, ge=1, description="Largest batch upload.")
 
+    allowed_hosts: list[str] = Field(
+        ["*"], description='Host header values the service answers (JSON list, e.g. ["ragmeter.internal"]); '
+                           '"*" answers any. Set it on a shared host to refuse DNS-rebinding requests.')
+    cors_origins: list[str] = Field(
+        [], description="Origins whose pages may call the API from a browser (JSON list); none by default.")
+
     hallucination_threshold: float | None = Field(
         None, ge=0, le=1, description="Default gate threshold; unset means the judge's own (0.2 for the LLM "
                                       "judge, the calibrated one for the embedded judge).")

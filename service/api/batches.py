@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from urllib.parse import quote
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Response, UploadFile
@@ -40,19 +41,38 @@ async def _job(store: AsyncStore, batch_id: str) -> Job:
 
 
 def _metrics(field: str | None) -> list[str]:
-    if not field:
+    if field is None:
         return list(DEFAULT_METRICS)
+    names = [m.strip() for m in field.split(",") if m.strip()]
+    if not names:  # "metrics=,,," names nothing: scoring nothing would pass every gate
+        raise HTTPException(422, f"metrics names no metric; known: {', '.join(METRIC_NAMES)}")
     try:
-        return _METRIC_LIST.validate_python([m.strip() for m in field.split(",") if m.strip()])
+        return _METRIC_LIST.validate_python(names)
     except ValidationError as exc:
         raise HTTPException(422, f"unknown metrics in {field!r}; known: {', '.join(METRIC_NAMES)}") from exc
 
 
 def _json_form(name: str, value: str | None) -> dict | None:
     try:
-        return json.loads(value) if value else None
-    except json.JSONDecodeError as exc:
+        data = json.loads(value) if value else None
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise HTTPException(422, f"{name} must be a JSON object: {exc}") from exc
+    if data is not None and not isinstance(data, dict):
+        raise HTTPException(422, f"{name} must be a JSON object, not {type(data).__name__}")
+    return data
+
+
+def _mapping(value: str | None) -> dict[str, str] | None:
+    mapping = _json_form("mapping", value)
+    if mapping and not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
+        raise HTTPException(422, 'mapping must map field names to column names, e.g. {"question": "q"}')
+    return mapping
+
+
+def _attachment(filename: str) -> str:
+    """A Content-Disposition value any client reads: ASCII fallback plus the UTF-8 name (RFC 6266)."""
+    ascii_name = filename.encode("ascii", "replace").decode().replace("?", "_").replace('"', "_")
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 @router.post("", status_code=202)
@@ -69,7 +89,7 @@ async def create_batch(
 ) -> BatchStatus:
     """Upload a file to score in the background; answers 202 with the job and its Location."""
     wanted = _metrics(metrics)
-    column_map = _json_form("mapping", mapping)
+    column_map = _mapping(mapping)
     try:
         gate_config = GateConfig.model_validate(_json_form("gate", gate) or {})
     except ValidationError as exc:
@@ -81,7 +101,7 @@ async def create_batch(
         # Parsing a large file is CPU work: off the event loop.
         samples = await asyncio.to_thread(
             read_upload, data, file.filename or "upload", fmt=format, mapping=column_map, separator=separator,
-            needs_contexts=bool(requiring("retrieved_contexts", wanted)))
+            needs_contexts=bool(requiring("retrieved_contexts", wanted)), settings=settings)
     except BadUpload as exc:
         raise HTTPException(400, {"message": "the file was not accepted; nothing was scored",
                                   "problems": [p.model_dump(exclude_none=True) for p in exc.problems]}) from exc
@@ -121,7 +141,7 @@ async def batch_results(store: Store, batch_id: str,
     body = await asyncio.to_thread(scored_rows.encode, rows, format)
     stem = job.filename.rsplit(".", 1)[0] or "batch"
     return Response(body, media_type=scored_rows.MEDIA_TYPES[format],
-                    headers={"Content-Disposition": f'attachment; filename="{stem}.scored.{format}"'})
+                    headers={"Content-Disposition": _attachment(f"{stem}.scored.{format}")})
 
 
 @router.get("/{batch_id}/summary")

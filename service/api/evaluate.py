@@ -11,6 +11,7 @@ from ragmeter.metrics import DEFAULT_METRICS, GateConfig, MetricName, Sample, Sa
 from ragmeter.metrics.judges import Judge
 from ragmeter.metrics.registry import requiring
 
+from ..limits import limit_problems
 from ..settings import Settings
 from .deps import get_judge, get_settings
 
@@ -20,7 +21,8 @@ router = APIRouter(prefix="/v1", tags=["evaluate"])
 class EvaluateRequest(BaseModel):
     samples: list[Sample] = Field(min_length=1, description="Question / contexts / answer triples.")
     metrics: list[MetricName] | None = Field(
-        default=None, description="Metrics to compute; the four Ragas metrics when omitted (see GET /v1/metrics).")
+        default=None, min_length=1,
+        description="Metrics to compute; the four Ragas metrics when omitted (see GET /v1/metrics).")
     gate: GateConfig | None = Field(default=None, description="Hallucination threshold and per-metric minimums.")
 
     model_config = {"json_schema_extra": {"examples": [{
@@ -64,26 +66,10 @@ async def evaluate_samples(body: EvaluateRequest, judge: Annotated[Judge, Depend
 
 def _limit_problems(i: int, sample: Sample, wanted: set[str], settings: Settings) -> list[dict]:
     """Size limits and per-metric requirements, in FastAPI's own 422 error shape."""
-    problems = []
-
-    def problem(field: str | tuple, kind: str, msg: str) -> None:
-        loc = ("body", "samples", i) + (field if isinstance(field, tuple) else (field,))
-        problems.append({"type": kind, "loc": loc, "msg": msg, "input": None})
-
-    for field in ("user_input", "response", "reference"):
-        value = getattr(sample, field)
-        if value is not None and len(value) > settings.max_field_chars:
-            problem(field, "string_too_long", f"{len(value)} characters is more than "
-                                              f"RAGMETER_MAX_FIELD_CHARS={settings.max_field_chars}")
-    contexts = sample.retrieved_contexts
-    if len(contexts) > settings.max_contexts:
-        problem("retrieved_contexts", "too_long",
-                f"{len(contexts)} contexts is more than RAGMETER_MAX_CONTEXTS={settings.max_contexts}")
-    for j, context in enumerate(contexts):
-        if len(context) > settings.max_context_chars:
-            problem(("retrieved_contexts", j), "string_too_long",
-                    f"{len(context)} characters is more than RAGMETER_MAX_CONTEXT_CHARS={settings.max_context_chars}")
+    problems = [{"type": p.kind, "loc": ("body", "samples", i, *p.field), "msg": p.message, "input": None}
+                for p in limit_problems(sample, settings)]
     needing = sorted(requiring("retrieved_contexts", wanted))
-    if needing and not contexts:
-        problem("retrieved_contexts", "missing", f"must hold at least one context for {', '.join(needing)}")
+    if needing and not sample.retrieved_contexts:
+        problems.append({"type": "missing", "loc": ("body", "samples", i, "retrieved_contexts"), "input": None,
+                         "msg": f"must hold at least one context for {', '.join(needing)}"})
     return problems

@@ -16,6 +16,9 @@ from pydantic import BaseModel, ValidationError
 from ragmeter.metrics import Sample
 from ragmeter.metrics.sample import FIELD_ALIASES as ALIASES
 
+from ..limits import limit_problems
+from ..settings import Settings
+
 FORMATS = ("csv", "jsonl", "json", "parquet")
 MAX_PROBLEMS = 20
 
@@ -53,13 +56,14 @@ def detect_format(filename: str, declared: str | None = None) -> str:
     return fmt
 
 
-def read_file(path: Path, needs_contexts: bool = True) -> list[Sample]:
+def read_file(path: Path, needs_contexts: bool = True, settings: Settings | None = None) -> list[Sample]:
     """A local file read as an upload; raises OSError or BadUpload."""
-    return read_upload(path.read_bytes(), path.name, needs_contexts=needs_contexts)
+    return read_upload(path.read_bytes(), path.name, needs_contexts=needs_contexts, settings=settings)
 
 
 def read_upload(data: bytes, filename: str, *, fmt: str | None = None, mapping: dict[str, str] | None = None,
-                separator: str | None = None, needs_contexts: bool = True) -> list[Sample]:
+                separator: str | None = None, needs_contexts: bool = True,
+                settings: Settings | None = None) -> list[Sample]:
     """Every row as a validated Sample, or BadUpload naming each problem's row and line."""
     fmt = detect_format(filename, fmt)
     frame, first_line = _frame(data, fmt)
@@ -93,6 +97,11 @@ def read_upload(data: bytes, filename: str, *, fmt: str | None = None, mapping: 
         if needs_contexts and not sample.retrieved_contexts:
             problems.append(Problem(row=i + 1, line=line, field="retrieved_contexts", message="no contexts"))
             continue
+        too_big = limit_problems(sample, settings or Settings())
+        problems.extend(Problem(row=i + 1, line=line, field=".".join(map(str, p.field)), message=p.message)
+                        for p in too_big)
+        if len(problems) >= MAX_PROBLEMS:
+            break
         samples.append(sample)
     if problems:
         raise BadUpload(problems)
@@ -121,6 +130,8 @@ def _frame(data: bytes, fmt: str) -> tuple[pd.DataFrame, int]:
             records = json.loads(text)
         except json.JSONDecodeError as exc:
             raise BadUpload([Problem(line=exc.lineno, message=f"malformed JSON: {exc.msg}")]) from exc
+        except RecursionError as exc:
+            raise BadUpload([Problem(message="JSON nested too deeply")]) from exc
         if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
             raise BadUpload([Problem(message="a JSON upload must be a list of records (objects)")])
         return pd.DataFrame.from_records(records), 0
@@ -132,6 +143,9 @@ def _frame(data: bytes, fmt: str) -> tuple[pd.DataFrame, int]:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             problems.append(Problem(line=number, message=f"malformed JSON line: {exc.msg}"))
+            continue
+        except RecursionError:
+            problems.append(Problem(line=number, message="JSON nested too deeply"))
             continue
         if not isinstance(record, dict):
             problems.append(Problem(line=number, message="a JSONL line must be an object"))

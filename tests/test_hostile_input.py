@@ -1,0 +1,95 @@
+"""Input that used to crash the service answers 4xx with a message; downloads are safe to open."""
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from ragmeter.service.app import create_app
+from ragmeter.service.settings import Settings
+
+from .helpers import StubJudge, as_file, upload, wait_done
+
+SAMPLE = '{"question": "Q?", "contexts": ["C."], "answer": "A."}'
+
+
+@pytest.fixture
+def client():
+    with TestClient(create_app(Settings(), judge=StubJudge()), raise_server_exceptions=False) as c:
+        yield c
+
+
+def post_raw(client, body: str):
+    return client.post("/v1/evaluate", content=body.encode("utf-8", "surrogatepass"),
+                       headers={"content-type": "application/json"})
+
+
+@pytest.mark.parametrize("body", [
+    '{"samples": [%s], "gate": {"threshold": NaN}}' % SAMPLE,
+    '{"samples": [%s], "gate": {"threshold": -Infinity}}' % SAMPLE,
+    '{"samples": [%s], "gate": {"min_scores": {"faithfulness": false}}}' % SAMPLE,
+    '{"samples": [%s], "gate": {"min_scores": {"faithfulness": 1.5}}}' % SAMPLE,
+    '{"samples": [%s], "gate": {"treshold": 0.2}}' % SAMPLE,
+    '{"samples": [%s], "metrics": []}' % SAMPLE,
+    '{"samples": [{"question": "Q?", "contexts": ["C."], "answer": "A\\ud800"}]}',
+    '{"samples": [{"id": "\\udfff", "question": "Q?", "contexts": ["C."], "answer": "A."}]}',
+])
+def test_invalid_requests_get_a_422_that_renders(client, body):
+    response = post_raw(client, body)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"][0] == "body"
+
+
+@pytest.mark.parametrize(("form", "says"), [
+    ({"mapping": "true"}, "JSON object"),
+    ({"mapping": "[1, 2]"}, "JSON object"),
+    ({"mapping": '{"question": 5}'}, "column names"),
+    ({"gate": '{"threshold": "high"}'}, "gate"),
+    ({"metrics": ",,,"}, "no metric"),
+])
+def test_bad_upload_form_fields_are_named(client, form, says):
+    response = upload(client, as_file([{"question": "Q?", "contexts": ["C."], "answer": "A."}], "jsonl"), "s.jsonl",
+                      **form)
+    assert response.status_code == 422 and says in response.text
+
+
+def test_deeply_nested_json_and_oversized_rows_are_refused_with_their_row(client):
+    deep = upload(client, b"[" * 100_000 + b"]" * 100_000, "deep.json")
+    assert deep.status_code == 400 and "nested too deeply" in deep.text
+    rows = [{"question": "Q?", "contexts": ["C."] * 101, "answer": "A."},
+            {"question": "Q?", "contexts": ["x" * 50_001], "answer": "A."}]
+    big = upload(client, as_file(rows, "jsonl"), "big.jsonl")
+    problems = big.json()["detail"]["problems"]
+    assert big.status_code == 400
+    assert [(p["row"], p["field"]) for p in problems] == [(1, "retrieved_contexts"), (2, "retrieved_contexts.0")]
+
+
+def test_downloads_neutralise_formulas_and_survive_odd_names_and_mixed_ids(client):
+    rows = [{"id": 1, "question": "=cmd|' /C calc'!A0", "contexts": ["C."], "answer": "=HYPERLINK(\"x\")"},
+            {"id": "b", "question": "Q?", "contexts": ["C."], "answer": "A."},
+            {"id": 10**30, "question": "Q?", "contexts": ["C."], "answer": "@SUM(1)"}]
+    batch = upload(client, as_file(rows, "jsonl"), "données é.jsonl").json()
+    assert wait_done(client, batch["id"])["status"] == "done"
+    csv = client.get(f"/v1/batches/{batch['id']}/results?format=csv")
+    assert "filename*=UTF-8''donn%C3%A9es" in csv.headers["content-disposition"]
+    frame = pd.read_csv(io.BytesIO(csv.content), dtype=str)
+    assert list(frame["user_input"])[0].startswith("'=") and list(frame["response"])[2] == "'@SUM(1)"
+    parquet = client.get(f"/v1/batches/{batch['id']}/results?format=parquet")
+    assert parquet.status_code == 200
+    assert list(pd.read_parquet(io.BytesIO(parquet.content))["id"]) == ["1", "b", str(10**30)]
+
+
+def test_every_response_carries_a_request_id_and_security_headers(client):
+    response = client.get("/healthz", headers={"X-Request-ID": "abc"})
+    assert response.headers["X-Request-ID"] == "abc"
+    assert response.headers["X-Frame-Options"] == "DENY" and response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "frame-ancestors 'none'" in client.get("/").headers["Content-Security-Policy"]
+
+
+def test_a_host_allow_list_refuses_foreign_hosts():
+    with TestClient(create_app(Settings(allowed_hosts=["ragmeter.internal"]), judge=StubJudge()),
+                    base_url="http://ragmeter.internal") as c:
+        assert c.get("/healthz").status_code == 200
+        assert c.get("/healthz", headers={"host": "evil.example"}).status_code == 400
