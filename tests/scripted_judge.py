@@ -33,6 +33,7 @@ class ScriptedJudge:
     def __init__(self, latency_s: float = 0.0):
         self.latency_s = latency_s
         self.faults: list[Fault] = []
+        self.reject_formats: set[str] = set()  # response_format types answered with HTTP 500, as llama.cpp does
         self.chat_requests: list[dict] = []
         self.embedding_requests: list[dict] = []
         self.in_flight = 0
@@ -63,6 +64,7 @@ class ScriptedJudge:
         self.faults.extend(faults)
 
     def reset(self) -> None:
+        self.reject_formats.clear()
         self.chat_requests.clear()
         self.embedding_requests.clear()
         self.max_in_flight = 0
@@ -80,6 +82,10 @@ class ScriptedJudge:
         async def chat(request: Request):
             body = await request.json()
             judge.chat_requests.append(body)
+            if (body.get("response_format") or {}).get("type") in judge.reject_formats:
+                return JSONResponse({"error": {"message": "Unsupported param: response_format "
+                                                          f"{body['response_format']['type']}", "type": "x"}},
+                                    status_code=500)
             fault = judge.faults.pop(0) if judge.faults else None
             if fault and fault.kind == "hang":
                 await asyncio.Event().wait()  # never answers; the client's timeout ends it

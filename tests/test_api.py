@@ -266,3 +266,21 @@ def test_embedding_model_local_needs_no_embedding_endpoint(fake):
         result = evaluate(c, SAMPLE, metrics=["answer_relevancy"])["results"][0]
     assert fake.embedding_requests == []
     assert result["scores"]["answer_relevancy"] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_a_server_that_refuses_json_schema_is_asked_with_json_mode_and_readyz_says_so(fake):
+    fake.reject_formats = {"json_schema"}
+    with make_client(fake, max_retries=0) as c:
+        result = evaluate(c, SAMPLE)["results"][0]
+        assert result["errors"] == [] and result["scores"]["faithfulness"] == pytest.approx(2 / 3)
+        formats = [(r.get("response_format") or {}).get("type") for r in fake.chat_requests]
+        assert formats[0] == "json_schema" and formats[-1] == "json_object"
+        assert "json_object" in c.get("/readyz").json()["reason"]
+
+
+def test_a_server_without_json_modes_is_asked_through_the_prompt_alone(fake):
+    fake.reject_formats = {"json_schema", "json_object"}
+    with make_client(fake, max_retries=0) as c:
+        result = evaluate(c, SAMPLE)["results"][0]
+    assert result["errors"] == [] and result["scores"]["context_recall"] == 1.0
+    assert "response_format" not in fake.chat_requests[-1]

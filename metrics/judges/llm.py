@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import re
 from collections.abc import Callable
@@ -28,6 +29,17 @@ from .errors import judge_error, short
 
 T = TypeVar("T")
 ResponseFormat = Literal["json_schema", "json_object", "none"]
+# A server that refuses a response_format (llama.cpp answers json_schema with HTTP 500) is asked with
+# the next one; "none" relies on the prompt, which lists the keys to reply with.
+FALLBACK: dict[str, ResponseFormat] = {"json_schema": "json_object", "json_object": "none"}
+_FORMAT_WORDS = re.compile(r"response_format|json_schema|json_object|schema|grammar", re.IGNORECASE)
+log = logging.getLogger("ragmeter.judge")
+
+
+class _FormatRejected(Exception):
+    def __init__(self, fmt: str, message: str):
+        super().__init__(message)
+        self.fmt, self.message = fmt, message
 
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.IGNORECASE)
 
@@ -100,7 +112,7 @@ class LLMJudge:
             pass  # some compatible servers have no /models; it answered, so it is reachable
         except openai.OpenAIError as exc:
             return False, judge_error("ready", exc).info.message
-        return True, f"{self.client.base_url} reachable"
+        return True, f"{self.client.base_url} reachable; replies asked as {self.response_format}"
 
     async def aclose(self) -> None:
         await self.client.close()
@@ -109,11 +121,22 @@ class LLMJudge:
     # ------------------------------------------------------------ calls
     async def _chat_json(self, stage: str, messages: list[dict], schema: dict,
                          parse: Callable[[dict], T], usage: Usage) -> T:
+        while True:
+            try:
+                return await self._chat_json_as(self.response_format, stage, messages, schema, parse, usage)
+            except _FormatRejected as rejected:
+                if self.response_format == rejected.fmt:  # another call may have stepped down already
+                    self.response_format = FALLBACK[rejected.fmt]
+                    log.warning("the judge server refused response_format=%s (%s); asking with %s from now on",
+                                rejected.fmt, rejected.message, self.response_format)
+
+    async def _chat_json_as(self, fmt: ResponseFormat, stage: str, messages: list[dict], schema: dict,
+                            parse: Callable[[dict], T], usage: Usage) -> T:
         payload: dict = {"model": self.model, "messages": messages, "temperature": 0}
-        if self.response_format == "json_schema":
+        if fmt == "json_schema":
             payload["response_format"] = {"type": "json_schema",
                                           "json_schema": {"name": stage, "schema": schema, "strict": True}}
-        elif self.response_format == "json_object":
+        elif fmt == "json_object":
             payload["response_format"] = {"type": "json_object"}
         key = request_key(payload)
 
@@ -148,6 +171,11 @@ class LLMJudge:
         async with self._slots:
             try:
                 reply = await self.client.chat.completions.create(**payload)
+            except openai.APIStatusError as exc:
+                fmt = (payload.get("response_format") or {}).get("type")
+                if fmt in FALLBACK and exc.status_code in (400, 422, 500, 501) and _FORMAT_WORDS.search(str(exc)):
+                    raise _FormatRejected(fmt, short(exc, 200)) from exc
+                raise judge_error(stage, exc) from exc
             except openai.OpenAIError as exc:
                 raise judge_error(stage, exc) from exc
         usage.chat_calls += 1
