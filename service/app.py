@@ -18,6 +18,7 @@ from .batches.runner import BatchRunner
 from .batches.store import AsyncStore
 from .judge_setup import build_judge
 from .settings import Settings
+from .telemetry import Telemetry
 
 WEB_PAGE = Path(__file__).resolve().parent / "web" / "index.html"
 
@@ -35,7 +36,7 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
         app.state.judge = judge if judge is not None else build_judge(settings)
         app.state.store = await AsyncStore.open(settings.db)
         app.state.runner = BatchRunner(app.state.store, app.state.judge, settings.batch_concurrency,
-                                       settings.hallucination_threshold)
+                                       settings.hallucination_threshold, app.state.telemetry)
         await app.state.runner.resume_unfinished()
         try:
             yield
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
     app = FastAPI(title="ragmeter", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.judge = judge
+    app.state.telemetry = Telemetry()
     errors.install(app)
     app.add_middleware(RequestHeaders)
     if settings.allowed_hosts != ["*"]:  # a foreign Host header is refused (DNS rebinding)

@@ -93,3 +93,29 @@ def test_a_host_allow_list_refuses_foreign_hosts():
                     base_url="http://ragmeter.internal") as c:
         assert c.get("/healthz").status_code == 200
         assert c.get("/healthz", headers={"host": "evil.example"}).status_code == 400
+
+
+def test_prometheus_metrics_count_requests_judge_cost_and_gate_verdicts(client):
+    assert client.post("/v1/evaluate", json={"samples": [{"question": "Q?", "contexts": ["C."],
+                                                          "answer": "Made up."}]}).status_code == 200
+    client.get("/v1/batches/no-such-batch")
+    text = client.get("/metrics").text
+    assert 'ragmeter_http_requests_total{method="POST",route="/v1/evaluate",status="200"} 1.0' in text
+    assert 'route="/v1/batches/{batch_id}",status="404"' in text  # the route template, not the id
+    assert 'ragmeter_gate_verdicts_total{verdict="fail"} 1.0' in text
+    assert 'ragmeter_samples_scored_total{source="evaluate"} 1.0' in text
+
+
+def test_logs_are_json_lines_with_the_request_id():
+    import json
+    import logging
+
+    from ragmeter.service.logs import JsonFormatter, request_id
+
+    token = request_id.set("r-7")
+    try:
+        record = logging.LogRecord("ragmeter.api", logging.ERROR, __file__, 1, "boom %s", ("x",), None)
+        entry = json.loads(JsonFormatter().format(record))
+    finally:
+        request_id.reset(token)
+    assert entry["message"] == "boom x" and entry["request_id"] == "r-7" and entry["level"] == "ERROR"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
@@ -43,7 +43,7 @@ class EvaluateResponse(BaseModel):
 
 
 @router.post("/evaluate")
-async def evaluate_samples(body: EvaluateRequest, judge: Annotated[Judge, Depends(get_judge)],
+async def evaluate_samples(request: Request, body: EvaluateRequest, judge: Annotated[Judge, Depends(get_judge)],
                            settings: Annotated[Settings, Depends(get_settings)]) -> EvaluateResponse:
     """Scores, gate verdict and evidence for each sample. A gate failure is data: still HTTP 200."""
     if len(body.samples) > settings.max_samples_per_request:
@@ -61,6 +61,7 @@ async def evaluate_samples(body: EvaluateRequest, judge: Annotated[Judge, Depend
     total = Usage()
     for result in results:
         total.add(result.usage)
+        request.app.state.telemetry.record(result, "evaluate")
     return EvaluateResponse(results=results, usage=total)
 
 

@@ -1,10 +1,13 @@
-"""Per-response headers: a request id for every request, and the browser security headers."""
+"""Per-request plumbing: a request id, the browser security headers, and request metrics."""
 from __future__ import annotations
 
+import time
 import uuid
 
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
+
+from .. import logs
 
 # The web page and the report load nothing from elsewhere; the page's script and styles are inline.
 SECURITY_HEADERS = {
@@ -17,12 +20,18 @@ SECURITY_HEADERS = {
 
 
 class RequestHeaders(BaseHTTPMiddleware):
-    """Takes the caller's X-Request-ID (or makes one), exposes it on request.state, echoes it back."""
+    """Takes the caller's X-Request-ID (or makes one), exposes it on request.state, echoes it back; counts the request."""
 
     async def dispatch(self, request: Request, call_next):
         request_id = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
         request.state.request_id = request_id
+        logs.request_id.set(request_id)
+        started = time.perf_counter()
         response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")  # the template, not the batch id
+        telemetry = request.app.state.telemetry
+        telemetry.requests.labels(request.method, route, str(response.status_code)).inc()
+        telemetry.latency.labels(request.method, route).observe(time.perf_counter() - started)
         response.headers["X-Request-ID"] = request_id
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ragmeter.metrics.judges import Judge
 
@@ -28,3 +29,9 @@ async def readyz(judge: Annotated[Judge | None, Depends(get_optional_judge)]) ->
     ok, message = await judge.ready()
     return JSONResponse({"ready": ok, "judge": judge.info.model_dump(), "reason": message},
                         status_code=200 if ok else 503)
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics: requests and latency per route, judge calls, tokens, errors, gate verdicts, batch rows."""
+    return Response(generate_latest(request.app.state.telemetry.registry), media_type=CONTENT_TYPE_LATEST)

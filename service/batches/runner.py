@@ -11,14 +11,17 @@ import logging
 from ragmeter.metrics import GateConfig, score_sample
 from ragmeter.metrics.judges import Judge
 
+from ..telemetry import Telemetry
 from .store import AsyncStore, JobStatus, Row
 
 log = logging.getLogger("ragmeter.batches")
 
 
 class BatchRunner:
-    def __init__(self, store: AsyncStore, judge: Judge | None, concurrency: int = 8, threshold: float | None = None):
+    def __init__(self, store: AsyncStore, judge: Judge | None, concurrency: int = 8, threshold: float | None = None,
+                 telemetry: Telemetry | None = None):
         self.store = store
+        self.telemetry = telemetry
         self.judge = judge
         self.concurrency = concurrency
         self.threshold = threshold
@@ -75,5 +78,13 @@ class BatchRunner:
                 result = await score_sample(row.to_sample(), self.judge, metrics, gate, self.threshold)
             except Exception as exc:  # never lose a row: it ends as an explicit error
                 await self.store.finish_row(job_id, row.index, None, f"{type(exc).__name__}: {exc}")
+                self._count("error")
                 return
             await self.store.finish_row(job_id, row.index, result)
+            if self.telemetry is not None:
+                self.telemetry.record(result, "batch")
+            self._count("error" if result.errors else "scored")
+
+    def _count(self, status: str) -> None:
+        if self.telemetry is not None:
+            self.telemetry.batch_rows.labels(status).inc()

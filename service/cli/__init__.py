@@ -15,6 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="run the HTTP API")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
     score = commands.add_parser("score", help="score a file of samples with the configured judge")
     score.add_argument("file", type=Path, help="CSV, JSONL, JSON or Parquet (Ragas or classic field names)")
@@ -38,8 +39,9 @@ def main(argv: list[str] | None = None) -> int:
         import uvicorn
 
         from ..app import create_app
+        from ..logs import log_config
 
-        uvicorn.run(create_app(), host=args.host, port=args.port)
+        uvicorn.run(create_app(), host=args.host, port=args.port, log_config=log_config(args.log_level.upper()))
         return 0
     if args.command == "accuracy":
         from . import accuracy as accuracy_command
