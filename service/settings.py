@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     cache_size: int = Field(10_000, ge=0, description="Judge replies kept in memory.")
 
     db: str = Field("sqlite:///ragmeter.db", description="SQLAlchemy URL of the batch job store.")
+    shutdown_grace_s: float = Field(10.0, ge=0, description="On SIGTERM, seconds to let requests in flight finish; "
+                                                            "batch rows in flight stay pending and resume on restart.")
     batch_concurrency: int = Field(8, ge=1, description="Rows of one batch scored at a time.")
     max_upload_mb: int = Field(200, ge=1, description="Largest batch upload.")
 

@@ -92,6 +92,9 @@ def test_a_batch_can_be_cancelled():
         assert judge.hanging.wait(10)
         status = c.delete(f"/v1/batches/{batch['id']}").json()
         assert status["status"] == "cancelled" and status["done"] == 2
+        assert "8 rows were not scored" in status["message"]
+        # Read back from SQLite, the creation time still says it is UTC.
+        assert c.get(f"/v1/batches/{batch['id']}").json()["created_at"].endswith("+00:00")
 
 
 def test_a_restart_mid_batch_resumes_and_scores_every_row_exactly_once(job_store):

@@ -111,3 +111,9 @@ def test_score_with_url_uploads_follows_the_job_and_downloads_results(server, tm
     summary = json.loads(capsys.readouterr().out)
     assert summary["rows"] == 5 and summary["metrics"]["faithfulness"]["mean"] == 0.8
     assert out.read_text().count("\n") == 6
+
+
+def test_serve_refuses_an_unusable_database_url_in_one_line(monkeypatch, capsys):
+    monkeypatch.setenv("RAGMETER_DB", "nonsense://somewhere")
+    assert main(["serve", "--port", "1"]) == 2
+    assert "cannot use RAGMETER_DB" in capsys.readouterr().err

@@ -11,6 +11,7 @@ import logging
 from ragmeter.metrics import GateConfig, score_sample
 from ragmeter.metrics.judges import Judge
 
+from ..rows import RowStatus
 from ..telemetry import Telemetry
 from .store import AsyncStore, JobStatus, Row
 
@@ -39,7 +40,9 @@ class BatchRunner:
         return ids
 
     async def cancel(self, job_id: str) -> None:
-        await self.store.set_status(job_id, JobStatus.CANCELLED)
+        pending = (await self.store.counts(job_id)).get(RowStatus.PENDING, 0)
+        await self.store.set_status(job_id, JobStatus.CANCELLED,
+                                    f"cancelled; {pending} rows were not scored and will not be" if pending else None)
         task = self.tasks.pop(job_id, None)
         if task:
             task.cancel()

@@ -31,7 +31,7 @@ def batch_status(job: Job, counts: dict[str, int], now: float | None = None) -> 
     done = scored + errors
     rate = eta = None
     if job.started_at is not None and job.status == JobStatus.RUNNING:
-        started = job.started_at if job.started_at.tzinfo else job.started_at.replace(tzinfo=UTC)  # SQLite drops it
+        started = _utc(job.started_at)
         elapsed = max(1e-6, (now or time.time()) - started.timestamp())
         # Rows finished before a restart count towards done but not towards this run's rate.
         recent = done - (job.done_at_start or 0)
@@ -40,6 +40,11 @@ def batch_status(job: Job, counts: dict[str, int], now: float | None = None) -> 
     base = f"/v1/batches/{job.id}"
     return BatchStatus(id=job.id, status=job.status, filename=job.filename, total=job.total, done=done,
                        scored=scored, errors=errors, rate_per_s=rate, eta_s=eta, message=job.message,
-                       created_at=job.created_at.isoformat(),
+                       created_at=_utc(job.created_at).isoformat(),
                        links={"self": base, "results": f"{base}/results", "summary": f"{base}/summary",
                               "report": f"{base}/report"})
+
+
+def _utc(moment):
+    """SQLite gives timestamps back without their zone; they were written in UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

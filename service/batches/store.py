@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, create_engine, func, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from ragmeter.metrics import GateConfig, Sample, SampleResult
@@ -76,6 +78,15 @@ class Row(Base):
         """The row as downloaded: its sample with its result, or its error, or pending."""
         result = SampleResult.model_validate(self.result) if self.result is not None else None
         return ScoredRow.of(self.index, self.to_sample(), result, RowStatus(self.status), self.error)
+
+
+def url_problem(url: str) -> str | None:
+    """Why RAGMETER_DB cannot be used (unknown database kind, missing driver, malformed URL), or None."""
+    try:
+        make_url(url).get_dialect().import_dbapi()  # the driver must be installed too
+    except (ArgumentError, ImportError, ValueError) as exc:
+        return f"cannot use RAGMETER_DB={url!r}: {str(exc).splitlines()[0]}"
+    return None
 
 
 def now() -> datetime:

@@ -41,7 +41,15 @@ def main(argv: list[str] | None = None) -> int:
         from ..app import create_app
         from ..logs import log_config
 
-        uvicorn.run(create_app(), host=args.host, port=args.port, log_config=log_config(args.log_level.upper()))
+        from ..batches.store import url_problem
+        from ..settings import Settings
+        from .errors import error
+
+        settings = Settings()
+        if problem := url_problem(settings.db):
+            return error(problem)
+        uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=log_config(args.log_level.upper()),
+                    timeout_graceful_shutdown=settings.shutdown_grace_s)
         return 0
     if args.command == "accuracy":
         from . import accuracy as accuracy_command

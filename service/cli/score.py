@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 import httpx
 from rich.console import Console
@@ -43,7 +44,9 @@ def run(args: argparse.Namespace) -> int:
         for result in results:
             print(result.model_dump_json())
     elif not args.out:
-        Console().print(results_table(results, args.metrics))
+        # Off a terminal (CI logs) rich would squeeze the table into 80 columns.
+        console = Console() if sys.stdout.isatty() else Console(width=200)
+        console.print(results_table(results, args.metrics))
     return 0
 
 
