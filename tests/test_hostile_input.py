@@ -119,3 +119,12 @@ def test_logs_are_json_lines_with_the_request_id():
     finally:
         request_id.reset(token)
     assert entry["message"] == "boom x" and entry["request_id"] == "r-7" and entry["level"] == "ERROR"
+
+
+def test_an_upload_over_the_limit_is_refused_before_it_is_read():
+    with TestClient(create_app(Settings(max_upload_mb=1), judge=StubJudge())) as c:
+        declared = c.post("/v1/batches", content=b"x", headers={"content-length": str(50 * 1024 * 1024),
+                                                                 "content-type": "multipart/form-data; boundary=b"})
+        assert declared.status_code == 413
+        big = upload(c, b"question,contexts,answer\n" + b"q,c,a\n" * 200_000, "big.csv")
+        assert big.status_code == 413 and "RAGMETER_MAX_UPLOAD_MB=1" in big.text

@@ -94,8 +94,12 @@ async def create_batch(
         gate_config = GateConfig.model_validate(_json_form("gate", gate) or {})
     except ValidationError as exc:
         raise HTTPException(422, f"gate: {exc}") from exc
-    data = await file.read()
-    if len(data) > settings.max_upload_mb * 1024 * 1024:
+    limit = settings.max_upload_mb * 1024 * 1024
+    # The multipart parser spooled the file to disk; its size is known before it is read into memory.
+    if file.size is not None and file.size > limit:
+        raise HTTPException(413, f"upload larger than RAGMETER_MAX_UPLOAD_MB={settings.max_upload_mb}")
+    data = await file.read(limit + 1)
+    if len(data) > limit:
         raise HTTPException(413, f"upload larger than RAGMETER_MAX_UPLOAD_MB={settings.max_upload_mb}")
     try:
         # Parsing a large file is CPU work: off the event loop.

@@ -6,6 +6,7 @@ import uuid
 
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
+from starlette.responses import JSONResponse
 
 from .. import logs
 
@@ -19,6 +20,16 @@ SECURITY_HEADERS = {
 }
 
 
+def _too_large(request: Request) -> JSONResponse | None:
+    """413 before the body is read when its declared length is over the upload limit (plus form overhead)."""
+    limit = request.app.state.settings.max_upload_mb * 1024 * 1024 + 1024 * 1024
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return JSONResponse({"detail": f"request larger than RAGMETER_MAX_UPLOAD_MB="
+                                       f"{request.app.state.settings.max_upload_mb}"}, status_code=413)
+    return None
+
+
 class RequestHeaders(BaseHTTPMiddleware):
     """Takes the caller's X-Request-ID (or makes one), exposes it on request.state, echoes it back; counts the request."""
 
@@ -27,7 +38,7 @@ class RequestHeaders(BaseHTTPMiddleware):
         request.state.request_id = request_id
         logs.request_id.set(request_id)
         started = time.perf_counter()
-        response = await call_next(request)
+        response = _too_large(request) or await call_next(request)
         route = getattr(request.scope.get("route"), "path", "unmatched")  # the template, not the batch id
         telemetry = request.app.state.telemetry
         telemetry.requests.labels(request.method, route, str(response.status_code)).inc()
