@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 
 from ragmeter.metrics.judges import Judge
+from ragmeter.metrics.judges.breaker import CircuitBreaker
 from ragmeter.metrics.judges.cache import ReplyCache
 from ragmeter.metrics.judges.llm import LLMJudge
 
@@ -27,6 +28,12 @@ def judge_kind(settings: Settings) -> str:
     return "embedded" if settings.judge in EMBEDDED else settings.judge
 
 
+def unavailable_for(judge: Judge) -> float:
+    """Seconds until a judge with an open circuit breaker takes calls again; 0 for any other."""
+    breaker = getattr(judge, "breaker", None)
+    return breaker.open_for() if breaker is not None else 0.0
+
+
 def build_judge(settings: Settings) -> Judge | None:
     """The configured judge, or None when the LLM judge is asked for but not configured."""
     if judge_kind(settings) == "embedded":
@@ -44,4 +51,5 @@ def build_judge(settings: Settings) -> Judge | None:
         cache=ReplyCache(settings.cache_size, settings.cache_path),
         n_questions=settings.answer_relevancy_questions,
         response_format=settings.judge_response_format,
+        breaker=CircuitBreaker(settings.judge_breaker_failures, settings.judge_breaker_cooldown_s),
     )

@@ -23,6 +23,10 @@ class Settings(BaseSettings):
     judge_max_retries: int = Field(4, ge=0, description="Retries on 429, 5xx, timeouts and dropped connections.")
     judge_response_format: Literal["json_schema", "json_object", "none"] = Field(
         "json_schema", description="How to ask for JSON: strict schema, JSON mode, or the prompt alone.")
+    judge_breaker_failures: int = Field(5, ge=1, description="Judge failures in a row (timeouts, 5xx, 429 after "
+                                                             "retries) that open the circuit breaker.")
+    judge_breaker_cooldown_s: float = Field(30.0, gt=0, description="Seconds the breaker stays open: requests get 503 "
+                                                                   "at once and batch jobs pause.")
     answer_relevancy_questions: int = Field(3, ge=1, le=10, description="Questions generated per answer.")
     cache_path: str | None = Field(None, description="SQLite file for the judge cache; memory only when unset.")
     cache_size: int = Field(10_000, ge=0, description="Judge replies kept in memory.")

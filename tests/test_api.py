@@ -284,3 +284,35 @@ def test_a_server_without_json_modes_is_asked_through_the_prompt_alone(fake):
         result = evaluate(c, SAMPLE)["results"][0]
     assert result["errors"] == [] and result["scores"]["context_recall"] == 1.0
     assert "response_format" not in fake.chat_requests[-1]
+
+
+def test_a_judge_that_keeps_failing_trips_the_breaker_and_requests_fail_fast(fake):
+    from ragmeter.metrics.judges.breaker import CircuitBreaker
+
+    fake.push(*[Fault("status", status=503)] * 4)
+    with make_client(fake, max_retries=0, breaker=CircuitBreaker(failures=2, cooldown_s=300)) as c:
+        first = evaluate(c, SAMPLE)["results"][0]
+        assert {e["kind"] for e in first["errors"]} == {"http_503"}
+        calls = len(fake.chat_requests)
+        refused = c.post("/v1/evaluate", json={"samples": [SAMPLE]})
+        assert refused.status_code == 503 and "circuit breaker" in refused.json()["detail"]
+        assert int(refused.headers["Retry-After"]) > 0 and len(fake.chat_requests) == calls
+        ready = c.get("/readyz")
+        assert ready.status_code == 503 and "circuit open" in ready.json()["reason"]
+
+
+def test_the_breaker_closes_again_after_its_cooldown():
+    from ragmeter.metrics.judgements import JudgeError
+    from ragmeter.metrics.judges.breaker import CircuitBreaker
+
+    now = [0.0]
+    breaker = CircuitBreaker(failures=2, cooldown_s=10, clock=lambda: now[0])
+    for _ in range(2):
+        breaker.failed(JudgeError("verify", "timeout", "slow"))
+    with pytest.raises(JudgeError, match="circuit_open"):
+        breaker.check("verify")
+    breaker.failed(JudgeError("verify", "invalid_output", "bad json"))  # a bad reply is not an outage
+    now[0] = 10.5
+    breaker.check("verify")  # half-open: one call may try
+    breaker.succeeded()
+    assert breaker.open_for() == 0

@@ -23,6 +23,7 @@ from ..judgements import (Decomposition, GeneratedQuestion, JudgeError, JudgeInf
                           Verification)
 from ..sample import Sample
 from . import llm_replies, prompts
+from .breaker import CircuitBreaker
 from .cache import ReplyCache, request_key
 from .embeddings import embedding_provider
 from .errors import judge_error, short
@@ -49,12 +50,14 @@ class LLMJudge:
 
     def __init__(self, client: openai.AsyncOpenAI, *, model: str, embedding_model: str,
                  concurrency: int = 16, cache: ReplyCache | None = None, n_questions: int = 3,
-                 response_format: ResponseFormat = "json_schema", default_threshold: float = 0.2):
+                 response_format: ResponseFormat = "json_schema", default_threshold: float = 0.2,
+                 breaker: CircuitBreaker | None = None):
         self.client = client
         self.model = model
         self.embedding_model = embedding_model
         self.n_questions = n_questions
         self.response_format = response_format
+        self.breaker = breaker or CircuitBreaker()
         self.default_threshold = default_threshold
         self.cache = cache or ReplyCache()
         # One cap for the whole process: every sample of every request shares these slots.
@@ -105,7 +108,13 @@ class LLMJudge:
     async def embed(self, texts: list[str], usage: Usage) -> list[list[float]]:
         return await self.embeddings.embed(texts, usage)
 
+    def _failed(self, error: JudgeError) -> JudgeError:
+        self.breaker.failed(error)
+        return error
+
     async def ready(self) -> tuple[bool, str]:
+        if self.breaker.open_for() > 0:
+            return False, f"circuit open: {self.breaker.last_error}; calls resume in {self.breaker.open_for():.0f} s"
         try:
             await self.client.models.list(timeout=5.0)
         except openai.NotFoundError:
@@ -168,6 +177,7 @@ class LLMJudge:
         return result
 
     async def _complete(self, stage: str, payload: dict, usage: Usage) -> str:
+        self.breaker.check(stage)
         async with self._slots:
             try:
                 reply = await self.client.chat.completions.create(**payload)
@@ -175,9 +185,10 @@ class LLMJudge:
                 fmt = (payload.get("response_format") or {}).get("type")
                 if fmt in FALLBACK and exc.status_code in (400, 422, 500, 501) and _FORMAT_WORDS.search(str(exc)):
                     raise _FormatRejected(fmt, short(exc, 200)) from exc
-                raise judge_error(stage, exc) from exc
+                raise self._failed(judge_error(stage, exc)) from exc
             except openai.OpenAIError as exc:
-                raise judge_error(stage, exc) from exc
+                raise self._failed(judge_error(stage, exc)) from exc
+        self.breaker.succeeded()
         usage.chat_calls += 1
         if reply.usage:
             usage.prompt_tokens += reply.usage.prompt_tokens or 0

@@ -11,6 +11,7 @@ import logging
 from ragmeter.metrics import GateConfig, score_sample
 from ragmeter.metrics.judges import Judge
 
+from ..judge_setup import unavailable_for
 from ..rows import RowStatus
 from ..telemetry import Telemetry
 from .store import AsyncStore, JobStatus, Row
@@ -76,6 +77,9 @@ class BatchRunner:
     async def _score_row(self, job_id: str, row: Row, metrics: list[str], gate: GateConfig,
                          slots: asyncio.Semaphore) -> None:
         async with slots:
+            # While the judge's circuit breaker is open the job pauses rather than fill rows with errors.
+            while (wait := unavailable_for(self.judge)) > 0:
+                await asyncio.sleep(wait)
             await self.store.mark_started(job_id, row.index)
             try:
                 result = await score_sample(row.to_sample(), self.judge, metrics, gate, self.threshold)
