@@ -1,10 +1,12 @@
 """The FastAPI application: `create_app()` wires settings, the judge and the routers."""
 from __future__ import annotations
 
+import asyncio
+import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import FileResponse
 
 from ragmeter.metrics.judges import Judge
@@ -19,7 +21,9 @@ from .batches.store import AsyncStore
 from .judge_setup import build_judge
 from .settings import Settings
 from .telemetry import Telemetry
+from .tenancy import KeyRing, get_tenant
 
+log = logging.getLogger("ragmeter.app")
 WEB_PAGE = Path(__file__).resolve().parent / "web" / "index.html"
 
 DESCRIPTION = """Scores RAG answers with the four Ragas metrics (faithfulness, answer relevancy,
@@ -35,6 +39,10 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
     async def lifespan(app: FastAPI):
         app.state.judge = judge if judge is not None else build_judge(settings)
         app.state.store = await AsyncStore.open(settings.db)
+        app.state.keys = KeyRing(app.state.store.sync, settings.api_keys)
+        keyed = await asyncio.to_thread(app.state.keys.configured)
+        log.info("API keys %s", "required on /v1 and / (tenants isolated)" if keyed else
+                 "not configured: open mode, every caller sees every batch")
         app.state.runner = BatchRunner(app.state.store, app.state.judge, settings.batch_concurrency,
                                        settings.hallucination_threshold, app.state.telemetry)
         await app.state.runner.resume_unfinished()
@@ -62,7 +70,7 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
     app.include_router(evaluate.router)
     app.include_router(batches.router)
 
-    @app.get("/", include_in_schema=False)
+    @app.get("/", include_in_schema=False, dependencies=[Depends(get_tenant)])
     async def web_page() -> FileResponse:
         """A small page for people: score one answer, upload a file, list batches."""
         return FileResponse(WEB_PAGE)

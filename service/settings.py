@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     batch_concurrency: int = Field(8, ge=1, description="Rows of one batch scored at a time.")
     max_upload_mb: int = Field(200, ge=1, description="Largest batch upload.")
 
+    api_keys: dict[str, str] = Field(
+        {}, description='Static API keys as a JSON object {"name": "key"}; each name is its own tenant. Keys made '
+                        "with `ragmeter keys create` work too. With none, the service is open.")
+    allow_open_network: bool = Field(
+        False, description="Allow `ragmeter serve` without API keys on an address other than loopback.")
     allowed_hosts: list[str] = Field(
         ["*"], description='Host header values the service answers (JSON list, e.g. ["ragmeter.internal"]); '
                            '"*" answers any. Set it on a shared host to refuse DNS-rebinding requests.')

@@ -6,7 +6,7 @@ import json
 from urllib.parse import quote
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Response, UploadFile
 from fastapi.responses import HTMLResponse
 from pydantic import TypeAdapter, ValidationError
 
@@ -22,10 +22,12 @@ from ..batches.store import AsyncStore, Job, JobStatus
 from ..batches.summary import summarise
 from ..batches.upload import BadUpload, read_upload
 from ..settings import Settings
+from ..tenancy import get_tenant
 from .deps import get_judge, get_runner, get_settings, get_store
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
 Store = Annotated[AsyncStore, Depends(get_store)]
+Tenant = Annotated[str | None, Depends(get_tenant)]
 _METRIC_LIST = TypeAdapter(list[MetricName])
 
 
@@ -33,8 +35,8 @@ async def _status(store: AsyncStore, job: Job) -> BatchStatus:
     return batch_status(job, await store.counts(job.id))
 
 
-async def _job(store: AsyncStore, batch_id: str) -> Job:
-    job = await store.job(batch_id)
+async def _job(store: AsyncStore, batch_id: str, tenant: str | None) -> Job:
+    job = await store.job(batch_id, tenant)  # another tenant's batch is as absent as a missing one
     if job is None:
         raise HTTPException(404, f"no batch {batch_id}")
     return job
@@ -79,7 +81,7 @@ def _attachment(filename: str) -> str:
 async def create_batch(
     response: Response, settings: Annotated[Settings, Depends(get_settings)],
     judge: Annotated[Judge, Depends(get_judge)],  # 503 now rather than a failed job later
-    store: Store, runner: Annotated[BatchRunner, Depends(get_runner)],
+    store: Store, runner: Annotated[BatchRunner, Depends(get_runner)], tenant: Tenant,
     file: Annotated[UploadFile, File(description="CSV, JSONL, JSON (list of records) or Parquet")],
     format: Annotated[Literal["csv", "jsonl", "json", "parquet"] | None, Form()] = None,
     mapping: Annotated[str | None, Form(description='JSON: {"question": "q", "answer": "a", ...}')] = None,
@@ -109,38 +111,38 @@ async def create_batch(
     except BadUpload as exc:
         raise HTTPException(400, {"message": "the file was not accepted; nothing was scored",
                                   "problems": [p.model_dump(exclude_none=True) for p in exc.problems]}) from exc
-    job = await store.create_job(file.filename or "upload", samples, wanted, gate_config)
+    job = await store.create_job(file.filename or "upload", samples, wanted, gate_config, tenant)
     runner.start(job.id)
     response.headers["Location"] = f"/v1/batches/{job.id}"
     return await _status(store, job)
 
 
 @router.get("")
-async def list_batches(store: Store) -> list[BatchStatus]:
-    """The most recent batches first."""
-    return [await _status(store, job) for job in await store.jobs()]
+async def list_batches(store: Store, tenant: Tenant) -> list[BatchStatus]:
+    """The most recent batches first (the caller's tenant's only)."""
+    return [await _status(store, job) for job in await store.jobs(tenant=tenant)]
 
 
 @router.get("/{batch_id}")
-async def get_batch(store: Store, batch_id: str) -> BatchStatus:
-    return await _status(store, await _job(store, batch_id))
+async def get_batch(store: Store, tenant: Tenant, batch_id: str) -> BatchStatus:
+    return await _status(store, await _job(store, batch_id, tenant))
 
 
 @router.delete("/{batch_id}")
-async def cancel_batch(store: Store, runner: Annotated[BatchRunner, Depends(get_runner)],
+async def cancel_batch(store: Store, tenant: Tenant, runner: Annotated[BatchRunner, Depends(get_runner)],
                        batch_id: str) -> BatchStatus:
     """Cancel a queued or running batch; rows already scored keep their results."""
-    job = await _job(store, batch_id)
+    job = await _job(store, batch_id, tenant)
     if job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
         await runner.cancel(batch_id)
-    return await _status(store, await _job(store, batch_id))
+    return await _status(store, await _job(store, batch_id, tenant))
 
 
 @router.get("/{batch_id}/results")
-async def batch_results(store: Store, batch_id: str,
+async def batch_results(store: Store, tenant: Tenant, batch_id: str,
                         format: Literal["jsonl", "csv", "parquet"] = "jsonl") -> Response:
     """Every input row with its scores, gate verdict, unsupported claims and row status."""
-    job = await _job(store, batch_id)
+    job = await _job(store, batch_id, tenant)
     rows = await store.scored_rows(batch_id)
     body = await asyncio.to_thread(scored_rows.encode, rows, format)
     stem = job.filename.rsplit(".", 1)[0] or "batch"
@@ -149,16 +151,17 @@ async def batch_results(store: Store, batch_id: str,
 
 
 @router.get("/{batch_id}/summary")
-async def batch_summary(store: Store, batch_id: str) -> dict:
+async def batch_summary(store: Store, tenant: Tenant, batch_id: str) -> dict:
     """Per metric mean, median, p10 and 95% bootstrap interval; gate pass rate; error count."""
-    job = await _job(store, batch_id)
+    job = await _job(store, batch_id, tenant)
     summary = await asyncio.to_thread(summarise, await store.scored_rows(batch_id))
     return {"id": job.id, "status": job.status, **summary.model_dump()}
 
 
 @router.get("/{batch_id}/report", response_class=HTMLResponse)
-async def batch_report(store: Store, batch_id: str) -> HTMLResponse:
+async def batch_report(store: Store, tenant: Tenant, batch_id: str,
+                       api_key: Annotated[str | None, Query(include_in_schema=False)] = None) -> HTMLResponse:
     """A page for people: histograms, gate pass rate, the worst rows with unsupported claims marked."""
-    job = await _job(store, batch_id)
+    job = await _job(store, batch_id, tenant)
     rows = await store.scored_rows(batch_id)
-    return HTMLResponse(await asyncio.to_thread(lambda: report.render(job, summarise(rows), rows)))
+    return HTMLResponse(await asyncio.to_thread(lambda: report.render(job, summarise(rows), rows, api_key)))

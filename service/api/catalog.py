@@ -1,11 +1,13 @@
 """GET /v1/metrics: the metrics this service computes."""
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from ragmeter.metrics.catalog import CATALOG, MetricInfo
 
-router = APIRouter(prefix="/v1", tags=["metrics"])
+from ..tenancy import get_tenant
+
+router = APIRouter(prefix="/v1", tags=["metrics"], dependencies=[Depends(get_tenant)])
 
 
 @router.get("/metrics")

@@ -14,9 +14,10 @@ from ragmeter.metrics.registry import requiring
 from ..judge_setup import unavailable_for
 from ..limits import limit_problems
 from ..settings import Settings
+from ..tenancy import get_tenant
 from .deps import get_judge, get_settings
 
-router = APIRouter(prefix="/v1", tags=["evaluate"])
+router = APIRouter(prefix="/v1", tags=["evaluate"], dependencies=[Depends(get_tenant)])
 
 
 class EvaluateRequest(BaseModel):

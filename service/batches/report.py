@@ -5,6 +5,7 @@ Server-rendered with inline SVG, so it needs no script, no build step and no net
 from __future__ import annotations
 
 from html import escape
+from urllib.parse import quote
 
 import numpy as np
 
@@ -55,8 +56,9 @@ def highlight(answer: str, unsupported: list[str]) -> str:
     return html
 
 
-def render(job: Job, summary: Summary, rows: list[ScoredRow]) -> str:
-    """The report page of one batch."""
+def render(job: Job, summary: Summary, rows: list[ScoredRow], api_key: str | None = None) -> str:
+    """The report page of one batch; with `api_key`, its download links carry the key the page was opened with."""
+    key = f"&amp;api_key={quote(api_key, safe='')}" if api_key else ""
     cards = [f'<div class="card"><div>rows</div><div class="big">{summary.rows}</div></div>',
              f'<div class="card"><div>gate pass rate</div><div class="big" id="pass-rate">'
              f'{_pct(summary.gate_pass_rate)}</div></div>',
@@ -84,10 +86,10 @@ def render(job: Job, summary: Summary, rows: list[ScoredRow]) -> str:
 <title>ragmeter report: {escape(job.filename)}</title><style>{STYLE}</style></head><body>
 <h1>ragmeter report: {escape(job.filename)}</h1>
 <p>Batch <code>{job.id}</code>, status <b id="status">{job.status}</b>, created {job.created_at:%Y-%m-%d %H:%M} UTC.
-<a href="/v1/batches/{job.id}/results?format=csv">results (CSV)</a> ·
-<a href="/v1/batches/{job.id}/results?format=jsonl">JSONL</a> ·
-<a href="/v1/batches/{job.id}/results?format=parquet">Parquet</a> ·
-<a href="/v1/batches/{job.id}/summary">summary (JSON)</a></p>
+<a href="/v1/batches/{job.id}/results?format=csv{key}">results (CSV)</a> ·
+<a href="/v1/batches/{job.id}/results?format=jsonl{key}">JSONL</a> ·
+<a href="/v1/batches/{job.id}/results?format=parquet{key}">Parquet</a> ·
+<a href="/v1/batches/{job.id}/summary{key.replace('&amp;', '?', 1)}">summary (JSON)</a></p>
 <div class="cards">{"".join(cards)}</div>
 <h2>Scores</h2><div class="cards">{"".join(charts) or "<p>No scores yet.</p>"}</div>
 <h2>Worst rows</h2><p>Gate failures first, then lowest faithfulness; <mark class="unsupported">marked</mark>

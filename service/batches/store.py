@@ -12,7 +12,8 @@ import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, create_engine, func, select, update
+from sqlalchemy import (JSON, DateTime, ForeignKey, Integer, String, Text, create_engine, func, inspect, select, text,
+                        update)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
@@ -53,6 +54,8 @@ class Job(Base):
     message: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Rows already finished when this run started: the rate counts only rows finished since.
     done_at_start: Mapped[int] = mapped_column(Integer, default=0)
+    # The API key's tenant that uploaded it; None in open mode. Other tenants never see the job.
+    tenant: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
 
     @property
     def gate_config(self) -> GateConfig:
@@ -80,6 +83,20 @@ class Row(Base):
         return ScoredRow.of(self.index, self.to_sample(), result, RowStatus(self.status), self.error)
 
 
+def _add_missing_columns(engine) -> None:
+    """Add nullable columns that a newer ragmeter declares to tables an older one created (until migrations land)."""
+    existing = inspect(engine)
+    with engine.begin() as connection:
+        for table in Base.metadata.sorted_tables:
+            if not existing.has_table(table.name):
+                continue
+            have = {c["name"] for c in existing.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in have and column.nullable:
+                    kind = column.type.compile(dialect=engine.dialect)
+                    connection.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+
+
 def url_problem(url: str) -> str | None:
     """Why RAGMETER_DB cannot be used (unknown database kind, missing driver, malformed URL), or None."""
     try:
@@ -100,11 +117,14 @@ class Store:
         else:
             self.engine = create_engine(url, pool_pre_ping=True)
         Base.metadata.create_all(self.engine)
+        _add_missing_columns(self.engine)
         self.session = sessionmaker(self.engine, expire_on_commit=False)
 
-    def create_job(self, filename: str, samples: list[Sample], metrics: list[str], gate: GateConfig) -> Job:
+    def create_job(self, filename: str, samples: list[Sample], metrics: list[str], gate: GateConfig,
+                   tenant: str | None = None) -> Job:
         job = Job(id=str(uuid.uuid4()), status=JobStatus.QUEUED, filename=filename, total=len(samples),
-                  metrics=list(metrics), gate=gate.model_dump(mode="json"), created_at=now(), done_at_start=0)
+                  metrics=list(metrics), gate=gate.model_dump(mode="json"), created_at=now(), done_at_start=0,
+                  tenant=tenant)
         with self.session.begin() as s:
             s.add(job)
             s.flush()
@@ -112,13 +132,17 @@ class Store:
                           attempts=0) for i, sample in enumerate(samples))
         return job
 
-    def job(self, job_id: str) -> Job | None:
+    def job(self, job_id: str, tenant: str | None = None) -> Job | None:
+        """The job; None when it does not exist or belongs to another tenant."""
         with self.session() as s:
-            return s.get(Job, job_id)
+            job = s.get(Job, job_id)
+            return job if job is not None and (tenant is None or job.tenant == tenant) else None
 
-    def jobs(self, limit: int = 100) -> list[Job]:
+    def jobs(self, limit: int = 100, tenant: str | None = None) -> list[Job]:
+        """The most recent jobs (of one tenant, when given)."""
+        query = select(Job).order_by(Job.created_at.desc()).limit(limit)
         with self.session() as s:
-            return list(s.scalars(select(Job).order_by(Job.created_at.desc()).limit(limit)))
+            return list(s.scalars(query.where(Job.tenant == tenant) if tenant is not None else query))
 
     def unfinished(self) -> list[Job]:
         with self.session() as s:
@@ -183,14 +207,15 @@ class AsyncStore:
         """Connect and create the tables, in a worker thread."""
         return cls(await asyncio.to_thread(Store, url))
 
-    async def create_job(self, filename: str, samples: list[Sample], metrics: list[str], gate: GateConfig) -> Job:
-        return await asyncio.to_thread(self.sync.create_job, filename, samples, metrics, gate)
+    async def create_job(self, filename: str, samples: list[Sample], metrics: list[str], gate: GateConfig,
+                         tenant: str | None = None) -> Job:
+        return await asyncio.to_thread(self.sync.create_job, filename, samples, metrics, gate, tenant)
 
-    async def job(self, job_id: str) -> Job | None:
-        return await asyncio.to_thread(self.sync.job, job_id)
+    async def job(self, job_id: str, tenant: str | None = None) -> Job | None:
+        return await asyncio.to_thread(self.sync.job, job_id, tenant)
 
-    async def jobs(self, limit: int = 100) -> list[Job]:
-        return await asyncio.to_thread(self.sync.jobs, limit)
+    async def jobs(self, limit: int = 100, tenant: str | None = None) -> list[Job]:
+        return await asyncio.to_thread(self.sync.jobs, limit, tenant)
 
     async def unfinished(self) -> list[Job]:
         return await asyncio.to_thread(self.sync.unfinished)

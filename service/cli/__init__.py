@@ -1,4 +1,4 @@
-"""The `ragmeter` command: serve the API, score a file, gate a CI build, measure accuracy."""
+"""The `ragmeter` command: serve the API, score a file, gate a CI build, measure accuracy, manage API keys."""
 from __future__ import annotations
 
 import argparse
@@ -30,9 +30,10 @@ def main(argv: list[str] | None = None) -> int:
                           help="rows of the support scorer's training part, its held-out part, or all")
     accuracy.add_argument("--limit", type=int, default=None, help="score only the first N rows")
 
-    from . import gate
+    from . import gate, keys
 
     gate.add_parser(commands)
+    keys.add_parser(commands)
 
     args = parser.parse_args(argv)
     if args.command == "serve":
@@ -42,11 +43,14 @@ def main(argv: list[str] | None = None) -> int:
         from ..logs import log_config
 
         from ..batches.store import url_problem
+        from ..tenancy import open_network_problem
         from ..settings import Settings
         from .errors import error
 
         settings = Settings()
         if problem := url_problem(settings.db):
+            return error(problem)
+        if problem := open_network_problem(args.host, settings):
             return error(problem)
         uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=log_config(args.log_level.upper()),
                     timeout_graceful_shutdown=settings.shutdown_grace_s)
@@ -57,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         return accuracy_command.run(args)
     if args.command == "gate":
         return gate.run(args)
+    if args.command == "keys":
+        return keys.run(args)
     from . import score as score_command
 
     return score_command.run(args)

@@ -1,0 +1,43 @@
+"""`ragmeter keys create NAME | revoke NAME | list`: API keys in the batch store (RAGMETER_DB)."""
+from __future__ import annotations
+
+import argparse
+
+from ..batches.store import Store
+from ..settings import Settings
+from ..tenancy import create_key, list_keys, revoke_key
+from .errors import err, error
+
+
+def add_parser(commands) -> None:
+    keys = commands.add_parser("keys", help="create, revoke and list API keys")
+    actions = keys.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="make a key; it is printed once, only its hash is kept")
+    create.add_argument("name")
+    create.add_argument("--tenant", help="whose batches the key sees (default: the name)")
+    revoke = actions.add_parser("revoke", help="revoke a key at once")
+    revoke.add_argument("name")
+    actions.add_parser("list", help="names, tenants and states of the keys")
+
+
+def run(args: argparse.Namespace) -> int:
+    store = Store(Settings().db)
+    try:
+        if args.action == "create":
+            try:
+                key = create_key(store, args.name, args.tenant)
+            except ValueError as exc:
+                return error(exc)
+            err.print(f"key {args.name!r} created; it is shown once, store it now:")
+            print(key)
+        elif args.action == "revoke":
+            if not revoke_key(store, args.name):
+                return error(f"no live key named {args.name!r}")
+            err.print(f"key {args.name!r} revoked")
+        else:
+            for key in list_keys(store):
+                state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "live"
+                print(f"{key.name}\ttenant={key.tenant}\t{state}")
+        return 0
+    finally:
+        store.close()

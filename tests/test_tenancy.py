@@ -1,0 +1,71 @@
+"""API keys and tenants: without a key nothing under /v1 answers, and no tenant sees another's batches."""
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from ragmeter.service.app import create_app
+from ragmeter.service.cli import main
+from ragmeter.service.settings import Settings
+
+from .helpers import StubJudge, as_file, rows, wait_done
+
+KEYS = {"alpha": "key-alpha-0123456789", "beta": "key-beta-0123456789"}
+
+
+@pytest.fixture
+def client():
+    with TestClient(create_app(Settings(api_keys=KEYS), judge=StubJudge())) as c:
+        yield c
+
+
+def as_tenant(name: str) -> dict:
+    return {"Authorization": f"Bearer {KEYS[name]}"}
+
+
+def test_without_a_valid_key_only_health_answers(client):
+    assert client.get("/healthz").status_code == 200 and client.get("/readyz").status_code == 200
+    for method, path in (("get", "/v1/batches"), ("get", "/v1/metrics"), ("post", "/v1/evaluate"), ("get", "/")):
+        assert getattr(client, method)(path).status_code == 401
+        assert getattr(client, method)(path, headers={"X-API-Key": "wrong"}).status_code == 401
+    assert client.get("/v1/metrics", headers={"X-API-Key": KEYS["beta"]}).status_code == 200
+    assert client.get("/", params={"api_key": KEYS["alpha"]}).status_code == 200
+
+
+def test_a_tenant_never_sees_another_tenants_batches(client):
+    batch = client.post("/v1/batches", files={"file": ("a.jsonl", as_file(rows(3), "jsonl"))},
+                        headers=as_tenant("alpha")).json()
+    wait_done(_Authed(client, "alpha"), batch["id"])
+    assert [b["id"] for b in client.get("/v1/batches", headers=as_tenant("alpha")).json()] == [batch["id"]]
+    assert client.get("/v1/batches", headers=as_tenant("beta")).json() == []
+    for suffix in ("", "/results", "/summary", "/report"):
+        assert client.get(f"/v1/batches/{batch['id']}{suffix}", headers=as_tenant("beta")).status_code == 404
+    assert client.delete(f"/v1/batches/{batch['id']}", headers=as_tenant("beta")).status_code == 404
+    assert client.get(f"/v1/batches/{batch['id']}/results", headers=as_tenant("alpha")).status_code == 200
+
+
+class _Authed:
+    """A client that sends one tenant's key, for helpers that take a client."""
+
+    def __init__(self, client, name):
+        self.client, self.headers = client, as_tenant(name)
+
+    def get(self, url, **kwargs):
+        return self.client.get(url, headers=self.headers, **kwargs)
+
+
+def test_keys_made_with_the_cli_work_until_revoked(tmp_path, monkeypatch, capsys):
+    assert main(["keys", "create", "ci", "--tenant", "team-a"]) == 0
+    key = capsys.readouterr().out.strip()
+    assert key.startswith("rk_")
+    with TestClient(create_app(Settings(), judge=StubJudge())) as c:
+        assert c.get("/v1/batches").status_code == 401
+        assert c.get("/v1/batches", headers={"X-API-Key": key}).status_code == 200
+        assert main(["keys", "revoke", "ci"]) == 0
+        assert c.get("/v1/batches", headers={"X-API-Key": key}).status_code == 401
+    assert main(["keys", "list"]) == 0 and "tenant=team-a" in capsys.readouterr().out
+
+
+def test_serving_beyond_loopback_without_keys_needs_an_explicit_setting(capsys):
+    assert main(["serve", "--host", "0.0.0.0", "--port", "1"]) == 2
+    assert "RAGMETER_ALLOW_OPEN_NETWORK" in capsys.readouterr().err
