@@ -20,6 +20,7 @@ from .batches.runner import BatchRunner
 from .batches.store import AsyncStore
 from .judge_setup import build_judge
 from .settings import Settings
+from .quota import Quota
 from .telemetry import Telemetry
 from .tenancy import KeyRing, get_tenant
 
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
     app.state.settings = settings
     app.state.judge = judge
     app.state.telemetry = Telemetry()
+    app.state.quota = Quota(settings.rate_limit_rps, settings.samples_per_day)
     errors.install(app)
     app.add_middleware(RequestHeaders)
     if settings.allowed_hosts != ["*"]:  # a foreign Host header is refused (DNS rebinding)

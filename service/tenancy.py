@@ -101,6 +101,7 @@ async def get_tenant(request: Request) -> str | None:
     if tenant is None:
         raise HTTPException(401, "an API key is required: Authorization: Bearer <key> or X-API-Key: <key>",
                             headers={"WWW-Authenticate": "Bearer"})
+    request.app.state.quota.request(tenant)
     return tenant
 
 

@@ -69,3 +69,26 @@ def test_keys_made_with_the_cli_work_until_revoked(tmp_path, monkeypatch, capsys
 def test_serving_beyond_loopback_without_keys_needs_an_explicit_setting(capsys):
     assert main(["serve", "--host", "0.0.0.0", "--port", "1"]) == 2
     assert "RAGMETER_ALLOW_OPEN_NETWORK" in capsys.readouterr().err
+
+
+def test_a_key_over_its_request_rate_or_daily_samples_gets_429_with_retry_after():
+    settings = Settings(api_keys=KEYS, rate_limit_rps=1, samples_per_day=2)
+    with TestClient(create_app(settings, judge=StubJudge())) as c:
+        assert c.get("/v1/metrics", headers=as_tenant("alpha")).status_code == 200
+        limited = c.get("/v1/metrics", headers=as_tenant("alpha"))
+        assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
+        assert c.get("/v1/metrics", headers=as_tenant("beta")).status_code == 200  # each key has its own bucket
+
+
+def test_the_daily_sample_quota_counts_evaluated_and_uploaded_samples():
+    from ragmeter.service.quota import Quota
+
+    now = [0.0]
+    quota = Quota(samples_per_day=3, clock=lambda: now[0])
+    quota.samples("alpha", 2)
+    with pytest.raises(Exception) as refused:
+        quota.samples("alpha", 2)
+    assert refused.value.status_code == 429 and "quota of 3" in refused.value.detail
+    quota.samples("beta", 3)
+    now[0] = 86_401
+    quota.samples("alpha", 3)  # a new day

@@ -6,7 +6,7 @@ import json
 from urllib.parse import quote
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, Response, UploadFile
 from fastapi.responses import HTMLResponse
 from pydantic import TypeAdapter, ValidationError
 
@@ -79,7 +79,7 @@ def _attachment(filename: str) -> str:
 
 @router.post("", status_code=202)
 async def create_batch(
-    response: Response, settings: Annotated[Settings, Depends(get_settings)],
+    request: Request, response: Response, settings: Annotated[Settings, Depends(get_settings)],
     judge: Annotated[Judge, Depends(get_judge)],  # 503 now rather than a failed job later
     store: Store, runner: Annotated[BatchRunner, Depends(get_runner)], tenant: Tenant,
     file: Annotated[UploadFile, File(description="CSV, JSONL, JSON (list of records) or Parquet")],
@@ -111,6 +111,8 @@ async def create_batch(
     except BadUpload as exc:
         raise HTTPException(400, {"message": "the file was not accepted; nothing was scored",
                                   "problems": [p.model_dump(exclude_none=True) for p in exc.problems]}) from exc
+    if tenant is not None:
+        request.app.state.quota.samples(tenant, len(samples))
     job = await store.create_job(file.filename or "upload", samples, wanted, gate_config, tenant)
     runner.start(job.id)
     response.headers["Location"] = f"/v1/batches/{job.id}"

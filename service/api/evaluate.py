@@ -46,6 +46,7 @@ class EvaluateResponse(BaseModel):
 
 @router.post("/evaluate")
 async def evaluate_samples(request: Request, body: EvaluateRequest, judge: Annotated[Judge, Depends(get_judge)],
+                           tenant: Annotated[str | None, Depends(get_tenant)],
                            settings: Annotated[Settings, Depends(get_settings)]) -> EvaluateResponse:
     """Scores, gate verdict and evidence for each sample. A gate failure is data: still HTTP 200."""
     if len(body.samples) > settings.max_samples_per_request:
@@ -62,6 +63,8 @@ async def evaluate_samples(request: Request, body: EvaluateRequest, judge: Annot
     if problems:
         raise RequestValidationError(problems)
 
+    if tenant is not None:
+        request.app.state.quota.samples(tenant, len(body.samples))
     results = await evaluate(body.samples, judge, metrics, gate, settings.hallucination_threshold)
     total = Usage()
     for result in results:

@@ -1,0 +1,61 @@
+"""Per-tenant rate limits: requests per second (token bucket) and samples per day, answered with 429 and Retry-After.
+
+Counted in this process; several replicas each count their own share.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from fastapi import HTTPException
+
+DAY_S = 86_400.0
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    updated: float
+    day_start: float
+    samples_today: int = 0
+
+
+@dataclass
+class Quota:
+    requests_per_s: float = 0.0  # 0: no limit
+    samples_per_day: int = 0  # 0: no limit
+    clock: object = time.monotonic
+    _buckets: dict[str, _Bucket] = field(default_factory=dict)
+
+    def _bucket(self, tenant: str) -> _Bucket:
+        now = self.clock()
+        bucket = self._buckets.setdefault(tenant, _Bucket(tokens=max(1.0, self.requests_per_s), updated=now,
+                                                          day_start=now))
+        if now - bucket.day_start >= DAY_S:
+            bucket.day_start, bucket.samples_today = now, 0
+        return bucket
+
+    def request(self, tenant: str) -> None:
+        """Take one request from the tenant's bucket; 429 when it is empty."""
+        if not self.requests_per_s:
+            return
+        bucket, now = self._bucket(tenant), self.clock()
+        burst = max(1.0, self.requests_per_s)
+        bucket.tokens = min(burst, bucket.tokens + (now - bucket.updated) * self.requests_per_s)
+        bucket.updated = now
+        if bucket.tokens < 1.0:
+            wait = (1.0 - bucket.tokens) / self.requests_per_s
+            raise HTTPException(429, f"more than {self.requests_per_s:g} requests/s for this key",
+                                headers={"Retry-After": str(max(1, round(wait + 0.5)))})
+        bucket.tokens -= 1.0
+
+    def samples(self, tenant: str, n: int) -> None:
+        """Count n samples against the tenant's daily quota; 429 (nothing counted) when they do not fit."""
+        if not self.samples_per_day:
+            return
+        bucket = self._bucket(tenant)
+        if bucket.samples_today + n > self.samples_per_day:
+            wait = DAY_S - (self.clock() - bucket.day_start)
+            raise HTTPException(429, f"{n} samples would exceed this key's quota of {self.samples_per_day} a day "
+                                     f"({bucket.samples_today} used)", headers={"Retry-After": str(round(wait))})
+        bucket.samples_today += n
