@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,8 +22,11 @@ class RagmeterError(RuntimeError):
 
 
 class RagmeterClient:
-    def __init__(self, base_url: str, timeout: float = 120.0):
-        self.http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout)
+    def __init__(self, base_url: str, timeout: float = 120.0, api_key: str | None = None):
+        """`api_key` defaults to RAGMETER_API_KEY, for services that require keys."""
+        api_key = api_key or os.environ.get("RAGMETER_API_KEY")
+        self.http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout,
+                                 headers={"X-API-Key": api_key} if api_key else None)
 
     def __enter__(self) -> "RagmeterClient":
         return self

@@ -92,3 +92,13 @@ def test_the_daily_sample_quota_counts_evaluated_and_uploaded_samples():
     quota.samples("beta", 3)
     now[0] = 86_401
     quota.samples("alpha", 3)  # a new day
+
+
+def test_the_python_client_sends_the_key_from_its_argument_or_ragmeter_api_key(monkeypatch):
+    from ragmeter.service.client import RagmeterClient
+
+    monkeypatch.setenv("RAGMETER_API_KEY", "from-env")
+    with RagmeterClient("http://127.0.0.1:1") as client:
+        assert client.http.headers["X-API-Key"] == "from-env"
+    with RagmeterClient("http://127.0.0.1:1", api_key="given") as client:
+        assert client.http.headers["X-API-Key"] == "given"
