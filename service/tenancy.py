@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import re
 import secrets
 from datetime import datetime
 
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from .batches.store import Base, Store, now
 
 KEY_PREFIX = "rk_"
+_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 class ApiKey(Base):
@@ -38,6 +40,9 @@ def digest(key: str) -> str:
 
 def create_key(store: Store, name: str, tenant: str | None = None) -> str:
     """A new key for `name` (its tenant defaults to the name); the key itself is shown once, only its hash kept."""
+    for label, value in (("name", name), ("tenant", tenant or name)):
+        if not _NAME.fullmatch(value):
+            raise ValueError(f"a key's {label} is 1 to 64 letters, digits, '.', '_' or '-', not {value!r}")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     with store.session.begin() as s:
         if s.get(ApiKey, name) is not None:

@@ -117,3 +117,11 @@ def test_serve_refuses_an_unusable_database_url_in_one_line(monkeypatch, capsys)
     monkeypatch.setenv("RAGMETER_DB", "nonsense://somewhere")
     assert main(["serve", "--port", "1"]) == 2
     assert "cannot use RAGMETER_DB" in capsys.readouterr().err
+
+
+def test_an_invalid_setting_is_one_line_not_a_traceback(monkeypatch, capsys):
+    monkeypatch.setenv("RAGMETER_RATE_LIMIT_RPS", "-1")
+    assert main(["keys", "list"]) == 2
+    assert "RAGMETER_RATE_LIMIT_RPS" in capsys.readouterr().err
+    monkeypatch.setenv("RAGMETER_RATE_LIMIT_RPS", "0")
+    assert main(["keys", "create", ""]) == 2

@@ -5,6 +5,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
+
 from ragmeter.metrics import DEFAULT_METRICS, METRIC_NAMES
 
 
@@ -36,15 +39,32 @@ def main(argv: list[str] | None = None) -> int:
     keys.add_parser(commands)
 
     args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except (SettingsError, ValidationError) as exc:
+        if isinstance(exc, ValidationError) and exc.title != "Settings":
+            raise
+        from .errors import error
+
+        return error(f"a RAGMETER_* setting is invalid: {str(exc).splitlines()[0]} ({_first_problem(exc)})")
+
+
+def _first_problem(exc: Exception) -> str:
+    if isinstance(exc, ValidationError) and exc.errors():
+        problem = exc.errors()[0]
+        return f"RAGMETER_{str(problem['loc'][0]).upper()}: {problem['msg']}"
+    return str(exc.__cause__ or "see the variable's format in the README")
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "serve":
         import uvicorn
 
         from ..app import create_app
-        from ..logs import log_config
-
         from ..batches.store import url_problem
-        from ..tenancy import open_network_problem
+        from ..logs import log_config
         from ..settings import Settings
+        from ..tenancy import open_network_problem
         from .errors import error
 
         settings = Settings()
@@ -60,8 +80,12 @@ def main(argv: list[str] | None = None) -> int:
 
         return accuracy_command.run(args)
     if args.command == "gate":
+        from . import gate
+
         return gate.run(args)
     if args.command == "keys":
+        from . import keys
+
         return keys.run(args)
     from . import score as score_command
 
