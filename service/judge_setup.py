@@ -28,12 +28,6 @@ def judge_kind(settings: Settings) -> str:
     return "embedded" if settings.judge in EMBEDDED else settings.judge
 
 
-def unavailable_for(judge: Judge) -> float:
-    """Seconds until a judge with an open circuit breaker takes calls again; 0 for any other."""
-    breaker = getattr(judge, "breaker", None)
-    return breaker.open_for() if breaker is not None else 0.0
-
-
 def build_judge(settings: Settings) -> Judge | None:
     """The configured judge, or None when the LLM judge is asked for but not configured."""
     if judge_kind(settings) == "embedded":

@@ -100,7 +100,7 @@ def encode(rows: list[ScoredRow], fmt: str) -> bytes:
         # Lists go into CSV cells as JSON, the same form the upload reads back.
         for column in LIST_COLUMNS:
             frame[column] = frame[column].map(lambda v: json.dumps(v, ensure_ascii=False))
-        for column in frame.columns:
+        for column in frame.select_dtypes(exclude=["number", "bool"]).columns:
             frame[column] = frame[column].map(neutralise_formula)
         return frame.to_csv(index=False).encode()
     buffer = io.BytesIO()

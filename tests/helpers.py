@@ -74,6 +74,9 @@ class StubJudge:
     async def embed(self, texts, usage):
         return [[1.0, 0.0] for _ in texts]
 
+    def unavailable_for(self):
+        return 0.0
+
     async def ready(self):
         return True, "stub"
 

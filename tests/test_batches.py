@@ -1,12 +1,8 @@
 """Batch scoring by upload: formats, validation, durable jobs that survive a restart."""
 from __future__ import annotations
 
-import asyncio
 import io
 import json
-import threading
-import time
-from collections import Counter
 
 import pandas as pd
 import pytest

@@ -108,6 +108,9 @@ class LLMJudge:
     async def embed(self, texts: list[str], usage: Usage) -> list[list[float]]:
         return await self.embeddings.embed(texts, usage)
 
+    def unavailable_for(self) -> float:
+        return self.breaker.open_for()
+
     def _failed(self, error: JudgeError) -> JudgeError:
         self.breaker.failed(error)
         return error

@@ -11,7 +11,6 @@ from ragmeter.metrics import DEFAULT_METRICS, GateConfig, MetricName, Sample, Sa
 from ragmeter.metrics.judges import Judge
 from ragmeter.metrics.registry import requiring
 
-from ..judge_setup import unavailable_for
 from ..limits import limit_problems
 from ..settings import Settings
 from ..tenancy import get_tenant
@@ -53,7 +52,7 @@ async def evaluate_samples(request: Request, body: EvaluateRequest, judge: Annot
         raise HTTPException(413, f"{len(body.samples)} samples is more than the "
                                  f"{settings.max_samples_per_request} allowed per request "
                                  "(RAGMETER_MAX_SAMPLES_PER_REQUEST); upload larger sets to POST /v1/batches")
-    if (wait := unavailable_for(judge)) > 0:  # the judge keeps failing: say so now rather than time out
+    if (wait := judge.unavailable_for()) > 0:  # the judge keeps failing: say so now rather than time out
         raise HTTPException(503, f"the judge is failing and its circuit breaker is open; retry in {wait:.0f} s",
                             headers={"Retry-After": str(max(1, round(wait)))})
     metrics = tuple(dict.fromkeys(body.metrics)) if body.metrics else DEFAULT_METRICS

@@ -1,4 +1,4 @@
-"""Liveness and readiness."""
+"""Liveness, readiness and Prometheus metrics: what monitoring reads, open without an API key."""
 from __future__ import annotations
 
 from typing import Annotated

@@ -11,7 +11,6 @@ import logging
 from ragmeter.metrics import GateConfig, score_sample
 from ragmeter.metrics.judges import Judge
 
-from ..judge_setup import unavailable_for
 from ..rows import RowStatus
 from ..telemetry import Telemetry
 from .store import AsyncStore, JobStatus, Row
@@ -78,7 +77,7 @@ class BatchRunner:
                          slots: asyncio.Semaphore) -> None:
         async with slots:
             # While the judge's circuit breaker is open the job pauses rather than fill rows with errors.
-            while (wait := unavailable_for(self.judge)) > 0:
+            while (wait := self.judge.unavailable_for()) > 0:
                 await asyncio.sleep(wait)
             await self.store.mark_started(job_id, row.index)
             try:

@@ -72,10 +72,10 @@ def coverage(claim_stems: frozenset[str], sentence: str) -> float:
 
 
 def find(claim_text: str, claim_stems: frozenset[str], claim_mentions, sentence: str, similarity: float,
-         context_numbers: frozenset[str], context_text: str) -> str | None:
+         context_numbers: frozenset[str], contexts_normalised: list[str]) -> str | None:
     """Why the claim contradicts `sentence` (its closest context sentence), or None when it does not.
 
-    `context_text` is all the contexts, lower-cased: a name found anywhere in them is not new.
+    `contexts_normalised` are the contexts, lower-cased: a name found anywhere in them is not new.
     """
     if similarity < CLOSE_SIMILARITY:
         return None
@@ -96,7 +96,7 @@ def find(claim_text: str, claim_stems: frozenset[str], claim_mentions, sentence:
                 f'{", ".join(sorted(sentence_numbers)[:3])}: "{sentence[:160]}"')
     spelled = text.spelled_out(claim_text, sentence)
     other_names = [n for n in _names(claim_text)
-                   if not re.search(r"\b" + re.escape(n.lower()) + r"\b", context_text)
+                   if not any(re.search(r"\b" + re.escape(n.lower()) + r"\b", c) for c in contexts_normalised)
                    and n.lower() not in spelled and not text.acronym_of(n, sentence)]
     if other_names and covered >= CLOSE_COVERAGE and similarity >= 0.75:
         return f'{other_names[0]} is not in the contexts, where the closest sentence names others: "{sentence[:160]}"'

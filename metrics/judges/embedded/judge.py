@@ -73,6 +73,9 @@ class EmbeddedJudge:
 
         return await asyncio.to_thread(locked)
 
+    def unavailable_for(self) -> float:
+        return 0.0  # in process: nothing to wait for
+
     async def ready(self) -> tuple[bool, str]:
         return True, "embedded judge loaded"
 
@@ -158,6 +161,9 @@ def _reason(support: Support, supported: bool) -> str:
     f = support.features
     if support.contradiction:
         return f"p={support.probability:.2f}: contradicted: {support.contradiction}"
+    if supported and support.reworded:
+        return (f"p={support.probability:.2f}: rewords its closest sentence (similarity {f['sim_max']:.2f}): every "
+                "content word found in that passage as written, as a synonym, an abbreviation or a word of close meaning")
     if supported:
         return (f"p={support.probability:.2f}: best sentence similarity {f['sim_max']:.2f}, "
                 f"{f['cov_all']:.0%} of content words found")

@@ -44,9 +44,7 @@ def estimate(encode, question: str, answer: str, noncommittal: bool) -> Relevanc
     """
     if noncommittal:
         return Relevance(noncommittal=True, estimate=0.0, signals={"evasion": 1.0})
-    texts = texts_to_encode(question, answer)
-    sentences = texts[1:]
-    vectors = np.asarray(encode(texts))
+    vectors = np.asarray(encode(texts_to_encode(question, answer)))
     sims = vectors[1:] @ vectors[0]
     similarity = float(np.clip((float(np.max(sims)) - 0.1) / 0.6, 0.0, 1.0))
     kind = answer_type(question, answer)

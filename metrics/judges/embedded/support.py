@@ -106,6 +106,7 @@ class Support:
     features: dict[str, float]
     missing: list[str]
     contradiction: str | None = None  # why the evidence says the opposite, when it does
+    reworded: bool = False  # supported as a rewording of one passage (see `rewording`)
 
 
 @dataclass(frozen=True)
@@ -229,20 +230,23 @@ def score_claim(model: SupportModel, claim: Claim, contexts: list[ContextIndex],
         # similar it sounds ("Mumbai" in the frame of a question about Delhi embeds close to it).
         # HaluEval's hallucinations are never bare names, so the learned weights cannot know this.
         probability = min(probability, 0.05)
-    numbers = frozenset().union(*(c.numbers for c in contexts))
     contradiction = None
     if statement(claim):  # a bare answer ("Tuppence Middleton", "no") has no statement to oppose
         contradiction = contradictions.find(claim.text, claim.stems, claim.number_mentions, evidence,
-                                            features["sim_max"], numbers, " ".join(c.normalised for c in contexts))
+                                            features["sim_max"], frozenset().union(*(c.numbers for c in contexts)),
+                                            [c.normalised for c in contexts])
     if contradiction is not None:
         probability = min(probability, 0.05)
     elif not features["numbers_ok"]:
         # Numbers, dates and amounts must be in the contexts (in any format); the learned weights
         # give them too little weight.
         probability = min(probability, NUMBER_MISSING_PROBABILITY)
-    elif rewording(claim, features, contexts[best_ctx], best_sent, encode):
+    # Only a claim the learned weights reject is checked as a rewording: the check embeds words.
+    reworded = (contradiction is None and probability < model.claim_cutoff
+                and rewording(claim, features, contexts[best_ctx], best_sent, encode))
+    if reworded:
         probability = max(probability, REWORDING_PROBABILITY)
-    return Support(probability, best_ctx, evidence, features, missing, contradiction)
+    return Support(probability, best_ctx, evidence, features, missing, contradiction, reworded)
 
 
 # A claim of a few content words, all found in one passage of the contexts (a sentence and its

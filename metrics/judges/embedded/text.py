@@ -239,8 +239,10 @@ def _in_order(letters: str, word: str) -> bool:
     return all(ch in it for ch in letters)
 
 
-def _initials(passage: str) -> set[str]:
-    return {initials for initials, _ in _phrases(passage)}
+@lru_cache(maxsize=4096)
+def _initials(passage: str) -> frozenset[str]:
+    # Called once per unmatched word of a claim against the same passage: built once per passage.
+    return frozenset(initials for initials, _ in _phrases(passage))
 
 
 def _phrases(passage: str, longest: int = 6) -> list[tuple[str, list[str]]]:
