@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_serializer
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,7 @@ class ClaimVerdict(BaseModel):
     evidence: str = ""
     context_index: int | None = Field(default=None, description="0-based index of the context quoted.")
     probability: float | None = Field(default=None, description="P(supported), for judges that estimate it.")
+    judged_by: str | None = Field(default=None, description="Which judge decided this verdict (the cascade's).")
 
 
 class StatementVerdict(BaseModel):
@@ -63,6 +64,7 @@ class StatementVerdict(BaseModel):
     evidence: str = ""
     context_index: int | None = None
     probability: float | None = None
+    judged_by: str | None = None
 
 
 class ContextVerdict(BaseModel):
@@ -70,6 +72,7 @@ class ContextVerdict(BaseModel):
     useful: bool
     reason: str = ""
     probability: float | None = None
+    judged_by: str | None = None
 
 
 class Verification(BaseModel):
@@ -108,6 +111,10 @@ class Usage(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     embedding_tokens: int = 0
+    # The cascade judge's items sent on to its LLM judge; 0 for every other judge.
+    escalated_claims: int = 0
+    escalated_statements: int = 0
+    escalated_contexts: int = 0
 
     def add(self, other: "Usage") -> None:
         for name in Usage.model_fields:
@@ -134,3 +141,12 @@ class JudgeInfo(BaseModel):
     name: str
     model: str | None = None
     embedding_model: str | None = None
+    version: str | None = Field(default=None, description="The scoring library's version, for engines such as ragas.")
+
+    @model_serializer(mode="wrap")
+    def _version_only_when_known(self, handler):
+        # Judges without a library version keep the shape they always had.
+        data = handler(self)
+        if data.get("version") is None:
+            data.pop("version", None)
+        return data

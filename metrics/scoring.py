@@ -11,11 +11,14 @@ from collections.abc import Iterable
 from .gate import GateConfig, apply_gate
 from .judgements import Decomposition, ErrorInfo, JudgeError, Needs, Relevance, Usage, Verification
 from .judges.protocol import Judge
-from .metric import Judged
+from .metric import Judged, Metric
 from .registry import DEFAULT_METRICS, METRICS
 from .results import Details, SampleResult, Scores
 from .sample import Sample
 from .metric_score import INVALID_VALUE
+
+# What the metrics a request did not ask for, or cannot score, are evaluated on: nothing.
+NOTHING_JUDGED = Judged(None, None, None, None)
 
 
 async def score_sample(sample: Sample, judge: Judge, metrics: Iterable[str] | None = None,
@@ -28,6 +31,29 @@ async def score_sample(sample: Sample, judge: Judge, metrics: Iterable[str] | No
     usage = Usage()
     errors: list[ErrorInfo] = []
 
+    if hasattr(judge, "score_metrics"):  # an engine that computes whole metrics itself (ragas)
+        scored = await judge.score_metrics(sample, [m.name for m in active], usage, errors)
+        details = {m.name: scored[m.name] if m.name in scored else m.evaluate(sample, NOTHING_JUDGED, m.name in wanted)
+                   for m in METRICS}
+    else:
+        details = await _judged_details(sample, judge, active, wanted, need, usage, errors)
+    errors += [ErrorInfo(stage=name, kind=INVALID_VALUE, message="the computation gave NaN or an infinity")
+               for name, detail in details.items() if detail.reason == INVALID_VALUE]
+    return SampleResult(
+        id=sample.id,
+        scores=Scores(**{name: detail.score for name, detail in details.items()}),
+        gate=apply_gate(details, details["faithfulness"].claims, gate,
+                        _first_set(gate.threshold, threshold, judge.default_threshold)),
+        details=Details(**details),
+        judge=judge.info,
+        usage=usage,
+        errors=errors,
+    )
+
+
+async def _judged_details(sample: Sample, judge: Judge, active: list[Metric], wanted: frozenset[str], need: Needs,
+                          usage: Usage, errors: list[ErrorInfo]) -> dict:
+    """Each metric's detail from the judge's judgements: decompose, then verify, relevance and embeddings."""
     parts: Decomposition | None = Decomposition()
     if need.decompose:
         parts = await _attempt(judge.decompose(sample, need, usage), errors)
@@ -43,19 +69,7 @@ async def score_sample(sample: Sample, judge: Judge, metrics: Iterable[str] | No
     )
     judged = Judged(parts, verification, relevance, dict(zip(texts, vectors)) if vectors is not None else None)
 
-    details = {m.name: m.evaluate(sample, judged, m.name in wanted) for m in METRICS}
-    errors += [ErrorInfo(stage=name, kind=INVALID_VALUE, message="the computation gave NaN or an infinity")
-               for name, detail in details.items() if detail.reason == INVALID_VALUE]
-    return SampleResult(
-        id=sample.id,
-        scores=Scores(**{name: detail.score for name, detail in details.items()}),
-        gate=apply_gate(details, details["faithfulness"].claims, gate,
-                        _first_set(gate.threshold, threshold, judge.default_threshold)),
-        details=Details(**details),
-        judge=judge.info,
-        usage=usage,
-        errors=errors,
-    )
+    return {m.name: m.evaluate(sample, judged, m.name in wanted) for m in METRICS}
 
 
 async def evaluate(samples: Iterable[Sample], judge: Judge, metrics: Iterable[str] | None = None,

@@ -10,8 +10,8 @@ from ragmeter.metrics.judges.llm import LLMJudge
 
 from .settings import Settings
 
-NO_JUDGE = ("RAGMETER_JUDGE=openai but no LLM judge is configured: set OPENAI_API_KEY (and OPENAI_BASE_URL "
-            "for a server other than OpenAI's), or use RAGMETER_JUDGE=local (the embedded judge)")
+NO_JUDGE = ("RAGMETER_JUDGE=openai (or cascade, or ragas) but no LLM judge is configured: set OPENAI_API_KEY (and "
+            "OPENAI_BASE_URL for a server other than OpenAI's), or use RAGMETER_JUDGE=local (the embedded judge)")
 # RAGMETER_JUDGE values that mean the embedded judge ("local" is the original name).
 EMBEDDED = ("local", "embedded")
 
@@ -22,28 +22,58 @@ def llm_configured() -> bool:
 
 
 def judge_kind(settings: Settings) -> str:
-    """`embedded` or `openai`: auto means openai when the OPENAI_* variables are set, embedded otherwise."""
+    """`embedded`, `openai`, `cascade` or `ragas`: auto means openai when the OPENAI_* variables are set, else embedded."""
     if settings.judge == "auto":
         return "openai" if llm_configured() else "embedded"
     return "embedded" if settings.judge in EMBEDDED else settings.judge
 
 
-def build_judge(settings: Settings) -> Judge | None:
-    """The configured judge, or None when the LLM judge is asked for but not configured."""
-    if judge_kind(settings) == "embedded":
-        from ragmeter.metrics.judges.embedded.judge import EmbeddedJudge
+def judge_problem(settings: Settings) -> str | None:
+    """Why the configured judge cannot be built in this installation (a missing extra), or None."""
+    if judge_kind(settings) == "ragas":
+        from ragmeter.metrics.judges.ragas_engine import ragas_problem
 
-        return EmbeddedJudge()
+        return ragas_problem()
+    return None
+
+
+def build_judge(settings: Settings) -> Judge | None:
+    """The configured judge, or None when a judge that needs an LLM is asked for but none is configured."""
+    kind = judge_kind(settings)
+    if kind == "embedded":
+        return _embedded()
     if not llm_configured():
         return None
-    return LLMJudge.create(
-        model=settings.judge_model,
-        embedding_model=settings.embedding_model,
-        timeout=settings.judge_timeout,
-        max_retries=settings.judge_max_retries,
-        concurrency=settings.judge_concurrency,
-        cache=ReplyCache(settings.cache_size, settings.cache_path),
-        n_questions=settings.answer_relevancy_questions,
-        response_format=settings.judge_response_format,
-        breaker=CircuitBreaker(settings.judge_breaker_failures, settings.judge_breaker_cooldown_s),
-    )
+    if kind == "ragas":
+        if problem := judge_problem(settings):
+            raise RuntimeError(problem)
+        from ragmeter.metrics.judges.ragas_engine import RagasEngine
+
+        return RagasEngine(**_remote_options(settings))  # type: ignore[return-value]
+    llm = LLMJudge.create(response_format=settings.judge_response_format, **_remote_options(settings))
+    if kind == "cascade":
+        from ragmeter.metrics.judges.cascade import Band, CascadeJudge
+
+        return CascadeJudge(_embedded(), llm, Band(settings.cascade_band_low, settings.cascade_band_high),
+                            settings.cascade_decompose)
+    return llm
+
+
+def _embedded() -> Judge:
+    from ragmeter.metrics.judges.embedded.judge import EmbeddedJudge
+
+    return EmbeddedJudge()
+
+
+def _remote_options(settings: Settings) -> dict:
+    """What the LLM judge and the ragas engine share: model, timeouts, retries, cap, cache, breaker."""
+    return {
+        "model": settings.judge_model,
+        "embedding_model": settings.embedding_model,
+        "timeout": settings.judge_timeout,
+        "max_retries": settings.judge_max_retries,
+        "concurrency": settings.judge_concurrency,
+        "cache": ReplyCache(settings.cache_size, settings.cache_path),
+        "n_questions": settings.answer_relevancy_questions,
+        "breaker": CircuitBreaker(settings.judge_breaker_failures, settings.judge_breaker_cooldown_s),
+    }

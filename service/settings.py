@@ -4,16 +4,18 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RAGMETER_", extra="ignore")
 
-    judge: Literal["auto", "local", "embedded", "openai"] = Field(
+    judge: Literal["auto", "local", "embedded", "openai", "cascade", "ragas"] = Field(
         "auto", description="auto: the LLM judge when OPENAI_API_KEY or OPENAI_BASE_URL is set, else the embedded "
-                            "one; local (or embedded): the embedded judge; openai: the LLM judge.")
+                            "one; local (or embedded): the embedded judge; openai: the LLM judge; cascade: the "
+                            "embedded judge, escalating uncertain verdicts to the LLM judge; ragas: ragas' own "
+                            "metrics (the optional extra ragmeter[ragas]).")
     judge_model: str = Field("gpt-4o-mini", description="Chat model of the LLM judge.")
     embedding_model: str = Field(
         "text-embedding-3-small", description="Embedding model of the LLM judge; `local` (or all-MiniLM-L6-v2) "
@@ -27,6 +29,12 @@ class Settings(BaseSettings):
                                                              "retries) that open the circuit breaker.")
     judge_breaker_cooldown_s: float = Field(30.0, gt=0, description="Seconds the breaker stays open: requests get 503 "
                                                                    "at once and batch jobs pause.")
+    cascade_band_low: float = Field(0.55, ge=0, le=1, description="Cascade: embedded support probabilities from "
+                                                                 "this value...")
+    cascade_band_high: float = Field(0.95, ge=0, le=1, description="...up to (not including) this one go to the "
+                                                                   "LLM judge.")
+    cascade_decompose: Literal["embedded", "llm"] = Field(
+        "embedded", description="Cascade: who splits the answer into claims and the reference into statements.")
     answer_relevancy_questions: int = Field(3, ge=1, le=10, description="Questions generated per answer.")
     cache_path: str | None = Field(None, description="SQLite file for the judge cache; memory only when unset.")
     cache_size: int = Field(10_000, ge=0, description="Judge replies kept in memory.")
@@ -59,6 +67,14 @@ class Settings(BaseSettings):
     max_contexts: int = Field(100, ge=1, description="Contexts per sample.")
     max_field_chars: int = Field(20_000, ge=1, description="Characters in the question, answer or reference.")
     max_context_chars: int = Field(50_000, ge=1, description="Characters in one context.")
+
+    @field_validator("cascade_band_high")
+    @classmethod
+    def _band_in_order(cls, high: float, info: ValidationInfo) -> float:
+        low = info.data.get("cascade_band_low")
+        if low is not None and high < low:
+            raise ValueError(f"must not be below RAGMETER_CASCADE_BAND_LOW ({low})")
+        return high
 
 
 @lru_cache

@@ -23,3 +23,16 @@ def judge_error(stage: str, exc: openai.OpenAIError) -> JudgeError:
     if isinstance(exc, openai.APIStatusError):
         return JudgeError(stage, f"http_{exc.status_code}", short(exc, 300))
     return JudgeError(stage, "judge_failed", short(exc, 300))
+
+
+async def server_problem(client: openai.AsyncOpenAI, breaker) -> str | None:
+    """Why an OpenAI-compatible judge server cannot take calls now (breaker open, unreachable), or None."""
+    if breaker.open_for() > 0:
+        return f"circuit open: {breaker.last_error}; calls resume in {breaker.open_for():.0f} s"
+    try:
+        await client.models.list(timeout=5.0)
+    except openai.NotFoundError:
+        pass  # some compatible servers have no /models; it answered, so it is reachable
+    except openai.OpenAIError as exc:
+        return judge_error("ready", exc).info.message
+    return None

@@ -26,7 +26,7 @@ from . import llm_replies, prompts
 from .breaker import CircuitBreaker
 from .cache import ReplyCache, request_key
 from .embeddings import embedding_provider
-from .errors import judge_error, short
+from .errors import judge_error, server_problem, short
 
 T = TypeVar("T")
 ResponseFormat = Literal["json_schema", "json_object", "none"]
@@ -116,14 +116,8 @@ class LLMJudge:
         return error
 
     async def ready(self) -> tuple[bool, str]:
-        if self.breaker.open_for() > 0:
-            return False, f"circuit open: {self.breaker.last_error}; calls resume in {self.breaker.open_for():.0f} s"
-        try:
-            await self.client.models.list(timeout=5.0)
-        except openai.NotFoundError:
-            pass  # some compatible servers have no /models; it answered, so it is reachable
-        except openai.OpenAIError as exc:
-            return False, judge_error("ready", exc).info.message
+        if problem := await server_problem(self.client, self.breaker):
+            return False, problem
         return True, f"{self.client.base_url} reachable; replies asked as {self.response_format}"
 
     async def aclose(self) -> None:

@@ -62,6 +62,7 @@ def _run(args: argparse.Namespace) -> int:
 
         from ..app import create_app
         from ..batches.store import url_problem
+        from ..judge_setup import judge_problem
         from ..logs import log_config
         from ..settings import Settings
         from ..tenancy import open_network_problem
@@ -71,6 +72,8 @@ def _run(args: argparse.Namespace) -> int:
         if problem := url_problem(settings.db):
             return error(problem)
         if problem := open_network_problem(args.host, settings):
+            return error(problem)
+        if problem := judge_problem(settings):
             return error(problem)
         uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=log_config(args.log_level.upper()),
                     timeout_graceful_shutdown=settings.shutdown_grace_s)
