@@ -53,11 +53,6 @@ class OracleJudge(ScriptedJudge):
             prompt = body["messages"][-1]["content"]
             claims = [re.sub(r"^\d+\. ", "", line) for line in _CLAIMS.search(prompt).group(1).splitlines()]
             content = json.dumps({"claims": [self.verdict(prompt, _squash(c)) for c in claims]})
-            tokens = sum(len(m["content"]) for m in body["messages"]) // 4
-            return {"id": "o", "object": "chat.completion", "created": 0, "model": body["model"],
-                    "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": content}}],
-                    "usage": {"prompt_tokens": tokens, "completion_tokens": len(content) // 4,
-                              "total_tokens": tokens + len(content) // 4}}
+            return completion(body, content)
 
         return app
