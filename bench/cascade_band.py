@@ -103,6 +103,7 @@ async def end_to_end(rows: list[dict], embedded: EmbeddedJudge, band: Band, thre
     return {"balanced_accuracy": balanced_accuracy([r["label_hallucinated"] for r in rows],
                                                    [not r.gate.passed for r in results]),
             "escalated_share": escalated / max(1, claims), "chat_calls": sum(r.usage.chat_calls for r in results),
+            "judge_errors": sum(len(r.errors) for r in results),
             "oracle_requests": oracle.requests, "wall_s": round(wall, 1)}
 
 

@@ -11,9 +11,8 @@ import re
 
 from fastapi import FastAPI, Request
 
-from tests.scripted_judge import (
-    ScriptedJudge,  # its server lifecycle; the answers are the oracle's
-)
+# The scripted judge's server and reply shape; the answers are the oracle's.
+from tests.scripted_judge import ScriptedJudge, completion
 
 _CLAIMS = re.compile(r"CLAIMS \(taken from the answer\):\n(.*?)(?:\n\n|$)", re.DOTALL)
 _CONTEXT = re.compile(r"CONTEXTS:\n\[1\] (.{0,200})", re.DOTALL)
