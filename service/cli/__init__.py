@@ -33,10 +33,11 @@ def main(argv: list[str] | None = None) -> int:
                           help="rows of the support scorer's training part, its held-out part, or all")
     accuracy.add_argument("--limit", type=int, default=None, help="score only the first N rows")
 
-    from . import gate, keys
+    from . import compare_judges, gate, keys
 
     gate.add_parser(commands)
     keys.add_parser(commands)
+    compare_judges.add_parser(commands)
 
     args = parser.parse_args(argv)
     try:
@@ -86,6 +87,10 @@ def _run(args: argparse.Namespace) -> int:
         from . import gate
 
         return gate.run(args)
+    if args.command == "compare-judges":
+        from . import compare_judges
+
+        return compare_judges.run(args)
     if args.command == "keys":
         from . import keys
 
