@@ -1,0 +1,147 @@
+"""Formula parity: the same verdicts through ragmeter's formulas and through ragas' own metric code.
+
+    python bench/formula_parity.py [--cases 5000]
+
+A scripted LLM hands ragas' metrics (`ragas.metrics.collections`) random per-claim, per-statement
+and per-context verdicts and random question embeddings; ragmeter's formulas get the very same
+verdicts. Prints, per metric, how many cases agree exactly, the largest difference, and each kind
+of case where they differ, with an example. Needs the extra: pip install 'ragmeter[ragas]'.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import random
+import sys
+from collections import Counter
+
+import numpy as np
+from ragmeter.metrics.answer_relevancy import answer_relevancy, cosine_similarities
+from ragmeter.metrics.context_precision import context_precision
+from ragmeter.metrics.context_recall import context_recall
+from ragmeter.metrics.faithfulness import faithfulness
+from ragmeter.metrics.judgements import ClaimVerdict, StatementVerdict
+
+
+def scripted_ragas():
+    """ragas' metrics on an LLM and embeddings that answer from a queue the bench fills."""
+    from ragas.embeddings.base import BaseRagasEmbedding
+    from ragas.llms.base import InstructorBaseRagasLLM
+    from ragas.metrics import collections as rc
+
+    class Scripted(InstructorBaseRagasLLM):
+        def __init__(self):
+            self.queue: list = []
+
+        def generate(self, prompt, response_model):
+            return self.queue.pop(0)
+
+        async def agenerate(self, prompt, response_model):
+            return response_model.model_validate(self.queue.pop(0))
+
+    class Vectors(BaseRagasEmbedding):
+        def __init__(self):
+            super().__init__()
+            self.table: dict[str, list[float]] = {}
+
+        def embed_text(self, text, **kwargs):
+            return self.table[text]
+
+        async def aembed_text(self, text, **kwargs):
+            return self.table[text]
+
+    llm, vectors = Scripted(), Vectors()
+    return llm, vectors, {"faithfulness": rc.Faithfulness(llm=llm), "context_precision": rc.ContextPrecision(llm=llm),
+                          "context_recall": rc.ContextRecall(llm=llm),
+                          "answer_relevancy": rc.AnswerRelevancy(llm=llm, embeddings=vectors, strictness=3)}
+
+
+def ours(score) -> float | None:
+    return score.score
+
+
+def theirs(value: float) -> float | None:
+    return None if math.isnan(value) else value
+
+
+async def one_case(rng: random.Random, llm, vectors, metrics) -> dict[str, tuple[float | None, float | None, str]]:
+    out = {}
+    n = rng.choice([0, 1, 2, 3, 5, 8])
+    verdicts = [rng.random() < 0.7 for _ in range(n)]
+    llm.queue = [{"statements": [f"s{i}" for i in range(n)]},
+                 {"statements": [{"statement": f"s{i}", "reason": "r", "verdict": int(v)} for i, v in enumerate(verdicts)]}]
+    ragas = (await metrics["faithfulness"].ascore(user_input="q", response="a", retrieved_contexts=["c"])).value
+    mine = faithfulness([ClaimVerdict(claim=f"s{i}", verdict="supported" if v else "unsupported")
+                         for i, v in enumerate(verdicts)])
+    out["faithfulness"] = (ours(mine), theirs(ragas), "no claims" if n == 0 else "claims")
+
+    k = rng.choice([1, 2, 3, 5, 10])
+    useful = [rng.random() < 0.4 for _ in range(k)]
+    llm.queue = [{"reason": "r", "verdict": int(u)} for u in useful]
+    ragas = (await metrics["context_precision"].ascore(user_input="q", reference="x",
+                                                        retrieved_contexts=[f"c{i}" for i in range(k)])).value
+    out["context_precision"] = (ours(context_precision(useful)), theirs(ragas),
+                                "no useful context" if not any(useful) else "some useful")
+
+    m = rng.choice([0, 1, 2, 4, 7])
+    attributed = [rng.random() < 0.6 for _ in range(m)]
+    llm.queue = [{"classifications": [{"statement": f"t{i}", "reason": "r", "attributed": int(a)}
+                                      for i, a in enumerate(attributed)]}]
+    ragas = (await metrics["context_recall"].ascore(user_input="q", retrieved_contexts=["c"], reference="x")).value
+    mine = context_recall([StatementVerdict(statement=f"t{i}", attributable=a) for i, a in enumerate(attributed)])
+    out["context_recall"] = (ours(mine), theirs(ragas), "no statements" if m == 0 else "statements")
+
+    noncommittal = rng.random() < 0.1
+    questions = [f"g{i}" for i in range(3)]
+    dim = 8
+    vectors.table = {t: list(np.random.default_rng(rng.randrange(2**32)).normal(size=dim)) for t in ["q", *questions]}
+    if rng.random() < 0.5:  # questions close to the asked one, as for a relevant answer
+        vectors.table.update({g: list(np.add(vectors.table["q"], np.random.default_rng(i).normal(0, 0.3, dim)))
+                              for i, g in enumerate(questions)})
+    llm.queue = [{"question": g, "noncommittal": int(noncommittal)} for g in questions]
+    ragas = (await metrics["answer_relevancy"].ascore(user_input="q", response="a")).value
+    sims = cosine_similarities(vectors.table["q"], [vectors.table[g] for g in questions])
+    mine = answer_relevancy(sims, noncommittal)
+    kind = "noncommittal" if noncommittal else "negative mean cosine" if sum(sims) < 0 else "positive mean cosine"
+    out["answer_relevancy"] = (ours(mine), theirs(ragas), kind)
+    return out
+
+
+async def run(cases: int, seed: int) -> None:
+    llm, vectors, metrics = scripted_ragas()
+    rng = random.Random(seed)
+    tally: dict[str, Counter] = {}
+    worst: dict[str, float] = {}
+    examples: dict[tuple[str, str], tuple] = {}
+    for _ in range(cases):
+        for metric, (mine, ragas, kind) in (await one_case(rng, llm, vectors, metrics)).items():
+            if mine is None or ragas is None:
+                same = mine is None and ragas is None
+                gap = 0.0 if same else math.inf
+            else:
+                gap = abs(mine - ragas)
+                same = gap == 0.0
+            verdict = "exact" if same else "within 1e-9" if gap <= 1e-9 else "differs"
+            tally.setdefault(metric, Counter())[(kind, verdict)] += 1
+            if math.isfinite(gap):
+                worst[metric] = max(worst.get(metric, 0.0), gap)
+            examples.setdefault((metric, kind, verdict), (mine, ragas))
+    for metric, counts in tally.items():
+        print(f"{metric}: largest finite difference {worst.get(metric, 0.0):.2e}")
+        for (kind, verdict), n in sorted(counts.items()):
+            mine, ragas = examples[(metric, kind, verdict)]
+            print(f"  {kind:22} {verdict:12} {n:6}   e.g. ragmeter {mine!r:24} ragas {ragas!r}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", type=int, default=5000)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    asyncio.run(run(args.cases, args.seed))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
