@@ -9,12 +9,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 from ragmeter.metrics import Sample, SampleResult, evaluate
 from ragmeter.metrics.judges import Judge
 
-BOOTSTRAP_RESAMPLES = 2000
+from .stats import bootstrap_ci
 
 
 @dataclass
@@ -63,14 +62,6 @@ def explain(result: SampleResult, metric: str) -> str:
     return f"score {detail.score:.3f}"
 
 
-def bootstrap_interval(differences: np.ndarray, seed: int = 0) -> tuple[float, float]:
-    """95% percentile bootstrap interval of the mean difference."""
-    rng = np.random.default_rng(seed)
-    means = rng.choice(differences, size=(BOOTSTRAP_RESAMPLES, len(differences)), replace=True).mean(axis=1)
-    low, high = np.percentile(means, [2.5, 97.5])
-    return float(low), float(high)
-
-
 def _correlation(a: pd.Series, b: pd.Series, method: str) -> float | None:
     if len(a) < 3 or a.nunique() < 2 or b.nunique() < 2:
         return None  # undefined for constant scores
@@ -89,7 +80,7 @@ def compare_metric(first: JudgeRun, second: JudgeRun, samples: list[Sample], met
         return {**out, "mean_difference": None, "interval_95": None, "pearson": None, "spearman": None,
                 "disagreements": []}
     diff = (b - a)[both]
-    low, high = bootstrap_interval(diff.to_numpy())
+    low, high = bootstrap_ci(diff.to_numpy())
     out.update(mean_difference=_round(diff.mean()), interval_95=[_round(low), _round(high)],
                pearson=_correlation(a[both], b[both], "pearson"), spearman=_correlation(a[both], b[both], "spearman"))
     order = diff.abs().sort_values(ascending=False, kind="stable").index[:top]

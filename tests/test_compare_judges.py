@@ -3,10 +3,8 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 from ragmeter.service.cli import main
-from ragmeter.service.judge_comparison import bootstrap_interval
 
 from .helpers import SAMPLE, as_file
 from .judge_sim_server import JudgeSim
@@ -57,12 +55,3 @@ def test_compare_judges_names_two_known_judges(tmp_path, capsys):
     assert main(["compare-judges", str(data), "--judges", "ragmeter"]) == 2
     assert main(["compare-judges", str(data), "--judges", "ragmeter,deepeval"]) == 2
     assert "--judges takes two of" in capsys.readouterr().err
-
-
-def test_bootstrap_interval_holds_the_mean_and_narrows_with_more_rows():
-    rng = np.random.default_rng(1)
-    few, many = rng.normal(0.1, 0.2, 20), rng.normal(0.1, 0.2, 2000)
-    low, high = bootstrap_interval(few)
-    assert low < few.mean() < high
-    low_many, high_many = bootstrap_interval(many)
-    assert low_many < 0.1 < high_many and high_many - low_many < high - low
