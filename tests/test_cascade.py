@@ -87,6 +87,21 @@ async def test_only_claims_in_the_uncertain_band_go_to_the_llm_in_one_call_and_s
     assert result.judge.name == "cascade"
 
 
+async def test_a_claim_the_embedded_judge_abstained_on_goes_to_the_llm_whatever_its_probability():
+    class Abstaining(SureJudge):
+        async def verify(self, sample, parts, need, usage):
+            verdicts = await super().verify(sample, parts, need, usage)
+            verdicts.claims[2] = verdicts.claims[2].model_copy(update={"abstained": "unsupported_language"})
+            return verdicts
+
+    llm = RecordingLLM()
+    result = await score_sample(Sample(**SAMPLE), CascadeJudge(Abstaining(claims=(0.99, 0.99, 0.01)), llm,
+                                                               Band(0.2, 0.95)), ["faithfulness"])
+    assert llm.asked[0][0].claims == [CLAIMS[2]]
+    assert result.details.faithfulness.claims[2].abstained is None
+    assert result.scores.faithfulness == pytest.approx(2 / 3)
+
+
 async def test_a_sure_embedded_judge_costs_no_llm_call():
     llm = RecordingLLM()
     cascade = CascadeJudge(SureJudge(claims=(0.99, 0.97, 0.02)), llm, Band(0.2, 0.95))

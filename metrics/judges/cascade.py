@@ -2,8 +2,8 @@
 
 Decompose, relevance and embeddings stay embedded (decompose can be the LLM's, by setting). Verify
 runs the embedded judge first; every claim, reference statement and context whose support
-probability lies in the uncertain band goes to the LLM judge, all of one sample's in one verify
-call. Each verdict says which judge decided it (`judged_by`), and `usage` counts what was escalated.
+probability lies in the uncertain band, or that it abstained on (a language it cannot read), goes
+to the LLM judge, all of one sample's in one verify call. Each verdict says which judge decided it (`judged_by`), and `usage` counts what was escalated.
 """
 from __future__ import annotations
 
@@ -56,8 +56,10 @@ class CascadeJudge:
 
     async def verify(self, sample: Sample, parts: Decomposition, need: Needs, usage: Usage) -> Verification:
         local = await self.embedded.verify(sample, parts, need, usage)
-        claims = [i for i, v in enumerate(local.claims) if self.band.uncertain(v.probability)]
-        statements = [i for i, v in enumerate(local.statements) if self.band.uncertain(v.probability)]
+        # A verdict the embedded judge abstained on (a language it cannot read) goes on whatever its probability.
+        claims = [i for i, v in enumerate(local.claims) if v.abstained or self.band.uncertain(v.probability)]
+        statements = [i for i, v in enumerate(local.statements)
+                      if v.abstained or self.band.uncertain(v.probability)]
         contexts = [i for i, v in enumerate(local.contexts) if self.band.uncertain(v.probability)]
         result = _tagged(local, self.embedded.info.name)
         if not (claims or statements or contexts):
