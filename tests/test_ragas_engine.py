@@ -28,11 +28,13 @@ def test_without_the_extra_the_service_refuses_to_start_and_says_how_to_install_
     assert "pip install 'ragmeter[ragas]'" in capsys.readouterr().err
 
 
-ragas = pytest.importorskip("ragas", reason="the optional extra is not installed: pip install 'ragmeter[ragas]'")
+@pytest.fixture(scope="module")
+def ragas():
+    return pytest.importorskip("ragas", reason="the optional extra is not installed: pip install 'ragmeter[ragas]'")
 
 
 @pytest.fixture(scope="module")
-def sim():
+def sim(ragas):
     server = JudgeSim()
     yield server
     server.stop()
@@ -48,7 +50,8 @@ def service(sim, monkeypatch):
     return start
 
 
-def test_ragas_scores_come_back_in_ragmeters_shape_with_usage_counted_from_the_calls(service, sim, monkeypatch):
+def test_ragas_scores_come_back_in_ragmeters_shape_with_usage_counted_from_the_calls(service, sim, ragas,
+                                                                                      monkeypatch):
     import ragas._analytics
     import tiktoken
 
@@ -94,7 +97,7 @@ def test_the_same_request_twice_is_answered_from_the_cache(service, sim):
     assert again["scores"] == first["scores"]
 
 
-def test_where_ragas_gives_nan_the_score_is_null_with_a_reason(monkeypatch):
+def test_where_ragas_gives_nan_the_score_is_null_with_a_reason(ragas, monkeypatch):
     empty = JudgeSim("--list-len", "0")  # every list in every reply is empty: no statements at all
     try:
         monkeypatch.setenv("OPENAI_BASE_URL", empty.url)
@@ -109,7 +112,7 @@ def test_where_ragas_gives_nan_the_score_is_null_with_a_reason(monkeypatch):
     assert result["gate"]["passed"] is True and "no_claims" in result["gate"]["notes"][0]
 
 
-def test_a_judge_that_fails_nulls_the_scores_with_judge_error_and_blocks_the_gate(monkeypatch):
+def test_a_judge_that_fails_nulls_the_scores_with_judge_error_and_blocks_the_gate(ragas, monkeypatch):
     failing = JudgeSim("--error-rate", "1", "--error-codes", "500")
     try:
         monkeypatch.setenv("OPENAI_BASE_URL", failing.url)
