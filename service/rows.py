@@ -10,6 +10,7 @@ import io
 import json
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from pydantic import BaseModel, Field, create_model, field_validator
@@ -17,7 +18,9 @@ from pydantic import BaseModel, Field, create_model, field_validator
 from ragmeter.metrics import METRIC_NAMES, Sample, SampleResult
 
 MEDIA_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
-LIST_COLUMNS = ("retrieved_contexts", "unsupported_claims")
+LIST_COLUMNS = ("retrieved_contexts", "unsupported_claims", "useful_contexts")
+# Held as a JSON cell in CSV and Parquet (its keys differ from row to row).
+OBJECT_COLUMNS = ("metadata",)
 
 
 class RowStatus(StrEnum):
@@ -37,6 +40,13 @@ class _Row(BaseModel):
             return json.loads(value) if value.strip().startswith("[") else [value]
         return list(value) if not isinstance(value, list) else value
 
+    @field_validator(*OBJECT_COLUMNS, mode="before", check_fields=False)
+    @classmethod
+    def _object_from_cell(cls, value: object) -> object:
+        if value is None or value == "":
+            return {}
+        return json.loads(value) if isinstance(value, str) else value
+
     @classmethod
     def of(cls, index: int, sample: Sample, result: SampleResult | None = None,
            status: RowStatus | None = None, error: str | None = None) -> "ScoredRow":
@@ -52,6 +62,7 @@ class _Row(BaseModel):
                    gate_passed=gate.passed if gate else None,
                    hallucination_score=gate.hallucination_score if gate else None,
                    unsupported_claims=gate.unsupported_claims if gate else [],
+                   useful_contexts=useful_contexts(result), metadata=sample.metadata,
                    status=status or RowStatus.PENDING, error=error)
 
     @property
@@ -82,7 +93,16 @@ ScoredRow = create_model(
     unsupported_claims=(list[str], []),
     status=(RowStatus, RowStatus.SCORED),
     error=(str | None, None),
+    useful_contexts=(list[int], Field([], description="Indices of the contexts judged useful (context precision).")),
+    metadata=(dict[str, Any], Field({}, description="The sample's own fields (extra upload columns).")),
 )
+
+
+def useful_contexts(result: SampleResult | None) -> list[int]:
+    """Indices of the contexts the judge found useful; empty when context precision was not judged."""
+    if result is None:
+        return []
+    return [c.index for c in result.details.context_precision.contexts if c.useful]
 
 
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP, CSV injection).
@@ -100,6 +120,9 @@ def encode(rows: list[ScoredRow], fmt: str) -> bytes:
         # Lists go into CSV cells as JSON, the same form the upload reads back.
         for column in LIST_COLUMNS:
             frame[column] = frame[column].map(lambda v: json.dumps(v, ensure_ascii=False))
+    for column in OBJECT_COLUMNS:
+        frame[column] = frame[column].map(lambda v: json.dumps(v, ensure_ascii=False))
+    if fmt == "csv":
         for column in frame.select_dtypes(exclude=["number", "bool"]).columns:
             frame[column] = frame[column].map(neutralise_formula)
         return frame.to_csv(index=False).encode()

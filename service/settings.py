@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     max_contexts: int = Field(100, ge=1, description="Contexts per sample.")
     max_field_chars: int = Field(20_000, ge=1, description="Characters in the question, answer or reference.")
     max_context_chars: int = Field(50_000, ge=1, description="Characters in one context.")
+    max_metadata_keys: int = Field(50, ge=0, description="Keys in a sample's metadata (extra upload columns count).")
+    max_metadata_chars: int = Field(2_000, ge=1, description="Characters in one metadata value.")
 
     @field_validator("cascade_band_high")
     @classmethod

@@ -21,6 +21,8 @@ from ..batches.status import BatchStatus, batch_status
 from ..batches.store import AsyncStore, Job, JobStatus
 from ..batches.summary import summarise
 from ..batches.upload import BadUpload, read_upload
+from ..experiments import html as experiment_html
+from ..experiments import slices
 from ..settings import Settings
 from ..tenancy import get_tenant
 from .deps import get_judge, get_runner, get_settings, get_store
@@ -29,6 +31,7 @@ router = APIRouter(prefix="/v1/batches", tags=["batches"])
 Store = Annotated[AsyncStore, Depends(get_store)]
 Tenant = Annotated[str | None, Depends(get_tenant)]
 _METRIC_LIST = TypeAdapter(list[MetricName])
+SliceKeys = Annotated[list[str] | None, Query(description="Metadata keys to slice by (repeat, or comma-separated)")]
 
 
 async def _status(store: AsyncStore, job: Job) -> BatchStatus:
@@ -153,17 +156,22 @@ async def batch_results(store: Store, tenant: Tenant, batch_id: str,
 
 
 @router.get("/{batch_id}/summary")
-async def batch_summary(store: Store, tenant: Tenant, batch_id: str) -> dict:
-    """Per metric mean, median, p10 and 95% bootstrap interval; gate pass rate; error count."""
+async def batch_summary(store: Store, tenant: Tenant, batch_id: str, by: SliceKeys = None) -> dict:
+    """Per metric mean, median, p10 and 95% bootstrap interval; gate pass rate; error count; per slice with `by`."""
     job = await _job(store, batch_id, tenant)
-    summary = await asyncio.to_thread(summarise, await store.scored_rows(batch_id))
-    return {"id": job.id, "status": job.status, **summary.model_dump()}
+    rows = await store.scored_rows(batch_id)
+    summary = await asyncio.to_thread(summarise, rows)
+    out = {"id": job.id, "status": job.status, **summary.model_dump()}
+    if keys := slices.parse_keys(by):
+        out["slices"] = (await asyncio.to_thread(slices.summarise_slices, rows, keys)).model_dump()
+    return out
 
 
 @router.get("/{batch_id}/report", response_class=HTMLResponse)
-async def batch_report(store: Store, tenant: Tenant, batch_id: str,
+async def batch_report(store: Store, tenant: Tenant, batch_id: str, by: SliceKeys = None,
                        api_key: Annotated[str | None, Query(include_in_schema=False)] = None) -> HTMLResponse:
     """A page for people: histograms, gate pass rate, the worst rows with unsupported claims marked."""
     job = await _job(store, batch_id, tenant)
     rows = await store.scored_rows(batch_id)
-    return HTMLResponse(await asyncio.to_thread(lambda: report.render(job, summarise(rows), rows, api_key)))
+    return HTMLResponse(await asyncio.to_thread(lambda: report.render(
+        job, summarise(rows), rows, api_key, experiment_html.report_section(rows, slices.parse_keys(by)))))
