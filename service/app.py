@@ -14,7 +14,7 @@ from ragmeter.metrics.judges import Judge
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from .api import batches, catalog, errors, evaluate, health
+from .api import batches, catalog, comparisons, errors, evaluate, health
 from .api.headers import RequestHeaders
 from .batches.runner import BatchRunner
 from .batches.store import AsyncStore
@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
     app.include_router(catalog.router)
     app.include_router(evaluate.router)
     app.include_router(batches.router)
+    app.include_router(comparisons.router)
 
     @app.get("/", include_in_schema=False, dependencies=[Depends(get_tenant)])
     async def web_page() -> FileResponse:

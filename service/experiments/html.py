@@ -31,11 +31,13 @@ def bar(value: float | None, width: int = 60, height: int = 8, color: str = "#4a
             f'<rect width="{filled:.1f}" height="{height}" fill="{color}"/></svg>')
 
 
-def difference_histogram(diffs: list[float], width: int = 300, height: int = 130, bins: int = 20) -> str:
-    """Counts of per-row differences in [-1, 1], worse (left) in red, better (right) in green, a line at 0."""
-    counts, edges = np.histogram(np.clip(diffs, -1, 1), bins=bins, range=(-1.0, 1.0))
+def difference_histogram(counts: list[int], width: int = 300, height: int = 130) -> str:
+    """Counts of per-row differences in bins centred from -1 to +1: worse in red, better in green, unchanged grey."""
+    bins = len(counts)
+    half = 1.0 + 1.0 / (bins - 1)  # the outer bins are centred on -1 and +1
+    edges = np.linspace(-half, half, bins + 1)
     # Most pairs often do not change at all: a square-root scale keeps the other bars visible.
-    top = max(1.0, float(np.sqrt(counts.max()))) if len(diffs) else 1.0
+    top = max(1.0, float(np.sqrt(max(counts, default=0))))
     step = width / bins
     plot = height - 22
     bars = []

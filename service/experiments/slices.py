@@ -47,15 +47,16 @@ def parse_keys(values: list[str] | None) -> list[str]:
     return list(dict.fromkeys(keys))
 
 
-def slice_key(row: ScoredRow, by: list[str]) -> tuple[str, ...]:
-    return tuple(value_label(row.metadata.get(k)) for k in by)
+def slice_key(metadata: dict, by: list[str]) -> tuple[str, ...]:
+    """The slice a row's metadata puts it in: each key's value as text."""
+    return tuple(value_label(metadata.get(k)) for k in by)
 
 
 def group(rows: list[ScoredRow], by: list[str]) -> dict[tuple[str, ...], list[ScoredRow]]:
     """Rows per combination of the keys' values (a row without a key is in its '(none)' slice)."""
     groups: dict[tuple[str, ...], list[ScoredRow]] = defaultdict(list)
     for row in rows:
-        groups[slice_key(row, by)].append(row)
+        groups[slice_key(row.metadata, by)].append(row)
     return groups
 
 
