@@ -20,3 +20,15 @@ def test_comparison_page_shows_which_metric_changed_in_which_slice_and_the_rows_
     assert "became unsupported: Fact 30 is false." in first.inner_text()
     assert "40 rows paired" in page.inner_text("#pairing")
     page.screenshot(path=str(tmp_path / "comparison.png"), full_page=True)
+
+
+def test_web_page_opens_the_comparison_of_the_two_latest_batches(server, page):  # noqa: F811
+    finished_batch(server, run_rows(BASELINE), "before.jsonl")
+    finished_batch(server, run_rows(CANDIDATE), "after.jsonl")
+    page.goto(server)
+    page.locator("#baseline option").nth(1).wait_for(state="attached")
+    page.fill("#by", "topic")
+    page.click("#compare")
+    page.wait_for_selector('[data-metric="faithfulness"]')
+    assert "before.jsonl" in page.inner_text("h1") and "after.jsonl" in page.inner_text("h1")
+    assert page.locator('tr[data-slice="topic=b"] .verdict').first.inner_text() == "worse"

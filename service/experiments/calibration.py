@@ -109,7 +109,10 @@ def choose(curve: list[Point], target: Target) -> tuple[Point, bool]:
             return max(meeting, key=lambda p: (p.recall, p.precision, p.threshold)), True
         return max((p for p in curve if p.precision is not None), key=lambda p: (p.precision, p.recall)), False
     meeting = [p for p in curve if p.recall >= target.value]
-    return max(meeting, key=lambda p: (p.precision or 0.0, p.threshold)), True  # flagging all meets any recall
+    if meeting:
+        return max(meeting, key=lambda p: (p.precision or 0.0, p.threshold)), True
+    # Rows scored 0 pass at any threshold (score > threshold >= 0): some recalls are out of reach.
+    return max(curve, key=lambda p: (p.recall, p.precision or 0.0)), False
 
 
 def bootstrap_rates(scores: np.ndarray, labels: np.ndarray, threshold: float, resamples: int = 2000,
