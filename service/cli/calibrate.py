@@ -66,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
         return error(exc)
     scored = [(s, y) for r, y in zip(results, labels) if (s := hallucination_score(r)) is not None]
     if failed := len(samples) - len(scored):
-        err.print(f"{failed} rows could not be scored (judge errors) and are left out")
+        err.print(f"{failed} rows have no hallucination score (faithfulness null: a judge error, or the judge "
+                  "abstained) and are left out")
     judge = results[0].judge if results else None
     try:
         result = calibrate([s for s, _ in scored], [y for _, y in scored], target)
@@ -97,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
             write_threshold(args.write, result.point.threshold, provenance)
         except (OSError, ValueError) as exc:
             return error(exc)
-        err.print(f"wrote threshold = {result.point.threshold} to [gate] in {args.write}")
+        err.print(f"wrote threshold = {result.point.threshold} to \\[gate] in {args.write}")
     return 0
 
 
