@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-# Rows x resamples above this costs too much memory; fewer resamples are drawn past it.
+# Rows x resamples drawn at once: above this the resamples are drawn in slices, so memory stays bounded.
 MAX_DRAWS = 20_000_000
 
 
@@ -11,5 +11,7 @@ def bootstrap_ci(values: np.ndarray, resamples: int = 2000, seed: int = 0) -> tu
     """95% percentile interval of the mean of `values` (per-row scores, or per-pair differences)."""
     rng = np.random.default_rng(seed)
     draws = max(200, min(resamples, MAX_DRAWS // max(1, len(values))))
-    means = rng.choice(values, size=(draws, len(values)), replace=True).mean(axis=1)
+    per_slice = max(1, MAX_DRAWS // max(1, len(values)))
+    means = np.concatenate([rng.choice(values, size=(min(per_slice, draws - done), len(values)), replace=True)
+                            .mean(axis=1) for done in range(0, draws, per_slice)])
     return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
