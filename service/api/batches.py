@@ -203,7 +203,7 @@ async def batch_summary(request: Request, store: Store, tenant: Tenant, batch_id
     return BatchSummary(id=job.id, status=job.status, **summary.model_dump())
 
 
-@router.get("/{batch_id}/report", response_class=HTMLResponse, responses=errors(401, 404, 429))
+@router.get("/{batch_id}/report", response_class=HTMLResponse, responses=errors(401, 404, 429, page=True))
 async def batch_report(request: Request, store: Store, tenant: Tenant, batch_id: str,
                        api_key: Annotated[str | None, Query(include_in_schema=False)] = None) -> HTMLResponse:
     """A page for people: histograms, gate pass rate, the worst rows with unsupported claims marked."""

@@ -21,6 +21,9 @@ WHY = {
 }
 
 
-def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """The `responses=` entry documenting these status codes."""
+def errors(*codes: int, page: bool = False) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` entry documenting these status codes; `page`: the route answers HTML, its errors JSON."""
+    if page:  # FastAPI would file the error model under the route's own media type, text/html
+        return {code: {"description": WHY[code], "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/ErrorBody"}}}} for code in codes}
     return {code: {"model": ErrorBody, "description": WHY[code]} for code in codes}
