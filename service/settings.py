@@ -36,7 +36,7 @@ class Settings(BaseSettings):
                                                             "batch rows in flight stay pending and resume on restart.")
     batch_concurrency: int = Field(8, ge=1, description="Rows of one batch scored at a time.")
     max_upload_mb: int = Field(200, ge=1, description="Largest batch upload.")
-    upload_process_mb: float = Field(8.0, ge=0, description="Uploads at least this large are parsed and stored by "
+    upload_process_mb: float = Field(1.0, ge=0, description="Uploads at least this large are parsed and stored by "
                                                             "a separate process; smaller ones in a thread.")
     upload_workers: int = Field(2, ge=1, description="Large uploads parsed at a time (one process each).")
 

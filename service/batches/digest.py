@@ -1,7 +1,7 @@
 """What the summary and the report of a batch need, read from the store a page at a time and cached per job.
 
-Only the rows' results are read (not their samples); the report's worst rows are fetched whole at the
-end. A job's rows only ever go from pending to finished, once, so the count of finished rows is the
+Only the scores and gate verdicts are read, extracted from the stored results by the database (no sample,
+no JSON parsed here); the report's worst rows are fetched whole at the end. A job's rows only ever go from pending to finished, once, so the count of finished rows is the
 version of its digest: a cached digest is reused until another row finishes.
 """
 from __future__ import annotations
@@ -18,6 +18,7 @@ from .summary import Summary, summary_of
 
 PAGE_ROWS = 5_000
 WORST_ROWS = 20
+FAITHFULNESS = METRIC_NAMES.index("faithfulness")
 
 
 @dataclass
@@ -39,21 +40,18 @@ def digest(store: Store, job_id: str, page_rows: int = PAGE_ROWS) -> Digest:
         start = page[-1][0] + 1
         total += len(page)
         candidates = []
-        for index, status, result, _ in page:
+        for index, status, passed, *values in page:
             finished += status != RowStatus.PENDING
             if status == RowStatus.ERROR:
                 failed += 1
                 if len(errors) < WORST_ROWS:
                     errors.append(index)
-            if result is None:
-                continue
-            for metric, value in (result.get("scores") or {}).items():
-                if value is not None and metric in scores:
+            for metric, value in zip(METRIC_NAMES, values, strict=True):
+                if value is not None:
                     scores[metric].append(value)
-            passed = (result.get("gate") or {}).get("passed")
             if passed is not None:
                 verdicts.append(passed)
-            faithfulness = (result.get("scores") or {}).get("faithfulness")
+            faithfulness = values[FAITHFULNESS]
             if faithfulness is not None or passed is not None:
                 candidates.append((passed is not False, 1.0 if faithfulness is None else faithfulness, index))
         worst = heapq.nsmallest(WORST_ROWS, worst + candidates)

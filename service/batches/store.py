@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
-from ragmeter.metrics import GateConfig, Sample, SampleResult
+from ragmeter.metrics import METRIC_NAMES, GateConfig, Sample, SampleResult
 
 from ..rows import RowStatus, ScoredRow
 
@@ -200,10 +200,11 @@ class Store:
         with self.session() as s:
             return list(s.scalars(query))
 
-    def outcomes(self, job_id: str, start: int, limit: int) -> list[tuple[int, str, dict | None, str | None]]:
-        """A page of (index, status, result, error), without the samples: what statistics need."""
-        query = (select(Row.index, Row.status, Row.result, Row.error).where(Row.job_id == job_id, Row.index >= start)
-                 .order_by(Row.index).limit(limit))
+    def outcomes(self, job_id: str, start: int, limit: int) -> list[tuple]:
+        """A page of (index, status, gate passed, score per metric...), read from the results inside the database."""
+        scores = [Row.result["scores"][name].as_float() for name in METRIC_NAMES]
+        query = (select(Row.index, Row.status, Row.result["gate"]["passed"].as_boolean(), *scores)
+                 .where(Row.job_id == job_id, Row.index >= start).order_by(Row.index).limit(limit))
         with self.session() as s:
             return [tuple(r) for r in s.execute(query)]
 
