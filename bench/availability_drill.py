@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 import httpx
-
 from drill_service import Sampler, latency_ms, rss_mb, serve
 
 SAMPLE = {"user_input": "When was the Eiffel Tower completed?",

@@ -73,7 +73,7 @@ class Sampler(threading.Thread):
                 self.failures += not ok
             self.halt.wait(self.every)
 
-    def stop(self) -> "Sampler":
+    def stop(self) -> Sampler:
         self.halt.set()
         self.join()
         return self

@@ -22,7 +22,6 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
-
 from drill_service import serve
 
 SIM = Path(__file__).resolve().parents[2] / "shared" / "judge-sim" / "judge_sim.py"

@@ -18,7 +18,6 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
-
 from drill_service import latency_ms, rss_mb, serve
 
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from schemathesis.checks import positive_data_acceptance
-
 from ragmeter.service.app import create_app
 from ragmeter.service.settings import Settings
+from schemathesis.checks import positive_data_acceptance
 
 SCHEMA = schemathesis.openapi.from_dict(create_app(Settings()).openapi())
 OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]

@@ -7,7 +7,6 @@ import json
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-
 from ragmeter.metrics import GateConfig, Sample, score_sample
 from ragmeter.service.app import create_app
 from ragmeter.service.batches import download
