@@ -10,7 +10,7 @@ from .evidence import check_statements
 from .judgements import Needs, StatementVerdict
 from .metric import Judged, Metric
 from .sample import Sample
-from .metric_score import NO_STATEMENTS, MetricScore
+from .metric_score import NO_STATEMENTS, UNSUPPORTED_LANGUAGE, MetricScore, abstention
 
 
 class ContextRecallDetail(MetricScore):
@@ -28,11 +28,15 @@ def score(sample: Sample, judged: Judged) -> ContextRecallDetail:
     if not judged.parts.statements:
         return ContextRecallDetail.null(NO_STATEMENTS)
     statements = check_statements(judged.verdicts.statements, sample.retrieved_contexts)
-    return ContextRecallDetail(**dict(context_recall(statements)), statements=statements)
+    abstained = abstention(s.abstained for s in statements if not s.attributable)
+    judged_statements = [s for s in statements if not s.abstained or s.attributable]
+    if abstained and all(s.attributable for s in judged_statements):
+        return ContextRecallDetail.null(abstained, statements=statements)
+    return ContextRecallDetail(**dict(context_recall(judged_statements)), statements=statements)
 
 
 METRIC = Metric(
     name="context_recall", module=sys.modules[__name__], detail=ContextRecallDetail, score=score,
     required_fields=("user_input", "retrieved_contexts", "reference"), optional_fields=("response",),
-    needs=Needs(statements=True), null_reasons=(NO_STATEMENTS,),
+    needs=Needs(statements=True), null_reasons=(NO_STATEMENTS, UNSUPPORTED_LANGUAGE),
 )

@@ -12,7 +12,7 @@ from .evidence import check_claims
 from .judgements import ClaimVerdict, Needs
 from .metric import Judged, Metric
 from .sample import Sample
-from .metric_score import NO_CLAIMS, MetricScore
+from .metric_score import NO_CLAIMS, UNSUPPORTED_LANGUAGE, MetricScore, abstention
 
 
 class FaithfulnessDetail(MetricScore):
@@ -31,11 +31,17 @@ def score(sample: Sample, judged: Judged) -> FaithfulnessDetail:
     if not judged.parts.claims:
         return FaithfulnessDetail.null(NO_CLAIMS)
     claims = check_claims(judged.verdicts.claims, sample.retrieved_contexts)
-    return FaithfulnessDetail(**dict(faithfulness(claims)), claims=claims)
+    abstained = abstention(c.abstained for c in claims if c.verdict != "supported")
+    judged_claims = [c for c in claims if not c.abstained or c.verdict == "supported"]
+    if abstained and all(c.verdict == "supported" for c in judged_claims):
+        return FaithfulnessDetail.null(abstained, claims=claims)
+    # A claim found unsupported by what the judge can read (a changed number) still counts: the share
+    # is taken over the claims the judge could judge.
+    return FaithfulnessDetail(**dict(faithfulness(judged_claims)), claims=claims)
 
 
 METRIC = Metric(
     name="faithfulness", module=sys.modules[__name__], detail=FaithfulnessDetail, score=score,
     required_fields=("user_input", "retrieved_contexts", "response"),
-    needs=Needs(claims=True), null_reasons=(NO_CLAIMS,),
+    needs=Needs(claims=True), null_reasons=(NO_CLAIMS, UNSUPPORTED_LANGUAGE),
 )

@@ -54,6 +54,8 @@ class ClaimVerdict(BaseModel):
     evidence: str = ""
     context_index: int | None = Field(default=None, description="0-based index of the context quoted.")
     probability: float | None = Field(default=None, description="P(supported), for judges that estimate it.")
+    abstained: str | None = Field(default=None, description="Why the judge could not judge this claim "
+                                  "(a null reason, e.g. unsupported_language); its verdict then counts for nothing.")
 
 
 class StatementVerdict(BaseModel):
@@ -63,6 +65,7 @@ class StatementVerdict(BaseModel):
     evidence: str = ""
     context_index: int | None = None
     probability: float | None = None
+    abstained: str | None = Field(default=None, description="Why the judge could not judge this statement.")
 
 
 class ContextVerdict(BaseModel):

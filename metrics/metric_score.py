@@ -13,6 +13,8 @@ NEEDS_CONTEXTS = "needs_contexts"
 NEEDS_REFERENCE = "needs_reference"
 NO_CLAIMS = "no_claims"
 NO_STATEMENTS = "no_statements"
+# The judge cannot read the claims' language (the embedded judge reads English): it abstains.
+UNSUPPORTED_LANGUAGE = "unsupported_language"
 
 # A required sample field that is missing or empty nulls the score with this reason.
 NEEDS_FIELD = {"retrieved_contexts": NEEDS_CONTEXTS, "reference": NEEDS_REFERENCE}
@@ -44,3 +46,11 @@ class MetricScore(BaseModel):
     @classmethod
     def null(cls, reason: str, **evidence) -> "MetricScore":
         return cls(score=None, reason=reason, **evidence)
+
+
+def abstention(reasons) -> str | None:
+    """The first reason a judge gave for not judging a verdict the score depends on, if any.
+
+    A verdict the judge abstained on could go either way, so a share computed with it would be a guess.
+    """
+    return next((r for r in reasons if r), None)

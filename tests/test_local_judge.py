@@ -168,6 +168,29 @@ async def test_a_faithful_french_answer_is_not_failed(judge):
     assert result.gate.passed is True
 
 
+FRENCH = ["Le vaccin a été approuvé par les autorités sanitaires en mars 2021."]
+
+
+async def test_a_reworded_answer_in_another_language_is_null_with_a_reason_not_failed(judge):
+    result = await score(judge, "Les autorités sanitaires ont approuvé le vaccin en mars 2021.",
+                         reference="Les autorités sanitaires ont approuvé le vaccin en mars 2021.",
+                         metrics=["faithfulness", "context_recall"], contexts=FRENCH,
+                         question="Quand le vaccin a-t-il été approuvé ?")
+    assert result.scores.faithfulness is None
+    assert result.details.faithfulness.reason == "unsupported_language"
+    assert result.details.faithfulness.claims[0].abstained == "unsupported_language"
+    assert result.details.context_recall.reason == "unsupported_language"
+    assert result.gate.passed is True
+    assert any("unsupported_language" in note for note in result.gate.notes)
+
+
+async def test_a_changed_number_is_caught_in_any_language(judge):
+    result = await score(judge, "Les autorités sanitaires ont approuvé le vaccin en mars 2019.",
+                         metrics=["faithfulness"], contexts=FRENCH, question="Quand le vaccin a-t-il été approuvé ?")
+    assert result.scores.faithfulness == 0.0
+    assert result.gate.passed is False
+
+
 def test_numbers_compare_by_value_whatever_their_format():
     assert text.number_mentions("Sales grew by 12% to $4.1bn.") == text.number_mentions(
         "Sales rose 12 percent to 4.1 billion dollars.")

@@ -49,6 +49,23 @@ def hallucination_score(result) -> float | None:
     return 0.0 if faith.reason == NO_CLAIMS else None
 
 
+def ranking_score(result) -> float | None:
+    """The hallucination score with its ties broken by the judge's confidence, for ROC AUC.
+
+    1 - faithfulness takes few values (a one-claim answer is 0 or 1), so its AUC mostly measures one
+    cut-off. Among answers with the same score, the one whose claims the judge found less likely
+    supported ranks as more hallucinated; the order between different scores never changes.
+    """
+    score = hallucination_score(result)
+    if score is None:
+        return None
+    probabilities = [c.probability for c in result.details.faithfulness.claims if c.probability is not None]
+    return score + TIE_BREAK * (1.0 - float(np.mean(probabilities))) if probabilities else score
+
+
+TIE_BREAK = 1e-3  # below the smallest gap between two shares of claims (1/1000 claims)
+
+
 def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
@@ -86,6 +103,7 @@ async def hallucination_report(rows: list[dict], judge, threshold: float | None 
     truth = [bool(r["label_hallucinated"]) for r in rows]
     flagged = [not res.gate.passed for res in results]
     scores = [hallucination_score(res) for res in results]
+    ranked = [ranking_score(res) for res in results]
 
     counts = np.array([missing(r) for r in rows])
     # The baseline to beat: "fail when the answer has content words the contexts lack", with
@@ -100,7 +118,8 @@ async def hallucination_report(rows: list[dict], judge, threshold: float | None 
         "balanced_accuracy": round(balanced_accuracy(truth, flagged), 4),
         "caught": round(float((t & f).sum() / max(1, t.sum())), 4),
         "false_alarms": round(float((~t & f).sum() / max(1, (~t).sum())), 4),
-        "hallucination_auc": scored_auc(scores, truth),
+        "hallucination_auc": scored_auc(ranked, truth),
+        "gate_score_auc": scored_auc(scores, truth),
         "lexical_rule_balanced_accuracy": round(balanced_accuracy(truth, list(counts[:, 0] > 0)), 4),
         "lexical_rule_best_cutoff_balanced_accuracy": round(baseline, 4),
         "lexical_rule_auc": scored_auc(list(counts[:, 1]), truth),

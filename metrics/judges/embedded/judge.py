@@ -12,6 +12,7 @@ import threading
 
 from ...judgements import (ClaimVerdict, ContextVerdict, Decomposition, JudgeInfo, Needs, Relevance,
                            StatementVerdict, Usage, Verification)
+from ...metric_score import UNSUPPORTED_LANGUAGE
 from ...sample import Sample
 from . import relevance, text
 from .contexts import ContextStore
@@ -113,15 +114,16 @@ class EmbeddedJudge:
 
         result = Verification()
         for claim in claims:
-            result.claims.append(self._claim_verdict(claim.text, supports[id(claim)]))
+            result.claims.append(self._claim_verdict(claim, supports[id(claim)]))
         for statement in statements:
             support = supports[id(statement)]
             attributable = support.probability >= self.model.claim_cutoff
+            abstained = None if attributable else _abstention(statement, support)
             result.statements.append(StatementVerdict(
                 statement=statement.text, attributable=attributable, probability=round(support.probability, 4),
                 evidence=support.evidence if attributable else "",
                 context_index=support.context_index if attributable else None,
-                reason=_reason(support, attributable)))
+                reason=LANGUAGE_NOTE if abstained else _reason(support, attributable), abstained=abstained))
         if need.context_verdicts:
             result.contexts = [self._context_verdict(i, [(t, supports[id(t)]) for t in targets])
                                for i in range(len(contexts))]
@@ -139,13 +141,14 @@ class EmbeddedJudge:
         answer = split_claims(sample.response) or [sample.response]
         return [Claim.of(a, match_text(a, sample.user_input)) for a in answer]
 
-    def _claim_verdict(self, claim: str, support: Support) -> ClaimVerdict:
+    def _claim_verdict(self, claim: Claim, support: Support) -> ClaimVerdict:
         supported = support.probability >= self.model.claim_cutoff
         verdict = "supported" if supported else "contradicted" if support.contradiction else "unsupported"
-        return ClaimVerdict(claim=claim, verdict=verdict, probability=round(support.probability, 4),
+        abstained = None if verdict != "unsupported" else _abstention(claim, support)
+        return ClaimVerdict(claim=claim.text, verdict=verdict, probability=round(support.probability, 4),
                             evidence=support.evidence if verdict != "unsupported" else "",
                             context_index=support.context_index if verdict != "unsupported" else None,
-                            reason=_reason(support, supported))
+                            reason=LANGUAGE_NOTE if abstained else _reason(support, supported), abstained=abstained)
 
     def _context_verdict(self, index: int, targets: list[tuple[Claim, Support]]) -> ContextVerdict:
         """Useful when it holds the best evidence for some target statement that the contexts support."""
@@ -155,6 +158,22 @@ class EmbeddedJudge:
         reason = (f"best evidence for \"{statement[:120]}\" (p={best:.2f})" if useful
                   else "holds the best evidence for no supported target statement")
         return ContextVerdict(index=index, useful=useful, probability=round(best, 4), reason=reason)
+
+
+LANGUAGE_NOTE = ("not judged: the embedded judge reads English, and this text is not English and not found in the "
+                 "contexts as written (numbers are still checked); use an LLM judge for this language")
+
+
+def _abstention(claim: Claim, support: Support) -> str | None:
+    """`unsupported_language` for a non-English claim the scorer could not find, unless a number rules it out.
+
+    The encoder and the word lists are English: a faithful French rewording would be called
+    unsupported, so the judge says it cannot tell instead. A number missing from the contexts is
+    language-neutral evidence and still counts.
+    """
+    if text.english(claim.text) or not support.features.get("numbers_ok", 1.0):
+        return None
+    return UNSUPPORTED_LANGUAGE
 
 
 def _reason(support: Support, supported: bool) -> str:
