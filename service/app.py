@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -15,7 +16,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from .api import batches, catalog, comparisons, errors, evaluate, health
-from .api.headers import RequestHeaders
+from .api.headers import BodyLimit, RequestHeaders
+from .batches.digest import DigestCache
+from .batches.ingest import Ingestor
 from .batches.runner import BatchRunner
 from .batches.store import AsyncStore
 from .judge_setup import build_judge
@@ -38,6 +41,9 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        # Worker threads parse small uploads, encode download pages and compute summaries; the event loop
+        # waits for the GIL at each await, so it gets it back after 0.5 ms rather than the default 5 ms.
+        sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
         app.state.judge = judge if judge is not None else build_judge(settings)
         app.state.store = await AsyncStore.open(settings.db)
         app.state.keys = KeyRing(app.state.store.sync, settings.api_keys)
@@ -51,6 +57,7 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
             yield
         finally:
             await app.state.runner.stop()
+            app.state.ingestor.close()
             await app.state.store.close()
             if app.state.judge is not None:
                 await app.state.judge.aclose()
@@ -60,7 +67,10 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
     app.state.judge = judge
     app.state.telemetry = Telemetry()
     app.state.quota = Quota(settings.rate_limit_rps, settings.samples_per_day)
+    app.state.ingestor = Ingestor(settings)
+    app.state.digests = DigestCache()
     errors.install(app)
+    app.add_middleware(BodyLimit, max_upload_mb=settings.max_upload_mb)
     app.add_middleware(RequestHeaders)
     if settings.allowed_hosts != ["*"]:  # a foreign Host header is refused (DNS rebinding)
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)

@@ -1,6 +1,7 @@
-"""Per-tenant rate limits: requests per second (token bucket) and samples per day, answered with 429 and Retry-After.
+"""Per-tenant limits: requests per second (token bucket), samples per day, batch rows in flight; 429 and Retry-After.
 
-Counted in this process; several replicas each count their own share.
+Requests and samples are counted in this process (several replicas each count their own share); rows in flight
+are counted in the store.
 """
 from __future__ import annotations
 
@@ -49,13 +50,31 @@ class Quota:
                                 headers={"Retry-After": str(max(1, round(wait + 0.5)))})
         bucket.tokens -= 1.0
 
-    def samples(self, tenant: str, n: int) -> None:
+    def samples(self, tenant: str, n: int, check: bool = True) -> None:
         """Count n samples against the tenant's daily quota; 429 (nothing counted) when they do not fit."""
         if not self.samples_per_day:
             return
         bucket = self._bucket(tenant)
-        if bucket.samples_today + n > self.samples_per_day:
+        if check and bucket.samples_today + n > self.samples_per_day:
             wait = DAY_S - (self.clock() - bucket.day_start)
             raise HTTPException(429, f"{n} samples would exceed this key's quota of {self.samples_per_day} a day "
                                      f"({bucket.samples_today} used)", headers={"Retry-After": str(round(wait))})
         bucket.samples_today += n
+
+    def samples_left(self, tenant: str) -> int | None:
+        """Samples the tenant may still send today; None without a daily quota."""
+        return max(0, self.samples_per_day - self._bucket(tenant).samples_today) if self.samples_per_day else None
+
+
+def check_pending_rows(limit: int, pending: int, n: int, rate_per_s: float | None) -> None:
+    """RAGMETER_MAX_PENDING_ROWS: 413 when n rows can never fit, 429 until enough of the pending rows are scored."""
+    if not limit or pending + n <= limit:
+        return
+    if n > limit:
+        raise HTTPException(413, f"{n} rows is more than this key's limit of {limit} batch rows in flight "
+                                 "(RAGMETER_MAX_PENDING_ROWS); split the file")
+    # How long the key's running jobs take to score the excess at their current rate (a minute when unknown).
+    wait = (pending + n - limit) / rate_per_s if rate_per_s else 60.0
+    raise HTTPException(429, f"{n} more rows would exceed this key's limit of {limit} batch rows in flight "
+                             f"({pending} not yet scored; RAGMETER_MAX_PENDING_ROWS)",
+                        headers={"Retry-After": str(max(1, min(3600, round(wait))))})

@@ -6,13 +6,14 @@ columns are the registered metrics.
 """
 from __future__ import annotations
 
-import io
 import json
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from pydantic import BaseModel, Field, create_model, field_validator
 
 from ragmeter.metrics import METRIC_NAMES, Sample, SampleResult
@@ -105,30 +106,93 @@ def useful_contexts(result: SampleResult | None) -> list[int]:
     return [c.index for c in result.details.context_precision.contexts if c.useful]
 
 
+_TEXT, _SCORE = pa.string(), pa.float64()
+PARQUET_SCHEMA = pa.schema(
+    [("row", pa.int64()), ("id", _TEXT), ("user_input", _TEXT), ("retrieved_contexts", pa.list_(_TEXT)),
+     ("response", _TEXT), ("reference", _TEXT), *[(name, _SCORE) for name in METRIC_NAMES],
+     ("gate_passed", pa.bool_()), ("hallucination_score", _SCORE), ("unsupported_claims", pa.list_(_TEXT)),
+     ("status", _TEXT), ("error", _TEXT), ("useful_contexts", pa.list_(pa.int64())), ("metadata", _TEXT)])
+
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP, CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def encode(rows: list[ScoredRow], fmt: str) -> bytes:
     """The rows as a JSONL, CSV or Parquet file."""
-    if fmt == "jsonl":
-        return "".join(r.model_dump_json() + "\n" for r in rows).encode()
-    frame = pd.DataFrame.from_records([r.model_dump(mode="json") for r in rows], columns=list(ScoredRow.model_fields))
-    # Ids may mix numbers and strings (or exceed 64 bits): one text column for the columnar formats.
-    frame["id"] = frame["id"].map(lambda v: None if v is None else str(v))
-    if fmt == "csv":
-        # Lists go into CSV cells as JSON, the same form the upload reads back.
-        for column in LIST_COLUMNS:
-            frame[column] = frame[column].map(lambda v: json.dumps(v, ensure_ascii=False))
-    for column in OBJECT_COLUMNS:
-        frame[column] = frame[column].map(lambda v: json.dumps(v, ensure_ascii=False))
-    if fmt == "csv":
-        for column in frame.select_dtypes(exclude=["number", "bool"]).columns:
-            frame[column] = frame[column].map(neutralise_formula)
-        return frame.to_csv(index=False).encode()
-    buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False)
-    return buffer.getvalue()
+    encoder = Encoder(fmt)
+    return encoder.page(rows) + encoder.close()
+
+
+class Encoder:
+    """Writes rows as JSONL, CSV or Parquet one page at a time: each call gives the next bytes of one file."""
+
+    def __init__(self, fmt: str):
+        self.fmt = fmt
+        self.started = False
+        self._sink = _Sink()
+        self._parquet: pq.ParquetWriter | None = None
+
+    def page(self, rows: list[ScoredRow]) -> bytes:
+        """The next part of the file: these rows (with the CSV header or Parquet preamble before the first)."""
+        first, self.started = not self.started, True
+        if self.fmt == "jsonl":
+            return "".join(r.model_dump_json() + "\n" for r in rows).encode()
+        records = [r.model_dump(mode="json") for r in rows]
+        for record in records:
+            # Ids may mix numbers and strings (or exceed 64 bits): one text column for the columnar formats.
+            record["id"] = None if record["id"] is None else str(record["id"])
+            for column in OBJECT_COLUMNS:
+                record[column] = json.dumps(record[column], ensure_ascii=False)
+        if self.fmt == "csv":
+            frame = pd.DataFrame.from_records(records, columns=list(ScoredRow.model_fields))
+            # Lists go into CSV cells as JSON, the same form the upload reads back.
+            for column in LIST_COLUMNS:
+                frame[column] = frame[column].map(lambda v: json.dumps(v, ensure_ascii=False))
+            for column in frame.select_dtypes(exclude=["number", "bool"]).columns:
+                frame[column] = frame[column].map(neutralise_formula)
+            return frame.to_csv(index=False, header=first).encode()
+        if self._parquet is None:
+            self._parquet = pq.ParquetWriter(self._sink, PARQUET_SCHEMA)
+        if records:
+            self._parquet.write_table(pa.Table.from_pylist(records, schema=PARQUET_SCHEMA))
+        return self._sink.take()
+
+    def close(self) -> bytes:
+        """The end of the file (the Parquet footer; the CSV header when there were no rows)."""
+        tail = b"" if self.started or self.fmt == "jsonl" else self.page([])
+        if self._parquet is not None:
+            self._parquet.close()
+            tail += self._sink.take()
+        return tail
+
+
+class _Sink:
+    """A write-only stream that hands over what was written so far; pyarrow asks it for its position."""
+
+    closed = False
+
+    def __init__(self):
+        self.parts: list[bytes] = []
+        self.position = 0
+
+    def write(self, data) -> int:
+        self.parts.append(bytes(data))
+        self.position += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.position
+
+    def flush(self) -> None:
+        return None
+
+    def close(self) -> None:
+        self.closed = True
+
+    def take(self) -> bytes:
+        data = b"".join(self.parts)
+        self.parts.clear()
+        return data
 
 
 def neutralise_formula(value: object) -> object:

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
                                                             "batch rows in flight stay pending and resume on restart.")
     batch_concurrency: int = Field(8, ge=1, description="Rows of one batch scored at a time.")
     max_upload_mb: int = Field(200, ge=1, description="Largest batch upload.")
+    upload_process_mb: float = Field(1.0, ge=0, description="Uploads at least this large are parsed and stored by "
+                                                            "a separate process; smaller ones in a thread.")
+    upload_workers: int = Field(2, ge=1, description="Large uploads parsed at a time (one process each).")
 
     api_keys: dict[str, str] = Field(
         {}, description='Static API keys as a JSON object {"name": "key"}; each name is its own tenant. Keys made '
@@ -78,6 +81,8 @@ class Settings(BaseSettings):
                                                           "429 with Retry-After beyond it.")
     samples_per_day: int = Field(0, ge=0, description="Samples (evaluated or uploaded) per API key and day "
                                                       "(0: no limit).")
+    max_pending_rows: int = Field(0, ge=0, description="Batch rows per API key queued or being scored at once "
+                                                       "(0: no limit); 429 with Retry-After beyond it.")
     allow_open_network: bool = Field(
         False, description="Allow `ragmeter serve` without API keys on an address other than loopback.")
     allowed_hosts: list[str] = Field(

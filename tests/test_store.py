@@ -9,6 +9,7 @@ from sqlalchemy import create_engine, text
 
 from ragmeter.metrics import GateConfig, Sample, score_sample
 from ragmeter.metrics.judgements import JudgeError
+from ragmeter.service.batches.digest import digest
 from ragmeter.service.batches.store import AsyncStore, JobStatus, Store
 from ragmeter.service.rows import RowStatus, ScoredRow
 
@@ -147,6 +148,8 @@ async def test_postgresql_creates_a_job_and_finishes_a_row():
         store.finish_row(job.id, 0, None, "RuntimeError: a late duplicate")
         assert store.counts(job.id) == {"pending": 3, "scored": 1}
         assert store.scored_rows(job.id)[0].faithfulness == 0.0
+        statistics = digest(store, job.id)  # scores read with PostgreSQL's JSON operators
+        assert statistics.summary.metrics["faithfulness"].n == 1 and statistics.worst[0].row == 1
         store.close()
         with admin.connect() as c:  # the tables went into this test's own schema
             assert c.execute(text(f'SELECT count(*) FROM "{schema}".rows')).scalar() == 4

@@ -4,34 +4,51 @@ from __future__ import annotations
 import asyncio
 import json
 from urllib.parse import quote
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NoReturn
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, Response, UploadFile
-from fastapi.responses import HTMLResponse
-from pydantic import TypeAdapter, ValidationError
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, StreamingResponse
+from pydantic import Field, TypeAdapter, ValidationError
 
 from ragmeter.metrics import DEFAULT_METRICS, METRIC_NAMES, GateConfig, MetricName
 from ragmeter.metrics.judges import Judge
 from ragmeter.metrics.registry import requiring
 
 from .. import rows as scored_rows
-from ..batches import report
+from ..batches import download, report
+from ..batches.digest import Digest
+from ..batches.ingest import MB, IngestFailed, Spec
 from ..batches.runner import BatchRunner
 from ..batches.status import BatchStatus, batch_status
 from ..batches.store import AsyncStore, Job, JobStatus
-from ..batches.summary import summarise
-from ..batches.upload import BadUpload, read_upload
+from ..batches.summary import Summary
 from ..experiments import html as experiment_html
 from ..experiments import slices
+from ..experiments.slices import Slices
+from ..quota import Quota, check_pending_rows
+from ..rows import RowStatus
 from ..settings import Settings
 from ..tenancy import get_tenant
 from .deps import get_judge, get_runner, get_settings, get_store
+from .responses import errors
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
 Store = Annotated[AsyncStore, Depends(get_store)]
 Tenant = Annotated[str | None, Depends(get_tenant)]
 _METRIC_LIST = TypeAdapter(list[MetricName])
 SliceKeys = Annotated[list[str] | None, Query(description="Metadata keys to slice by (repeat, or comma-separated)")]
+
+
+class BatchSummary(Summary):
+    id: str
+    status: str
+    slices: Slices | None = Field(None, description="Per slice of the metadata keys in `by`, when given.")
+
+
+def _invalid(field: str, message: str, value: object) -> NoReturn:
+    """A 422 in FastAPI's own shape, naming the form field."""
+    raise RequestValidationError([{"type": "value_error", "loc": ("body", field), "msg": message, "input": value}])
 
 
 async def _status(store: AsyncStore, job: Job) -> BatchStatus:
@@ -50,27 +67,27 @@ def _metrics(field: str | None) -> list[str]:
         return list(DEFAULT_METRICS)
     names = [m.strip() for m in field.split(",") if m.strip()]
     if not names:  # "metrics=,,," names nothing: scoring nothing would pass every gate
-        raise HTTPException(422, f"metrics names no metric; known: {', '.join(METRIC_NAMES)}")
+        _invalid("metrics", f"names no metric; known: {', '.join(METRIC_NAMES)}", field)
     try:
         return _METRIC_LIST.validate_python(names)
-    except ValidationError as exc:
-        raise HTTPException(422, f"unknown metrics in {field!r}; known: {', '.join(METRIC_NAMES)}") from exc
+    except ValidationError:
+        _invalid("metrics", f"unknown metrics in {field!r}; known: {', '.join(METRIC_NAMES)}", field)
 
 
 def _json_form(name: str, value: str | None) -> dict | None:
     try:
         data = json.loads(value) if value else None
     except (json.JSONDecodeError, RecursionError) as exc:
-        raise HTTPException(422, f"{name} must be a JSON object: {exc}") from exc
+        _invalid(name, f"must be a JSON object: {exc}", value)
     if data is not None and not isinstance(data, dict):
-        raise HTTPException(422, f"{name} must be a JSON object, not {type(data).__name__}")
+        _invalid(name, f"must be a JSON object, not {type(data).__name__}", value)
     return data
 
 
 def _mapping(value: str | None) -> dict[str, str] | None:
     mapping = _json_form("mapping", value)
     if mapping and not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
-        raise HTTPException(422, 'mapping must map field names to column names, e.g. {"question": "q"}')
+        _invalid("mapping", 'must map field names to column names, e.g. {"question": "q"}', value)
     return mapping
 
 
@@ -80,7 +97,7 @@ def _attachment(filename: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
-@router.post("", status_code=202)
+@router.post("", status_code=202, responses=errors(400, 401, 413, 429, 503))
 async def create_batch(
     request: Request, response: Response, settings: Annotated[Settings, Depends(get_settings)],
     judge: Annotated[Judge, Depends(get_judge)],  # 503 now rather than a failed job later
@@ -98,42 +115,61 @@ async def create_batch(
     try:
         gate_config = GateConfig.model_validate(_json_form("gate", gate) or {})
     except ValidationError as exc:
-        raise HTTPException(422, f"gate: {exc}") from exc
-    limit = settings.max_upload_mb * 1024 * 1024
-    # The multipart parser spooled the file to disk; its size is known before it is read into memory.
-    if file.size is not None and file.size > limit:
+        _invalid("gate", str(exc), gate)
+    # The body limit was enforced while the multipart parser spooled the file to disk; this is the file alone.
+    size = file.size if file.size is not None else settings.max_upload_mb * MB
+    if size > settings.max_upload_mb * MB:
         raise HTTPException(413, f"upload larger than RAGMETER_MAX_UPLOAD_MB={settings.max_upload_mb}")
-    data = await file.read(limit + 1)
-    if len(data) > limit:
-        raise HTTPException(413, f"upload larger than RAGMETER_MAX_UPLOAD_MB={settings.max_upload_mb}")
+    quota = request.app.state.quota
+    pending = await store.pending_rows(tenant) if tenant is not None and settings.max_pending_rows else 0
+    spec = Spec(filename=file.filename or "upload", metrics=wanted, gate=gate_config, tenant=tenant, fmt=format,
+                mapping=column_map, separator=separator, needs_contexts=bool(requiring("retrieved_contexts", wanted)),
+                max_rows=_room(quota, settings, tenant, pending))
     try:
-        # Parsing a large file is CPU work: off the event loop.
-        samples = await asyncio.to_thread(
-            read_upload, data, file.filename or "upload", fmt=format, mapping=column_map, separator=separator,
-            needs_contexts=bool(requiring("retrieved_contexts", wanted)), settings=settings)
-    except BadUpload as exc:
+        outcome = await request.app.state.ingestor.run(store, file.file, size, spec)
+    except IngestFailed as exc:
+        raise HTTPException(503, str(exc)) from exc
+    if outcome.problems:
         raise HTTPException(400, {"message": "the file was not accepted; nothing was scored",
-                                  "problems": [p.model_dump(exclude_none=True) for p in exc.problems]}) from exc
+                                  "problems": outcome.problems})
+    if outcome.refused:  # a per-key limit: say which
+        quota.samples(tenant, outcome.rows)
+        check_pending_rows(settings.max_pending_rows, pending, outcome.rows, await _rate(store, tenant))
+        raise HTTPException(429, "a per-key limit changed while the file was read; retry", headers={"Retry-After": "1"})
     if tenant is not None:
-        request.app.state.quota.samples(tenant, len(samples))
-    job = await store.create_job(file.filename or "upload", samples, wanted, gate_config, tenant)
-    runner.start(job.id)
-    response.headers["Location"] = f"/v1/batches/{job.id}"
-    return await _status(store, job)
+        quota.samples(tenant, outcome.rows, check=False)  # checked before the job was stored
+    runner.start(outcome.job_id)
+    response.headers["Location"] = f"/v1/batches/{outcome.job_id}"
+    return await _status(store, await store.job(outcome.job_id))
 
 
-@router.get("")
+def _room(quota: Quota, settings: Settings, tenant: str | None, pending: int) -> int | None:
+    """The most rows this tenant's upload may hold now (daily samples, rows in flight); None: no limit."""
+    if tenant is None:
+        return None
+    limits = [quota.samples_left(tenant), settings.max_pending_rows - pending if settings.max_pending_rows else None]
+    return min((max(0, n) for n in limits if n is not None), default=None)
+
+
+async def _rate(store: AsyncStore, tenant: str | None) -> float:
+    """Rows per second the tenant's running batches are scored at now."""
+    statuses = [await _status(store, job) for job in await store.jobs(tenant=tenant)
+                if job.status == JobStatus.RUNNING]
+    return sum(s.rate_per_s or 0.0 for s in statuses)
+
+
+@router.get("", responses=errors(401, 429))
 async def list_batches(store: Store, tenant: Tenant) -> list[BatchStatus]:
     """The most recent batches first (the caller's tenant's only)."""
     return [await _status(store, job) for job in await store.jobs(tenant=tenant)]
 
 
-@router.get("/{batch_id}")
+@router.get("/{batch_id}", responses=errors(401, 404, 429))
 async def get_batch(store: Store, tenant: Tenant, batch_id: str) -> BatchStatus:
     return await _status(store, await _job(store, batch_id, tenant))
 
 
-@router.delete("/{batch_id}")
+@router.delete("/{batch_id}", responses=errors(401, 404, 429))
 async def cancel_batch(store: Store, tenant: Tenant, runner: Annotated[BatchRunner, Depends(get_runner)],
                        batch_id: str) -> BatchStatus:
     """Cancel a queued or running batch; rows already scored keep their results."""
@@ -143,35 +179,43 @@ async def cancel_batch(store: Store, tenant: Tenant, runner: Annotated[BatchRunn
     return await _status(store, await _job(store, batch_id, tenant))
 
 
-@router.get("/{batch_id}/results")
+DOWNLOADS = {200: {"description": "The scored rows as a file (JSONL by default).",
+                   "content": {media: {"schema": {"type": "string", "format": "binary"}}
+                               for media in scored_rows.MEDIA_TYPES.values()}}}
+
+
+@router.get("/{batch_id}/results", response_class=StreamingResponse, responses={**DOWNLOADS, **errors(401, 404, 429)})
 async def batch_results(store: Store, tenant: Tenant, batch_id: str,
-                        format: Literal["jsonl", "csv", "parquet"] = "jsonl") -> Response:
-    """Every input row with its scores, gate verdict, unsupported claims and row status."""
+                        format: Literal["jsonl", "csv", "parquet"] = "jsonl") -> StreamingResponse:
+    """Every input row with its scores, gate verdict, unsupported claims and row status, streamed page by page."""
     job = await _job(store, batch_id, tenant)
-    rows = await store.scored_rows(batch_id)
-    body = await asyncio.to_thread(scored_rows.encode, rows, format)
     stem = job.filename.rsplit(".", 1)[0] or "batch"
-    return Response(body, media_type=scored_rows.MEDIA_TYPES[format],
-                    headers={"Content-Disposition": _attachment(f"{stem}.scored.{format}")})
+    return StreamingResponse(download.stream(store, batch_id, format), media_type=scored_rows.MEDIA_TYPES[format],
+                             headers={"Content-Disposition": _attachment(f"{stem}.scored.{format}")})
 
 
-@router.get("/{batch_id}/summary")
-async def batch_summary(store: Store, tenant: Tenant, batch_id: str, by: SliceKeys = None) -> dict:
+async def _digest(request: Request, store: AsyncStore, job: Job) -> Digest:
+    """The job's statistics, computed off the event loop once per change of its rows."""
+    finished = sum(n for state, n in (await store.counts(job.id)).items() if state != RowStatus.PENDING)
+    return await asyncio.to_thread(request.app.state.digests.get, store.sync, job.id, finished)
+
+
+@router.get("/{batch_id}/summary", responses=errors(401, 404, 429))
+async def batch_summary(request: Request, store: Store, tenant: Tenant, batch_id: str,
+                        by: SliceKeys = None) -> BatchSummary:
     """Per metric mean, median, p10 and 95% bootstrap interval; gate pass rate; error count; per slice with `by`."""
     job = await _job(store, batch_id, tenant)
-    rows = await store.scored_rows(batch_id)
-    summary = await asyncio.to_thread(summarise, rows)
-    out = {"id": job.id, "status": job.status, **summary.model_dump()}
-    if keys := slices.parse_keys(by):
-        out["slices"] = (await asyncio.to_thread(slices.summarise_slices, rows, keys)).model_dump()
-    return out
+    summary = (await _digest(request, store, job)).summary
+    sliced = await asyncio.to_thread(slices.job_slices, store.sync, job.id, keys) if (keys := slices.parse_keys(by)) \
+        else None
+    return BatchSummary(id=job.id, status=job.status, slices=sliced, **summary.model_dump())
 
 
-@router.get("/{batch_id}/report", response_class=HTMLResponse)
-async def batch_report(store: Store, tenant: Tenant, batch_id: str, by: SliceKeys = None,
+@router.get("/{batch_id}/report", response_class=HTMLResponse, responses=errors(401, 404, 429, page=True))
+async def batch_report(request: Request, store: Store, tenant: Tenant, batch_id: str, by: SliceKeys = None,
                        api_key: Annotated[str | None, Query(include_in_schema=False)] = None) -> HTMLResponse:
-    """A page for people: histograms, gate pass rate, the worst rows with unsupported claims marked."""
+    """A page for people: histograms, gate pass rate, per-slice tables, the worst rows with their unsupported claims."""
     job = await _job(store, batch_id, tenant)
-    rows = await store.scored_rows(batch_id)
-    return HTMLResponse(await asyncio.to_thread(lambda: report.render(
-        job, summarise(rows), rows, api_key, experiment_html.report_section(rows, slices.parse_keys(by)))))
+    digest = await _digest(request, store, job)
+    sliced = await asyncio.to_thread(experiment_html.job_section, store.sync, job.id, job.total, slices.parse_keys(by))
+    return HTMLResponse(await asyncio.to_thread(report.render, job, digest, api_key, sliced))

@@ -6,11 +6,12 @@ from fastapi import APIRouter, Depends
 from ragmeter.metrics.catalog import CATALOG, MetricInfo
 
 from ..tenancy import get_tenant
+from .responses import errors
 
 router = APIRouter(prefix="/v1", tags=["metrics"], dependencies=[Depends(get_tenant)])
 
 
-@router.get("/metrics")
+@router.get("/metrics", responses=errors(401, 429))
 async def list_metrics() -> list[MetricInfo]:
     """Names, definitions, required fields and the reasons a score can be null."""
     return CATALOG

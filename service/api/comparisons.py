@@ -18,6 +18,7 @@ from ..experiments.slices import parse_keys
 from ..settings import Settings
 from ..tenancy import get_tenant
 from .deps import get_settings, get_store
+from .responses import errors
 
 router = APIRouter(prefix="/v1/comparisons", tags=["comparisons"])
 Store = Annotated[AsyncStore, Depends(get_store)]
@@ -83,7 +84,10 @@ async def _from_form(request: Request, settings: Settings) -> tuple[tuple, tuple
     return sides[0], sides[1], options
 
 
-@router.post("", openapi_extra=OPENAPI)
+@router.post("", openapi_extra=OPENAPI, responses={
+    200: {"content": {"text/html": {"schema": {"type": "string"}}},
+          "description": "The comparison (JSON), or its page with ?format=html."},
+    **errors(400, 401, 404, 413, 429)})
 async def create_comparison(request: Request, store: Store, tenant: Tenant,
                             settings: Annotated[Settings, Depends(get_settings)],
                             format: Literal["json", "html"] = "json") -> Comparison:
@@ -105,7 +109,7 @@ async def create_comparison(request: Request, store: Store, tenant: Tenant,
     return comparison
 
 
-@router.get("/report", response_class=HTMLResponse)
+@router.get("/report", response_class=HTMLResponse, responses=errors(401, 404, 429, page=True))
 async def comparison_report(store: Store, tenant: Tenant, baseline: str, candidate: str,
                             by: Annotated[list[str] | None, Query()] = None, top: int = Query(5, ge=0, le=100),
                             min_effect: float = Query(0.0, ge=0, le=1)) -> HTMLResponse:

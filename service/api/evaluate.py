@@ -15,6 +15,7 @@ from ..limits import limit_problems
 from ..settings import Settings
 from ..tenancy import get_tenant
 from .deps import get_judge, get_settings
+from .responses import errors
 
 router = APIRouter(prefix="/v1", tags=["evaluate"], dependencies=[Depends(get_tenant)])
 
@@ -43,7 +44,7 @@ class EvaluateResponse(BaseModel):
     usage: Usage = Field(description="Judge cost of the whole request.")
 
 
-@router.post("/evaluate")
+@router.post("/evaluate", responses=errors(401, 413, 429, 503))
 async def evaluate_samples(request: Request, body: EvaluateRequest, judge: Annotated[Judge, Depends(get_judge)],
                            tenant: Annotated[str | None, Depends(get_tenant)],
                            settings: Annotated[Settings, Depends(get_settings)]) -> EvaluateResponse:

@@ -4,9 +4,11 @@ from __future__ import annotations
 import time
 import uuid
 
+from starlette.exceptions import HTTPException
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import logs
 
@@ -20,14 +22,34 @@ SECURITY_HEADERS = {
 }
 
 
-def _too_large(request: Request) -> JSONResponse | None:
-    """413 before the body is read when its declared length is over the upload limit (plus form overhead)."""
-    limit = request.app.state.settings.max_upload_mb * 1024 * 1024 + 1024 * 1024
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        return JSONResponse({"detail": f"request larger than RAGMETER_MAX_UPLOAD_MB="
-                                       f"{request.app.state.settings.max_upload_mb}"}, status_code=413)
-    return None
+class BodyLimit:
+    """413 for a body over RAGMETER_MAX_UPLOAD_MB: from its declared length before it is read, else as it streams in.
+
+    So a chunked upload of any size is cut off at the limit rather than spooled to disk whole.
+    """
+
+    def __init__(self, app: ASGIApp, max_upload_mb: int):
+        self.app = app
+        self.limit = (max_upload_mb + 1) * 1024 * 1024  # the file plus its form fields
+        self.message = f"request larger than RAGMETER_MAX_UPLOAD_MB={max_upload_mb}"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            return await JSONResponse({"detail": self.message}, status_code=413)(scope, receive, send)
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                raise HTTPException(413, self.message)
+            return message
+
+        await self.app(scope, counted, send)
 
 
 class RequestHeaders(BaseHTTPMiddleware):
@@ -38,7 +60,7 @@ class RequestHeaders(BaseHTTPMiddleware):
         request.state.request_id = request_id
         logs.request_id.set(request_id)
         started = time.perf_counter()
-        response = _too_large(request) or await call_next(request)
+        response = await call_next(request)
         route = getattr(request.scope.get("route"), "path", "unmatched")  # the template, not the batch id
         telemetry = request.app.state.telemetry
         telemetry.requests.labels(request.method, route, str(response.status_code)).inc()

@@ -11,11 +11,9 @@ import numpy as np
 
 from ragmeter.metrics import METRIC_NAMES
 
-from ..rows import RowStatus, ScoredRow
+from .digest import Digest
 from .store import Job
-from .summary import Summary
 
-WORST_ROWS = 20
 BINS = 10
 
 STYLE = """
@@ -56,11 +54,12 @@ def highlight(answer: str, unsupported: list[str]) -> str:
     return html
 
 
-def render(job: Job, summary: Summary, rows: list[ScoredRow], api_key: str | None = None, extra: str = "") -> str:
+def render(job: Job, digest: Digest, api_key: str | None = None, extra: str = "") -> str:
     """The report page of one batch; with `api_key`, its download links carry the key the page was opened with.
 
     `extra` is HTML placed after the score charts (the per-slice tables).
     """
+    summary = digest.summary
     key = f"&amp;api_key={quote(api_key, safe='')}" if api_key else ""
     cards = [f'<div class="card"><div>rows</div><div class="big">{summary.rows}</div></div>',
              f'<div class="card"><div>gate pass rate</div><div class="big" id="pass-rate">'
@@ -71,19 +70,16 @@ def render(job: Job, summary: Summary, rows: list[ScoredRow], api_key: str | Non
         stats = summary.metrics[metric]
         if not stats.n:
             continue
-        values = [s for r in rows if (s := r.score(metric)) is not None]
+        values = digest.scores[metric]
         charts.append(f'<div class="card" data-metric="{metric}"><div><b>{metric}</b> mean {stats.mean:.3f} '
                       f'(95% CI {stats.ci95[0]:.3f}-{stats.ci95[1]:.3f}), median {stats.median:.3f}, '
                       f'p10 {stats.p10:.3f}</div>{histogram_svg(values)}</div>')
-    scored = [r for r in rows if r.faithfulness is not None or r.gate_passed is not None]
-    worst = sorted(scored, key=lambda r: (r.gate_passed is not False, r.faithfulness
-                                          if r.faithfulness is not None else 1.0))[:WORST_ROWS]
     worst_rows = "".join(
         f'<tr class="worst-row"><td>{escape(str(r.id if r.id is not None else r.row))}</td>'
         f'<td>{escape(r.user_input or "")}</td><td class="answer">{highlight(r.response or "", r.unsupported_claims)}</td>'
         f'<td>{_num(r.faithfulness)}</td><td class="{"pass" if r.gate_passed else "fail"}">'
-        f'{"pass" if r.gate_passed else "FAIL"}</td></tr>' for r in worst)
-    errors = [r for r in rows if r.status == RowStatus.ERROR][:WORST_ROWS]
+        f'{"pass" if r.gate_passed else "FAIL"}</td></tr>' for r in digest.worst)
+    errors = digest.errors
     error_rows = "".join(f'<tr><td>{r.row}</td><td>{escape(r.error or "")}</td></tr>' for r in errors)
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>ragmeter report: {escape(job.filename)}</title><style>{STYLE}</style></head><body>

@@ -12,13 +12,13 @@ import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import (JSON, DateTime, ForeignKey, Integer, String, Text, create_engine, func, inspect, select, text,
-                        update)
+from sqlalchemy import (JSON, DateTime, ForeignKey, Integer, String, Text, create_engine, func, insert, inspect, select,
+                        text, update)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
-from ragmeter.metrics import GateConfig, Sample, SampleResult
+from ragmeter.metrics import METRIC_NAMES, GateConfig, Sample, SampleResult
 
 from ..rows import RowStatus, ScoredRow
 
@@ -29,8 +29,11 @@ class JobStatus(StrEnum):
     DONE = "done"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    # Rows still being written by the upload; never listed, never resumed (an interrupted upload stays here).
+    LOADING = "loading"
 
 
+INSERT_CHUNK = 5_000
 UNFINISHED = (JobStatus.QUEUED, JobStatus.RUNNING)
 FINISHED = (JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED)
 
@@ -122,14 +125,20 @@ class Store:
 
     def create_job(self, filename: str, samples: list[Sample], metrics: list[str], gate: GateConfig,
                    tenant: str | None = None) -> Job:
-        job = Job(id=str(uuid.uuid4()), status=JobStatus.QUEUED, filename=filename, total=len(samples),
+        """A queued job holding the samples as pending rows; written in chunks, so no write lock is held for long."""
+        job = Job(id=str(uuid.uuid4()), status=JobStatus.LOADING, filename=filename, total=len(samples),
                   metrics=list(metrics), gate=gate.model_dump(mode="json"), created_at=now(), done_at_start=0,
                   tenant=tenant)
         with self.session.begin() as s:
             s.add(job)
-            s.flush()
-            s.add_all(Row(job_id=job.id, index=i, sample=sample.model_dump(mode="json"), status=RowStatus.PENDING,
-                          attempts=0) for i, sample in enumerate(samples))
+        for start in range(0, len(samples), INSERT_CHUNK):
+            with self.session.begin() as s:
+                s.execute(insert(Row), [{"job_id": job.id, "index": i, "sample": sample.model_dump(mode="json"),
+                                         "status": RowStatus.PENDING, "attempts": 0}
+                                        for i, sample in enumerate(samples[start:start + INSERT_CHUNK], start)])
+        with self.session.begin() as s:
+            s.execute(update(Job).where(Job.id == job.id).values(status=JobStatus.QUEUED))
+        job.status = JobStatus.QUEUED
         return job
 
     def job(self, job_id: str, tenant: str | None = None) -> Job | None:
@@ -140,7 +149,7 @@ class Store:
 
     def jobs(self, limit: int = 100, tenant: str | None = None) -> list[Job]:
         """The most recent jobs (of one tenant, when given)."""
-        query = select(Job).order_by(Job.created_at.desc()).limit(limit)
+        query = select(Job).where(Job.status != JobStatus.LOADING).order_by(Job.created_at.desc()).limit(limit)
         with self.session() as s:
             return list(s.scalars(query.where(Job.tenant == tenant) if tenant is not None else query))
 
@@ -185,9 +194,30 @@ class Store:
                       .values(status=status, error=error,
                               result=result.model_dump(mode="json") if result is not None else None))
 
-    def rows(self, job_id: str) -> list[Row]:
+    def rows(self, job_id: str, start: int = 0, limit: int | None = None) -> list[Row]:
+        """The job's rows in input order, from row index `start`, at most `limit` of them (a page)."""
+        query = select(Row).where(Row.job_id == job_id, Row.index >= start).order_by(Row.index).limit(limit)
         with self.session() as s:
-            return list(s.scalars(select(Row).where(Row.job_id == job_id).order_by(Row.index)))
+            return list(s.scalars(query))
+
+    def outcomes(self, job_id: str, start: int, limit: int) -> list[tuple]:
+        """A page of (index, status, gate passed, score per metric...), read from the results inside the database."""
+        scores = [Row.result["scores"][name].as_float() for name in METRIC_NAMES]
+        query = (select(Row.index, Row.status, Row.result["gate"]["passed"].as_boolean(), *scores)
+                 .where(Row.job_id == job_id, Row.index >= start).order_by(Row.index).limit(limit))
+        with self.session() as s:
+            return [tuple(r) for r in s.execute(query)]
+
+    def rows_at(self, job_id: str, indices: list[int]) -> list[Row]:
+        with self.session() as s:
+            return list(s.scalars(select(Row).where(Row.job_id == job_id, Row.index.in_(indices))))
+
+    def pending_rows(self, tenant: str) -> int:
+        """Rows of the tenant's queued and running jobs not yet scored."""
+        query = (select(func.count()).select_from(Row).join(Job, Job.id == Row.job_id)
+                 .where(Job.tenant == tenant, Job.status.in_(UNFINISHED), Row.status == RowStatus.PENDING))
+        with self.session() as s:
+            return s.scalar(query) or 0
 
     def scored_rows(self, job_id: str) -> list[ScoredRow]:
         return [row.scored_row() for row in self.rows(job_id)]
@@ -237,6 +267,13 @@ class AsyncStore:
 
     async def scored_rows(self, job_id: str) -> list[ScoredRow]:
         return await asyncio.to_thread(self.sync.scored_rows, job_id)
+
+    async def scored_page(self, job_id: str, start: int, limit: int) -> list[ScoredRow]:
+        """Rows from index `start` as downloaded, at most `limit`."""
+        return await asyncio.to_thread(lambda: [row.scored_row() for row in self.sync.rows(job_id, start, limit)])
+
+    async def pending_rows(self, tenant: str) -> int:
+        return await asyncio.to_thread(self.sync.pending_rows, tenant)
 
     async def close(self) -> None:
         await asyncio.to_thread(self.sync.close)

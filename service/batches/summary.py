@@ -28,9 +28,18 @@ class Summary(BaseModel):
 
 def summarise(rows: list[ScoredRow], resamples: int = 2000, seed: int = 0) -> Summary:
     """Statistics over the rows scored so far."""
+    scores = {metric: [s for r in rows if (s := r.score(metric)) is not None] for metric in METRIC_NAMES}
+    return summary_of(scores, [r.gate_passed for r in rows if r.gate_passed is not None], rows=len(rows),
+                      finished=sum(r.status != RowStatus.PENDING for r in rows),
+                      errors=sum(r.status == RowStatus.ERROR for r in rows), resamples=resamples, seed=seed)
+
+
+def summary_of(scores: dict[str, list[float]], verdicts: list[bool], *, rows: int, finished: int, errors: int,
+               resamples: int = 2000, seed: int = 0) -> Summary:
+    """The summary from each metric's scores and the gate verdicts."""
     metrics = {}
     for metric in METRIC_NAMES:
-        values = np.array([s for r in rows if (s := r.score(metric)) is not None], dtype=float)
+        values = np.array(scores.get(metric, []), dtype=float)
         if len(values) == 0:
             metrics[metric] = MetricSummary(n=0)
             continue
@@ -39,8 +48,6 @@ def summarise(rows: list[ScoredRow], resamples: int = 2000, seed: int = 0) -> Su
                                         median=round(float(np.median(values)), 4),
                                         p10=round(float(np.percentile(values, 10)), 4),
                                         ci95=(round(low, 4), round(high, 4)))
-    verdicts = [r.gate_passed for r in rows if r.gate_passed is not None]
-    return Summary(rows=len(rows), scored=sum(r.status != RowStatus.PENDING for r in rows),
-                   errors=sum(r.status == RowStatus.ERROR for r in rows),
+    return Summary(rows=rows, scored=finished, errors=errors,
                    gate_pass_rate=round(sum(verdicts) / len(verdicts), 4) if verdicts else None,
                    metrics=metrics)

@@ -88,3 +88,15 @@ def report_section(rows: list[ScoredRow], by: list[str]) -> str:
     return (f"<style>{STYLE}</style><h2>Slices</h2><p>Each metric's mean per slice of your metadata, with its 95% "
             f"bootstrap interval; slices with fewer than {MIN_SLICE_ROWS} scored rows are greyed: their interval is "
             f"too wide to say anything.</p>{tables}")
+
+
+# The report reads every row to find the few-valued metadata keys only up to this size; past it, `?by=` asks.
+AUTO_SLICE_ROWS = 20_000
+
+
+def job_section(store, job_id: str, total: int, by: list[str]) -> str:
+    """The report's slices of a stored batch: the keys asked for, or the few-valued ones of a batch this small."""
+    if not by and total > AUTO_SLICE_ROWS:
+        return (f"<h2>Slices</h2><p>Add <code>?by=KEY</code> to this page's address for a table per slice of your "
+                f"metadata (not drawn by default past {AUTO_SLICE_ROWS:,} rows).</p>")
+    return report_section(store.scored_rows(job_id), by)

@@ -81,3 +81,8 @@ def sliceable_keys(rows: list[ScoredRow]) -> list[str]:
             if len(values[key]) <= MAX_AUTO_VALUES:
                 values[key].add(value_label(value))
     return sorted(k for k, v in values.items() if 2 <= len(v) <= MAX_AUTO_VALUES)
+
+
+def job_slices(store, job_id: str, by: list[str]) -> Slices:
+    """A stored batch's slices (reads every row of the job: call it off the event loop)."""
+    return summarise_slices(store.scored_rows(job_id), by)

@@ -1,0 +1,88 @@
+"""What the availability, fault and load drills share: a `ragmeter serve` process, latency probes, RSS readings."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+
+def serve(port: int, db: str, **env: str) -> subprocess.Popen:
+    """`ragmeter serve` on a loopback port with a store and extra RAGMETER_* settings; waits for /healthz."""
+    environ = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
+    environ.update(RAGMETER_DB=db, **env)
+    log = open(Path(db.removeprefix("sqlite:///")).with_suffix(f".{port}.log"), "ab")
+    process = subprocess.Popen([sys.executable, "-m", "ragmeter.service.cli", "serve", "--port", str(port)],
+                               env=environ, stdout=log, stderr=log)
+    for _ in range(600):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                return process
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"service did not start; see {log.name}")
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of one process, MB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found + [g for c in found for g in children(c)]
+
+
+class Sampler(threading.Thread):
+    """Every `every` s until stopped: the server's RSS, its children's RSS, and, if given, a probe's latency."""
+
+    def __init__(self, pid: int, probe=None, every: float = 0.05):
+        super().__init__(daemon=True)
+        self.pid, self.probe, self.every = pid, probe, every
+        self.rss, self.child_rss, self.latencies, self.failures = [], [], [], 0
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        while not self.halt.is_set():
+            self.rss.append(rss_mb(self.pid))
+            self.child_rss.append(sum(rss_mb(c) for c in children(self.pid)))
+            if self.probe is not None:
+                started = time.perf_counter()
+                try:
+                    ok = self.probe()
+                except httpx.HTTPError:
+                    ok = False
+                self.latencies.append(time.perf_counter() - started)
+                self.failures += not ok
+            self.halt.wait(self.every)
+
+    def stop(self) -> Sampler:
+        self.halt.set()
+        self.join()
+        return self
+
+
+def latency_ms(values: list[float]) -> dict:
+    """n, p50, p99 and max of latencies given in seconds, as ms."""
+    if not values:
+        return {"n": 0}
+    a = np.array(values) * 1000
+    return {"n": len(a), "p50": round(float(np.percentile(a, 50)), 1), "p99": round(float(np.percentile(a, 99)), 1),
+            "max": round(float(a.max()), 1)}
