@@ -33,10 +33,11 @@ def main(argv: list[str] | None = None) -> int:
                           help="rows of the support scorer's training part, its held-out part, or all")
     accuracy.add_argument("--limit", type=int, default=None, help="score only the first N rows")
 
-    from . import compare_judges, gate, keys
+    from . import compare_judges, db, gate, keys
 
     gate.add_parser(commands)
     keys.add_parser(commands)
+    db.add_parser(commands)
     compare_judges.add_parser(commands)
 
     args = parser.parse_args(argv)
@@ -95,6 +96,10 @@ def _run(args: argparse.Namespace) -> int:
         from . import keys
 
         return keys.run(args)
+    if args.command == "db":
+        from . import db
+
+        return db.run(args)
     from . import score as score_command
 
     return score_command.run(args)
