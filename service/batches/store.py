@@ -197,12 +197,13 @@ class Store:
         """Lease up to `limit` pending rows of an unfinished job that no live owner holds, in input order."""
         moment = self.clock()
         free = or_(Row.lease_until.is_(None), Row.lease_until < moment)
-        # SKIP LOCKED: rows another replica is claiming at this moment are passed over, not waited for.
+        # SKIP LOCKED: rows another replica is claiming at this moment are passed over, not waited for. A CTE,
+        # because PostgreSQL may run an IN (subquery) once per outer row, and a LIMIT then picks more rows.
         # SQLite has one writer at a time, so there the update alone is atomic (it has no FOR UPDATE).
         chosen = (select(Row.index).where(Row.job_id == job_id, Row.status == RowStatus.PENDING, free)
-                  .order_by(Row.index).limit(limit).with_for_update(skip_locked=True))
+                  .order_by(Row.index).limit(limit).with_for_update(skip_locked=True).cte("chosen"))
         live = exists().where(Job.id == job_id, Job.status.in_(UNFINISHED))
-        claim = (update(Row).where(Row.job_id == job_id, Row.index.in_(chosen.scalar_subquery()),
+        claim = (update(Row).where(Row.job_id == job_id, Row.index == chosen.c.index,
                                    Row.status == RowStatus.PENDING, free, live)
                  .values(lease_owner=owner, lease_until=moment + timedelta(seconds=lease_s),
                          attempts=Row.attempts + 1)
