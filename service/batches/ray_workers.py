@@ -69,22 +69,23 @@ class ScoringWorker:
         return os.getpid()
 
 
-def connect() -> None:
-    """Join the cluster at RAY_ADDRESS, else start a local Ray in this process (stopped by `close`)."""
+def connect() -> bool:
+    """Join the cluster at RAY_ADDRESS, else start a local Ray in this process; False when already connected."""
     if ray is None:
         raise RuntimeError(RAY_MISSING)
     if ray.is_initialized():
-        return
+        return False
     env = {k: v for k, v in os.environ.items() if k.startswith(PASSED_ENV)}
     ray.init(address=os.environ.get("RAY_ADDRESS") or None, include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": env}, configure_logging=False)
+    return True
 
 
 class RayPool:
     """The workers of one process: rows go to the least busy worker; results come back as they finish."""
 
     def __init__(self, settings: Settings):
-        connect()
+        self.connected_here = connect()
         calls, rows = worker_caps(settings)
         actor = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=0, max_concurrency=rows)(ScoringWorker)
         config = settings.model_dump(mode="json")
@@ -117,4 +118,5 @@ class RayPool:
         for worker in self.workers:
             ray.kill(worker)
         self.workers = []
-        ray.shutdown()
+        if self.connected_here:
+            ray.shutdown()

@@ -26,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     score.add_argument("--json", action="store_true", help="print one JSON result per line instead of a table")
     score.add_argument("--out", type=Path, help="write the scored rows; .jsonl, .csv or .parquet")
     score.add_argument("--url", help="upload to a running ragmeter service and follow the job there")
+    score.add_argument("--executor", choices=["local", "ray"],
+                       help="score here (local) or on Ray workers (ray: RAY_ADDRESS, else a local Ray); "
+                            "default RAGMETER_EXECUTOR")
 
     accuracy = commands.add_parser("accuracy", help="agreement of the gate and context metrics with labelled data")
     accuracy.add_argument("file", type=Path, help="JSONL with label_hallucinated or context_is_gold")
