@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse
 from ragmeter.metrics.judges import Judge
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from .api import batches, catalog, errors, evaluate, health
+from .api import batches, catalog, comparisons, errors, evaluate, health
 from .api.headers import BodyLimit, RequestHeaders
 from .batches.digest import DigestCache
 from .batches.executor import open_executor
@@ -84,6 +84,7 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
     app.include_router(catalog.router)
     app.include_router(evaluate.router)
     app.include_router(batches.router)
+    app.include_router(comparisons.router)
 
     @app.get("/", include_in_schema=False, dependencies=[Depends(get_tenant)])
     async def web_page() -> FileResponse:

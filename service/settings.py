@@ -1,11 +1,37 @@
 """Service configuration from RAGMETER_* environment variables (and the openai SDK's own OPENAI_*)."""
 from __future__ import annotations
 
+import os
+import tomllib
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
+
+
+class ConfigFileThreshold(PydanticBaseSettingsSource):
+    """The gate threshold of ragmeter.toml ([gate] threshold, as `ragmeter calibrate --write` stores it), or of
+    pyproject.toml ([tool.ragmeter.gate]); RAGMETER_CONFIG names another file. The environment wins over it."""
+
+    def get_field_value(self, field, field_name):  # every value comes from __call__
+        return None, field_name, False
+
+    def __call__(self) -> dict:
+        named = os.environ.get("RAGMETER_CONFIG")
+        for path in [Path(named)] if named else [Path("ragmeter.toml"), Path("pyproject.toml")]:
+            if not path.is_file():
+                continue
+            try:
+                data = tomllib.loads(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+                raise SettingsError(f"{path}: {exc}") from exc
+            gate = data.get("tool", {}).get("ragmeter", {}).get("gate") if path.name == "pyproject.toml" \
+                else data.get("gate")
+            if isinstance(gate, dict) and gate.get("threshold") is not None:
+                return {"hallucination_threshold": gate["threshold"]}
+        return {}
 
 
 class Settings(BaseSettings):
@@ -81,12 +107,20 @@ class Settings(BaseSettings):
         [], description="Origins whose pages may call the API from a browser (JSON list); none by default.")
 
     hallucination_threshold: float | None = Field(
-        None, ge=0, le=1, description="Default gate threshold; unset means the judge's own (0.2 for the LLM "
+        None, ge=0, le=1, description="Default gate threshold; unset means ragmeter.toml's [gate] threshold "
+                                      "(`ragmeter calibrate --write`), else the judge's own (0.2 for the LLM "
                                       "judge, the calibrated one for the embedded judge).")
     max_samples_per_request: int = Field(50, ge=1)
     max_contexts: int = Field(100, ge=1, description="Contexts per sample.")
     max_field_chars: int = Field(20_000, ge=1, description="Characters in the question, answer or reference.")
     max_context_chars: int = Field(50_000, ge=1, description="Characters in one context.")
+    max_metadata_keys: int = Field(100, ge=0, description="Keys in a sample's metadata (extra upload columns count).")
+    max_metadata_chars: int = Field(10_000, ge=1, description="Characters in one metadata value.")
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, dotenv_settings, file_secret_settings, ConfigFileThreshold(settings_cls)
 
     @field_validator("cascade_band_high")
     @classmethod

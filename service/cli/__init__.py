@@ -36,12 +36,14 @@ def main(argv: list[str] | None = None) -> int:
                           help="rows of the support scorer's training part, its held-out part, or all")
     accuracy.add_argument("--limit", type=int, default=None, help="score only the first N rows")
 
-    from . import compare_judges, db, gate, keys
+    from . import calibrate, compare, compare_judges, db, gate, keys
 
     gate.add_parser(commands)
     keys.add_parser(commands)
     db.add_parser(commands)
     compare_judges.add_parser(commands)
+    compare.add_parser(commands)
+    calibrate.add_parser(commands)
 
     args = parser.parse_args(argv)
     try:
@@ -95,6 +97,14 @@ def _run(args: argparse.Namespace) -> int:
         from . import compare_judges
 
         return compare_judges.run(args)
+    if args.command == "calibrate":
+        from . import calibrate
+
+        return calibrate.run(args)
+    if args.command == "compare":
+        from . import compare
+
+        return compare.run(args)
     if args.command == "keys":
         from . import keys
 
