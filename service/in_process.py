@@ -17,10 +17,10 @@ class NoJudge(RuntimeError):
     """The settings ask for a judge that is not configured."""
 
 
-def score_samples(samples: list[Sample], metrics: list[str] | None = None,
-                  gate: GateConfig | None = None) -> list[SampleResult]:
-    """Build the configured judge, score every sample behind a progress bar on stderr, close the judge."""
-    settings = Settings()
+def score_samples(samples: list[Sample], metrics: list[str] | None = None, gate: GateConfig | None = None,
+                  settings: Settings | None = None) -> list[SampleResult]:
+    """Build the configured judge (or `settings`' one), score every sample behind a progress bar on stderr, close it."""
+    settings = settings or Settings()
     judge = build_judge(settings)
     if judge is None:
         raise NoJudge(NO_JUDGE)
@@ -43,8 +43,8 @@ def score_samples(samples: list[Sample], metrics: list[str] | None = None,
     return results  # type: ignore[return-value]
 
 
-def score_rows(samples: list[Sample], metrics: list[str] | None = None,
-               gate: GateConfig | None = None) -> list[ScoredRow]:
+def score_rows(samples: list[Sample], metrics: list[str] | None = None, gate: GateConfig | None = None,
+               settings: Settings | None = None) -> list[ScoredRow]:
     """`score_samples`, as flat scored rows."""
-    results = score_samples(samples, metrics, gate)
+    results = score_samples(samples, metrics, gate, settings)
     return [ScoredRow.of(i, sample, result) for i, (sample, result) in enumerate(zip(samples, results))]
