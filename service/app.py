@@ -8,22 +8,21 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import Depends, FastAPI
-from fastapi.responses import FileResponse
-
-from ragmeter.metrics.judges import Judge
-
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse
+from ragmeter.metrics.judges import Judge
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from .api import batches, catalog, comparisons, errors, evaluate, health
 from .api.headers import BodyLimit, RequestHeaders
 from .batches.digest import DigestCache
+from .batches.executor import open_executor
 from .batches.ingest import Ingestor
 from .batches.runner import BatchRunner
 from .batches.store import AsyncStore
 from .judge_setup import build_judge
-from .settings import Settings
 from .quota import Quota
+from .settings import Settings
 from .telemetry import Telemetry
 from .tenancy import KeyRing, get_tenant
 
@@ -50,13 +49,17 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
         keyed = await asyncio.to_thread(app.state.keys.configured)
         log.info("API keys %s", "required on /v1 and / (tenants isolated)" if keyed else
                  "not configured: open mode, every caller sees every batch")
-        app.state.runner = BatchRunner(app.state.store, app.state.judge, settings.batch_concurrency,
-                                       settings.hallucination_threshold, app.state.telemetry)
+        executor = await asyncio.to_thread(open_executor, settings)
+        app.state.runner = BatchRunner(app.state.store, app.state.judge, executor.rows,
+                                       settings.hallucination_threshold, app.state.telemetry, score=executor.score,
+                                       lease_s=settings.lease_s, poll_s=settings.poll_s)
         await app.state.runner.resume_unfinished()
+        app.state.runner.watch()  # other replicas' uploads, and rows whose replica died
         try:
             yield
         finally:
             await app.state.runner.stop()
+            executor.close()
             app.state.ingestor.close()
             await app.state.store.close()
             if app.state.judge is not None:

@@ -79,7 +79,22 @@ class Settings(BaseSettings):
     db: str = Field("sqlite:///ragmeter.db", description="SQLAlchemy URL of the batch job store.")
     shutdown_grace_s: float = Field(10.0, ge=0, description="On SIGTERM, seconds to let requests in flight finish; "
                                                             "batch rows in flight stay pending and resume on restart.")
-    batch_concurrency: int = Field(8, ge=1, description="Rows of one batch scored at a time.")
+    batch_concurrency: int = Field(8, ge=1, description="Batch rows this process scores at a time, taken in turn by "
+                                                         "its running batches (with Ray: rows sent to the workers "
+                                                         "at a time).")
+    executor: Literal["local", "ray"] = Field(
+        "local", description="Who scores batch rows: local (this process, with its judge) or ray (Ray workers, "
+                             "each with its own judge; the cluster at RAY_ADDRESS, else a local Ray started here; "
+                             "the optional extra ragmeter[ray]).")
+    ray_workers: int = Field(2, ge=1, description="Ray workers (actors) scoring rows; RAGMETER_JUDGE_CONCURRENCY is "
+                                                  "split between them, so the LLM calls in flight stay under it.")
+    ray_judge_concurrency: int = Field(64, ge=1, description="LLM judge calls in flight across all Ray workers "
+                                                             "together (each worker: this / RAGMETER_RAY_WORKERS, "
+                                                             "at most RAGMETER_JUDGE_CONCURRENCY).")
+    lease_s: float = Field(30.0, gt=0, description="Lease on a batch row being scored, renewed every third of it; "
+                                                   "a row whose process died is scored by another after this long.")
+    poll_s: float = Field(2.0, gt=0, description="How often a process looks for batches it did not start (uploads "
+                                                 "to other replicas, rows whose lease lapsed).")
     max_upload_mb: int = Field(200, ge=1, description="Largest batch upload.")
     upload_process_mb: float = Field(1.0, ge=0, description="Uploads at least this large are parsed and stored by "
                                                             "a separate process; smaller ones in a thread.")
