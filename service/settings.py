@@ -66,7 +66,7 @@ class Settings(BaseSettings):
                                                              "retries) that open the circuit breaker.")
     judge_breaker_cooldown_s: float = Field(30.0, gt=0, description="Seconds the breaker stays open: requests get 503 "
                                                                    "at once and batch jobs pause.")
-    cascade_band_low: float = Field(0.55, ge=0, le=1, description="Cascade: embedded support probabilities from "
+    cascade_band_low: float = Field(0.6, ge=0, le=1, description="Cascade: embedded support probabilities from "
                                                                  "this value...")
     cascade_band_high: float = Field(0.95, ge=0, le=1, description="...up to (not including) this one go to the "
                                                                    "LLM judge.")
