@@ -12,12 +12,13 @@ from ragmeter.service.app import create_app
 from ragmeter.service.ci.rules import load_rules
 from ragmeter.service.cli import main
 from ragmeter.service.experiments.calibration import Target, calibrate, calibrate_with_cutoff, scores_at
+from ragmeter.metrics.judges.embedded.support import SupportModel
 from ragmeter.service.settings import Settings
 
 from .helpers import StubJudge
 from .test_calibration import labelled_file
 
-OWN = 0.575
+OWN = SupportModel.load().claim_cutoff  # the shipped weights' own cut-off
 
 
 def one_claim_rows(seed: int = 3) -> tuple[list[np.ndarray], list[bool]]:
@@ -65,7 +66,7 @@ def embedded_like(probabilities: dict[str, float]):
 
 def test_cli_writes_the_cut_off_with_the_threshold(monkeypatch, tmp_path, capsys):
     data = labelled_file(tmp_path / "labelled.jsonl", 40, 40)
-    # Faithful answers 0.3-0.69, hallucinated 0.1-0.49: at the weights' 0.575 most faithful ones would be blocked.
+    # Faithful answers 0.3-0.69, hallucinated 0.1-0.49: at the weights' cut-off (about 0.6) most faithful ones would be blocked.
     probabilities = {f"Fact {i} is true.": 0.3 + i / 100 for i in range(40)}
     probabilities |= {f"Fact {i} is false.": 0.1 + i / 100 for i in range(40)}
     monkeypatch.setattr("ragmeter.service.cli.calibrate.score_samples", embedded_like(probabilities))
@@ -73,7 +74,7 @@ def test_cli_writes_the_cut_off_with_the_threshold(monkeypatch, tmp_path, capsys
     config = tmp_path / "ragmeter.toml"
     assert main(["calibrate", str(data), "--target", "precision=0.9", "--write", str(config)]) == 0
     out = capsys.readouterr().out
-    assert "claim cut-off 0.32" in out and "the weights' own: 0.575" in out and "precision 0.917" in out
+    assert "claim cut-off 0.32" in out and f"the weights' own: {OWN:g}" in out and "precision 0.917" in out
     assert load_rules(config).threshold == 0.5
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("RAGMETER_EMBEDDED_CLAIM_CUTOFF", raising=False)
