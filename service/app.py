@@ -18,6 +18,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from .api import batches, catalog, errors, evaluate, health
 from .api.headers import BodyLimit, RequestHeaders
 from .batches.digest import DigestCache
+from .batches.download import Downloads
 from .batches.ingest import Ingestor
 from .batches.runner import BatchRunner
 from .batches.store import AsyncStore
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
     app.state.telemetry = Telemetry()
     app.state.quota = Quota(settings.rate_limit_rps, settings.samples_per_day)
     app.state.ingestor = Ingestor(settings)
+    app.state.downloads = Downloads(settings)
     app.state.digests = DigestCache()
     errors.install(app)
     app.add_middleware(BodyLimit, max_upload_mb=settings.max_upload_mb)

@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     upload_process_mb: float = Field(1.0, ge=0, description="Uploads at least this large are parsed and stored by "
                                                             "a separate process; smaller ones in a thread.")
     upload_workers: int = Field(2, ge=1, description="Large uploads parsed at a time (one process each).")
+    download_process_rows: int = Field(20_000, ge=0, description="Result downloads of jobs with at least this "
+                                                                 "many rows are encoded by a separate process; "
+                                                                 "smaller ones in a thread.")
+    download_workers: int = Field(2, ge=1, description="Large result downloads encoded at a time (one process "
+                                                       "each); more wait their turn.")
 
     api_keys: dict[str, str] = Field(
         {}, description='Static API keys as a JSON object {"name": "key"}; each name is its own tenant. Keys made '
