@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     cache_size: int = Field(10_000, ge=0, description="Judge replies kept in memory.")
 
     db: str = Field("sqlite:///ragmeter.db", description="SQLAlchemy URL of the batch job store.")
+    keep_alive_s: float = Field(65.0, gt=0, description="Seconds an idle HTTP keep-alive connection stays open. "
+                                                       "Keep it above the idle timeout of the clients' connection "
+                                                       "pools and load balancers, so that they close first: a "
+                                                       "server closing at the moment a client reuses the "
+                                                       "connection drops that request.")
     shutdown_grace_s: float = Field(10.0, ge=0, description="On SIGTERM, seconds to let requests in flight finish; "
                                                             "batch rows in flight stay pending and resume on restart.")
     batch_concurrency: int = Field(8, ge=1, description="Rows of one batch scored at a time.")
