@@ -17,6 +17,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from .api import batches, catalog, errors, evaluate, health
 from .api.headers import BodyLimit, RequestHeaders
+from .batches import abandoned
 from .batches.digest import DigestCache
 from .batches.download import Downloads
 from .batches.ingest import Ingestor
@@ -54,9 +55,12 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
         app.state.runner = BatchRunner(app.state.store, app.state.judge, settings.batch_concurrency,
                                        settings.hallucination_threshold, app.state.telemetry)
         await app.state.runner.resume_unfinished()
+        await abandoned.sweep_once(app.state.store.sync, settings.loading_timeout_s)
+        sweeper = asyncio.create_task(abandoned.sweep(app.state.store.sync, settings.loading_timeout_s))
         try:
             yield
         finally:
+            sweeper.cancel()
             await app.state.runner.stop()
             app.state.ingestor.close()
             await app.state.store.close()

@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     upload_process_mb: float = Field(1.0, ge=0, description="Uploads at least this large are parsed and stored by "
                                                             "a separate process; smaller ones in a thread.")
     upload_workers: int = Field(2, ge=1, description="Large uploads parsed at a time (one process each).")
+    loading_timeout_s: float = Field(3600.0, gt=0, description="An upload still being stored after this many "
+                                                              "seconds is taken as abandoned (its service stopped "
+                                                              "mid-way): its job is marked failed and its rows "
+                                                              "deleted. Keep it above the longest upload's storing "
+                                                              "time.")
     download_process_rows: int = Field(20_000, ge=0, description="Result downloads of jobs with at least this "
                                                                  "many rows are encoded by a separate process; "
                                                                  "smaller ones in a thread.")
