@@ -142,3 +142,13 @@ async def test_statistics_follow_the_rows_as_they_finish(job_store):
     assert [r.row for r in digest.errors] == [3]
     assert cache.get(store, job.id, 3) is digest  # nothing changed: not computed again
     store.close()
+
+
+def test_a_download_process_that_fails_breaks_the_stream_instead_of_ending_it(tmp_path):
+    downloads = download.Downloads(Settings(db=f"sqlite:///{tmp_path}/missing/jobs.db", download_process_rows=0))
+
+    async def drain():
+        return [part async for part in downloads.stream(None, "some-job", "jsonl", total=10)]
+
+    with pytest.raises(RuntimeError, match="download process failed"):
+        asyncio.run(drain())
