@@ -5,7 +5,6 @@ from contextlib import contextmanager
 
 import pytest
 import uvicorn
-
 from ragmeter.service.app import create_app
 from ragmeter.service.settings import Settings
 
