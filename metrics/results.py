@@ -1,6 +1,8 @@
 """The result of scoring one sample. `Scores` and `Details` have one field per registered metric."""
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field, create_model
 
 from .gate import GateResult
@@ -29,6 +31,7 @@ class SampleResult(BaseModel):
     judge: JudgeInfo
     usage: Usage
     errors: list[ErrorInfo] = []
+    metadata: dict[str, Any] = Field(default_factory=dict, description="The sample's own fields, echoed back.")
 
     def error_text(self) -> str | None:
         """The judge errors as one line, or None when there were none."""

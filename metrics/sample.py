@@ -1,7 +1,9 @@
 """The sample a user sends: one question / contexts / answer triple, under the Ragas or the classic names."""
 from __future__ import annotations
 
+import math
 import re
+from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
@@ -32,6 +34,11 @@ class Sample(BaseModel):
         validation_alias=AliasChoices("reference", "ground_truth"),
         description="A reference answer (alias: ground_truth); context_recall needs it.",
     )
+    metadata: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Your own fields (retriever, topic, language, customer...): text, numbers, true/false or null; "
+                    "kept with the sample, echoed in its result and usable to slice summaries and comparisons.",
+    )
 
     @field_validator("id", "user_input", "response", "reference", "retrieved_contexts")
     @classmethod
@@ -40,6 +47,24 @@ class Sample(BaseModel):
         texts = value if isinstance(value, list) else [value]
         if any(isinstance(t, str) and _SURROGATE.search(t) for t in texts):
             raise ValueError("holds a lone surrogate (\\ud800-\\udfff), which is not valid Unicode text")
+        return value
+
+    @field_validator("metadata", mode="before")
+    @classmethod
+    def _metadata_scalars(cls, value: object) -> object:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise ValueError(f"must be an object of your own fields, not {type(value).__name__}")
+        for key, item in value.items():
+            if not isinstance(key, str) or _SURROGATE.search(key):
+                raise ValueError(f"key {key!r} must be valid text")
+            if isinstance(item, float) and not math.isfinite(item):
+                raise ValueError(f"{key!r} must be a finite number, not NaN or an infinity")
+            if item is not None and not isinstance(item, (str, bool, int, float)):
+                raise ValueError(f"{key!r} must be text, a number, true/false or null, not {type(item).__name__}")
+            if isinstance(item, str) and _SURROGATE.search(item):
+                raise ValueError(f"{key!r} holds a lone surrogate (\\ud800-\\udfff), which is not valid Unicode text")
         return value
 
     @field_validator("user_input", "response")

@@ -48,6 +48,7 @@ async def score_sample(sample: Sample, judge: Judge, metrics: Iterable[str] | No
         judge=judge.info,
         usage=usage,
         errors=errors,
+        metadata=sample.metadata,
     )
 
 

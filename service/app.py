@@ -8,24 +8,23 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import Depends, FastAPI
-from fastapi.responses import FileResponse
-
-from ragmeter.metrics.judges import Judge
-
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse
+from ragmeter.metrics.judges import Judge
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from .api import batches, catalog, errors, evaluate, health
+from .api import batches, catalog, comparisons, errors, evaluate, health
 from .api.headers import BodyLimit, RequestHeaders
 from .batches import abandoned
 from .batches.digest import DigestCache
 from .batches.download import Downloads
+from .batches.executor import open_executor
 from .batches.ingest import Ingestor
 from .batches.runner import BatchRunner
 from .batches.store import AsyncStore
 from .judge_setup import build_judge
-from .settings import Settings
 from .quota import Quota
+from .settings import Settings
 from .telemetry import Telemetry
 from .tenancy import KeyRing, get_tenant
 
@@ -52,16 +51,20 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
         keyed = await asyncio.to_thread(app.state.keys.configured)
         log.info("API keys %s", "required on /v1 and / (tenants isolated)" if keyed else
                  "not configured: open mode, every caller sees every batch")
-        app.state.runner = BatchRunner(app.state.store, app.state.judge, settings.batch_concurrency,
-                                       settings.hallucination_threshold, app.state.telemetry)
+        executor = await asyncio.to_thread(open_executor, settings)
+        app.state.runner = BatchRunner(app.state.store, app.state.judge, executor.rows,
+                                       settings.hallucination_threshold, app.state.telemetry, score=executor.score,
+                                       lease_s=settings.lease_s, poll_s=settings.poll_s)
         await app.state.runner.resume_unfinished()
         await abandoned.sweep_once(app.state.store.sync, settings.loading_timeout_s)
         sweeper = asyncio.create_task(abandoned.sweep(app.state.store.sync, settings.loading_timeout_s))
+        app.state.runner.watch()  # other replicas' uploads, and rows whose replica died
         try:
             yield
         finally:
             sweeper.cancel()
             await app.state.runner.stop()
+            executor.close()
             app.state.ingestor.close()
             await app.state.store.close()
             if app.state.judge is not None:
@@ -87,6 +90,7 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
     app.include_router(catalog.router)
     app.include_router(evaluate.router)
     app.include_router(batches.router)
+    app.include_router(comparisons.router)
 
     @app.get("/", include_in_schema=False, dependencies=[Depends(get_tenant)])
     async def web_page() -> FileResponse:

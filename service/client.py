@@ -71,6 +71,17 @@ class RagmeterClient:
     def summary(self, batch_id: str) -> dict:
         return self._json(self.http.get(f"/v1/batches/{batch_id}/summary"))
 
+    def compare(self, baseline: str | Path, candidate: str | Path, **options) -> dict:
+        """POST /v1/comparisons: two batch ids, or two scored files (paths that exist) uploaded."""
+        if Path(baseline).is_file() and Path(candidate).is_file():
+            form = {k: ",".join(v) if isinstance(v, list) else str(v) for k, v in options.items() if v is not None}
+            with Path(baseline).open("rb") as a, Path(candidate).open("rb") as b:
+                return self._json(self.http.post("/v1/comparisons", data=form, files={
+                    "baseline_file": (Path(baseline).name, a), "candidate_file": (Path(candidate).name, b)}))
+        body = {"baseline": str(baseline), "candidate": str(candidate)}
+        return self._json(self.http.post("/v1/comparisons",
+                                         json=body | {k: v for k, v in options.items() if v is not None}))
+
     def _json(self, response: httpx.Response) -> dict:
         self._check(response)
         return response.json()

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import asyncio
 
+from ragmeter.metrics import GateConfig, Sample, SampleResult, score_sample
 from rich.console import Console
 from rich.progress import Progress
-
-from ragmeter.metrics import GateConfig, Sample, SampleResult, score_sample
 
 from .judge_setup import NO_JUDGE, build_judge
 from .rows import ScoredRow
@@ -17,17 +16,56 @@ class NoJudge(RuntimeError):
     """The settings ask for a judge that is not configured."""
 
 
+class NoExecutor(RuntimeError):
+    """The Ray executor is asked for but ray is not installed."""
+
+
 def score_samples(samples: list[Sample], metrics: list[str] | None = None,
-                  gate: GateConfig | None = None) -> list[SampleResult]:
-    """Build the configured judge, score every sample behind a progress bar on stderr, close the judge."""
+                  gate: GateConfig | None = None, executor: str | None = None) -> list[SampleResult]:
+    """Build the configured judge, score every sample behind a progress bar on stderr, close the judge.
+
+    With executor "ray" (default: RAGMETER_EXECUTOR) the samples are scored by Ray workers instead."""
     settings = Settings()
+    if (executor or settings.executor) == "ray":
+        return _score_on_ray(samples, metrics, gate, settings)
     judge = build_judge(settings)
     if judge is None:
         raise NoJudge(NO_JUDGE)
+
+    async def one(sample: Sample) -> SampleResult:
+        return await score_sample(sample, judge, metrics, gate, settings.hallucination_threshold)
+
+    return _with_progress(samples, one, judge.aclose)
+
+
+def _score_on_ray(samples: list[Sample], metrics: list[str] | None, gate: GateConfig | None,
+                  settings: Settings) -> list[SampleResult]:
+    from ragmeter.metrics import DEFAULT_METRICS
+
+    from .batches.ray_workers import RAY_MISSING, RayPool, ray
+
+    if ray is None:
+        raise NoExecutor(RAY_MISSING)
+    pool = RayPool(settings)
+    try:
+        slots = asyncio.Semaphore(pool.rows_in_flight)
+
+        async def one(sample: Sample) -> SampleResult:
+            async with slots:
+                return await pool.score(sample, list(metrics or DEFAULT_METRICS), gate or GateConfig(),
+                                        settings.hallucination_threshold)
+
+        return _with_progress(samples, one)
+    finally:
+        pool.close()
+
+
+def _with_progress(samples: list[Sample], score, close=None) -> list[SampleResult]:
+    """Score every sample (`score` is async) behind a progress bar on stderr; then await `close`, on the same loop."""
     results: list[SampleResult | None] = [None] * len(samples)
 
     async def one(i: int) -> None:
-        results[i] = await score_sample(samples[i], judge, metrics, gate, settings.hallucination_threshold)
+        results[i] = await score(samples[i])
 
     async def run() -> None:
         try:
@@ -37,7 +75,8 @@ def score_samples(samples: list[Sample], metrics: list[str] | None = None,
                     await done
                     progress.advance(task)
         finally:
-            await judge.aclose()
+            if close is not None:
+                await close()
 
     asyncio.run(run())
     return results  # type: ignore[return-value]

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from ragmeter.metrics import Sample
 
+from .experiments.metadata import limit_problems as metadata_limits
 from .settings import Settings
 
 
@@ -32,4 +33,6 @@ def limit_problems(sample: Sample, settings: Settings) -> list[LimitProblem]:
             problems.append(LimitProblem(("retrieved_contexts", j), "string_too_long",
                                          f"{len(context)} characters is more than "
                                          f"RAGMETER_MAX_CONTEXT_CHARS={settings.max_context_chars}"))
+    problems += [LimitProblem(path, "too_long", message) for path, message in
+                 metadata_limits(sample.metadata, settings.max_metadata_keys, settings.max_metadata_chars)]
     return problems

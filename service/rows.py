@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -18,7 +19,9 @@ from pydantic import BaseModel, Field, create_model, field_validator
 from ragmeter.metrics import METRIC_NAMES, Sample, SampleResult
 
 MEDIA_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
-LIST_COLUMNS = ("retrieved_contexts", "unsupported_claims")
+LIST_COLUMNS = ("retrieved_contexts", "unsupported_claims", "useful_contexts")
+# Held as a JSON cell in CSV and Parquet (its keys differ from row to row).
+OBJECT_COLUMNS = ("metadata",)
 
 
 class RowStatus(StrEnum):
@@ -38,6 +41,13 @@ class _Row(BaseModel):
             return json.loads(value) if value.strip().startswith("[") else [value]
         return list(value) if not isinstance(value, list) else value
 
+    @field_validator(*OBJECT_COLUMNS, mode="before", check_fields=False)
+    @classmethod
+    def _object_from_cell(cls, value: object) -> object:
+        if value is None or value == "":
+            return {}
+        return json.loads(value) if isinstance(value, str) else value
+
     @classmethod
     def of(cls, index: int, sample: Sample, result: SampleResult | None = None,
            status: RowStatus | None = None, error: str | None = None) -> "ScoredRow":
@@ -53,6 +63,7 @@ class _Row(BaseModel):
                    gate_passed=gate.passed if gate else None,
                    hallucination_score=gate.hallucination_score if gate else None,
                    unsupported_claims=gate.unsupported_claims if gate else [],
+                   useful_contexts=useful_contexts(result), metadata=sample.metadata,
                    status=status or RowStatus.PENDING, error=error)
 
     @property
@@ -83,7 +94,16 @@ ScoredRow = create_model(
     unsupported_claims=(list[str], []),
     status=(RowStatus, RowStatus.SCORED),
     error=(str | None, None),
+    useful_contexts=(list[int], Field([], description="Indices of the contexts judged useful (context precision).")),
+    metadata=(dict[str, Any], Field({}, description="The sample's own fields (extra upload columns).")),
 )
+
+
+def useful_contexts(result: SampleResult | None) -> list[int]:
+    """Indices of the contexts the judge found useful; empty when context precision was not judged."""
+    if result is None:
+        return []
+    return [c.index for c in result.details.context_precision.contexts if c.useful]
 
 
 _TEXT, _SCORE = pa.string(), pa.float64()
@@ -91,7 +111,7 @@ PARQUET_SCHEMA = pa.schema(
     [("row", pa.int64()), ("id", _TEXT), ("user_input", _TEXT), ("retrieved_contexts", pa.list_(_TEXT)),
      ("response", _TEXT), ("reference", _TEXT), *[(name, _SCORE) for name in METRIC_NAMES],
      ("gate_passed", pa.bool_()), ("hallucination_score", _SCORE), ("unsupported_claims", pa.list_(_TEXT)),
-     ("status", _TEXT), ("error", _TEXT)])
+     ("status", _TEXT), ("error", _TEXT), ("useful_contexts", pa.list_(pa.int64())), ("metadata", _TEXT)])
 
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP, CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -124,6 +144,8 @@ class Encoder:
         for record in records:
             # Ids may mix numbers and strings (or exceed 64 bits): one text column for the columnar formats.
             record["id"] = None if record["id"] is None else str(record["id"])
+            for column in OBJECT_COLUMNS:
+                record[column] = json.dumps(record[column], ensure_ascii=False)
         if self.fmt == "csv":
             frame = pd.DataFrame.from_records(records, columns=list(ScoredRow.model_fields))
             # Lists go into CSV cells as JSON, the same form the upload reads back.
@@ -198,6 +220,9 @@ def flat(index: int, sample: dict, status: str, result: dict | None, error: str 
                   hallucination_score=None if hallucination is None else float(hallucination),
                   unsupported_claims=(gate.get("unsupported_claims") or []) if gate else [],
                   status=str(RowStatus(status or RowStatus.PENDING)), error=error)
+    precision = ((result.get("details") or {}).get("context_precision") or {}) if result is not None else {}
+    record["useful_contexts"] = [c["index"] for c in precision.get("contexts") or [] if c.get("useful")]
+    record["metadata"] = sample.get("metadata") or {}
     return record
 
 

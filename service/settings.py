@@ -1,11 +1,37 @@
 """Service configuration from RAGMETER_* environment variables (and the openai SDK's own OPENAI_*)."""
 from __future__ import annotations
 
+import os
+import tomllib
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
+
+
+class ConfigFileThreshold(PydanticBaseSettingsSource):
+    """The gate threshold of ragmeter.toml ([gate] threshold, as `ragmeter calibrate --write` stores it), or of
+    pyproject.toml ([tool.ragmeter.gate]); RAGMETER_CONFIG names another file. The environment wins over it."""
+
+    def get_field_value(self, field, field_name):  # every value comes from __call__
+        return None, field_name, False
+
+    def __call__(self) -> dict:
+        named = os.environ.get("RAGMETER_CONFIG")
+        for path in [Path(named)] if named else [Path("ragmeter.toml"), Path("pyproject.toml")]:
+            if not path.is_file():
+                continue
+            try:
+                data = tomllib.loads(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+                raise SettingsError(f"{path}: {exc}") from exc
+            gate = data.get("tool", {}).get("ragmeter", {}).get("gate") if path.name == "pyproject.toml" \
+                else data.get("gate")
+            if isinstance(gate, dict) and gate.get("threshold") is not None:
+                return {"hallucination_threshold": gate["threshold"]}
+        return {}
 
 
 class Settings(BaseSettings):
@@ -47,7 +73,22 @@ class Settings(BaseSettings):
                                                        "connection drops that request.")
     shutdown_grace_s: float = Field(10.0, ge=0, description="On SIGTERM, seconds to let requests in flight finish; "
                                                             "batch rows in flight stay pending and resume on restart.")
-    batch_concurrency: int = Field(8, ge=1, description="Rows of one batch scored at a time.")
+    batch_concurrency: int = Field(8, ge=1, description="Batch rows this process scores at a time, taken in turn by "
+                                                         "its running batches (with Ray: rows sent to the workers "
+                                                         "at a time).")
+    executor: Literal["local", "ray"] = Field(
+        "local", description="Who scores batch rows: local (this process, with its judge) or ray (Ray workers, "
+                             "each with its own judge; the cluster at RAY_ADDRESS, else a local Ray started here; "
+                             "the optional extra ragmeter[ray]).")
+    ray_workers: int = Field(2, ge=1, description="Ray workers (actors) scoring rows; RAGMETER_JUDGE_CONCURRENCY is "
+                                                  "split between them, so the LLM calls in flight stay under it.")
+    ray_judge_concurrency: int = Field(64, ge=1, description="LLM judge calls in flight across all Ray workers "
+                                                             "together (each worker: this / RAGMETER_RAY_WORKERS, "
+                                                             "at most RAGMETER_JUDGE_CONCURRENCY).")
+    lease_s: float = Field(30.0, gt=0, description="Lease on a batch row being scored, renewed every third of it; "
+                                                   "a row whose process died is scored by another after this long.")
+    poll_s: float = Field(2.0, gt=0, description="How often a process looks for batches it did not start (uploads "
+                                                 "to other replicas, rows whose lease lapsed).")
     max_upload_mb: int = Field(200, ge=1, description="Largest batch upload.")
     upload_process_mb: float = Field(1.0, ge=0, description="Uploads at least this large are parsed and stored by "
                                                             "a separate process; smaller ones in a thread.")
@@ -81,12 +122,20 @@ class Settings(BaseSettings):
         [], description="Origins whose pages may call the API from a browser (JSON list); none by default.")
 
     hallucination_threshold: float | None = Field(
-        None, ge=0, le=1, description="Default gate threshold; unset means the judge's own (0.2 for the LLM "
+        None, ge=0, le=1, description="Default gate threshold; unset means ragmeter.toml's [gate] threshold "
+                                      "(`ragmeter calibrate --write`), else the judge's own (0.2 for the LLM "
                                       "judge, the calibrated one for the embedded judge).")
     max_samples_per_request: int = Field(50, ge=1)
     max_contexts: int = Field(100, ge=1, description="Contexts per sample.")
     max_field_chars: int = Field(20_000, ge=1, description="Characters in the question, answer or reference.")
     max_context_chars: int = Field(50_000, ge=1, description="Characters in one context.")
+    max_metadata_keys: int = Field(100, ge=0, description="Keys in a sample's metadata (extra upload columns count).")
+    max_metadata_chars: int = Field(10_000, ge=1, description="Characters in one metadata value.")
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, dotenv_settings, file_secret_settings, ConfigFileThreshold(settings_cls)
 
     @field_validator("cascade_band_high")
     @classmethod

@@ -1,3 +1,4 @@
+import os
 import socket
 import threading
 import time
@@ -63,3 +64,99 @@ def server():
     """The app in open mode on a real loopback port."""
     with serving(Settings()) as url:
         yield url
+
+
+def unavailable(reason: str):
+    """Skip a test whose server cannot be reached, saying why; in CI (RAGMETER_TEST_REQUIRE_SERVERS=1) fail it."""
+    if os.environ.get("RAGMETER_TEST_REQUIRE_SERVERS") == "1":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+POSTGRES_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture
+def pg_url():
+    """A fresh PostgreSQL database of this test's own, dropped afterwards; skips (saying why) without a server."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import OperationalError
+
+    name = f"ragmeter_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as c:
+            c.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError as exc:  # no server: nothing to test against
+        admin.dispose()
+        unavailable(f"no PostgreSQL at 127.0.0.1:5432: {str(exc).splitlines()[0]}")
+    yield POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+# Ray's head and its workers listen on these ports only (the project's port range for this suite).
+RAY_PORTS = {"--port": 8460, "--node-manager-port": 8461, "--object-manager-port": 8462,
+             "--dashboard-agent-listen-port": 8463, "--dashboard-agent-grpc-port": 8464,
+             "--runtime-env-agent-port": 8465, "--metrics-export-port": 8466,
+             "--dashboard-port": 8468, "--min-worker-port": 8470, "--max-worker-port": 8499}
+
+
+def start_ray_head(ports: dict[str, int] = RAY_PORTS, cpus: int = 2):
+    """`ray start --head --block` as a child process (stopping it stops the whole local cluster); its address."""
+    import shutil
+    import subprocess
+    import sys
+
+    ray_cli = shutil.which("ray", path=os.path.dirname(sys.executable))
+    if ray_cli is None:
+        return None, "ray is not installed (pip install 'ragmeter[ray]')"
+    args = [ray_cli, "start", "--head", "--block", "--node-ip-address", "127.0.0.1", "--include-dashboard", "false",
+            "--num-cpus", str(cpus), "--object-store-memory", str(200 * 1024 * 1024), "--disable-usage-stats"]
+    for flag, port in ports.items():
+        args += [flag, str(port)]
+    head = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    address = f"127.0.0.1:{ports['--port']}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if head.poll() is not None:
+            return None, f"ray start failed: {head.stderr.read().decode()[-500:]}"
+        try:
+            socket.create_connection(("127.0.0.1", ports["--port"]), timeout=1).close()
+            return head, address
+        except OSError:
+            time.sleep(0.2)
+    head.terminate()
+    return None, "ray head did not open its port in 60 s"
+
+
+def stop_ray_head(head) -> None:
+    import signal
+
+    head.send_signal(signal.SIGTERM)
+    try:
+        head.wait(timeout=30)
+    except Exception:  # noqa: BLE001  (it would not stop: kill what we started, its group only)
+        os.killpg(head.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A local Ray head on this suite's ports, for the session; RAY_ADDRESS points at it while tests run."""
+    head, address = start_ray_head()
+    if head is None:
+        unavailable(address)
+    previous = os.environ.get("RAY_ADDRESS")
+    os.environ["RAY_ADDRESS"] = address
+    yield address
+    import ray
+
+    ray.shutdown()
+    stop_ray_head(head)
+    if previous is None:
+        os.environ.pop("RAY_ADDRESS", None)
+    else:
+        os.environ["RAY_ADDRESS"] = previous

@@ -115,3 +115,15 @@ def wait_done(client, batch_id: str, timeout: float = 20.0) -> dict:
             return status
         time.sleep(0.02)
     raise AssertionError(f"batch {batch_id} still {status['status']} after {timeout}s")
+
+
+def finished_batch(base: str, records: list[dict] | None = None, name: str = "set.jsonl") -> str:
+    """Upload records (nine of `rows` by default) to a served app and wait until the batch is done."""
+    import httpx
+
+    batch = httpx.post(f"{base}/v1/batches", files={"file": (name, as_file(records or rows(9), "jsonl"))}).json()
+    for _ in range(500):
+        if httpx.get(f"{base}/v1/batches/{batch['id']}").json()["status"] == "done":
+            return batch["id"]
+        time.sleep(0.02)
+    raise AssertionError("batch did not finish")

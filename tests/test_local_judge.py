@@ -184,6 +184,15 @@ async def test_a_reworded_answer_in_another_language_is_null_with_a_reason_not_f
     assert any("unsupported_language" in note for note in result.gate.notes)
 
 
+async def test_a_terse_english_claim_without_function_words_is_still_judged(judge):
+    # Names and noun phrases carry no function words of any language: they must not read as foreign.
+    result = await score(judge, "Robert Erskine Childers DSC, Irish nationalist author", metrics=["faithfulness"],
+                         question="Who wrote the novel?")
+    claim = result.details.faithfulness.claims[0]
+    assert claim.verdict == "unsupported" and claim.abstained is None
+    assert result.gate.passed is False
+
+
 async def test_a_changed_number_is_caught_in_any_language(judge):
     result = await score(judge, "Les autorités sanitaires ont approuvé le vaccin en mars 2019.",
                          metrics=["faithfulness"], contexts=FRENCH, question="Quand le vaccin a-t-il été approuvé ?")

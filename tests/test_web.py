@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 
 import httpx
 import pytest
 
-from .helpers import as_file, rows
+from .helpers import finished_batch
 
 playwright = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -22,15 +21,6 @@ def page():
             "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
         yield browser.new_page()
         browser.close()
-
-
-def finished_batch(base: str) -> str:
-    batch = httpx.post(f"{base}/v1/batches", files={"file": ("set.jsonl", as_file(rows(9), "jsonl"))}).json()
-    for _ in range(500):
-        if httpx.get(f"{base}/v1/batches/{batch['id']}").json()["status"] == "done":
-            return batch["id"]
-        time.sleep(0.02)
-    raise AssertionError("batch did not finish")
 
 
 def test_report_shows_histograms_pass_rate_and_worst_rows_highlighted(server, page, tmp_path):

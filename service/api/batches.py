@@ -9,7 +9,7 @@ from typing import Annotated, Literal, NoReturn
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, Response, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, StreamingResponse
-from pydantic import TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
 from ragmeter.metrics import DEFAULT_METRICS, METRIC_NAMES, GateConfig, MetricName
 from ragmeter.metrics.judges import Judge
@@ -23,6 +23,9 @@ from ..batches.runner import BatchRunner
 from ..batches.status import BatchStatus, batch_status
 from ..batches.store import AsyncStore, Job, JobStatus
 from ..batches.summary import Summary
+from ..experiments import html as experiment_html
+from ..experiments import slices
+from ..experiments.slices import Slices
 from ..quota import Quota, check_pending_rows
 from ..rows import RowStatus
 from ..settings import Settings
@@ -34,11 +37,13 @@ router = APIRouter(prefix="/v1/batches", tags=["batches"])
 Store = Annotated[AsyncStore, Depends(get_store)]
 Tenant = Annotated[str | None, Depends(get_tenant)]
 _METRIC_LIST = TypeAdapter(list[MetricName])
+SliceKeys = Annotated[list[str] | None, Query(description="Metadata keys to slice by (repeat, or comma-separated)")]
 
 
 class BatchSummary(Summary):
     id: str
     status: str
+    slices: Slices | None = Field(None, description="Per slice of the metadata keys in `by`, when given.")
 
 
 def _invalid(field: str, message: str, value: object) -> NoReturn:
@@ -185,7 +190,8 @@ async def batch_results(request: Request, store: Store, tenant: Tenant, batch_id
     """Every input row with its scores, gate verdict, unsupported claims and row status, streamed page by page."""
     job = await _job(store, batch_id, tenant)
     stem = job.filename.rsplit(".", 1)[0] or "batch"
-    return StreamingResponse(request.app.state.downloads.stream(store, batch_id, format, job.total), media_type=scored_rows.MEDIA_TYPES[format],
+    return StreamingResponse(request.app.state.downloads.stream(store, batch_id, format, job.total),
+                             media_type=scored_rows.MEDIA_TYPES[format],
                              headers={"Content-Disposition": _attachment(f"{stem}.scored.{format}")})
 
 
@@ -196,17 +202,21 @@ async def _digest(request: Request, store: AsyncStore, job: Job) -> Digest:
 
 
 @router.get("/{batch_id}/summary", responses=errors(401, 404, 429))
-async def batch_summary(request: Request, store: Store, tenant: Tenant, batch_id: str) -> BatchSummary:
-    """Per metric mean, median, p10 and 95% bootstrap interval; gate pass rate; error count."""
+async def batch_summary(request: Request, store: Store, tenant: Tenant, batch_id: str,
+                        by: SliceKeys = None) -> BatchSummary:
+    """Per metric mean, median, p10 and 95% bootstrap interval; gate pass rate; error count; per slice with `by`."""
     job = await _job(store, batch_id, tenant)
     summary = (await _digest(request, store, job)).summary
-    return BatchSummary(id=job.id, status=job.status, **summary.model_dump())
+    sliced = await asyncio.to_thread(slices.job_slices, store.sync, job.id, keys) if (keys := slices.parse_keys(by)) \
+        else None
+    return BatchSummary(id=job.id, status=job.status, slices=sliced, **summary.model_dump())
 
 
 @router.get("/{batch_id}/report", response_class=HTMLResponse, responses=errors(401, 404, 429, page=True))
-async def batch_report(request: Request, store: Store, tenant: Tenant, batch_id: str,
+async def batch_report(request: Request, store: Store, tenant: Tenant, batch_id: str, by: SliceKeys = None,
                        api_key: Annotated[str | None, Query(include_in_schema=False)] = None) -> HTMLResponse:
-    """A page for people: histograms, gate pass rate, the worst rows with unsupported claims marked."""
+    """A page for people: histograms, gate pass rate, per-slice tables, the worst rows with their unsupported claims."""
     job = await _job(store, batch_id, tenant)
     digest = await _digest(request, store, job)
-    return HTMLResponse(await asyncio.to_thread(report.render, job, digest, api_key))
+    sliced = await asyncio.to_thread(experiment_html.job_section, store.sync, job.id, job.total, slices.parse_keys(by))
+    return HTMLResponse(await asyncio.to_thread(report.render, job, digest, api_key, sliced))

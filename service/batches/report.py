@@ -54,8 +54,11 @@ def highlight(answer: str, unsupported: list[str]) -> str:
     return html
 
 
-def render(job: Job, digest: Digest, api_key: str | None = None) -> str:
-    """The report page of one batch; with `api_key`, its download links carry the key the page was opened with."""
+def render(job: Job, digest: Digest, api_key: str | None = None, extra: str = "") -> str:
+    """The report page of one batch; with `api_key`, its download links carry the key the page was opened with.
+
+    `extra` is HTML placed after the score charts (the per-slice tables).
+    """
     summary = digest.summary
     key = f"&amp;api_key={quote(api_key, safe='')}" if api_key else ""
     cards = [f'<div class="card"><div>rows</div><div class="big">{summary.rows}</div></div>',
@@ -88,6 +91,7 @@ def render(job: Job, digest: Digest, api_key: str | None = None) -> str:
 <a href="/v1/batches/{job.id}/summary{key.replace('&amp;', '?', 1)}">summary (JSON)</a></p>
 <div class="cards">{"".join(cards)}</div>
 <h2>Scores</h2><div class="cards">{"".join(charts) or "<p>No scores yet.</p>"}</div>
+{extra}
 <h2>Worst rows</h2><p>Gate failures first, then lowest faithfulness; <mark class="unsupported">marked</mark>
 text is a claim the contexts do not support.</p>
 <table id="worst"><tr><th>id</th><th>question</th><th>answer</th><th>faithfulness</th><th>gate</th></tr>{worst_rows}</table>

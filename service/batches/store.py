@@ -1,7 +1,10 @@
 """Durable batch state: each job, its input rows and each row's result, written as rows finish.
 
-SQLite by default (RAGMETER_DB); any SQLAlchemy URL (PostgreSQL included) works. A row is
-`pending` until it is `scored` or `error`, so a restarted service knows exactly what is left.
+SQLite by default (RAGMETER_DB); PostgreSQL (postgresql+psycopg://...) for several replicas. A row is
+`pending` until it is `scored` or `error`, so a restarted service knows exactly what is left. A
+process scoring a pending row holds a lease on it (owner, expiry) that it renews while it scores;
+a row whose owner died is claimed again once the lease lapses. The schema is made and upgraded by
+the Alembic revisions in ragmeter.service.migrations.
 `Store` is synchronous; async code uses `AsyncStore`, which runs every call in a worker thread
 so that no database call ever blocks the event loop.
 """
@@ -9,17 +12,32 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import (JSON, DateTime, ForeignKey, Integer, String, Text, create_engine, func, insert, inspect, select,
-                        text, update)
+from ragmeter.metrics import METRIC_NAMES, GateConfig, Sample, SampleResult
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
-from ragmeter.metrics import METRIC_NAMES, GateConfig, Sample, SampleResult
-
+from .. import migrations
 from ..rows import RowStatus, ScoredRow
 
 
@@ -56,7 +74,7 @@ class Job(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     message: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Rows already finished when this run started: the rate counts only rows finished since.
-    done_at_start: Mapped[int] = mapped_column(Integer, default=0)
+    done_at_start: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # The API key's tenant that uploaded it; None in open mode. Other tenants never see the job.
     tenant: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
 
@@ -67,6 +85,7 @@ class Job(Base):
 
 class Row(Base):
     __tablename__ = "rows"
+    __table_args__ = (Index("ix_rows_job_status", "job_id", "status"),)
 
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
     index: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -75,7 +94,10 @@ class Row(Base):
     result: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     # How many times a worker picked the row up; more than one only after a crash mid-row.
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The process scoring the row now and until when; a lapsed lease means its owner is gone.
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     def to_sample(self) -> Sample:
         return Sample.model_validate(self.sample)
@@ -84,20 +106,6 @@ class Row(Base):
         """The row as downloaded: its sample with its result, or its error, or pending."""
         result = SampleResult.model_validate(self.result) if self.result is not None else None
         return ScoredRow.of(self.index, self.to_sample(), result, RowStatus(self.status), self.error)
-
-
-def _add_missing_columns(engine) -> None:
-    """Add nullable columns that a newer ragmeter declares to tables an older one created (until migrations land)."""
-    existing = inspect(engine)
-    with engine.begin() as connection:
-        for table in Base.metadata.sorted_tables:
-            if not existing.has_table(table.name):
-                continue
-            have = {c["name"] for c in existing.get_columns(table.name)}
-            for column in table.columns:
-                if column.name not in have and column.nullable:
-                    kind = column.type.compile(dialect=engine.dialect)
-                    connection.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
 
 def url_problem(url: str) -> str | None:
@@ -114,14 +122,15 @@ def now() -> datetime:
 
 
 class Store:
-    def __init__(self, url: str):
+    def __init__(self, url: str, clock: Callable[[], datetime] = now):
+        """Connect and migrate the schema to this version's; `clock` says when leases lapse (tests pass their own)."""
         if url.startswith("sqlite"):
             self.engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         else:
             self.engine = create_engine(url, pool_pre_ping=True)
-        Base.metadata.create_all(self.engine)
-        _add_missing_columns(self.engine)
+        migrations.upgrade(self.engine)
         self.session = sessionmaker(self.engine, expire_on_commit=False)
+        self.clock = clock
 
     def create_job(self, filename: str, samples: list[Sample], metrics: list[str], gate: GateConfig,
                    tenant: str | None = None) -> Job:
@@ -184,15 +193,59 @@ class Store:
             s.execute(update(Row).where(Row.job_id == job_id, Row.index == index)
                       .values(attempts=Row.attempts + 1))
 
-    def finish_row(self, job_id: str, index: int, result: SampleResult | None, error: str | None = None) -> None:
-        """Write a row's result (or, when scoring raised, its error) once: a row no longer pending is left as it is."""
+    def claim(self, job_id: str, owner: str, limit: int, lease_s: float) -> list[Row]:
+        """Lease up to `limit` pending rows of an unfinished job that no live owner holds, in input order."""
+        moment = self.clock()
+        free = or_(Row.lease_until.is_(None), Row.lease_until < moment)
+        # SKIP LOCKED: rows another replica is claiming at this moment are passed over, not waited for. A CTE,
+        # because PostgreSQL may run an IN (subquery) once per outer row, and a LIMIT then picks more rows.
+        # SQLite has one writer at a time, so there the update alone is atomic (it has no FOR UPDATE).
+        chosen = (select(Row.index).where(Row.job_id == job_id, Row.status == RowStatus.PENDING, free)
+                  .order_by(Row.index).limit(limit).with_for_update(skip_locked=True).cte("chosen"))
+        live = exists().where(Job.id == job_id, Job.status.in_(UNFINISHED))
+        claim = (update(Row).where(Row.job_id == job_id, Row.index == chosen.c.index,
+                                   Row.status == RowStatus.PENDING, free, live)
+                 .values(lease_owner=owner, lease_until=moment + timedelta(seconds=lease_s),
+                         attempts=Row.attempts + 1)
+                 .returning(Row).execution_options(synchronize_session=False))
+        with self.session.begin() as s:
+            return sorted(s.scalars(claim), key=lambda r: r.index)
+
+    def renew(self, owner: str, lease_s: float) -> int:
+        """Extend every lease `owner` still holds on a pending row; how many it holds."""
+        with self.session.begin() as s:
+            return s.execute(update(Row).where(Row.lease_owner == owner, Row.status == RowStatus.PENDING)
+                             .values(lease_until=self.clock() + timedelta(seconds=lease_s))).rowcount
+
+    def release(self, owner: str, job_id: str | None = None, index: int | None = None) -> int:
+        """Give up `owner`'s leases (all, or one row's), so that any process may claim those rows at once."""
+        where = [Row.lease_owner == owner, Row.status == RowStatus.PENDING]
+        if job_id is not None:
+            where += [Row.job_id == job_id, Row.index == index]
+        with self.session.begin() as s:
+            return s.execute(update(Row).where(*where).values(lease_owner=None, lease_until=None)).rowcount
+
+    def finish_row(self, job_id: str, index: int, result: SampleResult | None, error: str | None = None,
+                   owner: str | None = None) -> bool:
+        """Write a row's result (or, when scoring raised, its error) once: a row no longer pending is left as it is,
+        and so is one whose lease `owner` lost to another process. True when this call wrote it."""
         if result is not None:
             error = result.error_text()
         status = RowStatus.SCORED if error is None else RowStatus.ERROR
+        where = [Row.job_id == job_id, Row.index == index, Row.status == RowStatus.PENDING]
+        if owner is not None:
+            where.append(Row.lease_owner == owner)
         with self.session.begin() as s:
-            s.execute(update(Row).where(Row.job_id == job_id, Row.index == index, Row.status == RowStatus.PENDING)
-                      .values(status=status, error=error,
-                              result=result.model_dump(mode="json") if result is not None else None))
+            return s.execute(update(Row).where(*where).values(
+                status=status, error=error, lease_owner=None, lease_until=None,
+                result=result.model_dump(mode="json") if result is not None else None)).rowcount > 0
+
+    def complete(self, job_id: str) -> bool:
+        """Mark an unfinished job done once none of its rows is pending; False while rows are left."""
+        left = exists().where(Row.job_id == job_id, Row.status == RowStatus.PENDING)
+        with self.session.begin() as s:
+            return s.execute(update(Job).where(Job.id == job_id, Job.status.in_(UNFINISHED), ~left)
+                             .values(status=JobStatus.DONE, finished_at=now())).rowcount > 0
 
     def rows(self, job_id: str, start: int = 0, limit: int | None = None) -> list[Row]:
         """The job's rows in input order, from row index `start`, at most `limit` of them (a page)."""
@@ -233,7 +286,7 @@ class AsyncStore:
         self.sync = store
 
     @classmethod
-    async def open(cls, url: str) -> "AsyncStore":
+    async def open(cls, url: str) -> AsyncStore:
         """Connect and create the tables, in a worker thread."""
         return cls(await asyncio.to_thread(Store, url))
 
@@ -262,8 +315,21 @@ class AsyncStore:
     async def mark_started(self, job_id: str, index: int) -> None:
         await asyncio.to_thread(self.sync.mark_started, job_id, index)
 
-    async def finish_row(self, job_id: str, index: int, result: SampleResult | None, error: str | None = None) -> None:
-        await asyncio.to_thread(self.sync.finish_row, job_id, index, result, error)
+    async def finish_row(self, job_id: str, index: int, result: SampleResult | None, error: str | None = None,
+                         owner: str | None = None) -> bool:
+        return await asyncio.to_thread(self.sync.finish_row, job_id, index, result, error, owner)
+
+    async def claim(self, job_id: str, owner: str, limit: int, lease_s: float) -> list[Row]:
+        return await asyncio.to_thread(self.sync.claim, job_id, owner, limit, lease_s)
+
+    async def renew(self, owner: str, lease_s: float) -> int:
+        return await asyncio.to_thread(self.sync.renew, owner, lease_s)
+
+    async def release(self, owner: str, job_id: str | None = None, index: int | None = None) -> int:
+        return await asyncio.to_thread(self.sync.release, owner, job_id, index)
+
+    async def complete(self, job_id: str) -> bool:
+        return await asyncio.to_thread(self.sync.complete, job_id)
 
     async def scored_rows(self, job_id: str) -> list[ScoredRow]:
         return await asyncio.to_thread(self.sync.scored_rows, job_id)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from ragmeter.metrics import Sample
 from ragmeter.metrics.sample import FIELD_ALIASES as ALIASES
 
+from ..experiments import metadata
 from ..limits import limit_problems
 from ..settings import Settings
 
@@ -84,7 +85,7 @@ def read_upload(data: bytes, filename: str, *, fmt: str | None = None, mapping: 
     samples, problems = [], []
     for i, record in enumerate(_records(frame)):
         line = first_line + i if first_line else None
-        record = _contexts_as_list(record, separator)
+        record = metadata.gather(_contexts_as_list(record, separator))
         try:
             sample = Sample.model_validate(record)
         except ValidationError as exc:

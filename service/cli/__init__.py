@@ -26,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     score.add_argument("--json", action="store_true", help="print one JSON result per line instead of a table")
     score.add_argument("--out", type=Path, help="write the scored rows; .jsonl, .csv or .parquet")
     score.add_argument("--url", help="upload to a running ragmeter service and follow the job there")
+    score.add_argument("--executor", choices=["local", "ray"],
+                       help="score here (local) or on Ray workers (ray: RAY_ADDRESS, else a local Ray); "
+                            "default RAGMETER_EXECUTOR")
 
     accuracy = commands.add_parser("accuracy", help="agreement of the gate and context metrics with labelled data")
     accuracy.add_argument("file", type=Path, help="JSONL with label_hallucinated or context_is_gold")
@@ -33,11 +36,14 @@ def main(argv: list[str] | None = None) -> int:
                           help="rows of the support scorer's training part, its held-out part, or all")
     accuracy.add_argument("--limit", type=int, default=None, help="score only the first N rows")
 
-    from . import compare_judges, gate, keys
+    from . import calibrate, compare, compare_judges, db, gate, keys
 
     gate.add_parser(commands)
     keys.add_parser(commands)
+    db.add_parser(commands)
     compare_judges.add_parser(commands)
+    compare.add_parser(commands)
+    calibrate.add_parser(commands)
 
     args = parser.parse_args(argv)
     try:
@@ -91,10 +97,22 @@ def _run(args: argparse.Namespace) -> int:
         from . import compare_judges
 
         return compare_judges.run(args)
+    if args.command == "calibrate":
+        from . import calibrate
+
+        return calibrate.run(args)
+    if args.command == "compare":
+        from . import compare
+
+        return compare.run(args)
     if args.command == "keys":
         from . import keys
 
         return keys.run(args)
+    if args.command == "db":
+        from . import db
+
+        return db.run(args)
     from . import score as score_command
 
     return score_command.run(args)

@@ -6,16 +6,15 @@ import json
 import sys
 
 import httpx
+from ragmeter.metrics import SampleResult, Usage
+from ragmeter.metrics.registry import requiring
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from ragmeter.metrics import SampleResult, Usage
-from ragmeter.metrics.registry import requiring
-
 from .. import rows as scored_rows
 from ..batches.upload import BadUpload, read_file
-from ..in_process import NoJudge, score_samples
+from ..in_process import NoExecutor, NoJudge, score_samples
 from ..rows import ScoredRow
 from .errors import err, error
 
@@ -33,8 +32,8 @@ def run(args: argparse.Namespace) -> int:
     except BadUpload as exc:
         return error(f"{args.file}: {exc.describe()}")
     try:
-        results = score_samples(samples, args.metrics)
-    except NoJudge as exc:
+        results = score_samples(samples, args.metrics, executor=args.executor)
+    except (NoJudge, NoExecutor) as exc:
         return error(exc)
     if args.out:
         rows = [ScoredRow.of(i, sample, result) for i, (sample, result) in enumerate(zip(samples, results))]

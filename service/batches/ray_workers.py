@@ -1,0 +1,122 @@
+"""Batch rows scored by Ray workers: actors that each hold their own judge and their own cap on judge calls.
+
+The LLM judge's calls in flight across all workers stay under RAGMETER_RAY_JUDGE_CONCURRENCY (the
+provider's rate limit is shared): each worker gets min(RAGMETER_JUDGE_CONCURRENCY, that / workers).
+A worker with the embedded judge runs one row at a time on one onnxruntime thread, so that a worker
+is one core. A worker that dies takes its rows in flight with it: they raise WorkerLost, go back to
+pending and are scored again (Ray restarts the actor).
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+
+from ragmeter.metrics import GateConfig, Sample, SampleResult, score_sample
+
+from ..judge_setup import build_judge, judge_kind
+from ..settings import Settings
+from .runner import RowFailed, WorkerLost
+
+try:
+    import ray
+    from ray.exceptions import (
+        ActorDiedError,
+        ActorUnavailableError,
+        RayActorError,
+        WorkerCrashedError,
+    )
+except ImportError:  # the optional extra ragmeter[ray]
+    ray = None
+
+RAY_MISSING = "RAGMETER_EXECUTOR=ray needs the optional extra: pip install 'ragmeter[ray]'"
+# What the workers need from this process's environment to build the same judge.
+PASSED_ENV = ("OPENAI_", "RAGMETER_")
+
+
+def worker_caps(settings: Settings) -> tuple[int, int]:
+    """(judge calls in flight, rows in flight) for one worker."""
+    if judge_kind(settings) == "embedded":
+        return settings.judge_concurrency, 1
+    calls = max(1, min(settings.judge_concurrency, settings.ray_judge_concurrency // settings.ray_workers))
+    return calls, calls
+
+
+class ScoringWorker:
+    """One Ray worker: the same scoring function as the service, with a judge of its own."""
+
+    def __init__(self, settings: dict, calls: int):
+        config = Settings(**{**settings, "judge_concurrency": calls})
+        if judge_kind(config) == "embedded":
+            from ragmeter.metrics.judges.embedded.encoder import Encoder
+            from ragmeter.metrics.judges.embedded.judge import EmbeddedJudge
+
+            self.judge = EmbeddedJudge(Encoder.load(threads=1))
+        else:
+            self.judge = build_judge(config)
+
+    async def score(self, sample: dict, metrics: list[str], gate: dict, threshold: float | None) -> tuple[str, object]:
+        """("ok", the result as JSON) or ("error", what went wrong, as the service would write it)."""
+        while (wait := self.judge.unavailable_for()) > 0:  # the breaker is open: wait, as the local runner does
+            await asyncio.sleep(wait)
+        try:
+            result = await score_sample(Sample.model_validate(sample), self.judge, metrics,
+                                        GateConfig.model_validate(gate), threshold)
+        except Exception as exc:
+            return "error", f"{type(exc).__name__}: {exc}"
+        return "ok", result.model_dump(mode="json")
+
+    def pid(self) -> int:
+        return os.getpid()
+
+
+def connect() -> bool:
+    """Join the cluster at RAY_ADDRESS, else start a local Ray in this process; False when already connected."""
+    if ray is None:
+        raise RuntimeError(RAY_MISSING)
+    if ray.is_initialized():
+        return False
+    env = {k: v for k, v in os.environ.items() if k.startswith(PASSED_ENV)}
+    ray.init(address=os.environ.get("RAY_ADDRESS") or None, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": env}, configure_logging=False)
+    return True
+
+
+class RayPool:
+    """The workers of one process: rows go to the least busy worker; results come back as they finish."""
+
+    def __init__(self, settings: Settings):
+        self.connected_here = connect()
+        calls, rows = worker_caps(settings)
+        actor = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=0, max_concurrency=rows)(ScoringWorker)
+        config = settings.model_dump(mode="json")
+        self.workers = [actor.remote(config, calls) for _ in range(settings.ray_workers)]
+        self.busy = [0] * len(self.workers)
+        self.rows_in_flight = rows * len(self.workers)
+        self.calls_per_worker = calls
+
+    async def score(self, sample: Sample, metrics: list[str], gate: GateConfig,
+                    threshold: float | None) -> SampleResult:
+        """Score one row on a worker; WorkerLost when the worker died meanwhile."""
+        i = self.busy.index(min(self.busy))
+        self.busy[i] += 1
+        try:
+            kind, value = await self.workers[i].score.remote(sample.model_dump(mode="json"), metrics,
+                                                             gate.model_dump(mode="json"), threshold)
+        except (RayActorError, ActorDiedError, ActorUnavailableError, WorkerCrashedError) as exc:
+            raise WorkerLost(f"ray worker {i} died: {type(exc).__name__}") from exc
+        finally:
+            self.busy[i] -= 1
+        if kind == "error":
+            raise RowFailed(value)
+        return SampleResult.model_validate(value)
+
+    def pids(self) -> list[int]:
+        """The workers' process ids (for drills that kill one)."""
+        return ray.get([w.pid.remote() for w in self.workers])
+
+    def close(self) -> None:
+        for worker in self.workers:
+            ray.kill(worker)
+        self.workers = []
+        if self.connected_here:
+            ray.shutdown()

@@ -1,0 +1,129 @@
+"""`ragmeter calibrate LABELLED --target precision=0.9`: the gate threshold your own labelled rows call for."""
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from ragmeter.metrics import Sample
+
+from ..accuracy.reports import hallucination_score
+from ..batches.upload import BadUpload, read_file
+from ..experiments import calibration_page
+from ..experiments.calibration import Calibration, Target, TooFewRows, calibrate, parse_label
+from ..experiments.config_file import write_threshold
+from ..in_process import NoJudge, score_samples
+from ..judge_setup import judge_kind
+from ..settings import Settings
+from .errors import err, error
+
+
+def add_parser(commands) -> None:
+    parser = commands.add_parser("calibrate", help="choose the gate threshold from rows labelled hallucinated or not")
+    parser.add_argument("file", type=Path, help="CSV, JSONL, JSON or Parquet with a label column")
+    parser.add_argument("--target", default="balanced",
+                        help="precision=P (most hallucinations caught with at least P of blocks right), recall=R "
+                             "(fewest false alarms while catching R of hallucinations) or balanced (default)")
+    parser.add_argument("--label", default="label_hallucinated",
+                        help="the label column: true/1/yes/hallucinated or false/0/no/faithful")
+    parser.add_argument("--write", type=Path, metavar="TOML",
+                        help="store the threshold in ragmeter.toml ([gate] threshold) for the gate and the service")
+    parser.add_argument("--html", type=Path, help="write a page with the precision/recall curve")
+    parser.add_argument("--png", type=Path, help="write the precision/recall curve as a PNG (needs matplotlib)")
+    parser.add_argument("--json", action="store_true", help="print the calibration as JSON")
+
+
+def labelled(path: Path, column: str) -> tuple[list[Sample], list[bool]]:
+    """The rows and their labels; raises ValueError naming rows whose label is missing or unreadable."""
+    samples = read_file(path, needs_contexts=True)
+    labels, bad = [], []
+    for i, sample in enumerate(samples):
+        label = parse_label(sample.metadata.get(column))
+        if label is None:
+            bad.append(f"row {i + 1} ({sample.metadata.get(column)!r})")
+        labels.append(label)
+    if bad:
+        raise ValueError(f"{path}: {len(bad)} rows have no readable {column!r} label (true/false, 1/0, yes/no, "
+                         f"hallucinated/faithful): {', '.join(bad[:10])}")
+    return samples, labels
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        target = Target.parse(args.target)
+        samples, labels = labelled(args.file, args.label)
+    except (OSError, ValueError) as exc:
+        return error(exc)
+    except BadUpload as exc:
+        return error(f"{args.file}: {exc.describe()}")
+    try:
+        results = score_samples(samples, ["faithfulness"])
+    except NoJudge as exc:
+        return error(exc)
+    scored = [(s, y) for r, y in zip(results, labels) if (s := hallucination_score(r)) is not None]
+    if failed := len(samples) - len(scored):
+        err.print(f"{failed} rows have no hallucination score (faithfulness null: a judge error, or the judge "
+                  "abstained) and are left out")
+    judge = results[0].judge if results else None
+    try:
+        result = calibrate([s for s, _ in scored], [y for _, y in scored], target)
+    except TooFewRows as exc:
+        return error(f"cannot calibrate on {args.file}: {exc}")
+    title = f"ragmeter calibrate {args.file.name} --target {target} ({judge.name if judge else '?'} judge)"
+    if args.html:
+        args.html.write_text(calibration_page.render(result, title), encoding="utf-8")
+        err.print(f"wrote the precision/recall page to {args.html}")
+    if args.png:
+        try:
+            calibration_page.write_png(result, args.png, title)
+            err.print(f"wrote the precision/recall curve to {args.png}")
+        except ImportError:
+            err.print("--png needs matplotlib (pip install matplotlib); use --html for the curve without it")
+    if args.json:
+        print(result.model_dump_json(indent=1))
+    else:
+        print_calibration(Console() if sys.stdout.isatty() else Console(width=200), result, title)
+    if not result.met:
+        return error(f"no threshold meets {target} on these rows; nothing written")
+    if args.write:
+        provenance = {"file": str(args.file), "target": str(target), "rows": result.rows,
+                      "judge": judge_kind(Settings()), "judge_model": judge.model if judge and judge.model else "",
+                      "precision": result.point.precision or 0.0, "recall": result.point.recall,
+                      "date": datetime.now(UTC).strftime("%Y-%m-%d")}
+        try:
+            write_threshold(args.write, result.point.threshold, provenance)
+        except (OSError, ValueError) as exc:
+            return error(exc)
+        err.print(f"wrote threshold = {result.point.threshold} to \\[gate] in {args.write}")
+    return 0
+
+
+def print_calibration(console: Console, result: Calibration, title: str) -> None:
+    p = result.point
+    console.print(f"[bold]{title}[/bold]")
+    console.print(f"{result.rows} rows: {result.hallucinated} labelled hallucinated, {result.faithful} faithful")
+    verdict = "meets the target" if result.met else "[red]does NOT meet the target[/red] (closest threshold shown)"
+    console.print(f"threshold [bold]{p.threshold}[/bold] {verdict}")
+    precision_ci = result.precision_ci95
+    console.print("  precision " + ("n/a" if p.precision is None else f"{p.precision:.3f}")
+                  + ("" if precision_ci is None else f" (95% CI {precision_ci[0]:.3f}-{precision_ci[1]:.3f})")
+                  + f", recall {p.recall:.3f} (95% CI {result.recall_ci95[0]:.3f}-{result.recall_ci95[1]:.3f}), "
+                  f"balanced accuracy {p.balanced_accuracy:.3f}")
+    matrix = Table(title=f"confusion matrix at {p.threshold} (on the rows it was chosen on)")
+    for column in ("", "blocked", "passed"):
+        matrix.add_column(column)
+    matrix.add_row("labelled hallucinated", str(p.tp), str(p.fn))
+    matrix.add_row("labelled faithful", str(p.fp), str(p.tn))
+    console.print(matrix)
+    curve = Table(title="precision / recall by threshold")
+    for column in ("threshold", "blocked", "precision", "recall", "balanced acc."):
+        curve.add_column(column, justify="right")
+    for q in result.curve:
+        curve.add_row(str(q.threshold), str(q.flagged), "n/a" if q.precision is None else f"{q.precision:.3f}",
+                      f"{q.recall:.3f}", f"{q.balanced_accuracy:.3f}")
+    console.print(curve)
+
