@@ -43,15 +43,18 @@ def test_a_download_of_many_pages_holds_every_row_once_in_order(monkeypatch):
 def test_download_records_read_as_plain_columns_match_the_validated_rows(job_store):
     store = Store(job_store)
     samples = [Sample(id=i if i % 2 else f"s{i}", user_input=f"Q{i}?", retrieved_contexts=[f"Fact {i}."],
-                      response=f"Fact {i}.", reference="Fact." if i == 1 else None) for i in range(4)]
+                      response=f"Fact {i}.", reference="Fact." if i == 1 else None,
+                      metadata={"team": "search", "week": i}) for i in range(4)]
     job = store.create_job("set.csv", samples, ["faithfulness"], GateConfig())
     judge = StubJudge()
     for i in (0, 1):
-        store.finish_row(job.id, i, asyncio.run(score_sample(samples[i], judge, ["faithfulness"], GateConfig())))
+        store.finish_row(job.id, i, asyncio.run(score_sample(samples[i], judge, ["faithfulness", "context_precision"],
+                                                                 GateConfig())))
     store.finish_row(job.id, 2, None, error="judge: timeout")  # row 3 stays pending
     records = download.read_page(store.session, job.id, 0, 10)
     assert records == [row.scored_row().model_dump(mode="json") for row in store.rows(job.id)]
     assert [r["status"] for r in records] == ["scored", "scored", "error", "pending"]
+    assert records[0]["metadata"] == {"team": "search", "week": 0} and records[0]["useful_contexts"] == [0]
 
 
 def test_a_large_job_downloaded_through_the_child_process_is_the_same_file():
