@@ -77,6 +77,11 @@ class Settings(BaseSettings):
     cache_size: int = Field(10_000, ge=0, description="Judge replies kept in memory.")
 
     db: str = Field("sqlite:///ragmeter.db", description="SQLAlchemy URL of the batch job store.")
+    keep_alive_s: float = Field(65.0, gt=0, description="Seconds an idle HTTP keep-alive connection stays open. "
+                                                       "Keep it above the idle timeout of the clients' connection "
+                                                       "pools and load balancers, so that they close first: a "
+                                                       "server closing at the moment a client reuses the "
+                                                       "connection drops that request.")
     shutdown_grace_s: float = Field(10.0, ge=0, description="On SIGTERM, seconds to let requests in flight finish; "
                                                             "batch rows in flight stay pending and resume on restart.")
     batch_concurrency: int = Field(8, ge=1, description="Batch rows this process scores at a time, taken in turn by "
@@ -99,6 +104,16 @@ class Settings(BaseSettings):
     upload_process_mb: float = Field(1.0, ge=0, description="Uploads at least this large are parsed and stored by "
                                                             "a separate process; smaller ones in a thread.")
     upload_workers: int = Field(2, ge=1, description="Large uploads parsed at a time (one process each).")
+    loading_timeout_s: float = Field(3600.0, gt=0, description="An upload still being stored after this many "
+                                                              "seconds is taken as abandoned (its service stopped "
+                                                              "mid-way): its job is marked failed and its rows "
+                                                              "deleted. Keep it above the longest upload's storing "
+                                                              "time.")
+    download_process_rows: int = Field(20_000, ge=0, description="Result downloads of jobs with at least this "
+                                                                 "many rows are encoded by a separate process; "
+                                                                 "smaller ones in a thread.")
+    download_workers: int = Field(2, ge=1, description="Large result downloads encoded at a time (one process "
+                                                       "each); more wait their turn.")
 
     api_keys: dict[str, str] = Field(
         {}, description='Static API keys as a JSON object {"name": "key"}; each name is its own tenant. Keys made '
