@@ -24,15 +24,17 @@ class JudgeSim:
         self.process = subprocess.Popen([sys.executable, str(SIM), "--port", str(port), "--latency-ms", "0",
                                          "--embed-latency-ms", "0", *options],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
+        # Generous: on a loaded 2-core machine a fresh interpreter can take several seconds to listen.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and self.process.poll() is None:
             try:
                 self.stats()
                 return
             except OSError:
                 time.sleep(0.05)
+        code = self.process.poll()
         self.stop()
-        raise RuntimeError("the judge simulator did not start")
+        raise RuntimeError(f"the judge simulator did not start (exit code {code})")
 
     def stats(self) -> dict:
         with urllib.request.urlopen(f"{self.root}/stats", timeout=2) as reply:
