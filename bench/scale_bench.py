@@ -1,6 +1,7 @@
 """Scaling benchmark: rows/s and efficiency per worker for 1, 2, 4 Ray workers and for 1, 2 service replicas.
 
-    python bench/scale_bench.py [--rows 200] [--llm-rows 400] [--workers 1 2 4] [--only embedded llm replicas]
+    python bench/scale_bench.py [--rows 200] [--llm-rows 1200] [--replica-rows 400] [--workers 1 2 4]
+                                [--only embedded llm replicas]
 
 embedded: Ray workers with the embedded judge (one row and one onnxruntime thread per worker) on a local
 Ray head with 4 logical CPUs (ports 8720-8759); CPU-bound, so it cannot scale past the machine's cores.
@@ -100,7 +101,9 @@ def print_table(rows: list[dict]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=200, help="rows per embedded-judge run")
-    parser.add_argument("--llm-rows", type=int, default=400, help="rows per LLM-judge run (Ray and replicas)")
+    # Enough rows that the last rows' few sequential judge rounds (about a second) are a small part of the run.
+    parser.add_argument("--llm-rows", type=int, default=1200, help="rows per LLM-judge run on Ray")
+    parser.add_argument("--replica-rows", type=int, default=400, help="rows per replica run")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--only", nargs="+", default=["embedded", "llm", "replicas"],
                         choices=["embedded", "llm", "replicas"])
@@ -120,7 +123,7 @@ def main() -> None:
                 if "llm" in args.only:
                     rows += ray_rows("openai", args.workers, args.llm_rows, sim)
         if "replicas" in args.only:
-            rows += replica_rows([1, 2], args.llm_rows, sim, work)
+            rows += replica_rows([1, 2], args.replica_rows, sim, work)
     print_table(rows)
     print(f"load average at end {os.getloadavg()[0]:.1f}; logs in {work}")
 

@@ -33,6 +33,18 @@ def test_score_command_on_ray(ray_cluster, tmp_path, monkeypatch, capsys, local_
     assert [line["scores"] for line in lines] == [r.scores.model_dump() for r in local_results[:4]]
 
 
+def test_more_workers_than_the_cluster_has_cpus_are_capped_not_left_waiting(ray_cluster, caplog):
+    from ragmeter.service.batches.ray_workers import RayPool
+    from ragmeter.service.settings import Settings
+
+    workers = RayPool(Settings(judge="local", ray_workers=5))  # the head has 2 CPUs
+    try:
+        assert len(workers.workers) == 2 and workers.rows_in_flight == 2
+        assert "RAGMETER_RAY_WORKERS=5 but the Ray cluster has 2 CPUs" in caplog.text
+    finally:
+        workers.close()
+
+
 @pytest.fixture(scope="module")
 def pool(ray_cluster):
     from ragmeter.service.batches.ray_workers import RayPool
@@ -89,3 +101,12 @@ async def asyncio_wait(task):
     import asyncio
 
     await asyncio.wait_for(task, 120)
+
+
+def test_workers_without_a_free_cpu_fail_with_a_clear_error(pool):
+    from ragmeter.service.batches.ray_workers import RayPool, RayWorkersUnavailable
+    from ragmeter.service.settings import Settings
+
+    # The module's pool holds both CPUs of the head: one more worker cannot start.
+    with pytest.raises(RayWorkersUnavailable, match="1 of 1 Ray workers did not start in 1 s"):
+        RayPool(Settings(judge="local", ray_workers=1, ray_start_timeout_s=1))

@@ -9,6 +9,7 @@ pending and are scored again (Ray restarts the actor).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 
 from ragmeter.metrics import GateConfig, Sample, SampleResult, score_sample
@@ -31,14 +32,30 @@ except ImportError:  # the optional extra ragmeter[ray]
 RAY_MISSING = "RAGMETER_EXECUTOR=ray needs the optional extra: pip install 'ragmeter[ray]'"
 # What the workers need from this process's environment to build the same judge.
 PASSED_ENV = ("OPENAI_", "RAGMETER_")
+log = logging.getLogger("ragmeter.batches")
 
 
-def worker_caps(settings: Settings) -> tuple[int, int]:
-    """(judge calls in flight, rows in flight) for one worker."""
+class RayWorkersUnavailable(RuntimeError):
+    """The Ray workers could not all start: the cluster has no free CPU for some of them."""
+
+
+def worker_caps(settings: Settings, workers: int) -> tuple[int, int]:
+    """(judge calls in flight, rows in flight) for one of `workers` workers."""
     if judge_kind(settings) == "embedded":
         return settings.judge_concurrency, 1
-    calls = max(1, min(settings.judge_concurrency, settings.ray_judge_concurrency // settings.ray_workers))
+    calls = max(1, min(settings.judge_concurrency, settings.ray_judge_concurrency // workers))
     return calls, calls
+
+
+def worker_count(settings: Settings) -> int:
+    """RAGMETER_RAY_WORKERS, at most the cluster's CPUs: each worker holds one, and one more would wait forever."""
+    cpus = int(ray.cluster_resources().get("CPU", 0))
+    if cpus < 1:
+        raise RayWorkersUnavailable("the Ray cluster has no CPU for a worker")
+    if settings.ray_workers > cpus:
+        log.warning("RAGMETER_RAY_WORKERS=%d but the Ray cluster has %d CPUs: starting %d workers (one CPU each)",
+                    settings.ray_workers, cpus, cpus)
+    return min(settings.ray_workers, cpus)
 
 
 class ScoringWorker:
@@ -85,14 +102,25 @@ class RayPool:
     """The workers of one process: rows go to the least busy worker; results come back as they finish."""
 
     def __init__(self, settings: Settings):
+        """Start the workers and wait until each has built its judge (RayWorkersUnavailable after
+        RAGMETER_RAY_START_TIMEOUT_S: CPUs held by other jobs)."""
         self.connected_here = connect()
-        calls, rows = worker_caps(settings)
+        workers = worker_count(settings)
+        calls, rows = worker_caps(settings, workers)
         actor = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=0, max_concurrency=rows)(ScoringWorker)
         config = settings.model_dump(mode="json")
-        self.workers = [actor.remote(config, calls) for _ in range(settings.ray_workers)]
+        self.workers = [actor.remote(config, calls) for _ in range(workers)]
         self.busy = [0] * len(self.workers)
         self.rows_in_flight = rows * len(self.workers)
         self.calls_per_worker = calls
+        _, waiting = ray.wait([w.pid.remote() for w in self.workers], num_returns=len(self.workers),
+                              timeout=settings.ray_start_timeout_s)
+        if waiting:
+            free = ray.available_resources().get("CPU", 0)
+            self.close()
+            raise RayWorkersUnavailable(
+                f"{len(waiting)} of {workers} Ray workers did not start in {settings.ray_start_timeout_s:g} s: each "
+                f"needs a free CPU and the cluster has {free:g} free now (other jobs hold the rest)")
 
     async def score(self, sample: Sample, metrics: list[str], gate: GateConfig,
                     threshold: float | None) -> SampleResult:
