@@ -23,11 +23,22 @@ import tempfile
 import time
 from pathlib import Path
 
+import httpx
 from ragmeter.metrics import DEFAULT_METRICS, GateConfig
-from ragmeter.service.batches.runner import BatchRunner
+from ragmeter.service.batches.runner import BatchRunner, WorkerLost
 from ragmeter.service.batches.store import AsyncStore, Row, Store
-from scale_setup import (bench_samples, judge_sim, llm_env, pg_database, ray_head, replicas, sim_stats, upload,
-                         wait_done, write_rows)
+from scale_setup import (
+    bench_samples,
+    judge_sim,
+    llm_env,
+    pg_database,
+    ray_head,
+    replicas,
+    sim_stats,
+    upload,
+    wait_done,
+    write_rows,
+)
 from sqlalchemy import func, select
 
 SIM_PORT = 8711
@@ -88,8 +99,8 @@ def parity(n: int, work: Path) -> None:
         with replicas(REPLICA_PORTS, db, work, RAGMETER_JUDGE="local", RAGMETER_POLL_S="0.5"):
             batch = upload(REPLICA_PORTS[0], path)
             wait_done(REPLICA_PORTS[0], batch, poll_s=1)
+            owners = {port: rows_finished_by(port) for port in REPLICA_PORTS}
         got["2 replicas"] = outcomes(db, batch, n)
-        owners = count_owners(db, batch)
     print(f"parity: 2 replicas on PostgreSQL {n} rows in {time.perf_counter() - started:.0f} s "
           f"(rows each replica scored: {owners})")
     for mode in ("ray", "2 replicas"):
@@ -99,19 +110,14 @@ def parity(n: int, work: Path) -> None:
     print(f"parity: row statuses seen {sorted(statuses)}")
 
 
-def count_owners(db: str, job_id: str) -> dict[str, int]:
-    """Rows scored per process (the last lease owner stays on a finished row)."""
-    store = Store(db)
-    try:
-        with store.session() as s:
-            pairs = s.execute(select(Row.lease_owner, func.count()).where(Row.job_id == job_id)
-                              .group_by(Row.lease_owner)).all()
-    finally:
-        store.close()
-    return {(owner or "-").split(":")[1] if owner else "-": count for owner, count in pairs}
+def rows_finished_by(port: int) -> int:
+    """Batch rows this replica finished (its /metrics counter)."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    return int(sum(float(line.split()[-1]) for line in text.splitlines()
+                   if line.startswith("ragmeter_batch_rows_total{")))
 
 
-def kill_report(what: str, db: str, job_id: str, n: int, sim: str, in_flight: int) -> None:
+def kill_report(what: str, db: str, job_id: str, n: int, sim: str, in_flight: int, note: str = "") -> None:
     """The kill figures: lost, stored twice, unfinished, re-scored, judge calls paid for re-scored rows."""
     stats = sim_stats(sim)
     store = Store(db)
@@ -132,7 +138,7 @@ def kill_report(what: str, db: str, job_id: str, n: int, sim: str, in_flight: in
     again = sum(r.attempts > 1 for r in rows)
     print(f"{what}: rows {n}, scored {scored}, error {len(errors)} (without a message: "
           f"{sum(not r.error for r in errors)}), lost {n - scored - len(errors)}, stored twice {twice}; "
-          f"rows in flight at the kill {in_flight}, rows re-scored {again}; judge calls: paid {paid}, in the "
+          f"rows in flight at the kill {in_flight}, rows re-scored {again}{note}; judge calls: paid {paid}, in the "
           f"stored results {recorded} ({per_row:.1f} a row), paid for re-scored rows {paid - recorded} "
           f"(at most {in_flight} rows x {per_row:.1f} = {in_flight * per_row:.0f})")
 
@@ -141,7 +147,14 @@ def ray_kill(n: int, sim: str, work: Path) -> None:
     from ragmeter.service.batches.ray_workers import RayPool
     from ragmeter.service.settings import Settings
 
-    at_kill = {}
+    at_kill = {"lost": 0}
+
+    async def score(*args):
+        try:
+            return await pool.score(*args)
+        except WorkerLost:
+            at_kill["lost"] += 1
+            raise
 
     async def kill(store: AsyncStore, job_id: str) -> None:
         while (await store.counts(job_id)).get("scored", 0) < n // 3:
@@ -155,10 +168,12 @@ def ray_kill(n: int, sim: str, work: Path) -> None:
         sim_stats(sim, reset=True)
         try:
             job = asyncio.run(run_job(db, bench_samples(n), lambda store: BatchRunner(
-                store, None, pool.rows_in_flight, score=pool.score, poll_s=0.05), kill))
+                store, None, pool.rows_in_flight, score=score, poll_s=0.05), kill))
         finally:
             pool.close()
-    kill_report("ray-kill (1 of 2 workers SIGKILLed)", db, job, n, sim, at_kill["rows"])
+    late = at_kill["lost"] - at_kill["rows"]
+    kill_report("ray-kill (1 of 2 workers SIGKILLed)", db, job, n, sim, at_kill["rows"],
+                f" (of which {late} were sent to the dead worker before Ray reported it: no judge call)")
 
 
 def replica_kill(n: int, sim: str, work: Path) -> None:

@@ -86,7 +86,8 @@ async def test_a_batch_on_ray_survives_a_killed_worker(pool, job_store, local_re
     rows = store.sync.rows(job.id)
     assert [r.status for r in rows] == [RowStatus.SCORED] * len(SAMPLES)
     again = [r.index for r in rows if r.attempts > 1]
-    assert 1 <= len(again) <= pool.rows_in_flight  # the kill cost at most the rows in flight
+    # The kill cost the one row in flight on that worker: no row was sent to it while Ray restarted it.
+    assert len(again) == 1
     assert [r.scored_row().faithfulness for r in rows] == [r.scores.faithfulness for r in local_results]
     store.sync.close()
 

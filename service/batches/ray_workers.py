@@ -26,6 +26,7 @@ try:
         RayActorError,
         WorkerCrashedError,
     )
+    DEATH = (RayActorError, ActorDiedError, ActorUnavailableError, WorkerCrashedError)
 except ImportError:  # the optional extra ragmeter[ray]
     ray = None
 
@@ -111,6 +112,8 @@ class RayPool:
         config = settings.model_dump(mode="json")
         self.workers = [actor.remote(config, calls) for _ in range(workers)]
         self.busy = [0] * len(self.workers)
+        # Workers Ray is restarting, until they answer again: rows sent there would only bounce back.
+        self.restarting: dict[int, asyncio.Future] = {}
         self.rows_in_flight = rows * len(self.workers)
         self.calls_per_worker = calls
         _, waiting = ray.wait([w.pid.remote() for w in self.workers], num_returns=len(self.workers),
@@ -124,13 +127,16 @@ class RayPool:
 
     async def score(self, sample: Sample, metrics: list[str], gate: GateConfig,
                     threshold: float | None) -> SampleResult:
-        """Score one row on a worker; WorkerLost when the worker died meanwhile."""
-        i = self.busy.index(min(self.busy))
+        """Score one row on a live worker; WorkerLost when the worker died meanwhile."""
+        while len(self.restarting) == len(self.workers):
+            await asyncio.wait(list(self.restarting.values()), return_when=asyncio.FIRST_COMPLETED)
+        i = min((i for i in range(len(self.workers)) if i not in self.restarting), key=self.busy.__getitem__)
         self.busy[i] += 1
         try:
             kind, value = await self.workers[i].score.remote(sample.model_dump(mode="json"), metrics,
                                                              gate.model_dump(mode="json"), threshold)
-        except (RayActorError, ActorDiedError, ActorUnavailableError, WorkerCrashedError) as exc:
+        except DEATH as exc:
+            self._until_back(i)
             raise WorkerLost(f"ray worker {i} died: {type(exc).__name__}") from exc
         finally:
             self.busy[i] -= 1
@@ -138,11 +144,28 @@ class RayPool:
             raise RowFailed(value)
         return SampleResult.model_validate(value)
 
+    def _until_back(self, i: int) -> None:
+        """Leave worker i out until Ray has restarted it and it answers."""
+        async def back() -> None:
+            while True:
+                try:
+                    await self.workers[i].pid.remote()
+                    break
+                except DEATH:
+                    await asyncio.sleep(0.2)
+            self.restarting.pop(i, None)
+
+        if i not in self.restarting:
+            self.restarting[i] = asyncio.ensure_future(back())
+
     def pids(self) -> list[int]:
         """The workers' process ids (for drills that kill one)."""
         return ray.get([w.pid.remote() for w in self.workers])
 
     def close(self) -> None:
+        for waiting in self.restarting.values():
+            waiting.cancel()
+        self.restarting.clear()
         for worker in self.workers:
             ray.kill(worker)
         self.workers = []
