@@ -23,18 +23,8 @@ import time
 from pathlib import Path
 
 from ragmeter.metrics import DEFAULT_METRICS, GateConfig
-from scale_setup import (
-    bench_samples,
-    judge_sim,
-    llm_env,
-    pg_database,
-    ray_head,
-    replicas,
-    sim_stats,
-    upload,
-    wait_done,
-    write_rows,
-)
+from scale_setup import (bench_samples, judge_sim, llm_env, pg_database, ray_head, replicas, sim_stats, upload,
+                         wait_done, write_rows)
 
 SIM_PORT = 8711
 REPLICA_PORTS = [8740, 8741]

@@ -27,18 +27,8 @@ import httpx
 from ragmeter.metrics import DEFAULT_METRICS, GateConfig
 from ragmeter.service.batches.runner import BatchRunner, WorkerLost
 from ragmeter.service.batches.store import AsyncStore, Row, Store
-from scale_setup import (
-    bench_samples,
-    judge_sim,
-    llm_env,
-    pg_database,
-    ray_head,
-    replicas,
-    sim_stats,
-    upload,
-    wait_done,
-    write_rows,
-)
+from scale_setup import (bench_samples, judge_sim, llm_env, pg_database, ray_head, replicas, sim_stats, upload,
+                         wait_done, write_rows)
 from sqlalchemy import func, select
 
 SIM_PORT = 8711
