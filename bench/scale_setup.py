@@ -29,11 +29,13 @@ RAY_PORTS = {"--port": 8720, "--node-manager-port": 8721, "--object-manager-port
 
 
 def bench_rows(n: int) -> list[dict]:
-    """n rows of rag_bench_100 repeated, each made distinct (its own id and one more sentence in the response),
-    so that no judge cache and no row mix-up can pass unnoticed."""
+    """n rows of rag_bench_100 repeated, each made distinct (its own id, one more sentence in the response, its
+    own contexts), so that no cache (judge replies, the embedded judge's per-process context index) flatters
+    one worker over several, and no row mix-up can pass unnoticed."""
     base = [json.loads(line) for line in DATA.read_text().splitlines() if line.strip()]
-    return [{**base[i % len(base)], "id": f"r{i}",
-             "response": base[i % len(base)]["response"] + f" It was noted in report {i}."} for i in range(n)]
+    return [{**row, "id": f"r{i}", "response": row["response"] + f" It was noted in report {i}.",
+             "retrieved_contexts": [f"{context} (Source {i}.)" for context in row["retrieved_contexts"]]}
+            for i, row in ((i, base[i % len(base)]) for i in range(n))]
 
 
 def bench_samples(n: int) -> list[Sample]:
