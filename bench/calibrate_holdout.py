@@ -6,9 +6,12 @@ Sources (../shared/data), embedded judge, faithfulness only:
 - QAGS CNN/DM sentences (714 rows, never used to fit the judge; human labels);
 - HaluEval summarization, the holdout part only (900 rows the support scorer never saw).
 Each source is split in two by a hash of its item (the article, or the document), so both answers
-of an item fall in one half. The product's `calibrate` picks the threshold on the first half for
-each target; the second half says what that threshold achieves. The target is met when precision
-(or recall) on the checking half is within 0.05 of it.
+of an item fall in one half. The product's calibration picks, on the first half, for each target,
+the gate threshold alone at the weights' own claim cut-off (as before) and the claim cut-off with
+the threshold (what `ragmeter calibrate` does for the embedded judge); the second half says what
+each choice achieves. The target is met when precision (or recall) on the checking half is within
+0.05 of it. Rows are scored once, at claim cut-off 1.0 (see `ragmeter calibrate`), and each cut-off's
+hallucination scores are recomputed from the claim probabilities.
 """
 from __future__ import annotations
 
@@ -22,10 +25,13 @@ from rich.console import Console
 from rich.table import Table
 
 from ragmeter.metrics import Sample
-from ragmeter.service.accuracy.reports import hallucination_score
+from ragmeter.metrics.judges.embedded.support import SupportModel
 from ragmeter.service.accuracy.split import pair_key, read_rows
-from ragmeter.service.experiments.calibration import Target, TooFewRows, calibrate, point
+from ragmeter.service.cli.calibrate import claim_probabilities
+from ragmeter.service.experiments.calibration import (Calibration, Target, TooFewRows, calibrate,
+                                                      calibrate_with_cutoff, point, scores_at)
 from ragmeter.service.in_process import score_samples
+from ragmeter.service.settings import Settings
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SOURCES = {"QAGS CNN/DM sentences": (DATA / "qags_cnndm_sentences.jsonl", "all"),
@@ -40,51 +46,64 @@ def in_first_half(row: dict) -> bool:
     return hashlib.sha256(("calibrate\x00" + pair_key(row)).encode()).digest()[0] < 128
 
 
-def scores(name: str, path: Path, split: str, cache_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Hallucination score, label and half of each row that could be scored (cached per source)."""
+def claims(path: Path, split: str, cache_dir: Path) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Claim probabilities, label and half of each row that could be scored (cached per source)."""
     rows = read_rows(path, split)
-    cache = cache_dir / (path.stem + f".{split}.faithfulness.jsonl")
+    cache = cache_dir / (path.stem + f".{split}.claims.jsonl")
     if not cache.exists():
         samples = [Sample.model_validate(r) for r in rows]
-        results = score_samples(samples, ["faithfulness"])
+        results = score_samples(samples, ["faithfulness"], settings=Settings(embedded_claim_cutoff=1.0))
+        probabilities = claim_probabilities(results)
         cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_text("".join(f'{{"score": {"null" if (s := hallucination_score(r)) is None else s}}}\n'
-                                 for r in results))
-    values = [line for line in cache.read_text().splitlines() if line.strip()]
-    kept = [(json.loads(v)["score"], bool(r["label_hallucinated"]), in_first_half(r)) for v, r in zip(values, rows)]
-    kept = [k for k in kept if k[0] is not None]
-    return tuple(np.array(column) for column in zip(*kept))  # type: ignore[return-value]
+        cache.write_text("".join(json.dumps(None if p is None else p.tolist()) + "\n" for p in probabilities))
+    values = [json.loads(line) for line in cache.read_text().splitlines() if line.strip()]
+    kept = [(np.array(v, dtype=float), bool(r["label_hallucinated"]), in_first_half(r))
+            for v, r in zip(values, rows) if v is not None]
+    return [k[0] for k in kept], np.array([k[1] for k in kept]), np.array([k[2] for k in kept])
+
+
+def check(chosen: Calibration, claims: list[np.ndarray], y: np.ndarray, cutoff: float):
+    """The chosen threshold (at its cut-off) on the checking half."""
+    return point(scores_at(claims, cutoff), y, chosen.point.threshold)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/ragmeter-bench"))
     args = parser.parse_args()
-    console = Console(width=170)
+    console = Console(width=190)
+    own = SupportModel.load().claim_cutoff
+    fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
     for name, (path, split) in SOURCES.items():
-        s, y, first = scores(name, path, split, args.cache_dir)
+        c, y, first = claims(path, split, args.cache_dir)
+        calib = [p for p, f in zip(c, first) if f]
+        held = [p for p, f in zip(c, first) if not f]
         table = Table(title=f"{name}: calibrate on {first.sum()} rows ({y[first].sum()} hallucinated), check on "
-                            f"{(~first).sum()} rows ({y[~first].sum()} hallucinated); embedded judge")
-        for column in ("target", "met on calibration half", "threshold", "precision calib -> check",
+                            f"{(~first).sum()} rows ({y[~first].sum()} hallucinated); embedded judge, weights' "
+                            f"claim cut-off {own}")
+        for column in ("target", "how", "met on calib.", "cut-off", "threshold", "precision calib -> check",
                        "recall calib -> check", "bal. acc. check", f"check >= target - {TOLERANCE}",
                        "check - target"):
             table.add_column(column)
         for text in TARGETS:
             target = Target.parse(text)
-            try:
-                chosen = calibrate(s[first], y[first], target)
-            except TooFewRows as exc:
-                table.add_row(text, f"refused: {exc}", "", "", "", "", "", "")
-                continue
-            check = point(s[~first], y[~first], chosen.point.threshold)
-            fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
-            achieved = {"precision": check.precision, "recall": check.recall}.get(target.kind)
-            held = "-" if target.value is None or not chosen.met else \
-                ("yes" if achieved is not None and achieved >= target.value - TOLERANCE else "NO")
-            gap = "-" if target.value is None or achieved is None else f"{achieved - target.value:+.3f}"
-            table.add_row(text, "yes" if chosen.met else "no (closest)", str(chosen.point.threshold),
-                          f"{fmt(chosen.point.precision)} -> {fmt(check.precision)}",
-                          f"{fmt(chosen.point.recall)} -> {fmt(check.recall)}", fmt(check.balanced_accuracy), held, gap)
+            for how in ("threshold only", "cut-off + threshold"):
+                try:
+                    chosen = calibrate(scores_at(calib, own), y[first], target) if how == "threshold only" \
+                        else calibrate_with_cutoff(calib, y[first], target, own)
+                except TooFewRows as exc:
+                    table.add_row(text, how, f"refused: {exc}", "", "", "", "", "", "", "")
+                    continue
+                cutoff = chosen.claim_cutoff or own
+                result = check(chosen, held, y[~first], cutoff)
+                achieved = {"precision": result.precision, "recall": result.recall}.get(target.kind)
+                ok = "-" if target.value is None or not chosen.met else \
+                    ("yes" if achieved is not None and achieved >= target.value - TOLERANCE else "NO")
+                gap = "-" if target.value is None or achieved is None else f"{achieved - target.value:+.3f}"
+                table.add_row(text, how, "yes" if chosen.met else "no (closest)", str(cutoff),
+                              str(chosen.point.threshold), f"{fmt(chosen.point.precision)} -> {fmt(result.precision)}",
+                              f"{fmt(chosen.point.recall)} -> {fmt(result.recall)}", fmt(result.balanced_accuracy),
+                              ok, gap)
         console.print(table)
 
 

@@ -110,6 +110,63 @@ def hotpot_pairs(encoder) -> list[tuple[dict, int]]:
     return pairs
 
 
+def _splice(a: str, b: str) -> str | None:
+    """The head of sentence `a` glued to the tail of sentence `b`: the error an extractive summariser makes."""
+    wa, wb = a.rstrip(".").split(), b.rstrip(".").split()
+    if len(wa) < 8 or len(wb) < 8:
+        return None
+    return " ".join(wa[: len(wa) // 2] + wb[len(wb) // 2:]) + "."
+
+
+def _altered_number(sentence: str) -> str | None:
+    match = re.search(r"\b\d+\b", sentence)
+    if match is None:
+        return None
+    value = int(match.group(0))
+    return sentence[:match.start()] + str(value + 1 if value < 1900 else value - 3) + sentence[match.end():]
+
+
+def news_pairs(encoder, limit: int = 900) -> list[tuple[dict, int]]:
+    """Claim pairs from the HaluEval summarization articles (training rows only), in the way summarisers err.
+
+    supported: an article sentence compressed (parentheses dropped, cut at its first comma, or its
+    middle clause left out) against the article; unsupported: the head of one sentence glued to the
+    tail of another, a name swapped for another name of the same article, a number changed. Every
+    unsupported claim is made of the article's own words, so only evidence read within one passage
+    (not words found anywhere) tells them apart. Half of each kind is lower-cased, as some answers are.
+    """
+    store = ContextStore(encoder, max_entries=10_000)
+    pairs, seen = [], set()
+    for row in read_rows(DATA / "halueval_summarization_dev.jsonl"):
+        article = row["retrieved_contexts"][0]
+        if in_holdout(row) or article in seen or len(seen) >= limit:
+            continue
+        seen.add(article)
+        sentences = [s for s in split_claims(article) if 8 <= len(s.split()) <= 45]
+        if len(sentences) < 4:
+            continue
+        k = len(seen)
+        picked = [sentences[(k * 7 + i * 5) % len(sentences)] for i in range(3)]
+        names = sorted({m.group(0) for m in _NAME.finditer(article) if not m.group(0)[0].isdigit()})
+        supported, unsupported = [], []
+        for i, sentence in enumerate(picked):
+            head = _PAREN.sub("", sentence).split(", ")[0].rstrip(".") + "."
+            clauses = sentence.split(", ")
+            middle_out = ", ".join(clauses[:1] + clauses[2:]) if len(clauses) >= 3 else None
+            supported += [c for c in (head, middle_out) if c and len(c.split()) >= 5 and c != sentence]
+            other = sentences[(k + 3 * i + 1) % len(sentences)]
+            own = [m.group(0) for m in _NAME.finditer(sentence) if not m.group(0)[0].isdigit()][1:]
+            foreign = [n for n in names if n not in sentence]
+            swapped = sentence.replace(own[0], foreign[(k + i) % len(foreign)], 1) if own and foreign else None
+            unsupported += [c for c in (_splice(sentence, other), swapped, _altered_number(sentence)) if c]
+        q = row["user_input"]
+        for claims, label in ((supported, 1), (unsupported, 0)):
+            claims = [c if j % 2 else c[:1] + c[1:].lower() for j, c in enumerate(claims)]
+            if claims:
+                pairs.append((match(store, q, claims, [article], False), label))
+    return pairs
+
+
 def claim_examples(samples: list[dict]) -> list[tuple[dict, int]]:
     examples = []
     for s in samples:
@@ -152,8 +209,9 @@ def main() -> None:
         s["features"] = features(store, s)
     encoder = Encoder.load()
     hotpot = [(f, label) for item, label in hotpot_pairs(encoder) for f in features(store, item)]
+    news = [(f, label) for item, label in news_pairs(encoder) for f in features(store, item)]
     print(f"lexical features in {time.perf_counter() - started:.0f}s")
-    sets = {"qa": claim_examples(qa), "summarization": claim_examples(summ), "hotpot": hotpot}
+    sets = {"qa": claim_examples(qa), "summarization": claim_examples(summ), "hotpot": hotpot, "news": news}
     x, y, w = [], [], []
     for name, examples in sets.items():
         labels = np.array([label for _, label in examples])
@@ -186,6 +244,10 @@ def main() -> None:
     best = None
     for cutoff in np.arange(0.30, 0.90, 0.025):
         hq, hs = hallucination(qa, cutoff), hallucination(summ, cutoff)
+        # Not capped below 0.5 (one unsupported claim of two failing, as with the LLM judge): on the
+        # training rows no cut-off reaches QA 0.95 and summarization 0.80 under 0.5 (best 0.92 / 0.78),
+        # because 40% of HaluEval's right summaries hold a sentence the article does not support
+        # (bylines, facts from beyond the article). README, "Calibration".
         for threshold in np.arange(0.0, 0.90, 0.025):
             a, b = accuracy(qa, hq, threshold, False), accuracy(summ, hs, threshold, False)
             candidate = (min(a - 0.95, b - 0.80), float(cutoff), float(threshold))
@@ -204,7 +266,7 @@ def main() -> None:
         "networks": [{"w1": np.round(w1, 6).tolist(), "b1": np.round(b1, 6).tolist(),
                       "w2": np.round(w2, 6).tolist(), "b2": round(b2, 6)} for w1, b1, w2, b2 in model.networks],
         "claim_cutoff": round(cutoff, 3), "threshold": round(threshold, 3),
-        "meta": {"version": "v1", "trained": str(date.today()), "script": "bench/train_support.py",
+        "meta": {"version": "v2", "trained": str(date.today()), "script": "bench/train_support.py",
                  "balanced_accuracy": report, "training_examples": {k: len(v) for k, v in sets.items()}},
     }) + "\n")
     print(f"wrote {args.out}")

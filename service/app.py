@@ -15,7 +15,9 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from .api import batches, catalog, comparisons, errors, evaluate, health
 from .api.headers import BodyLimit, RequestHeaders
+from .batches import abandoned
 from .batches.digest import DigestCache
+from .batches.download import Downloads
 from .batches.executor import open_executor
 from .batches.ingest import Ingestor
 from .batches.runner import BatchRunner
@@ -54,10 +56,13 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
                                        settings.hallucination_threshold, app.state.telemetry, score=executor.score,
                                        lease_s=settings.lease_s, poll_s=settings.poll_s)
         await app.state.runner.resume_unfinished()
+        await abandoned.sweep_once(app.state.store.sync, settings.loading_timeout_s)
+        sweeper = asyncio.create_task(abandoned.sweep(app.state.store.sync, settings.loading_timeout_s))
         app.state.runner.watch()  # other replicas' uploads, and rows whose replica died
         try:
             yield
         finally:
+            sweeper.cancel()
             await app.state.runner.stop()
             executor.close()
             app.state.ingestor.close()
@@ -71,6 +76,7 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
     app.state.telemetry = Telemetry()
     app.state.quota = Quota(settings.rate_limit_rps, settings.samples_per_day)
     app.state.ingestor = Ingestor(settings)
+    app.state.downloads = Downloads(settings)
     app.state.digests = DigestCache()
     errors.install(app)
     app.add_middleware(BodyLimit, max_upload_mb=settings.max_upload_mb)

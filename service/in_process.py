@@ -20,12 +20,12 @@ class NoExecutor(RuntimeError):
     """The Ray executor is asked for but ray is not installed."""
 
 
-def score_samples(samples: list[Sample], metrics: list[str] | None = None,
-                  gate: GateConfig | None = None, executor: str | None = None) -> list[SampleResult]:
-    """Build the configured judge, score every sample behind a progress bar on stderr, close the judge.
+def score_samples(samples: list[Sample], metrics: list[str] | None = None, gate: GateConfig | None = None,
+                  executor: str | None = None, settings: Settings | None = None) -> list[SampleResult]:
+    """Build the configured judge (or `settings`' one), score every sample behind a progress bar on stderr, close it.
 
     With executor "ray" (default: RAGMETER_EXECUTOR) the samples are scored by Ray workers instead."""
-    settings = Settings()
+    settings = settings or Settings()
     if (executor or settings.executor) == "ray":
         return _score_on_ray(samples, metrics, gate, settings)
     judge = build_judge(settings)
@@ -85,8 +85,8 @@ def _with_progress(samples: list[Sample], score, close=None) -> list[SampleResul
     return results  # type: ignore[return-value]
 
 
-def score_rows(samples: list[Sample], metrics: list[str] | None = None,
-               gate: GateConfig | None = None) -> list[ScoredRow]:
+def score_rows(samples: list[Sample], metrics: list[str] | None = None, gate: GateConfig | None = None,
+               settings: Settings | None = None) -> list[ScoredRow]:
     """`score_samples`, as flat scored rows."""
-    results = score_samples(samples, metrics, gate)
+    results = score_samples(samples, metrics, gate, settings=settings)
     return [ScoredRow.of(i, sample, result) for i, (sample, result) in enumerate(zip(samples, results))]

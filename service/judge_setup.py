@@ -41,7 +41,7 @@ def build_judge(settings: Settings) -> Judge | None:
     """The configured judge, or None when a judge that needs an LLM is asked for but none is configured."""
     kind = judge_kind(settings)
     if kind == "embedded":
-        return _embedded()
+        return _embedded(settings)
     if not llm_configured():
         return None
     if kind == "ragas":
@@ -54,15 +54,15 @@ def build_judge(settings: Settings) -> Judge | None:
     if kind == "cascade":
         from ragmeter.metrics.judges.cascade import Band, CascadeJudge
 
-        return CascadeJudge(_embedded(), llm, Band(settings.cascade_band_low, settings.cascade_band_high),
+        return CascadeJudge(_embedded(settings), llm, Band(settings.cascade_band_low, settings.cascade_band_high),
                             settings.cascade_decompose)
     return llm
 
 
-def _embedded() -> Judge:
+def _embedded(settings: Settings) -> Judge:
     from ragmeter.metrics.judges.embedded.judge import EmbeddedJudge
 
-    return EmbeddedJudge()
+    return EmbeddedJudge(claim_cutoff=settings.embedded_claim_cutoff)
 
 
 def _remote_options(settings: Settings) -> dict:

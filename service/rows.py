@@ -134,10 +134,13 @@ class Encoder:
 
     def page(self, rows: list[ScoredRow]) -> bytes:
         """The next part of the file: these rows (with the CSV header or Parquet preamble before the first)."""
+        return self.records([r.model_dump(mode="json") for r in rows])
+
+    def records(self, records: list[dict]) -> bytes:
+        """As `page`, for rows already flattened the way `ScoredRow.model_dump(mode="json")` (or `flat`) gives them."""
         first, self.started = not self.started, True
         if self.fmt == "jsonl":
-            return "".join(r.model_dump_json() + "\n" for r in rows).encode()
-        records = [r.model_dump(mode="json") for r in rows]
+            return "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records).encode()
         for record in records:
             # Ids may mix numbers and strings (or exceed 64 bits): one text column for the columnar formats.
             record["id"] = None if record["id"] is None else str(record["id"])
@@ -159,7 +162,7 @@ class Encoder:
 
     def close(self) -> bytes:
         """The end of the file (the Parquet footer; the CSV header when there were no rows)."""
-        tail = b"" if self.started or self.fmt == "jsonl" else self.page([])
+        tail = b"" if self.started or self.fmt == "jsonl" else self.records([])
         if self._parquet is not None:
             self._parquet.close()
             tail += self._sink.take()
@@ -193,6 +196,34 @@ class _Sink:
         data = b"".join(self.parts)
         self.parts.clear()
         return data
+
+
+def flat(index: int, sample: dict, status: str, result: dict | None, error: str | None) -> dict:
+    """A stored row (its sample and result as stored JSON) as `ScoredRow.of(...).model_dump(mode="json")` gives it.
+
+    Built without validating, since the store only holds what was validated on the way in: a download
+    of a large job then costs a dict per row instead of three pydantic models.
+    """
+    gate = scores = None
+    if result is not None:
+        error = "; ".join(f"{e['stage']}: {e['kind']}: {e['message']}" for e in result.get("errors") or []) or None
+        status = RowStatus.ERROR if error else RowStatus.SCORED
+        scores, gate = result.get("scores") or {}, result.get("gate")
+    record = {"row": index + 1, "id": sample.get("id"), "user_input": sample.get("user_input"),
+              "retrieved_contexts": sample.get("retrieved_contexts") or [], "response": sample.get("response"),
+              "reference": sample.get("reference")}
+    for name in METRIC_NAMES:
+        value = scores.get(name) if scores else None
+        record[name] = None if value is None else float(value)
+    hallucination = gate.get("hallucination_score") if gate else None
+    record.update(gate_passed=gate.get("passed") if gate else None,
+                  hallucination_score=None if hallucination is None else float(hallucination),
+                  unsupported_claims=(gate.get("unsupported_claims") or []) if gate else [],
+                  status=str(RowStatus(status or RowStatus.PENDING)), error=error)
+    precision = ((result.get("details") or {}).get("context_precision") or {}) if result is not None else {}
+    record["useful_contexts"] = [c["index"] for c in precision.get("contexts") or [] if c.get("useful")]
+    record["metadata"] = sample.get("metadata") or {}
+    return record
 
 
 def neutralise_formula(value: object) -> object:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -11,15 +12,23 @@ from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 
-class ConfigFileThreshold(PydanticBaseSettingsSource):
-    """The gate threshold of ragmeter.toml ([gate] threshold, as `ragmeter calibrate --write` stores it), or of
-    pyproject.toml ([tool.ragmeter.gate]); RAGMETER_CONFIG names another file. The environment wins over it."""
+# A config file named on the command line (`ragmeter gate --config`), read as RAGMETER_CONFIG would be.
+CONFIG_FILE: ContextVar[Path | None] = ContextVar("ragmeter_config_file", default=None)
+# (table, key) in ragmeter.toml -> setting
+CONFIG_FILE_KEYS = {("gate", "threshold"): "hallucination_threshold",
+                    ("embedded", "claim_cutoff"): "embedded_claim_cutoff"}
+
+
+class ConfigFileSettings(PydanticBaseSettingsSource):
+    """What `ragmeter calibrate --write` stores in ragmeter.toml ([gate] threshold, [embedded] claim_cutoff), or in
+    pyproject.toml ([tool.ragmeter.gate], [tool.ragmeter.embedded]); RAGMETER_CONFIG names another file. The
+    environment wins over it."""
 
     def get_field_value(self, field, field_name):  # every value comes from __call__
         return None, field_name, False
 
     def __call__(self) -> dict:
-        named = os.environ.get("RAGMETER_CONFIG")
+        named = CONFIG_FILE.get() or os.environ.get("RAGMETER_CONFIG")
         for path in [Path(named)] if named else [Path("ragmeter.toml"), Path("pyproject.toml")]:
             if not path.is_file():
                 continue
@@ -27,10 +36,12 @@ class ConfigFileThreshold(PydanticBaseSettingsSource):
                 data = tomllib.loads(path.read_text(encoding="utf-8"))
             except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
                 raise SettingsError(f"{path}: {exc}") from exc
-            gate = data.get("tool", {}).get("ragmeter", {}).get("gate") if path.name == "pyproject.toml" \
-                else data.get("gate")
-            if isinstance(gate, dict) and gate.get("threshold") is not None:
-                return {"hallucination_threshold": gate["threshold"]}
+            if path.name == "pyproject.toml":
+                data = data.get("tool", {}).get("ragmeter", {})
+            found = {setting: table[key] for (name, key), setting in CONFIG_FILE_KEYS.items()
+                     if isinstance(table := data.get(name), dict) and table.get(key) is not None}
+            if found:
+                return found
         return {}
 
 
@@ -55,7 +66,7 @@ class Settings(BaseSettings):
                                                              "retries) that open the circuit breaker.")
     judge_breaker_cooldown_s: float = Field(30.0, gt=0, description="Seconds the breaker stays open: requests get 503 "
                                                                    "at once and batch jobs pause.")
-    cascade_band_low: float = Field(0.55, ge=0, le=1, description="Cascade: embedded support probabilities from "
+    cascade_band_low: float = Field(0.6, ge=0, le=1, description="Cascade: embedded support probabilities from "
                                                                  "this value...")
     cascade_band_high: float = Field(0.95, ge=0, le=1, description="...up to (not including) this one go to the "
                                                                    "LLM judge.")
@@ -66,6 +77,11 @@ class Settings(BaseSettings):
     cache_size: int = Field(10_000, ge=0, description="Judge replies kept in memory.")
 
     db: str = Field("sqlite:///ragmeter.db", description="SQLAlchemy URL of the batch job store.")
+    keep_alive_s: float = Field(65.0, gt=0, description="Seconds an idle HTTP keep-alive connection stays open. "
+                                                       "Keep it above the idle timeout of the clients' connection "
+                                                       "pools and load balancers, so that they close first: a "
+                                                       "server closing at the moment a client reuses the "
+                                                       "connection drops that request.")
     shutdown_grace_s: float = Field(10.0, ge=0, description="On SIGTERM, seconds to let requests in flight finish; "
                                                             "batch rows in flight stay pending and resume on restart.")
     batch_concurrency: int = Field(8, ge=1, description="Batch rows this process scores at a time, taken in turn by "
@@ -91,6 +107,16 @@ class Settings(BaseSettings):
     upload_process_mb: float = Field(1.0, ge=0, description="Uploads at least this large are parsed and stored by "
                                                             "a separate process; smaller ones in a thread.")
     upload_workers: int = Field(2, ge=1, description="Large uploads parsed at a time (one process each).")
+    loading_timeout_s: float = Field(3600.0, gt=0, description="An upload still being stored after this many "
+                                                              "seconds is taken as abandoned (its service stopped "
+                                                              "mid-way): its job is marked failed and its rows "
+                                                              "deleted. Keep it above the longest upload's storing "
+                                                              "time.")
+    download_process_rows: int = Field(20_000, ge=0, description="Result downloads of jobs with at least this "
+                                                                 "many rows are encoded by a separate process; "
+                                                                 "smaller ones in a thread.")
+    download_workers: int = Field(2, ge=1, description="Large result downloads encoded at a time (one process "
+                                                       "each); more wait their turn.")
 
     api_keys: dict[str, str] = Field(
         {}, description='Static API keys as a JSON object {"name": "key"}; each name is its own tenant. Keys made '
@@ -113,6 +139,11 @@ class Settings(BaseSettings):
         None, ge=0, le=1, description="Default gate threshold; unset means ragmeter.toml's [gate] threshold "
                                       "(`ragmeter calibrate --write`), else the judge's own (0.2 for the LLM "
                                       "judge, the calibrated one for the embedded judge).")
+    embedded_claim_cutoff: float | None = Field(
+        None, gt=0.05, le=1, description="Embedded judge: the support probability from which a claim (or reference "
+                                         "statement, or context) counts as supported; unset means ragmeter.toml's "
+                                         "[embedded] claim_cutoff (`ragmeter calibrate --write`), else the weights' "
+                                         "own (0.575 for the shipped weights). Contradicted claims sit at 0.05 or below.")
     max_samples_per_request: int = Field(50, ge=1)
     max_contexts: int = Field(100, ge=1, description="Contexts per sample.")
     max_field_chars: int = Field(20_000, ge=1, description="Characters in the question, answer or reference.")
@@ -123,7 +154,7 @@ class Settings(BaseSettings):
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
                                    file_secret_settings) -> tuple[PydanticBaseSettingsSource, ...]:
-        return init_settings, env_settings, dotenv_settings, file_secret_settings, ConfigFileThreshold(settings_cls)
+        return init_settings, env_settings, dotenv_settings, file_secret_settings, ConfigFileSettings(settings_cls)
 
     @field_validator("cascade_band_high")
     @classmethod
@@ -132,6 +163,15 @@ class Settings(BaseSettings):
         if low is not None and high < low:
             raise ValueError(f"must not be below RAGMETER_CASCADE_BAND_LOW ({low})")
         return high
+
+
+def settings_for(config: Path | None) -> Settings:
+    """The settings, with `config` (when given) as the ragmeter.toml that fills in what the environment leaves unset."""
+    token = CONFIG_FILE.set(config)
+    try:
+        return Settings()
+    finally:
+        CONFIG_FILE.reset(token)
 
 
 @lru_cache

@@ -2,6 +2,7 @@ import os
 import socket
 import threading
 import time
+from contextlib import contextmanager
 
 import pytest
 import uvicorn
@@ -41,19 +42,28 @@ def client(fake):
         yield c
 
 
-@pytest.fixture
-def server():
-    """The app on a real loopback port (for browsers and the HTTP client), scoring with a stub judge."""
+@contextmanager
+def serving(settings: Settings):
+    """The app on a real loopback port (for browsers and HTTP clients), scoring with a stub judge; its base URL."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    instance = uvicorn.Server(uvicorn.Config(create_app(Settings(), judge=StubJudge()), log_level="warning"))
+    instance = uvicorn.Server(uvicorn.Config(create_app(settings, judge=StubJudge()), log_level="warning"))
     thread = threading.Thread(target=instance.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     while not instance.started:
         time.sleep(0.01)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    instance.should_exit = True
-    thread.join(timeout=5)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        instance.should_exit = True
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def server():
+    """The app in open mode on a real loopback port."""
+    with serving(Settings()) as url:
+        yield url
 
 
 def unavailable(reason: str):

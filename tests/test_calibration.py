@@ -86,7 +86,7 @@ def labelled_file(path, faithful: int, hallucinated: int, mislabelled: int = 0):
 @pytest.fixture
 def stub_scoring(monkeypatch):
     monkeypatch.setattr("ragmeter.service.cli.calibrate.score_samples",
-                        lambda samples, metrics: asyncio.run(evaluate(samples, StubJudge(), metrics)))
+                        lambda samples, metrics, **_: asyncio.run(evaluate(samples, StubJudge(), metrics)))
 
 
 def test_cli_prints_the_threshold_and_writes_it_and_the_curve(stub_scoring, tmp_path, capsys):

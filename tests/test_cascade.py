@@ -162,4 +162,4 @@ def test_cascade_through_the_service_against_an_openai_compatible_judge(fake, mo
 
     monkeypatch.setenv("OPENAI_BASE_URL", fake.url)
     built = build_judge(Settings(judge="cascade"))
-    assert isinstance(built, CascadeJudge) and (built.band.low, built.band.high) == (0.55, 0.95)
+    assert isinstance(built, CascadeJudge) and (built.band.low, built.band.high) == (0.6, 0.95)

@@ -119,6 +119,17 @@ def test_serve_refuses_an_unusable_database_url_in_one_line(monkeypatch, capsys)
     assert "cannot use RAGMETER_DB" in capsys.readouterr().err
 
 
+def test_serve_keeps_idle_connections_open_as_long_as_configured(monkeypatch):
+    import uvicorn
+
+    started = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: started.update(options))
+    monkeypatch.setenv("RAGMETER_KEEP_ALIVE_S", "90")
+    monkeypatch.setenv("RAGMETER_JUDGE", "embedded")
+    assert main(["serve", "--port", "1"]) == 0
+    assert started["timeout_keep_alive"] == 90 and started["port"] == 1
+
+
 def test_an_invalid_setting_is_one_line_not_a_traceback(monkeypatch, capsys):
     monkeypatch.setenv("RAGMETER_RATE_LIMIT_RPS", "-1")
     assert main(["keys", "list"]) == 2

@@ -15,9 +15,13 @@ from ragmeter.service.app import create_app
 from ragmeter.service.settings import Settings
 from schemathesis.checks import positive_data_acceptance
 
+from .conftest import serving
+
 SCHEMA = schemathesis.openapi.from_dict(create_app(Settings()).openapi())
 OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
 EXAMPLES = 60
+OPEN_PATHS = ("/healthz", "/readyz")
+KEY = "key-conformance-0123456789"
 
 
 @pytest.mark.parametrize("operation", OPERATIONS, ids=[op.label for op in OPERATIONS])
@@ -28,3 +32,20 @@ def test_every_operation_answers_as_documented(server, operation):
         case.call_and_validate(base_url=server, excluded_checks=[positive_data_acceptance])
 
     answers_as_documented()
+
+
+@pytest.mark.parametrize("operation", OPERATIONS, ids=[op.label for op in OPERATIONS])
+def test_with_keys_every_operation_answers_as_documented_with_and_without_one(operation):
+    """Keyed mode: the tenant paths with a key, and the 401 (or the open /healthz, /readyz) without one."""
+    with serving(Settings(api_keys={"conformance": KEY})) as url:
+        @given(case=operation.as_strategy())
+        @settings(max_examples=EXAMPLES // 2, deadline=None, suppress_health_check=list(HealthCheck),
+                  database=None)
+        def answers_as_documented(case):
+            keyed = case.call_and_validate(base_url=url, headers={"X-API-Key": KEY},
+                                           excluded_checks=[positive_data_acceptance])
+            assert keyed.status_code != 401
+            anonymous = case.call_and_validate(base_url=url, excluded_checks=[positive_data_acceptance])
+            assert anonymous.status_code == (200 if operation.path in OPEN_PATHS else 401)
+
+        answers_as_documented()

@@ -1,6 +1,7 @@
 """Large batches: uploads read off the event loop, downloads and statistics a page at a time, per-key row caps."""
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 
@@ -37,6 +38,38 @@ def test_a_download_of_many_pages_holds_every_row_once_in_order(monkeypatch):
     assert bodies["csv"].text.count("row,id,") == 1  # one header, however many pages
     assert bodies["parquet"].headers["content-type"] == "application/vnd.apache.parquet"
     assert bodies["jsonl"].headers["content-type"] == "application/x-ndjson"
+
+
+def test_download_records_read_as_plain_columns_match_the_validated_rows(job_store):
+    store = Store(job_store)
+    samples = [Sample(id=i if i % 2 else f"s{i}", user_input=f"Q{i}?", retrieved_contexts=[f"Fact {i}."],
+                      response=f"Fact {i}.", reference="Fact." if i == 1 else None,
+                      metadata={"team": "search", "week": i}) for i in range(4)]
+    job = store.create_job("set.csv", samples, ["faithfulness"], GateConfig())
+    judge = StubJudge()
+    for i in (0, 1):
+        store.finish_row(job.id, i, asyncio.run(score_sample(samples[i], judge, ["faithfulness", "context_precision"],
+                                                                 GateConfig())))
+    store.finish_row(job.id, 2, None, error="judge: timeout")  # row 3 stays pending
+    records = download.read_page(store.session, job.id, 0, 10)
+    assert records == [row.scored_row().model_dump(mode="json") for row in store.rows(job.id)]
+    assert [r["status"] for r in records] == ["scored", "scored", "error", "pending"]
+    assert records[0]["metadata"] == {"team": "search", "week": 0} and records[0]["useful_contexts"] == [0]
+
+
+def test_a_large_job_downloaded_through_the_child_process_is_the_same_file():
+    bodies = {}
+    for how, settings in (("process", Settings(download_process_rows=0)), ("thread", Settings())):
+        with TestClient(create_app(settings, judge=StubJudge())) as client:
+            batch = upload(client, as_file(rows(7), "jsonl"), "set.jsonl", metrics="faithfulness").json()
+            wait_done(client, batch["id"])
+            bodies[how] = {fmt: client.get(f"/v1/batches/{batch['id']}/results", params={"format": fmt}).content
+                           for fmt in ("jsonl", "csv", "parquet")}
+    assert [json.loads(line)["id"] for line in bodies["process"]["jsonl"].splitlines()] == [f"r{i}" for i in range(7)]
+    assert bodies["process"]["jsonl"] == bodies["thread"]["jsonl"]
+    assert bodies["process"]["csv"] == bodies["thread"]["csv"]
+    assert pd.read_parquet(io.BytesIO(bodies["process"]["parquet"])).equals(
+        pd.read_parquet(io.BytesIO(bodies["thread"]["parquet"])))
 
 
 def test_an_empty_page_set_still_downloads_a_readable_file(job_store):
@@ -112,3 +145,13 @@ async def test_statistics_follow_the_rows_as_they_finish(job_store):
     assert [r.row for r in digest.errors] == [3]
     assert cache.get(store, job.id, 3) is digest  # nothing changed: not computed again
     store.close()
+
+
+def test_a_download_process_that_fails_breaks_the_stream_instead_of_ending_it(tmp_path):
+    downloads = download.Downloads(Settings(db=f"sqlite:///{tmp_path}/missing/jobs.db", download_process_rows=0))
+
+    async def drain():
+        return [part async for part in downloads.stream(None, "some-job", "jsonl", total=10)]
+
+    with pytest.raises(RuntimeError, match="download process failed"):
+        asyncio.run(drain())

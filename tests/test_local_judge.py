@@ -205,3 +205,8 @@ def test_numbers_compare_by_value_whatever_their_format():
         "Sales rose 12 percent to 4.1 billion dollars.")
     assert text.number_mentions("forty-two thousand seats") == [frozenset({"42000"})]
     assert text.number_mentions("3.7 million") != text.number_mentions("3.7 billion")
+    # Fractions in words are amounts: half is 50%, and not a third.
+    assert text.number_mentions("roughly half") != text.number_mentions("roughly a third")
+    assert text.number_mentions("half of them")[0] & text.number_mentions("50% of them")[0]
+    assert text.number_mentions("two-thirds of members") == text.number_mentions("two thirds of members")
+    assert text.number_mentions("at half-time, in the third season") == []

@@ -16,7 +16,7 @@ from ragmeter.metrics.judges import Judge
 from ragmeter.metrics.registry import requiring
 
 from .. import rows as scored_rows
-from ..batches import download, report
+from ..batches import report
 from ..batches.digest import Digest
 from ..batches.ingest import MB, IngestFailed, Spec
 from ..batches.runner import BatchRunner
@@ -185,12 +185,13 @@ DOWNLOADS = {200: {"description": "The scored rows as a file (JSONL by default).
 
 
 @router.get("/{batch_id}/results", response_class=StreamingResponse, responses={**DOWNLOADS, **errors(401, 404, 429)})
-async def batch_results(store: Store, tenant: Tenant, batch_id: str,
+async def batch_results(request: Request, store: Store, tenant: Tenant, batch_id: str,
                         format: Literal["jsonl", "csv", "parquet"] = "jsonl") -> StreamingResponse:
     """Every input row with its scores, gate verdict, unsupported claims and row status, streamed page by page."""
     job = await _job(store, batch_id, tenant)
     stem = job.filename.rsplit(".", 1)[0] or "batch"
-    return StreamingResponse(download.stream(store, batch_id, format), media_type=scored_rows.MEDIA_TYPES[format],
+    return StreamingResponse(request.app.state.downloads.stream(store, batch_id, format, job.total),
+                             media_type=scored_rows.MEDIA_TYPES[format],
                              headers={"Content-Disposition": _attachment(f"{stem}.scored.{format}")})
 
 

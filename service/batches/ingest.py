@@ -87,7 +87,7 @@ def _spill(source: BinaryIO) -> str:
     return target.name
 
 
-def _shared_db(url: str) -> bool:
+def shared_db(url: str) -> bool:
     """Whether another process sees the same database (an in-memory SQLite one it does not)."""
     return not (url in ("sqlite://", "sqlite:///:memory:") or "mode=memory" in url)
 
@@ -102,7 +102,7 @@ class Ingestor:
     async def run(self, store: AsyncStore, file: BinaryIO, size: int, spec: Spec) -> Outcome:
         """Store the uploaded file (already spooled, at most the upload limit) as a job, or say why not."""
         settings = self.settings
-        if size < settings.upload_process_mb * MB or not _shared_db(settings.db):
+        if size < settings.upload_process_mb * MB or not shared_db(settings.db):
             return await asyncio.to_thread(lambda: ingest(store.sync, _whole(file), spec, settings))
         path = await asyncio.to_thread(_spill, file)
         try:

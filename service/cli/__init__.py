@@ -83,7 +83,7 @@ def _run(args: argparse.Namespace) -> int:
         if problem := judge_problem(settings):
             return error(problem)
         uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=log_config(args.log_level.upper()),
-                    timeout_graceful_shutdown=settings.shutdown_grace_s)
+                    timeout_graceful_shutdown=settings.shutdown_grace_s, timeout_keep_alive=settings.keep_alive_s)
         return 0
     if args.command == "accuracy":
         from . import accuracy as accuracy_command

@@ -71,9 +71,12 @@ def _scored_rows(args: argparse.Namespace, rules: GateRules) -> list[ScoredRow]:
     except BadUpload as exc:
         raise GateError(f"{args.data}: {exc.describe()}") from exc
     from ..in_process import NoJudge, score_rows
+    from ..settings import settings_for
 
     try:
-        return score_rows(samples, rules.scored_metrics, GateConfig(threshold=rules.threshold))
+        # --config's [embedded] claim_cutoff applies as its [gate] threshold does
+        return score_rows(samples, rules.scored_metrics, GateConfig(threshold=rules.threshold),
+                          settings_for(args.config))
     except NoJudge as exc:
         raise GateError(str(exc)) from exc
 

@@ -68,6 +68,9 @@ class Calibration(BaseModel):
     precision_ci95: tuple[float, float] | None
     recall_ci95: tuple[float, float]
     curve: list[Point]
+    # The embedded judge's claim cut-off chosen with the threshold (None: threshold only, as for an LLM judge).
+    claim_cutoff: float | None = None
+    own_claim_cutoff: float | None = None  # the weights' own
 
 
 def parse_label(value: object) -> bool | None:
@@ -107,7 +110,9 @@ def choose(curve: list[Point], target: Target) -> tuple[Point, bool]:
         meeting = [p for p in curve if p.precision is not None and p.precision >= target.value]
         if meeting:
             return max(meeting, key=lambda p: (p.recall, p.precision, p.threshold)), True
-        return max((p for p in curve if p.precision is not None), key=lambda p: (p.precision, p.recall)), False
+        # Nothing flagged anywhere (every score 0): the only point there is, unmet.
+        return max((p for p in curve if p.precision is not None), key=lambda p: (p.precision, p.recall),
+                   default=curve[-1]), False
     meeting = [p for p in curve if p.recall >= target.value]
     if meeting:
         return max(meeting, key=lambda p: (p.precision or 0.0, p.threshold)), True
@@ -130,11 +135,7 @@ def bootstrap_rates(scores: np.ndarray, labels: np.ndarray, threshold: float, re
     return (interval(precision) if len(precision) else None), interval(recall)
 
 
-def calibrate(scores: list[float], labels: list[bool], target: Target, resamples: int = 2000,
-              seed: int = 0) -> Calibration:
-    """The threshold for the target over scored, labelled rows; TooFewRows when a class has too few rows."""
-    s, y = np.asarray(scores, dtype=float), np.asarray(labels, dtype=bool)
-    positives, negatives = int(y.sum()), int((~y).sum())
+def _check_counts(positives: int, negatives: int) -> None:
     if positives < MIN_PER_CLASS or negatives < MIN_PER_CLASS:
         raise TooFewRows(
             f"{positives} rows labelled hallucinated and {negatives} labelled faithful: at least {MIN_PER_CLASS} of "
@@ -142,8 +143,65 @@ def calibrate(scores: list[float], labels: list[bool], target: Target, resamples
             f"their 95% intervals are wider than +-0.1, so any threshold chosen would be noise); label "
             f"{max(0, MIN_PER_CLASS - positives)} more hallucinated and {max(0, MIN_PER_CLASS - negatives)} more "
             f"faithful rows")
+
+
+def _result(s: np.ndarray, y: np.ndarray, target: Target, resamples: int, seed: int, **cutoffs) -> Calibration:
     curve = [point(s, y, t) for t in thresholds(s)]
     chosen, met = choose(curve, target)
     precision_ci, recall_ci = bootstrap_rates(s, y, chosen.threshold, resamples, seed)
-    return Calibration(rows=len(s), hallucinated=positives, faithful=negatives, target=str(target), met=met,
-                       point=chosen, precision_ci95=precision_ci, recall_ci95=recall_ci, curve=curve)
+    return Calibration(rows=len(s), hallucinated=int(y.sum()), faithful=int((~y).sum()), target=str(target),
+                       met=met, point=chosen, precision_ci95=precision_ci, recall_ci95=recall_ci, curve=curve,
+                       **cutoffs)
+
+
+def calibrate(scores: list[float], labels: list[bool], target: Target, resamples: int = 2000,
+              seed: int = 0) -> Calibration:
+    """The threshold for the target over scored, labelled rows; TooFewRows when a class has too few rows."""
+    s, y = np.asarray(scores, dtype=float), np.asarray(labels, dtype=bool)
+    _check_counts(int(y.sum()), int((~y).sum()))
+    return _result(s, y, target, resamples, seed)
+
+
+# Claim cut-offs tried with the threshold. Above 0.05 only: contradicted claims sit at 0.05 or below and must
+# never count as supported; a step of 0.01 is finer than the judge's probabilities mean anything.
+CUTOFF_GRID = tuple(round(0.06 + 0.01 * i, 2) for i in range(94))
+
+
+def scores_at(claims: list[np.ndarray], cutoff: float) -> np.ndarray:
+    """Each row's hallucination score (1 - faithfulness) when a claim is supported at P >= cutoff; 0 with no claims."""
+    counts = np.array([len(p) for p in claims])
+    row = np.repeat(np.arange(len(claims)), counts)
+    flat = np.concatenate(claims) if len(row) else np.zeros(0)
+    supported = np.bincount(row, weights=flat >= cutoff, minlength=len(claims))
+    return np.where(counts > 0, 1.0 - supported / np.maximum(counts, 1), 0.0)
+
+
+def _rank(result: Calibration, target: Target, own: float) -> tuple:
+    """Better calibrations rank higher; among equals, the weights' own cut-off, then the one closest to it."""
+    p = result.point
+    if target.kind == "balanced":
+        merit: tuple = (p.balanced_accuracy,)
+    elif target.kind == "precision":
+        merit = (p.recall, p.precision or 0.0) if result.met else (p.precision or 0.0, p.recall)
+    else:
+        merit = (p.precision or 0.0,) if result.met else (p.recall, p.precision or 0.0)
+    return (result.met, *merit, result.claim_cutoff == own, -abs((result.claim_cutoff or own) - own))
+
+
+def calibrate_with_cutoff(claims: list[np.ndarray], labels: list[bool], target: Target, own_cutoff: float,
+                          resamples: int = 2000, seed: int = 0) -> Calibration:
+    """The (claim cut-off, threshold) pair that best meets the target, from each row's claim probabilities."""
+    y = np.asarray(labels, dtype=bool)
+    _check_counts(int(y.sum()), int((~y).sum()))
+    best = None
+    for cutoff in sorted({*CUTOFF_GRID, own_cutoff}):
+        s = scores_at(claims, cutoff)
+        curve = [point(s, y, t) for t in thresholds(s)]
+        chosen, met = choose(curve, target)
+        trial = Calibration(rows=len(s), hallucinated=0, faithful=0, target=str(target), met=met, point=chosen,
+                            precision_ci95=None, recall_ci95=(0.0, 0.0), curve=[], claim_cutoff=cutoff)
+        if best is None or _rank(trial, target, own_cutoff) > _rank(best, target, own_cutoff):
+            best = trial
+    assert best is not None and best.claim_cutoff is not None
+    return _result(scores_at(claims, best.claim_cutoff), y, target, resamples, seed,
+                   claim_cutoff=best.claim_cutoff, own_claim_cutoff=own_cutoff)

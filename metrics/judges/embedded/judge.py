@@ -8,6 +8,7 @@ is estimated here from similarity, coverage of the question and evasion cues (`r
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 
 from ...judgements import (ClaimVerdict, ContextVerdict, Decomposition, JudgeInfo, Needs, Relevance,
@@ -38,13 +39,16 @@ class EmbeddedJudge:
     # The wire name (judge.name, RAGMETER_JUDGE=local) predates the class name; it stays for compatibility.
     name = "local"
 
-    def __init__(self, encoder=None, model: SupportModel | None = None):
+    def __init__(self, encoder=None, model: SupportModel | None = None, claim_cutoff: float | None = None):
+        """`claim_cutoff`: the support probability from which a claim counts as supported (None: the weights' own)."""
         if encoder is None:
             from .encoder import Encoder
 
             encoder = Encoder.load()
         self.encoder = encoder
         self.model = model or SupportModel.load()
+        if claim_cutoff is not None:  # a calibrated cut-off ([embedded] claim_cutoff, ragmeter calibrate --write)
+            self.model = dataclasses.replace(self.model, claim_cutoff=claim_cutoff)
         self.store = ContextStore(encoder)
         # Two samples at a time: one can split text (pure Python) while the other's batch is in
         # onnxruntime (which already uses every core); more would only queue for the cores.

@@ -130,11 +130,25 @@ def number_mentions(text: str, bare_figures: bool = False) -> list[frozenset[str
             scaled = _canonical(value * _SCALES[scale.lower()])
             forms = forms | {scaled} if bare_figures else {scaled}
         mentions.append(frozenset(forms))
+    fractions = list(_FRACTION.finditer(text.lower()))
     for match in _SPELLED_NUMBER.finditer(text.lower()):
         value = spelled_value(match.group(0))
-        if value is not None and value >= 2:
+        inside_fraction = any(f.start() <= match.start() < f.end() for f in fractions)  # the "two" of "two thirds"
+        if value is not None and value >= 2 and not inside_fraction:
             mentions.append(frozenset({_canonical(float(value))}))
+    for match in fractions:
+        percent = _FRACTIONS[re.sub(r"[\s-]+", " ", match.group(0))]
+        # "half" and "50%" are one amount; a fraction also stands for its share as a plain number.
+        mentions.append(frozenset({_canonical(percent), _canonical(percent / 100)}))
     return mentions
+
+
+# Fractions written as words, as percentages: "roughly half" is not "roughly a third". "third" alone
+# is mostly an ordinal ("the third season"), so thirds and quarters need their count word.
+_FRACTIONS = {"half": 50.0, "a third": 100 / 3, "one third": 100 / 3, "two thirds": 200 / 3,
+              "a quarter": 25.0, "one quarter": 25.0, "three quarters": 75.0}
+_FRACTION = re.compile(r"\b(?:two[\s-]+thirds|(?:a|one)[\s-]+third|(?:a|one)[\s-]+quarter|three[\s-]+quarters|half)\b"
+                       r"(?![\s-]+(?:time|way|hour|century|decade|brother|sister|marathon|back|life))")
 
 
 def spelled_value(phrase: str) -> int | None:
