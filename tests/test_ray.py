@@ -45,6 +45,25 @@ def test_more_workers_than_the_cluster_has_cpus_are_capped_not_left_waiting(ray_
         workers.close()
 
 
+async def test_ray_workers_use_the_calibrated_claim_cutoff(ray_cluster):
+    import asyncio
+
+    from ragmeter.service.batches.ray_workers import RayPool
+    from ragmeter.service.settings import Settings
+
+    settings = Settings(judge="local", ray_workers=1, embedded_claim_cutoff=0.999)
+    here = await asyncio.to_thread(score_samples, SAMPLES[:3], METRICS, settings=settings, executor="local")
+    default = await asyncio.to_thread(score_samples, SAMPLES[:3], METRICS, settings=Settings(judge="local"),
+                                      executor="local")
+    assert [r.scores for r in here] != [r.scores for r in default]  # the setting matters for these samples
+    workers = RayPool(settings)
+    try:
+        got = await asyncio.gather(*(workers.score(s, METRICS, GateConfig(), None) for s in SAMPLES[:3]))
+    finally:
+        workers.close()
+    assert [r.scores for r in got] == [r.scores for r in here]
+
+
 @pytest.fixture(scope="module")
 def pool(ray_cluster):
     from ragmeter.service.batches.ray_workers import RayPool

@@ -68,7 +68,7 @@ class ScoringWorker:
             from ragmeter.metrics.judges.embedded.encoder import Encoder
             from ragmeter.metrics.judges.embedded.judge import EmbeddedJudge
 
-            self.judge = EmbeddedJudge(Encoder.load(threads=1))
+            self.judge = EmbeddedJudge(Encoder.load(threads=1), claim_cutoff=config.embedded_claim_cutoff)
         else:
             self.judge = build_judge(config)
 
