@@ -12,11 +12,13 @@ import httpx
 import numpy as np
 
 
-def serve(port: int, db: str, **env: str) -> subprocess.Popen:
-    """`ragmeter serve` on a loopback port with a store and extra RAGMETER_* settings; waits for /healthz."""
+def serve(port: int, db: str, log: Path | None = None, **env: str) -> subprocess.Popen:
+    """`ragmeter serve` on a loopback port with a store and extra RAGMETER_* settings; waits for /healthz.
+
+    Its output goes to `log`, by default a file beside the SQLite store."""
     environ = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
     environ.update(RAGMETER_DB=db, **env)
-    log = open(Path(db.removeprefix("sqlite:///")).with_suffix(f".{port}.log"), "ab")
+    log = open(log or Path(db.removeprefix("sqlite:///")).with_suffix(f".{port}.log"), "ab")
     process = subprocess.Popen([sys.executable, "-m", "ragmeter.service.cli", "serve", "--port", str(port)],
                                env=environ, stdout=log, stderr=log)
     for _ in range(600):

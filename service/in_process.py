@@ -42,11 +42,14 @@ def _score_on_ray(samples: list[Sample], metrics: list[str] | None, gate: GateCo
                   settings: Settings) -> list[SampleResult]:
     from ragmeter.metrics import DEFAULT_METRICS
 
-    from .batches.ray_workers import RAY_MISSING, RayPool, ray
+    from .batches.ray_workers import RAY_MISSING, RayPool, RayWorkersUnavailable, ray
 
     if ray is None:
         raise NoExecutor(RAY_MISSING)
-    pool = RayPool(settings)
+    try:
+        pool = RayPool(settings)
+    except RayWorkersUnavailable as exc:
+        raise NoExecutor(str(exc)) from exc
     try:
         slots = asyncio.Semaphore(pool.rows_in_flight)
 

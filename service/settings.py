@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     ray_judge_concurrency: int = Field(64, ge=1, description="LLM judge calls in flight across all Ray workers "
                                                              "together (each worker: this / RAGMETER_RAY_WORKERS, "
                                                              "at most RAGMETER_JUDGE_CONCURRENCY).")
+    ray_start_timeout_s: float = Field(120.0, gt=0, description="Seconds to wait for every Ray worker to start (a "
+                                                                  "free CPU each, its judge built) before failing "
+                                                                  "with a clear error.")
     lease_s: float = Field(30.0, gt=0, description="Lease on a batch row being scored, renewed every third of it; "
                                                    "a row whose process died is scored by another after this long.")
     poll_s: float = Field(2.0, gt=0, description="How often a process looks for batches it did not start (uploads "
