@@ -115,6 +115,8 @@ def test_api_refuses_unknown_batches_and_unreadable_files(client):
     assert bad.status_code == 400 and "a.txt" in bad.json()["detail"]
     one = client.post("/v1/comparisons", files={"baseline_file": ("a.jsonl", b"")})
     assert one.status_code == 422 and "candidate_file is missing" in one.json()["detail"]
+    broken = client.post("/v1/comparisons", content=b"xx\xff", headers={"content-type": "application/json"})
+    assert broken.status_code == 422 and broken.json()["detail"][0]["loc"][0] == "body"
 
 
 def test_cli_compare_prints_the_same_numbers_and_writes_json_and_html(client, tmp_path, capsys):

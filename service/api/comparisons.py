@@ -5,6 +5,7 @@ import asyncio
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field, ValidationError
 from starlette.datastructures import UploadFile
@@ -99,7 +100,9 @@ async def create_comparison(request: Request, store: Store, tenant: Tenant,
         try:
             body = BatchComparison.model_validate_json(await request.body())
         except ValidationError as exc:
-            raise HTTPException(422, exc.errors(include_url=False, include_context=False)) from exc
+            # The app's 422 handler renders any input (here raw bytes) safely, in FastAPI's shape.
+            errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False, include_context=False)]
+            raise RequestValidationError(errors) from exc
         baseline = await _batch(store, body.baseline, tenant)
         candidate = await _batch(store, body.candidate, tenant)
         options = body
