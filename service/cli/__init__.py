@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
 
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
-
 from ragmeter.metrics import DEFAULT_METRICS, METRIC_NAMES
 
 
@@ -85,37 +85,13 @@ def _run(args: argparse.Namespace) -> int:
         uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=log_config(args.log_level.upper()),
                     timeout_graceful_shutdown=settings.shutdown_grace_s, timeout_keep_alive=settings.keep_alive_s)
         return 0
-    if args.command == "accuracy":
-        from . import accuracy as accuracy_command
+    # Each command's module is imported only when it runs: `ragmeter --help` stays fast.
+    module = importlib.import_module(f".{COMMAND_MODULES.get(args.command, 'score')}", __package__)
+    return module.run(args)
 
-        return accuracy_command.run(args)
-    if args.command == "gate":
-        from . import gate
 
-        return gate.run(args)
-    if args.command == "compare-judges":
-        from . import compare_judges
-
-        return compare_judges.run(args)
-    if args.command == "calibrate":
-        from . import calibrate
-
-        return calibrate.run(args)
-    if args.command == "compare":
-        from . import compare
-
-        return compare.run(args)
-    if args.command == "keys":
-        from . import keys
-
-        return keys.run(args)
-    if args.command == "db":
-        from . import db
-
-        return db.run(args)
-    from . import score as score_command
-
-    return score_command.run(args)
+COMMAND_MODULES = {"accuracy": "accuracy", "gate": "gate", "compare-judges": "compare_judges",
+                   "calibrate": "calibrate", "compare": "compare", "keys": "keys", "db": "db", "score": "score"}
 
 
 if __name__ == "__main__":

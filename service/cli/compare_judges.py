@@ -9,16 +9,15 @@ import sys
 from pathlib import Path
 
 from ragmeter.metrics import DEFAULT_METRICS, METRIC_NAMES
-from ragmeter.metrics.registry import requiring
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..batches.upload import BadUpload, read_file
 from ..judge_comparison import compare, run_judge
 from ..judge_setup import NO_JUDGE, build_judge, judge_problem
 from ..settings import Settings
-from .errors import err, error
+from .errors import CommandError, err, error
+from .score import read_samples
 
 # Names for --judges: ragmeter's own LLM judge is "ragmeter" (or "openai"); the rest are RAGMETER_JUDGE values.
 JUDGE_NAMES = {"ragmeter": "openai", "openai": "openai", "ragas": "ragas", "cascade": "cascade",
@@ -41,11 +40,9 @@ def run(args: argparse.Namespace) -> int:
     if len(names) != 2 or any(n not in JUDGE_NAMES for n in names):
         return error(f"--judges takes two of {', '.join(JUDGE_NAMES)}, e.g. ragmeter,ragas; got {args.judges!r}")
     try:
-        samples = read_file(args.data, needs_contexts=bool(requiring("retrieved_contexts", args.metrics)))
-    except OSError as exc:
+        samples = read_samples(args.data, args.metrics)
+    except CommandError as exc:
         return error(exc)
-    except BadUpload as exc:
-        return error(f"{args.data}: {exc.describe()}")
 
     judges = []
     for name in names:

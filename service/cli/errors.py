@@ -12,3 +12,7 @@ def error(message: object) -> int:
     # The message is text, not markup: "ragmeter[ragas]" must print as written.
     err.print(f"[red]error:[/red] {escape(str(message))}", soft_wrap=True)
     return 2
+
+
+class CommandError(Exception):
+    """A problem a command reports with `error` and exit status 2."""

@@ -4,9 +4,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import httpx
-from ragmeter.metrics import SampleResult, Usage
+from ragmeter.metrics import Sample, SampleResult, Usage
 from ragmeter.metrics.registry import requiring
 from rich.console import Console
 from rich.progress import Progress
@@ -16,7 +17,17 @@ from .. import rows as scored_rows
 from ..batches.upload import BadUpload, read_file
 from ..in_process import NoExecutor, NoJudge, score_samples
 from ..rows import ScoredRow
-from .errors import err, error
+from .errors import CommandError, err, error
+
+
+def read_samples(path: Path, metrics: list[str] | None) -> list[Sample]:
+    """The samples of a local file for these metrics; CommandError says why it cannot be read."""
+    try:
+        return read_file(path, needs_contexts=bool(requiring("retrieved_contexts", metrics)))
+    except OSError as exc:
+        raise CommandError(str(exc)) from exc
+    except BadUpload as exc:
+        raise CommandError(f"{path}: {exc.describe()}") from exc
 
 
 def run(args: argparse.Namespace) -> int:
@@ -26,11 +37,9 @@ def run(args: argparse.Namespace) -> int:
     if args.url:
         return _score_remote(args, out_format)
     try:
-        samples = read_file(args.file, needs_contexts=bool(requiring("retrieved_contexts", args.metrics)))
-    except OSError as exc:
+        samples = read_samples(args.file, args.metrics)
+    except CommandError as exc:
         return error(exc)
-    except BadUpload as exc:
-        return error(f"{args.file}: {exc.describe()}")
     try:
         results = score_samples(samples, args.metrics, executor=args.executor)
     except (NoJudge, NoExecutor) as exc:
