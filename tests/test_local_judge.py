@@ -210,3 +210,52 @@ def test_numbers_compare_by_value_whatever_their_format():
     assert text.number_mentions("half of them")[0] & text.number_mentions("50% of them")[0]
     assert text.number_mentions("two-thirds of members") == text.number_mentions("two thirds of members")
     assert text.number_mentions("at half-time, in the third season") == []
+
+
+class FixedEntailment:
+    """A stand-in cross-encoder: the same probability for every pair, and a record of what it read."""
+
+    def __init__(self, probability: float):
+        self.probability, self.pairs = probability, []
+
+    def probabilities(self, pairs):
+        self.pairs.extend(pairs)
+        return [self.probability] * len(pairs)
+
+
+def _with_entailment(weight: float, probability: float):
+    import dataclasses
+
+    from ragmeter.metrics.judges.embedded.support import SupportModel
+
+    model = dataclasses.replace(SupportModel.load(), entailment_weight=weight)
+    fake = FixedEntailment(probability)
+    return EmbeddedJudge(model=model, entailment=fake), fake
+
+
+async def test_the_shipped_weights_do_not_consult_a_cross_encoder(judge):
+    assert judge.model.entailment_weight == 0.0 and judge.entailment is None
+
+
+BRIDGE = ["The Halden bridge reopened on Saturday after a six-month closure. Engineers replaced the cables. "
+          "A bakery opened nearby."]
+
+
+async def test_a_cross_encoder_reads_each_claim_with_its_best_passage_and_its_verdict_counts():
+    trusting, fake = _with_entailment(1.0, 0.99)
+    result = await score(trusting, "Crews swapped the bridge's wires.", contexts=BRIDGE, metrics=("faithfulness",),
+                         question="What did engineers do?")
+    assert fake.pairs and "Engineers replaced the cables." in fake.pairs[0][1]
+    assert result.details.faithfulness.claims[0].verdict == "supported"
+
+    doubting, _ = _with_entailment(1.0, 0.01)
+    result = await score(doubting, "The Halden bridge reopened on Saturday.", contexts=BRIDGE, metrics=("faithfulness",),
+                         question="When did the bridge reopen?")
+    assert result.details.faithfulness.claims[0].probability < 0.5
+
+
+async def test_a_cross_encoder_cannot_excuse_a_number_the_contexts_lack():
+    trusting, _ = _with_entailment(1.0, 0.99)
+    result = await score(trusting, "The Halden bridge reopened after a nine-month closure.", contexts=BRIDGE,
+                         metrics=("faithfulness",), question="When did the bridge reopen?")
+    assert result.scores.faithfulness == 0.0

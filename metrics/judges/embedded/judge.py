@@ -18,7 +18,7 @@ from ...sample import Sample
 from . import relevance, text
 from .contexts import ContextStore
 from .encoder import LABEL as ENCODER_LABEL
-from .support import Claim, Support, SupportModel, score_claim
+from .support import Claim, Support, SupportModel, evidence_of, passage, score_claim
 
 SHORT_ANSWER_WORDS = 4
 
@@ -39,8 +39,12 @@ class EmbeddedJudge:
     # The wire name (judge.name, RAGMETER_JUDGE=local) predates the class name; it stays for compatibility.
     name = "local"
 
-    def __init__(self, encoder=None, model: SupportModel | None = None, claim_cutoff: float | None = None):
-        """`claim_cutoff`: the support probability from which a claim counts as supported (None: the weights' own)."""
+    def __init__(self, encoder=None, model: SupportModel | None = None, claim_cutoff: float | None = None,
+                 entailment=None):
+        """`claim_cutoff`: the support probability from which a claim counts as supported (None: the weights' own).
+
+        `entailment`: the cross-encoder (entailment.EntailmentModel); loaded when the weights use one.
+        """
         if encoder is None:
             from .encoder import Encoder
 
@@ -49,6 +53,11 @@ class EmbeddedJudge:
         self.model = model or SupportModel.load()
         if claim_cutoff is not None:  # a calibrated cut-off ([embedded] claim_cutoff, ragmeter calibrate --write)
             self.model = dataclasses.replace(self.model, claim_cutoff=claim_cutoff)
+        if entailment is None and self.model.entailment_weight:
+            from .entailment import EntailmentModel
+
+            entailment = EntailmentModel.load()
+        self.entailment = entailment
         self.store = ContextStore(encoder)
         # Two samples at a time: one can split text (pure Python) while the other's batch is in
         # onnxruntime (which already uses every core); more would only queue for the cores.
@@ -114,7 +123,9 @@ class EmbeddedJudge:
         # One encoder batch per sample: every claim, statement and target, and the sentences they meet.
         unique = list({id(c): c for c in claims + statements + targets}.values())
         self.store.embed(unique, contexts)
-        supports = {id(c): score_claim(self.model, c, contexts, self.store.encode) for c in unique}
+        entailed = self._entailment(unique, contexts)
+        supports = {id(c): score_claim(self.model, c, contexts, self.store.encode, entailed.get(id(c)))
+                    for c in unique}
 
         result = Verification()
         for claim in claims:
@@ -132,6 +143,15 @@ class EmbeddedJudge:
             result.contexts = [self._context_verdict(i, [(t, supports[id(t)]) for t in targets])
                                for i in range(len(contexts))]
         return result
+
+    def _entailment(self, claims: list[Claim], contexts) -> dict[int, float]:
+        """The cross-encoder's probability for each claim and its best passage, in one batch."""
+        if self.entailment is None or not self.model.entailment_weight:
+            return {}
+        found = [(c, evidence_of(c, contexts)) for c in claims]
+        found = [(c, best) for c, best in found if best is not None and best[0] is not None]
+        p = self.entailment.probabilities([(c.probe, passage(contexts, *best)) for c, best in found])
+        return {id(c): float(q) for (c, _), q in zip(found, p)}
 
     def _targets(self, sample: Sample, parts: Decomposition, need: Needs, claims: list[Claim],
                  statements: list[Claim]) -> list[Claim]:

@@ -122,6 +122,10 @@ class SupportModel:
     claim_cutoff: float = 0.5
     threshold: float = 0.2
     meta: dict = field(default_factory=dict, hash=False, compare=False)
+    # How much the cross-encoder's probability (entailment.py) counts against the features' one, in
+    # log-odds; 0 (today) ignores it. To be chosen, with the cut-offs, on the calibration fifth that
+    # bench/train_entailment.py keeps out of training, once a cross-encoder earns a place.
+    entailment_weight: float = 0.0
 
     @classmethod
     def load(cls, path: Path = WEIGHTS_FILE) -> "SupportModel":
@@ -132,7 +136,7 @@ class SupportModel:
                           np.asarray(n["w2"], dtype=np.float64).reshape(-1), float(n["b2"]))
                          for n in data["networks"])
         return cls(networks=networks, claim_cutoff=data["claim_cutoff"], threshold=data["threshold"],
-                   meta=data.get("meta", {}))
+                   meta=data.get("meta", {}), entailment_weight=data.get("entailment_weight", 0.0))
 
     def probability(self, features: dict[str, float]) -> float:
         x = np.array([features[name] for name in FEATURES], dtype=np.float64)
@@ -141,6 +145,25 @@ class SupportModel:
             z = float(np.maximum(x @ w1 + b1, 0.0) @ w2 + b2)
             total += 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
         return total / len(self.networks)
+
+    def combined(self, p_features: float, p_entailment: float | None) -> float:
+        """The features' probability and the cross-encoder's, mixed in log-odds by `entailment_weight`."""
+        w = self.entailment_weight
+        if p_entailment is None or w == 0.0:
+            return p_features
+        z = (1 - w) * _logit(p_features) + w * _logit(p_entailment)
+        return 1.0 / (1.0 + math.exp(-z))
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-4), 1 - 1e-4)
+    return math.log(p / (1 - p))
+
+
+def passage(contexts: list[ContextIndex], context: int, sentence: int) -> str:
+    """The evidence passage the cross-encoder reads: the best sentence and its neighbours."""
+    sentences = contexts[context].sentences
+    return " ".join(sentences[max(0, sentence - 1):sentence + 2])
 
 
 def needed_sentences(claim: Claim, contexts: list[ContextIndex]) -> list[tuple[ContextIndex, int]]:
@@ -214,16 +237,23 @@ def claim_features(claim: Claim, contexts: list[ContextIndex],
     return features, ci, si, missing
 
 
-def score_claim(model: SupportModel, claim: Claim, contexts: list[ContextIndex], encode=None) -> Support:
+def evidence_of(claim: Claim, contexts: list[ContextIndex]) -> tuple[int, int] | None:
+    """The claim's best (context, sentence), as `score_claim` will pick it; None without sentences."""
+    return claim_features(claim, contexts)[1:3] if any(c.sentences for c in contexts) else None
+
+
+def score_claim(model: SupportModel, claim: Claim, contexts: list[ContextIndex], encode=None,
+                entailment: float | None = None) -> Support:
     """P(supported) of one claim against contexts, with the sentence that best supports it.
 
     `encode` (texts to unit vectors) lets a rewording count words by meaning; without it only
-    exact stems and the synonym list count.
+    exact stems and the synonym list count. `entailment`: the cross-encoder's probability for the
+    claim and its best passage (see `passage`), mixed in by the model's `entailment_weight`.
     """
     features, best_ctx, best_sent, missing = claim_features(claim, contexts)
     if best_ctx is None:
         return Support(0.0, None, "", features, missing)
-    probability = model.probability(features)
+    probability = model.combined(model.probability(features), entailment)
     evidence = contexts[best_ctx].sentences[best_sent]
     if claim.stems and features["cov_all"] == 0.0:
         # Not one content word of the claim occurs in the contexts: nothing to stand on, however
@@ -241,8 +271,11 @@ def score_claim(model: SupportModel, claim: Claim, contexts: list[ContextIndex],
         # Numbers, dates and amounts must be in the contexts (in any format); the learned weights
         # give them too little weight.
         probability = min(probability, NUMBER_MISSING_PROBABILITY)
-    # Only a claim the learned weights reject is checked as a rewording: the check embeds words.
+    # Only a claim the learned weights reject is checked as a rewording: the check embeds words. A
+    # cross-encoder reads the claim and passage together: when it says no, a word-by-word match
+    # does not overrule it.
     reworded = (contradiction is None and probability < model.claim_cutoff
+                and (entailment is None or model.entailment_weight == 0.0 or entailment >= 0.5)
                 and rewording(claim, features, contexts[best_ctx], best_sent, encode))
     if reworded:
         probability = max(probability, REWORDING_PROBABILITY)
