@@ -13,6 +13,10 @@ Not shipped yet. Measured on 2 CPU cores (2026-11-27), probe AUCs (1 - least sup
   features' probability at weight 0.2 (cut-off 0.425, threshold 0.725, chosen on the calibration
   fifth), the judge's QAGS sentence AUC went 0.735 -> 0.745 but its gate lost 0.02 there, 0.01 on
   QAGS summaries and 0.05 on the suite, so it stays off.
+- two more epochs on top (lr 4e-5): held-out news claims 0.95, QAGS sentences 0.74 alone (the
+  shipped scorer's is 0.735); mixed at 0.2 in a quick per-claim check (no rules, answer score = least
+  supported claim) QAGS sentences 0.729 -> 0.772, HaluEval summaries unchanged (0.905), not yet run
+  through the whole judge: the next thing to measure (`--epochs 5`).
 The judge is wired for it: set `entailment_weight` in assets/support_weights.json once a model earns it.
 
 Starting point: all-MiniLM-L6-v2 (Apache-2.0), the encoder the judge already ships, read as a
