@@ -138,6 +138,23 @@ USER_CASES = [
      "contradicted"),
     ("The Eiffel Tower is 330 metres tall and stands in Paris.",
      "The Eiffel Tower was designed by Gustave Eiffel's company.", "unsupported"),
+    # Synonyms and word families (WordNet), light verbs, two sentences merged, units converted.
+    ("Temperatures dropped sharply overnight, and roads became icy.",
+     "Overnight the temperature fell steeply and the roads became icy.", "supported"),
+    ("The board decided to expand the factory.", "The board made the decision to expand the factory.", "supported"),
+    ("The bridge opened in 1932. It spans the harbour.", "The bridge, which spans the harbour, opened in 1932.",
+     "supported"),
+    ("The valley received 0.5 metres of snow in a single night.", "The valley received 50 cm of snow in a single night.",
+     "supported"),
+    ("The valley received 0.5 metres of snow in a single night.", "The valley received 50 km of snow in a single night.",
+     "contradicted"),
+    # Saying more than the contexts: a dropped limit, a universal for "most", negation turned around.
+    ("Some residents opposed the new parking rules.", "Residents opposed the new parking rules.", "unsupported"),
+    ("The drug lowered blood pressure in most patients within four weeks.",
+     "The drug lowered blood pressure in all patients within four weeks.", "unsupported"),
+    ("The firm plans to open a store in Oslo next year.", "The firm has opened a store in Oslo.", "unsupported"),
+    ("Patients were able to return home on the same day, and none needed readmission.",
+     "Patients were not able to return home on the same day.", "unsupported"),
 ]
 
 
@@ -210,6 +227,21 @@ def test_numbers_compare_by_value_whatever_their_format():
     assert text.number_mentions("half of them")[0] & text.number_mentions("50% of them")[0]
     assert text.number_mentions("two-thirds of members") == text.number_mentions("two thirds of members")
     assert text.number_mentions("at half-time, in the third season") == []
+
+
+def test_amounts_compare_by_size_across_units():
+    def found(claim: str, context: str) -> bool:
+        return all(m & text.numbers(context) for m in text.number_mentions(claim))
+
+    assert found("50 cm of snow", "0.5 metres of snow") and found("0.5 metres of snow", "50 cm of snow")
+    assert not found("50 km of snow", "50 cm of snow")
+    assert found("The tower is 330 metres tall.", "The tower is 330 m tall.")
+    assert found("It runs for 135 minutes.", "It runs for two hours and fifteen minutes.")
+    assert found("two hours and fifteen minutes", "a running time of 135 minutes")
+    assert found("It costs $9.99 a month.", "It costs 9 dollars and 99 cents per month.")
+    assert found("20 kg", "20 kilograms") and not found("20 kg", "20 grams")
+    # A bare figure of the claim is still found beside its unit in the contexts.
+    assert found("a height of 330", "330 metres tall")
 
 
 class FixedEntailment:

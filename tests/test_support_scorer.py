@@ -135,3 +135,15 @@ def test_a_weights_file_trained_on_other_features_is_refused(tmp_path, change):
     other.write_text(json.dumps(data))
     with pytest.raises(ValueError, match="trained on other features"):
         SupportModel.load(other)
+
+
+def test_the_thesaurus_finds_synonyms_families_and_narrower_evidence_but_not_added_detail():
+    from ragmeter.metrics.judges.embedded import synonyms, text
+
+    def says(claim_word: str, evidence_word: str) -> bool:
+        return synonyms.found(text.stem(claim_word), frozenset({text.stem(evidence_word)}))
+
+    assert says("climbed", "rose") and says("physician", "doctor") and says("decision", "decided")
+    assert says("walkers", "hikers")  # evidence that names something narrower says the broader word
+    assert not says("hikers", "walkers")  # the reverse would add detail
+    assert not says("goalkeeper", "striker") and not says("profit", "loss") and not says("unsafe", "safe")

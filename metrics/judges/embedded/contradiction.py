@@ -186,3 +186,55 @@ def _roles(sentence: str) -> dict[str, tuple[set[str], set[str]]]:
 def _lemma(stem: str) -> str:
     # "beat" and "beaten", "mentor" and "mentored": the same word for the role check.
     return stem[:5] if len(stem) > 5 else stem
+
+
+# Words that limit a statement to some of the cases, to a possibility or to an intention. A claim
+# that drops every one of them ("Residents opposed" for "Some residents opposed", "has opened" for
+# "plans to open") or puts a universal in their place ("all patients" for "most patients") says more
+# than its evidence. "can" and "would" are left out: contexts use them for plain facts and reports.
+HEDGES = frozenset("""
+some most many several few part partly partially mostly largely often sometimes occasionally usually
+generally typically may might could possibly possible likely probably perhaps plan plans planned planning
+intend intends intended propose proposes proposed expect expects expected aim aims hope hopes hoped
+consider considers considering seek seeks
+""".split())
+UNIVERSALS = frozenset("all every always entire entirely whole everyone everything everywhere completely".split())
+
+
+def overstated(claim_text: str, claim_stems: frozenset[str], sentence: str, similarity: float) -> str | None:
+    """How the claim says more than `sentence`, its closest context sentence, by dropping its limits; else None."""
+    if similarity < CLOSE_SIMILARITY or coverage(claim_stems, sentence) < CLOSE_COVERAGE:
+        return None
+    ours = _limits(claim_text)
+    # Only a limit on what the claim restates counts: the word it limits ("some *areas*", "plans to
+    # *open*") must be the claim's; "his squad could include ..." limits another clause.
+    hedges = {h for h, limited in _limited(sentence) if limited in claim_stems}
+    if not hedges or ours & HEDGES:
+        return None
+    universal = sorted((ours & UNIVERSALS) - _limits(sentence))
+    said = min(hedges)
+    if universal:
+        return f'"{universal[0]}" where the closest sentence says "{said}": "{sentence[:160]}"'
+    return f'the closest sentence limits it ("{said}"), the claim does not: "{sentence[:160]}"'
+
+
+def _limited(sentence: str) -> list[tuple[str, str]]:
+    """Each hedge of the sentence with the stem of the content word it limits (the next one)."""
+    tokens = [w for w in text.words(_unhedged_superlatives(sentence))]
+    out = []
+    for i, word in enumerate(tokens):
+        if word in HEDGES:
+            following = next((w for w in tokens[i + 1:i + 4] if w not in text.STOPWORDS and not w[0].isdigit()), None)
+            if following is not None:
+                out.append((word, text.stem(following)))
+    return out
+
+
+def _unhedged_superlatives(sentence: str) -> str:
+    # "the most gifted" is a superlative, not a share of the cases; "May" is a month.
+    sentence = re.sub(r"\bMay\b", " ", sentence)
+    return re.sub(r"\b(?:the|one of the|among the|[\w']+'s)\s+most\b", " ", sentence.lower())
+
+
+def _limits(sentence: str) -> set[str]:
+    return set(text.words(_unhedged_superlatives(sentence)))

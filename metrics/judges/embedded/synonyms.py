@@ -7,7 +7,7 @@ size, and units with their abbreviations; not a thesaurus.
 """
 from __future__ import annotations
 
-from . import text
+from . import text, thesaurus
 
 _GROUPS = """
 rise rose risen grow grew grown increas climb climbed jump gain go_up surg soar
@@ -66,5 +66,5 @@ for line in _GROUPS:
 
 
 def found(stem: str, pool: frozenset[str] | set[str]) -> bool:
-    """True when the stem, or a synonym of it, is in the pool of stems."""
-    return stem in pool or bool(SYNONYMS.get(stem, frozenset()) & pool)
+    """True when the stem, a listed synonym, or a word that states it (thesaurus.py) is in the pool of stems."""
+    return stem in pool or bool(SYNONYMS.get(stem, frozenset()) & pool) or not thesaurus.implied_by(stem).isdisjoint(pool)

@@ -118,29 +118,108 @@ def number_mentions(text: str, bare_figures: bool = False) -> list[frozenset[str
 
     Spelled numbers count from two up ("one" is more often a pronoun than a quantity).
     """
-    mentions = []
-    for currency, figure, scale in _SCALED.findall(text):
+    mentions: list[frozenset[str]] = []
+    spans: list[tuple[int, int, float | None]] = []  # where each mention is, and its value, for units
+    for match in _SCALED.finditer(text):
+        currency, figure, scale = match.groups()
         figure = figure.replace(",", "")
         value = _value(figure)
         if value is None:  # "1.2.3": a version or a date, compared as written
             mentions.append(frozenset({figure}))
+            spans.append((match.start(), match.end(), None))
             continue
         forms = {_canonical(value)}
+        end = match.end()
         if scale and (currency or scale.lower() not in _CURRENCY_ONLY):
-            scaled = _canonical(value * _SCALES[scale.lower()])
-            forms = forms | {scaled} if bare_figures else {scaled}
+            value = value * _SCALES[scale.lower()]
+            forms = forms | {_canonical(value)} if bare_figures else {_canonical(value)}
+        elif scale:  # "330 m": a unit, read as one below
+            end = match.end(2)
+        if currency:  # "$4.1bn" is 4.1e9@$ as "4.1 billion dollars" is, and still the plain amount
+            forms.add(f"{_canonical(value)}@{currency.strip()}")
         mentions.append(frozenset(forms))
+        spans.append((match.start(), end, None if currency else value))
     fractions = list(_FRACTION.finditer(text.lower()))
     for match in _SPELLED_NUMBER.finditer(text.lower()):
         value = spelled_value(match.group(0))
         inside_fraction = any(f.start() <= match.start() < f.end() for f in fractions)  # the "two" of "two thirds"
         if value is not None and value >= 2 and not inside_fraction:
             mentions.append(frozenset({_canonical(float(value))}))
+            spans.append((match.start(), match.end(), float(value)))
     for match in fractions:
         percent = _FRACTIONS[re.sub(r"[\s-]+", " ", match.group(0))]
         # "half" and "50%" are one amount; a fraction also stands for its share as a plain number.
         mentions.append(frozenset({_canonical(percent), _canonical(percent / 100)}))
-    return mentions
+        spans.append((match.start(), match.end(), None))
+    return _with_units(text, mentions, spans, bare_figures)
+
+
+# Units of measure, by dimension and size in the dimension's base unit: "50 cm" and "0.5 metres" are
+# one length. Metric and time only: converting miles or pounds gives rounded figures that a faithful
+# answer would not match exactly anyway.
+_UNITS = {
+    "mm": ("m", 1e-3), "millimetre": ("m", 1e-3), "millimeter": ("m", 1e-3),
+    "cm": ("m", 1e-2), "centimetre": ("m", 1e-2), "centimeter": ("m", 1e-2),
+    "m": ("m", 1.0), "metre": ("m", 1.0), "meter": ("m", 1.0),
+    "km": ("m", 1e3), "kilometre": ("m", 1e3), "kilometer": ("m", 1e3),
+    "mg": ("g", 1e-3), "milligram": ("g", 1e-3), "g": ("g", 1.0), "gram": ("g", 1.0), "gramme": ("g", 1.0),
+    "kg": ("g", 1e3), "kilogram": ("g", 1e3), "kilogramme": ("g", 1e3), "kilo": ("g", 1e3),
+    "tonne": ("g", 1e6),
+    "ml": ("l", 1e-3), "millilitre": ("l", 1e-3), "milliliter": ("l", 1e-3),
+    "l": ("l", 1.0), "litre": ("l", 1.0), "liter": ("l", 1.0),
+    "s": ("s", 1.0), "sec": ("s", 1.0), "second": ("s", 1.0), "min": ("s", 60.0), "minute": ("s", 60.0),
+    "h": ("s", 3600.0), "hr": ("s", 3600.0), "hour": ("s", 3600.0), "day": ("s", 86400.0),
+    "week": ("s", 604800.0),
+    "dollar": ("$", 1.0), "cent": ("$", 0.01), "euro": ("€", 1.0), "pound": ("£", 1.0), "penny": ("£", 0.01),
+    "pence": ("£", 0.01),
+}
+_UNIT = re.compile(r"\s*-?\s*([a-z]+)\b", re.IGNORECASE)
+_AND = re.compile(r"\s*(?:,|and|,\s*and)?\s*$", re.IGNORECASE)
+UNIT_WORDS = frozenset(_UNITS) | frozenset(u + "s" for u in _UNITS) | {"pennies", "cents"}
+
+
+def _unit_after(text: str, end: int) -> tuple[str, float] | None:
+    match = _UNIT.match(text, end)
+    if not match:
+        return None
+    word = match.group(1).lower()
+    word = word[:-1] if word not in _UNITS and word.endswith("s") else word
+    if word == "penni":
+        word = "penny"
+    return _UNITS.get(word)
+
+
+def _with_units(text: str, mentions: list[frozenset[str]], spans: list[tuple[int, int, float | None]],
+                bare_figures: bool) -> list[frozenset[str]]:
+    """Mentions followed by a unit also carry their size in the base unit ("0.5@m"); adjacent amounts
+    of one dimension add up ("two hours and fifteen minutes" is 8100@s, "9 dollars and 99 cents" 9.99@$).
+
+    A claim's measured amount is compared by its size only (bare_figures=False), so "50 km" does
+    not match a context's "50 cm"; the contexts keep the bare figure too.
+    """
+    measured = []  # (index, start, end, dimension, size)
+    for i, (start, end, value) in enumerate(spans):
+        unit = _unit_after(text, end) if value is not None else None
+        if unit:
+            measured.append((i, start, end, unit[0], value * unit[1]))
+    out = list(mentions)
+    for i, start, end, dimension, size in measured:
+        # Money keeps its plain amount ("4.1 billion dollars" is the "$4.1bn" and the "4.1bn" of a context).
+        plain = bare_figures or dimension in "$€£"
+        out[i] = frozenset({f"{_canonical(size)}@{dimension}"}) | (mentions[i] if plain else frozenset())
+    # Runs of amounts of one dimension joined by "and" or a comma: their total is an amount too.
+    measured.sort(key=lambda m: m[1])
+    run: list = []
+    for m in measured + [None]:
+        if m is not None and run and m[3] == run[-1][3] and _AND.fullmatch(text[_UNIT.match(text, run[-1][2]).end():m[1]]):
+            run.append(m)
+            continue
+        if len(run) > 1:
+            total = f"{_canonical(sum(r[4] for r in run))}@{run[0][3]}"
+            for r in run:
+                out[r[0]] = out[r[0]] | {total}
+        run = [m] if m is not None else []
+    return out
 
 
 # Fractions written as words, as percentages: "roughly half" is not "roughly a third". "third" alone
@@ -197,6 +276,17 @@ def negated(text: str) -> bool:
     lowered = text.lower().replace("’", "'")
     count = sum(1 for w in words(lowered) if w in NEGATIONS or w.endswith("n't"))
     return count % 2 == 1
+
+
+def negation_words(text: str) -> dict[str, int]:
+    """The negations of a text by kind ("not" for every n't and cannot, "never", "no" for none/nobody/nothing...)."""
+    counts: dict[str, int] = {}
+    for w in words(text.lower().replace("’", "'")):
+        if w in NEGATIONS or w.endswith("n't"):
+            kind = "not" if w in ("not", "cannot") or w.endswith("n't") else "never" if w == "never" else \
+                "without" if w == "without" else "neither" if w in ("neither", "nor") else "no"
+            counts[kind] = counts.get(kind, 0) + 1
+    return counts
 
 
 # Answers that hold no statement: a placeholder, punctuation, an emoji.
