@@ -100,7 +100,8 @@ def find(claim_text: str, claim_stems: frozenset[str], claim_mentions, sentence:
                    and n.lower() not in spelled and not text.acronym_of(n, sentence)]
     if other_names and covered >= CLOSE_COVERAGE and similarity >= 0.75:
         return f'{other_names[0]} is not in the contexts, where the closest sentence names others: "{sentence[:160]}"'
-    swapped = _swapped_roles(claim_text, sentence) if english and covered >= CLOSE_COVERAGE else None
+    swapped = (_swapped_roles(claim_text, sentence) or _swapped_around(claim_text, sentence)
+               if english and covered >= CLOSE_COVERAGE else None)
     if swapped:
         return f'{swapped}: "{sentence[:160]}"'
     return None
@@ -159,6 +160,48 @@ def _swapped_roles(claim: str, sentence: str) -> str | None:
         if agent & their_patient and patient & their_agent and not agent & their_agent:
             return f'who does what is reversed around "{pivot}"'
     return None
+
+
+_PASSIVE_BY = 2  # "was beaten by", "released by": "by" within this many words after the verb
+
+
+def _swapped_around(claim: str, sentence: str) -> str | None:
+    """'Spain will host Germany' against 'Germany will host Spain': the names nearest either side of a
+    word both share trade places. A passive side ("was beaten by") has its sides turned first.
+
+    Whole sentences, not clauses, and no adjacency needed, unlike `_swapped_roles`; only words that
+    occur once in each keep the sides unambiguous.
+    """
+    ours, theirs = _sides(claim), _sides(sentence)
+    # Names only: between common words, the nearest neighbours move in every rewording.
+    names = {text.stem(n.lower()) for n in _names(claim) + _names(sentence)}
+    for pivot, (before, after) in ours.items():
+        if pivot not in theirs or before not in names or after not in names:
+            continue
+        their_before, their_after = theirs[pivot]
+        if before == their_after and after == their_before:
+            return f'who does what is reversed around "{pivot}"'
+    return None
+
+
+def _sides(sentence: str) -> dict[str, tuple[str | None, str | None]]:
+    """For each content word used once: the nearest content word before and after it (agent first)."""
+    tokens = text.words(sentence)
+    content = [(i, text.stem(w)) for i, w in enumerate(tokens)
+               if w not in text.STOPWORDS and not w[0].isdigit() and len(w) > 1]
+    counts: dict[str, int] = {}
+    for _, st in content:
+        counts[st] = counts.get(st, 0) + 1
+    out = {}
+    for k, (i, pivot) in enumerate(content):
+        before = content[k - 1][1] if k > 0 else None
+        after = content[k + 1][1] if k + 1 < len(content) else None
+        if counts[pivot] > 1 or before is None or after is None or counts[before] > 1 or counts[after] > 1:
+            continue
+        if "by" in tokens[i + 1:i + 1 + _PASSIVE_BY]:
+            before, after = after, before
+        out[_lemma(pivot)] = (before, after)
+    return out
 
 
 def _roles(sentence: str) -> dict[str, tuple[set[str], set[str]]]:
