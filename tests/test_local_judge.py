@@ -242,6 +242,9 @@ def test_amounts_compare_by_size_across_units():
     assert found("two hours and fifteen minutes", "a running time of 135 minutes")
     assert found("It costs $9.99 a month.", "It costs 9 dollars and 99 cents per month.")
     assert found("20 kg", "20 kilograms") and not found("20 kg", "20 grams")
+    assert found("The concert lasted 90 minutes.", "The concert lasted an hour and a half.")
+    assert found("two and a half hours", "2.5 hours") and not found("3 hours", "two and a half hours")
+    assert found("30 minutes", "half an hour")
     # A bare figure of the claim is still found beside its unit in the contexts.
     assert found("a height of 330", "330 metres tall")
 

@@ -120,7 +120,14 @@ def number_mentions(text: str, bare_figures: bool = False) -> list[frozenset[str
     """
     mentions: list[frozenset[str]] = []
     spans: list[tuple[int, int, float | None]] = []  # where each mention is, and its value, for units
+    halves = [(m.start(), m.end()) for m in _HALF_UNIT.finditer(text)]
+
+    def in_half(at: int) -> bool:  # the "two" and "half" of "two and a half hours" are read below
+        return any(a <= at < b for a, b in halves)
+
     for match in _SCALED.finditer(text):
+        if in_half(match.start()):
+            continue
         currency, figure, scale = match.groups()
         figure = figure.replace(",", "")
         value = _value(figure)
@@ -143,15 +150,44 @@ def number_mentions(text: str, bare_figures: bool = False) -> list[frozenset[str
     for match in _SPELLED_NUMBER.finditer(text.lower()):
         value = spelled_value(match.group(0))
         inside_fraction = any(f.start() <= match.start() < f.end() for f in fractions)  # the "two" of "two thirds"
-        if value is not None and value >= 2 and not inside_fraction:
+        if value is not None and value >= 2 and not inside_fraction and not in_half(match.start()):
             mentions.append(frozenset({_canonical(float(value))}))
             spans.append((match.start(), match.end(), float(value)))
     for match in fractions:
+        if in_half(match.start()):
+            continue
         percent = _FRACTIONS[re.sub(r"[\s-]+", " ", match.group(0))]
         # "half" and "50%" are one amount; a fraction also stands for its share as a plain number.
         mentions.append(frozenset({_canonical(percent), _canonical(percent / 100)}))
         spans.append((match.start(), match.end(), None))
-    return _with_units(text, mentions, spans, bare_figures)
+    mentions = _with_units(text, mentions, spans, bare_figures)
+    for match in _HALF_UNIT.finditer(text):
+        whole, unit, first_unit, only_unit = match.group("whole"), match.group("unit"), match.group("first"), \
+            match.group("half_of")
+        count = 0.0 if only_unit else 1.0 if whole.lower() in ("a", "an") else _count(whole)
+        dimension, size = _UNITS[_singular(only_unit or first_unit or unit)]
+        if count is None:
+            continue
+        amount = (count + 0.5) * size
+        forms = {f"{_canonical(amount)}@{dimension}"}
+        mentions.append(frozenset(forms | ({_canonical(count + 0.5)} if bare_figures else set())))
+    return mentions
+
+
+# "an hour and a half", "two and a half days", "half an hour": amounts with a half of their unit.
+_HALF_UNIT = re.compile(
+    r"\b(?:(?P<whole>an?|one|two|three|four|five|six|seven|eight|nine|ten|\d+)\s+(?:(?P<first>hour|minute|day|week)s?\s+"
+    r"and\s+a\s+half|and\s+a\s+half\s+(?P<unit>hour|minute|day|week)s?)|half\s+an?\s+(?P<half_of>hour|minute|day|week))\b",
+    re.IGNORECASE)
+
+
+def _count(word: str) -> float | None:
+    word = word.lower()
+    return float(word) if word.isdigit() else float(_SPELLED[word]) if word in _SPELLED else None
+
+
+def _singular(unit: str) -> str:
+    return unit.lower().rstrip("s")
 
 
 # Units of measure, by dimension and size in the dimension's base unit: "50 cm" and "0.5 metres" are
