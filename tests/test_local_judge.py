@@ -296,3 +296,21 @@ async def test_a_cross_encoder_cannot_excuse_a_number_the_contexts_lack():
     result = await score(trusting, "The Halden bridge reopened after a nine-month closure.", contexts=BRIDGE,
                          metrics=("faithfulness",), question="When did the bridge reopen?")
     assert result.scores.faithfulness == 0.0
+
+
+async def test_a_number_missing_from_the_contexts_fails_a_statement_whatever_the_learned_weights_say():
+    import dataclasses
+
+    import numpy as np
+
+    from ragmeter.metrics.judges.embedded.support import FEATURES, SupportModel
+
+    # Weights that call every claim supported: only the number rule can fail this one.
+    sure = (np.zeros((len(FEATURES), 1)), np.zeros(1), np.zeros(1), 5.0)
+    judge = EmbeddedJudge(model=dataclasses.replace(SupportModel.load(), networks=(sure,)))
+    result = await score(judge, "Manchester City beat QPR 1-0 at Old Trafford on Sunday.", metrics=["faithfulness"],
+                         contexts=["Aguero struck in injury time against QPR to win Manchester City the title. "
+                                   "City play at Old Trafford on Sunday."],
+                         question="What happened?")
+    claim = result.details.faithfulness.claims[0]
+    assert claim.verdict != "supported" and "number" in claim.reason

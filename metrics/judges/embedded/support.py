@@ -270,14 +270,14 @@ def score_claim(model: SupportModel, claim: Claim, contexts: list[ContextIndex],
     overstated = None
     if contradiction is not None:
         probability = min(probability, 0.05)
-    elif statement(claim):
-        overstated = contradictions.overstated(claim.text, claim.stems, evidence, features["sim_max"])
-        if overstated is not None:
-            probability = min(probability, OVERSTATED_PROBABILITY)
     elif not features["numbers_ok"]:
         # Numbers, dates and amounts must be in the contexts (in any format); the learned weights
         # give them too little weight.
         probability = min(probability, NUMBER_MISSING_PROBABILITY)
+    elif statement(claim):
+        overstated = contradictions.overstated(claim.text, claim.stems, evidence, features["sim_max"])
+        if overstated is not None:
+            probability = min(probability, OVERSTATED_PROBABILITY)
     # Only a claim the learned weights reject is checked as a rewording: the check embeds words. A
     # cross-encoder reads the claim and passage together: when it says no, a word-by-word match
     # does not overrule it.
