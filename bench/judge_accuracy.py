@@ -34,6 +34,8 @@ SOURCES = {
     "qags_sentences": (DATA / "qags_cnndm_sentences.jsonl", "all", "hallucination"),
     "qags_summaries": (DATA / "qags_cnndm_summaries.jsonl", "all", "hallucination"),
     "robustness": (ROOT / "bench" / "data" / "robustness_suite.jsonl", "all", "hallucination"),
+    # The 48 cases the rewording and limit rules were developed on: in-sample for those rules.
+    "rewording_dev": (ROOT / "bench" / "data" / "rewording_dev.jsonl", "all", "hallucination"),
     "hotpotqa": (DATA / "hotpotqa_dev.jsonl", "all", "context"),
 }
 
