@@ -153,6 +153,8 @@ USER_CASES = [
     ("The drug lowered blood pressure in most patients within four weeks.",
      "The drug lowered blood pressure in all patients within four weeks.", "unsupported"),
     ("The firm plans to open a store in Oslo next year.", "The firm has opened a store in Oslo.", "unsupported"),
+    ("The summit was held in Oslo, although early plans had placed it in Copenhagen.",
+     "The summit was held in Copenhagen.", "contradicted"),
     ("Germany will host Spain in the opening match on Saturday.",
      "Spain will host Germany in the opening match on Saturday.", "contradicted"),
     ("Patients were able to return home on the same day, and none needed readmission.",

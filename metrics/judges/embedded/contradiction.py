@@ -104,7 +104,41 @@ def find(claim_text: str, claim_stems: frozenset[str], claim_mentions, sentence:
                if english and covered >= CLOSE_COVERAGE else None)
     if swapped:
         return f'{swapped}: "{sentence[:160]}"'
+    other = _other_name_in_slot(claim_text, sentence) if english and covered >= CLOSE_COVERAGE else None
+    if other:
+        return f'{other}: "{sentence[:160]}"'
     return None
+
+
+_TOKEN = re.compile(r"[\w'’.-]+|[^\w\s]")
+_TITLES = frozenset("dr dr. mr mr. mrs mrs. ms ms. prof prof. sir st st.".split())
+
+
+def _other_name_in_slot(claim: str, sentence: str) -> str | None:
+    """'held in Copenhagen' where the sentence says 'held in Oslo' (and names Copenhagen elsewhere).
+
+    The two words before a name of the claim are its slot; when the sentence fills that slot only
+    with other names, the claim put a name of the sentence in the wrong place.
+    """
+    ours, theirs = _TOKEN.findall(claim), _TOKEN.findall(sentence)
+    for i in range(2, len(ours)):
+        name = ours[i]
+        if not name[:1].isupper() or not ours[i - 1].islower() or not ours[i - 2].islower():
+            continue
+        slot = (ours[i - 2].lower(), ours[i - 1].lower())
+        fillers = [_filler(theirs, j + 2) for j in range(len(theirs) - 2)
+                   if (theirs[j].lower(), theirs[j + 1].lower()) == slot]
+        fillers = [f for f in fillers if f]
+        if fillers and name not in fillers and name in theirs:
+            return f'the closest sentence has "{" ".join(slot)} {fillers[0]}", not "{name}"'
+    return None
+
+
+def _filler(tokens: list[str], at: int) -> str | None:
+    """The capitalised word at `at`, past a title ("Dr. Ines Valcourt" is filled by "Ines")."""
+    while at < len(tokens) and tokens[at].lower() in _TITLES:
+        at += 1
+    return tokens[at] if at < len(tokens) and tokens[at][:1].isupper() else None
 
 
 def _opposite(claim: str, claim_stems: frozenset[str], sentence: str, sentence_stems: set[str]) -> str | None:
