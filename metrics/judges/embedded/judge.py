@@ -21,6 +21,9 @@ from .encoder import LABEL as ENCODER_LABEL
 from .support import Claim, Support, SupportModel, evidence_of, passage, score_claim
 
 SHORT_ANSWER_WORDS = 4
+# The rules beside the learned weights (rewording, thesaurus, units, contradictions) change verdicts
+# too: results name their revision so that runs before and after a change are not mistaken for one.
+RULES = "2026-11-27"
 
 
 def split_claims(answer: str) -> list[str]:
@@ -64,7 +67,7 @@ class EmbeddedJudge:
         # onnxruntime (which already uses every core); more would only queue for the cores.
         self._slots = threading.BoundedSemaphore(2)
         self.default_threshold = self.model.threshold
-        self.info = JudgeInfo(name=self.name, model=f"support-{self.model.meta.get('version', 'v1')}",
+        self.info = JudgeInfo(name=self.name, model=f"support-{self.model.meta.get('version', 'v1')}+rules-{RULES}",
                               embedding_model=ENCODER_LABEL)
 
     # ------------------------------------------------------------ the protocol
