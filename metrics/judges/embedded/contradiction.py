@@ -121,15 +121,19 @@ def _other_name_in_slot(claim: str, sentence: str) -> str | None:
     with other names, the claim put a name of the sentence in the wrong place.
     """
     ours, theirs = _TOKEN.findall(claim), _TOKEN.findall(sentence)
+    slots: dict[tuple[str, str], list[str]] = {}  # one pass over the sentence, whatever the claim's length
+    for j in range(len(theirs) - 2):
+        filler = _filler(theirs, j + 2)
+        if filler:
+            slots.setdefault((theirs[j].lower(), theirs[j + 1].lower()), []).append(filler)
+    present = set(theirs)
     for i in range(2, len(ours)):
         name = ours[i]
         if not name[:1].isupper() or not ours[i - 1].islower() or not ours[i - 2].islower():
             continue
         slot = (ours[i - 2].lower(), ours[i - 1].lower())
-        fillers = [_filler(theirs, j + 2) for j in range(len(theirs) - 2)
-                   if (theirs[j].lower(), theirs[j + 1].lower()) == slot]
-        fillers = [f for f in fillers if f]
-        if fillers and name not in fillers and name in theirs:
+        fillers = slots.get(slot, [])
+        if fillers and name not in fillers and name in present:
             return f'the closest sentence has "{" ".join(slot)} {fillers[0]}", not "{name}"'
     return None
 
