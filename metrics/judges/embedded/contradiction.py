@@ -301,7 +301,7 @@ def overstated(claim_text: str, claim_stems: frozenset[str], sentence: str, simi
 
 def _limited(sentence: str) -> list[tuple[str, str]]:
     """Each hedge of the sentence with the stem of the content word it limits (the next one)."""
-    tokens = [w for w in text.words(_unhedged_superlatives(sentence))]
+    tokens = text.words(_unhedged_superlatives(sentence))
     out = []
     for i, word in enumerate(tokens):
         if word in HEDGES:

@@ -120,10 +120,10 @@ def number_mentions(text: str, bare_figures: bool = False) -> list[frozenset[str
     """
     mentions: list[frozenset[str]] = []
     spans: list[tuple[int, int, float | None]] = []  # where each mention is, and its value, for units
-    halves = [(m.start(), m.end()) for m in _HALF_UNIT.finditer(text)]
+    halves = list(_HALF_UNIT.finditer(text))
 
     def in_half(at: int) -> bool:  # the "two" and "half" of "two and a half hours" are read below
-        return any(a <= at < b for a, b in halves)
+        return any(h.start() <= at < h.end() for h in halves)
 
     for match in _SCALED.finditer(text):
         if in_half(match.start()):
@@ -161,7 +161,7 @@ def number_mentions(text: str, bare_figures: bool = False) -> list[frozenset[str
         mentions.append(frozenset({_canonical(percent), _canonical(percent / 100)}))
         spans.append((match.start(), match.end(), None))
     mentions = _with_units(text, mentions, spans, bare_figures)
-    for match in _HALF_UNIT.finditer(text):
+    for match in halves:
         whole, unit, first_unit, only_unit = match.group("whole"), match.group("unit"), match.group("first"), \
             match.group("half_of")
         count = 0.0 if only_unit else 1.0 if whole.lower() in ("a", "an") else _count(whole)
@@ -211,18 +211,20 @@ _UNITS = {
 }
 _UNIT = re.compile(r"\s*-?\s*([a-z]+)\b", re.IGNORECASE)
 _AND = re.compile(r"\s*(?:,|and|,\s*and)?\s*$", re.IGNORECASE)
-UNIT_WORDS = frozenset(_UNITS) | frozenset(u + "s" for u in _UNITS) | {"pennies", "cents"}
+_PLURALS = {"pennies": "penny"}
+_MONEY = frozenset("$€£")
+UNIT_WORDS = frozenset(_UNITS) | frozenset(u + "s" for u in _UNITS) | frozenset(_PLURALS)
 
 
-def _unit_after(text: str, end: int) -> tuple[str, float] | None:
+def _unit_after(text: str, end: int) -> tuple[str, float, int] | None:
+    """The unit written right after position `end`: its dimension, its size, and where it ends."""
     match = _UNIT.match(text, end)
     if not match:
         return None
     word = match.group(1).lower()
-    word = word[:-1] if word not in _UNITS and word.endswith("s") else word
-    if word == "penni":
-        word = "penny"
-    return _UNITS.get(word)
+    word = _PLURALS.get(word, word[:-1] if word not in _UNITS and word.endswith("s") else word)
+    unit = _UNITS.get(word)
+    return (*unit, match.end()) if unit else None
 
 
 def _with_units(text: str, mentions: list[frozenset[str]], spans: list[tuple[int, int, float | None]],
@@ -233,21 +235,22 @@ def _with_units(text: str, mentions: list[frozenset[str]], spans: list[tuple[int
     A claim's measured amount is compared by its size only (bare_figures=False), so "50 km" does
     not match a context's "50 cm"; the contexts keep the bare figure too.
     """
-    measured = []  # (index, start, end, dimension, size)
+    measured = []  # (index, start, unit end, dimension, size)
     for i, (start, end, value) in enumerate(spans):
         unit = _unit_after(text, end) if value is not None else None
         if unit:
-            measured.append((i, start, end, unit[0], value * unit[1]))
+            dimension, size, unit_end = unit
+            measured.append((i, start, unit_end, dimension, value * size))
     out = list(mentions)
-    for i, start, end, dimension, size in measured:
+    for i, _start, _end, dimension, size in measured:
         # Money keeps its plain amount ("4.1 billion dollars" is the "$4.1bn" and the "4.1bn" of a context).
-        plain = bare_figures or dimension in "$€£"
+        plain = bare_figures or dimension in _MONEY
         out[i] = frozenset({f"{_canonical(size)}@{dimension}"}) | (mentions[i] if plain else frozenset())
     # Runs of amounts of one dimension joined by "and" or a comma: their total is an amount too.
     measured.sort(key=lambda m: m[1])
     run: list = []
     for m in measured + [None]:
-        if m is not None and run and m[3] == run[-1][3] and _AND.fullmatch(text[_UNIT.match(text, run[-1][2]).end():m[1]]):
+        if m is not None and run and m[3] == run[-1][3] and _AND.fullmatch(text[run[-1][2]:m[1]]):
             run.append(m)
             continue
         if len(run) > 1:
@@ -309,9 +312,7 @@ def names(text: str) -> set[str]:
 
 def negated(text: str) -> bool:
     """True when the text holds an odd number of negations."""
-    lowered = text.lower().replace("’", "'")
-    count = sum(1 for w in words(lowered) if w in NEGATIONS or w.endswith("n't"))
-    return count % 2 == 1
+    return sum(negation_words(text).values()) % 2 == 1
 
 
 def negation_words(text: str) -> dict[str, int]:

@@ -15,8 +15,9 @@ ASSET = Path(__file__).resolve().parent / "assets" / "thesaurus.json.gz"
 
 @lru_cache(maxsize=1)
 def _table() -> dict[str, str]:
+    # A missing asset is an install fault: failing here beats a judge that silently stops seeing synonyms.
     if not ASSET.is_file():
-        return {}
+        raise FileNotFoundError(f"{ASSET} is missing: reinstall ragmeter (or run bench/build_thesaurus.py)")
     with gzip.open(ASSET, "rt", encoding="utf-8") as f:
         return json.load(f)["implied_by"]
 
