@@ -26,9 +26,9 @@ from rich.table import Table
 
 from ragmeter.metrics import Sample
 from ragmeter.metrics.judges.embedded.support import SupportModel
-from ragmeter.service.accuracy.split import pair_key, read_rows
+from ragmeter.service.analysis.accuracy.split import pair_key, read_rows
 from ragmeter.service.cli.calibrate import claim_probabilities
-from ragmeter.service.experiments.calibration import (Calibration, Target, TooFewRows, calibrate,
+from ragmeter.service.analysis.calibration import (Calibration, Target, TooFewRows, calibrate,
                                                       calibrate_with_cutoff, point, scores_at)
 from ragmeter.service.in_process import score_samples
 from ragmeter.service.settings import Settings

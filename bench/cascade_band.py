@@ -26,8 +26,8 @@ from ragmeter.metrics.judgements import Needs
 from ragmeter.metrics.judges.cascade import Band, CascadeJudge
 from ragmeter.metrics.judges.embedded.judge import EmbeddedJudge
 from ragmeter.metrics.judges.llm import LLMJudge
-from ragmeter.service.accuracy.reports import balanced_accuracy
-from ragmeter.service.accuracy.split import read_rows
+from ragmeter.service.analysis.accuracy.reports import balanced_accuracy
+from ragmeter.service.analysis.accuracy.split import read_rows
 from rich.console import Console
 from rich.table import Table
 

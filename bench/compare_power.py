@@ -24,7 +24,7 @@ from rich.table import Table
 
 from ragmeter.metrics import Sample
 from ragmeter.service import rows as scored_rows
-from ragmeter.service.experiments.comparison import RunRow, compare_runs
+from ragmeter.service.analysis.comparison import RunRow, compare_runs
 from ragmeter.service.in_process import score_rows
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "halueval_qa_dev.jsonl"

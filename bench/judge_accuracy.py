@@ -20,8 +20,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from ragmeter.service.accuracy import reports
-from ragmeter.service.accuracy.split import read_rows
+from ragmeter.service.analysis.accuracy import reports
+from ragmeter.service.analysis.accuracy.split import read_rows
 from ragmeter.service.judge_setup import build_judge
 from ragmeter.service.settings import Settings
 

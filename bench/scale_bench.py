@@ -47,7 +47,7 @@ async def timed_on_pool(pool, samples) -> float:
 
 
 def ray_rows(judge: str, workers: list[int], n: int, sim: str | None) -> list[dict]:
-    from ragmeter.service.batches.ray_workers import RayPool, connect
+    from ragmeter.service.ray_pool import RayPool, connect
     from ragmeter.service.settings import Settings
 
     connect()  # once, with this process's OPENAI_* in the workers' environment

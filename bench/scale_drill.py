@@ -25,8 +25,8 @@ from pathlib import Path
 
 import httpx
 from ragmeter.metrics import DEFAULT_METRICS, GateConfig
-from ragmeter.service.batches.runner import BatchRunner, WorkerLost
-from ragmeter.service.batches.store import AsyncStore, Row, Store
+from ragmeter.service.server.batches.runner import BatchRunner, WorkerLost
+from ragmeter.service.server.batches.store import AsyncStore, Row, Store
 from scale_setup import (bench_samples, judge_sim, llm_env, pg_database, ray_head, replicas, sim_stats, upload,
                          wait_done, write_rows)
 from sqlalchemy import func, select
@@ -58,7 +58,7 @@ def outcomes(db: str, job_id: str, n: int) -> list[tuple]:
 
 
 def parity(n: int, work: Path) -> None:
-    from ragmeter.service.batches.ray_workers import RayPool
+    from ragmeter.service.ray_pool import RayPool
     from ragmeter.service.judge_setup import build_judge
     from ragmeter.service.settings import Settings
 
@@ -134,7 +134,7 @@ def kill_report(what: str, db: str, job_id: str, n: int, sim: str, in_flight: in
 
 
 def ray_kill(n: int, sim: str, work: Path) -> None:
-    from ragmeter.service.batches.ray_workers import RayPool
+    from ragmeter.service.ray_pool import RayPool
     from ragmeter.service.settings import Settings
 
     at_kill = {"lost": 0}

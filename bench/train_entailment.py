@@ -59,7 +59,7 @@ from ragmeter.metrics.judges.embedded.support import (
     claim_features,
     passage,
 )
-from ragmeter.service.accuracy.split import in_holdout, read_rows
+from ragmeter.service.analysis.accuracy.split import in_holdout, read_rows
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 WORK = Path("/tmp/ragmeter_entailment")
@@ -272,7 +272,7 @@ def train(pairs: Path, epochs: float, out: Path, device: str = "cpu", skip=(), f
 def probe(pairs: Path, model_path: Path) -> None:
     """The exported cross-encoder alone, per held-out source: ROC AUC of 1 - min P over an answer's claims."""
     from ragmeter.metrics.judges.embedded.entailment import EntailmentModel
-    from ragmeter.service.accuracy.reports import auc
+    from ragmeter.service.analysis.accuracy.reports import auc
 
     rows = [r for r in map(json.loads, pairs.open()) if r["split"] != "train"]
     p = EntailmentModel.load(model_path).probabilities([(r["claim"], r["evidence"]) for r in rows])

@@ -33,8 +33,8 @@ from ragmeter.metrics.judges.embedded.contexts import ContextStore
 from ragmeter.metrics.judges.embedded.encoder import Encoder
 from ragmeter.metrics.judges.embedded.judge import match_text, split_claims
 from ragmeter.metrics.judges.embedded.support import FEATURES, WEIGHTS_FILE, Claim, SupportModel, best_match, claim_features
-from ragmeter.service.accuracy.reports import balanced_accuracy
-from ragmeter.service.accuracy.split import in_holdout, read_rows
+from ragmeter.service.analysis.accuracy.reports import balanced_accuracy
+from ragmeter.service.analysis.accuracy.split import in_holdout, read_rows
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 CACHE = Path("/tmp/ragmeter_support_matches.pkl")

@@ -7,9 +7,9 @@ from ragmeter.metrics import GateConfig, Sample, SampleResult, score_sample
 from rich.console import Console
 from rich.progress import Progress
 
-from .judge_setup import NO_JUDGE, build_judge
-from .rows import ScoredRow
-from .settings import Settings
+from ragmeter.service.judge_setup import NO_JUDGE, build_judge
+from ragmeter.service.rows import ScoredRow
+from ragmeter.service.settings import Settings
 
 
 class NoJudge(RuntimeError):
@@ -42,7 +42,7 @@ def _score_on_ray(samples: list[Sample], metrics: list[str] | None, gate: GateCo
                   settings: Settings) -> list[SampleResult]:
     from ragmeter.metrics import DEFAULT_METRICS
 
-    from .batches.ray_workers import RAY_MISSING, RayPool, RayWorkersUnavailable, ray
+    from ragmeter.service.ray_pool import RAY_MISSING, RayPool, RayWorkersUnavailable, ray
 
     if ray is None:
         raise NoExecutor(RAY_MISSING)

@@ -8,7 +8,7 @@ from ragmeter.metrics.judges.breaker import CircuitBreaker
 from ragmeter.metrics.judges.cache import ReplyCache
 from ragmeter.metrics.judges.llm import LLMJudge
 
-from .settings import Settings
+from ragmeter.service.settings import Settings
 
 NO_JUDGE = ("RAGMETER_JUDGE=openai (or cascade, or ragas) but no LLM judge is configured: set OPENAI_API_KEY (and "
             "OPENAI_BASE_URL for a server other than OpenAI's), or use RAGMETER_JUDGE=local (the embedded judge)")

@@ -5,8 +5,8 @@ from dataclasses import dataclass
 
 from ragmeter.metrics import Sample
 
-from .experiments.metadata import limit_problems as metadata_limits
-from .settings import Settings
+from ragmeter.service.metadata import limit_problems as metadata_limits
+from ragmeter.service.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,8 @@ from ragmeter.metrics import (
 from ragmeter.metrics import evaluate as score_all
 from ragmeter.metrics.judges import Judge
 
-from .judge_setup import NO_JUDGE, build_judge, judge_problem
-from .settings import Settings
+from ragmeter.service.judge_setup import NO_JUDGE, build_judge, judge_problem
+from ragmeter.service.settings import Settings
 
 RAGAS_FIELDS = ("user_input", "retrieved_contexts", "response", "reference")
 # ragas' other names for the metrics ragmeter computes.

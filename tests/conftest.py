@@ -6,7 +6,7 @@ from contextlib import contextmanager
 
 import pytest
 import uvicorn
-from ragmeter.service.app import create_app
+from ragmeter.service.server.app import create_app
 from ragmeter.service.settings import Settings
 
 from .helpers import StubJudge, make_client

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from ragmeter.metrics.judgements import (ClaimVerdict, ContextVerdict, Decomposition, JudgeInfo, Relevance,
                                          Verification)
 from ragmeter.metrics.judges.llm import LLMJudge
-from ragmeter.service.app import create_app
+from ragmeter.service.server.app import create_app
 from ragmeter.service.settings import Settings
 
 from .scripted_judge import ScriptedJudge

@@ -5,9 +5,9 @@ from datetime import timedelta
 
 from fastapi.testclient import TestClient
 from ragmeter.metrics import GateConfig, Sample
-from ragmeter.service.app import create_app
-from ragmeter.service.batches.abandoned import fail_abandoned_uploads
-from ragmeter.service.batches.store import Job, JobStatus, Store, now
+from ragmeter.service.server.app import create_app
+from ragmeter.service.server.batches.abandoned import fail_abandoned_uploads
+from ragmeter.service.server.batches.store import Job, JobStatus, Store, now
 from ragmeter.service.settings import Settings
 from sqlalchemy import update
 

@@ -51,7 +51,7 @@ def test_repeated_request_costs_no_call(client, fake):
 
 def test_disk_cache_survives_a_restart(fake, tmp_path):
     cache = str(tmp_path / "cache.sqlite3")
-    from metrics.judges.cache import ReplyCache
+    from ragmeter.metrics.judges.cache import ReplyCache
 
     with make_client(fake, cache=ReplyCache(path=cache)) as c:
         evaluate(c, SAMPLE)
@@ -250,8 +250,8 @@ def test_health_readiness_and_metric_catalog(client):
 def test_asking_for_the_llm_judge_without_configuring_it_says_how(monkeypatch):
     from fastapi.testclient import TestClient
 
-    from service.app import create_app
-    from service.settings import Settings
+    from ragmeter.service.server.app import create_app
+    from ragmeter.service.settings import Settings
 
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from ragmeter.service.app import create_app
-from ragmeter.service.batches.store import Store
+from ragmeter.service.server.app import create_app
+from ragmeter.service.server.batches.store import Store
 from ragmeter.service.settings import Settings
 
 from .helpers import StubJudge, as_file, rows, upload, wait_done
@@ -119,7 +119,7 @@ def test_a_restart_mid_batch_resumes_and_scores_every_row_exactly_once(job_store
 
 
 def test_the_report_escapes_what_users_uploaded():
-    from ragmeter.service.batches.report import highlight
+    from ragmeter.service.server.batches.report import highlight
 
     html = highlight("<script>alert(1)</script> The sky is green.", ["The sky is green."])
     assert "<script>" not in html

@@ -10,8 +10,8 @@ import pytest
 from ragmeter.metrics import evaluate
 from ragmeter.service.ci.rules import load_rules
 from ragmeter.service.cli import main
-from ragmeter.service.experiments.calibration import MIN_PER_CLASS, Target, TooFewRows, calibrate, thresholds
-from ragmeter.service.experiments.config_file import write_threshold
+from ragmeter.service.analysis.calibration import MIN_PER_CLASS, Target, TooFewRows, calibrate, thresholds
+from ragmeter.service.config_file import write_threshold
 from ragmeter.service.settings import Settings
 
 from .helpers import StubJudge

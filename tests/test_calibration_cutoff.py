@@ -8,10 +8,10 @@ from fastapi.testclient import TestClient
 
 from ragmeter.metrics import evaluate
 from ragmeter.metrics.judgements import ClaimVerdict
-from ragmeter.service.app import create_app
+from ragmeter.service.server.app import create_app
 from ragmeter.service.ci.rules import load_rules
 from ragmeter.service.cli import main
-from ragmeter.service.experiments.calibration import Target, calibrate, calibrate_with_cutoff, scores_at
+from ragmeter.service.analysis.calibration import Target, calibrate, calibrate_with_cutoff, scores_at
 from ragmeter.metrics.judges.embedded.support import SupportModel
 from ragmeter.service.settings import Settings
 

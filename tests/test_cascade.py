@@ -16,7 +16,7 @@ from ragmeter.metrics.judgements import (
 from ragmeter.metrics.judges.cascade import Band, CascadeJudge
 from ragmeter.metrics.judges.embedded.judge import EmbeddedJudge
 from ragmeter.metrics.judges.llm import LLMJudge
-from ragmeter.service.app import create_app
+from ragmeter.service.server.app import create_app
 from ragmeter.service.judge_setup import build_judge
 from ragmeter.service.settings import Settings
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from ragmeter.service.app import create_app
+from ragmeter.service.server.app import create_app
 from ragmeter.service.cli import main
-from ragmeter.service.experiments.comparison import RunRow, compare_runs, metric_change, pair
+from ragmeter.service.analysis.comparison import RunRow, compare_runs, metric_change, pair
 from ragmeter.service.rows import ScoredRow
 from ragmeter.service.settings import Settings
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from ragmeter.service.app import create_app
+from ragmeter.service.server.app import create_app
 from ragmeter.service.settings import Settings
 from schemathesis.checks import positive_data_acceptance
 

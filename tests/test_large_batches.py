@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from ragmeter.metrics import GateConfig, Sample, score_sample
-from ragmeter.service.app import create_app
-from ragmeter.service.batches import download
-from ragmeter.service.batches.digest import DigestCache
-from ragmeter.service.batches.store import Store
+from ragmeter.service.server.app import create_app
+from ragmeter.service.server.batches import download
+from ragmeter.service.server.batches.digest import DigestCache
+from ragmeter.service.server.batches.store import Store
 from ragmeter.service.settings import Settings
 
 from .helpers import StubJudge, as_file, rows, upload, wait_done

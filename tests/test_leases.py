@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from ragmeter.metrics import GateConfig, Sample
-from ragmeter.service.batches.runner import BatchRunner
-from ragmeter.service.batches.store import AsyncStore, JobStatus, Store
+from ragmeter.service.server.batches.runner import BatchRunner
+from ragmeter.service.server.batches.store import AsyncStore, JobStatus, Store
 from ragmeter.service.rows import RowStatus
 
 from .helpers import StubJudge, as_file, make_client, rows, upload, wait_done

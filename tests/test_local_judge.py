@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from ragmeter.metrics import Sample, score_sample
 from ragmeter.metrics.judges.embedded import text
 from ragmeter.metrics.judges.embedded.judge import EmbeddedJudge
-from ragmeter.service.app import create_app
+from ragmeter.service.server.app import create_app
 from ragmeter.service.settings import Settings
 
 CONTEXTS = [

@@ -5,11 +5,11 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from ragmeter.metrics import GateConfig, Sample
-from ragmeter.service import migrations
-from ragmeter.service.batches.store import Base, Store
+from ragmeter.service.server import migrations
+from ragmeter.service.server.batches.store import Base, Store
 from ragmeter.service.cli import main
 from ragmeter.service.rows import RowStatus
-from ragmeter.service.tenancy import create_key, list_keys  # noqa: F401  (its table is part of the schema)
+from ragmeter.service.server.tenancy import create_key, list_keys  # noqa: F401  (its table is part of the schema)
 from sqlalchemy import create_engine, text
 
 from .helpers import rows

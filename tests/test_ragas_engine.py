@@ -9,7 +9,7 @@ import sys
 
 import pytest
 from fastapi.testclient import TestClient
-from ragmeter.service.app import create_app
+from ragmeter.service.server.app import create_app
 from ragmeter.service.cli import main
 from ragmeter.service.judge_setup import judge_problem
 from ragmeter.service.settings import Settings

@@ -7,8 +7,8 @@ import signal
 
 import pytest
 from ragmeter.metrics import GateConfig, Sample
-from ragmeter.service.batches.runner import BatchRunner
-from ragmeter.service.batches.store import AsyncStore, JobStatus, Store
+from ragmeter.service.server.batches.runner import BatchRunner
+from ragmeter.service.server.batches.store import AsyncStore, JobStatus, Store
 from ragmeter.service.cli import main
 from ragmeter.service.in_process import score_samples
 from ragmeter.service.rows import RowStatus
@@ -34,7 +34,7 @@ def test_score_command_on_ray(ray_cluster, tmp_path, monkeypatch, capsys, local_
 
 
 def test_more_workers_than_the_cluster_has_cpus_are_capped_not_left_waiting(ray_cluster, caplog):
-    from ragmeter.service.batches.ray_workers import RayPool
+    from ragmeter.service.ray_pool import RayPool
     from ragmeter.service.settings import Settings
 
     workers = RayPool(Settings(judge="local", ray_workers=5))  # the head has 2 CPUs
@@ -48,7 +48,7 @@ def test_more_workers_than_the_cluster_has_cpus_are_capped_not_left_waiting(ray_
 async def test_ray_workers_use_the_calibrated_claim_cutoff(ray_cluster):
     import asyncio
 
-    from ragmeter.service.batches.ray_workers import RayPool
+    from ragmeter.service.ray_pool import RayPool
     from ragmeter.service.settings import Settings
 
     settings = Settings(judge="local", ray_workers=1, embedded_claim_cutoff=0.999)
@@ -66,7 +66,7 @@ async def test_ray_workers_use_the_calibrated_claim_cutoff(ray_cluster):
 
 @pytest.fixture(scope="module")
 def pool(ray_cluster):
-    from ragmeter.service.batches.ray_workers import RayPool
+    from ragmeter.service.ray_pool import RayPool
     from ragmeter.service.settings import Settings
 
     workers = RayPool(Settings(judge="local", ray_workers=2))
@@ -124,7 +124,7 @@ async def asyncio_wait(task):
 
 
 def test_workers_without_a_free_cpu_fail_with_a_clear_error(pool):
-    from ragmeter.service.batches.ray_workers import RayPool, RayWorkersUnavailable
+    from ragmeter.service.ray_pool import RayPool, RayWorkersUnavailable
     from ragmeter.service.settings import Settings
 
     # The module's pool holds both CPUs of the head: one more worker cannot start.

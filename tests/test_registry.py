@@ -14,7 +14,7 @@ from ragmeter.metrics.judgements import (ClaimVerdict, ContextVerdict, Decomposi
                                          Relevance, StatementVerdict, Verification)
 from ragmeter.metrics.results import Details, Scores
 from ragmeter.metrics.metric_score import MetricScore
-from ragmeter.service.app import create_app
+from ragmeter.service.server.app import create_app
 from ragmeter.service.cli import main
 from ragmeter.service.settings import Settings
 

@@ -6,8 +6,8 @@ import asyncio
 import pytest
 
 from ragmeter.metrics import GateConfig, Sample, score_sample
-from ragmeter.service.batches.runner import BatchRunner
-from ragmeter.service.batches.store import AsyncStore, JobStatus, Store
+from ragmeter.service.server.batches.runner import BatchRunner
+from ragmeter.service.server.batches.store import AsyncStore, JobStatus, Store
 from ragmeter.service.rows import RowStatus
 
 from .helpers import StubJudge, rows

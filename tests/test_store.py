@@ -9,8 +9,8 @@ from sqlalchemy import create_engine, text
 
 from ragmeter.metrics import GateConfig, Sample, score_sample
 from ragmeter.metrics.judgements import JudgeError
-from ragmeter.service.batches.digest import digest
-from ragmeter.service.batches.store import AsyncStore, JobStatus, Store
+from ragmeter.service.server.batches.digest import digest
+from ragmeter.service.server.batches.store import AsyncStore, JobStatus, Store
 from ragmeter.service.rows import RowStatus, ScoredRow
 
 from .helpers import StubJudge, rows

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from ragmeter.service.app import create_app
+from ragmeter.service.server.app import create_app
 from ragmeter.service.cli import main
 from ragmeter.service.settings import Settings
 
@@ -81,7 +81,7 @@ def test_a_key_over_its_request_rate_or_daily_samples_gets_429_with_retry_after(
 
 
 def test_the_daily_sample_quota_counts_evaluated_and_uploaded_samples():
-    from ragmeter.service.quota import Quota
+    from ragmeter.service.server.quota import Quota
 
     now = [0.0]
     quota = Quota(samples_per_day=3, clock=lambda: now[0])

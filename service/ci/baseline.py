@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..experiments.comparison import MetricChange, RunRow, metric_change, metric_changes, pair, sample_key
-from ..rows import ScoredRow
+from ragmeter.service.analysis.comparison import MetricChange, RunRow, metric_change, metric_changes, pair, sample_key
+from ragmeter.service.rows import ScoredRow
 
 __all__ = ["Regression", "compare", "paired_drop", "sample_key"]
 

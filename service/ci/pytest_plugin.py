@@ -17,10 +17,10 @@ def assert_rag_quality(samples: list[dict], **rules):
     """Score the samples and assert every rule; returns the scored rows (ScoredRow) for further checks."""
     from ragmeter.metrics import GateConfig, Sample
 
-    from ..in_process import score_rows
-    from .reporters import failure_message
-    from .rules import GateRules
-    from .verdict import ExitCode, judge_rows
+    from ragmeter.service.in_process import score_rows
+    from ragmeter.service.ci.reporters import failure_message
+    from ragmeter.service.ci.rules import GateRules
+    from ragmeter.service.ci.verdict import ExitCode, judge_rows
 
     gate = GateRules.model_validate(rules)
     rows = score_rows([Sample.model_validate(s) for s in samples], gate.scored_metrics,

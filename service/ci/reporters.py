@@ -7,7 +7,7 @@ from dataclasses import asdict
 from rich.console import Console
 from rich.table import Table
 
-from .verdict import GateVerdict
+from ragmeter.service.ci.verdict import GateVerdict
 
 SHOWN_SAMPLES = 10
 

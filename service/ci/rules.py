@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 
 from ragmeter.metrics import DEFAULT_METRICS, MetricName
 
-from ..rows import RowStatus, ScoredRow
+from ragmeter.service.rows import RowStatus, ScoredRow
 
 FAILING_SAMPLES = 20
 

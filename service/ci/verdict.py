@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
-from ..rows import ScoredRow
-from .baseline import Regression, compare
-from .rules import GateRules, RuleResult, check
+from ragmeter.service.rows import ScoredRow
+from ragmeter.service.ci.baseline import Regression, compare
+from ragmeter.service.ci.rules import GateRules, RuleResult, check
 
 
 class ExitCode(IntEnum):

@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
                           help="rows of the support scorer's training part, its held-out part, or all")
     accuracy.add_argument("--limit", type=int, default=None, help="score only the first N rows")
 
-    from . import calibrate, compare, compare_judges, db, gate, keys
+    from ragmeter.service.cli import calibrate, compare, compare_judges, db, gate, keys
 
     gate.add_parser(commands)
     keys.add_parser(commands)
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     except (SettingsError, ValidationError) as exc:
         if isinstance(exc, ValidationError) and exc.title != "Settings":
             raise
-        from .errors import error
+        from ragmeter.service.cli.errors import error
 
         return error(f"a RAGMETER_* setting is invalid: {str(exc).splitlines()[0]} ({_first_problem(exc)})")
 
@@ -67,13 +67,13 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "serve":
         import uvicorn
 
-        from ..app import create_app
-        from ..batches.store import url_problem
-        from ..judge_setup import judge_problem
-        from ..logs import log_config
-        from ..settings import Settings
-        from ..tenancy import open_network_problem
-        from .errors import error
+        from ragmeter.service.server.app import create_app
+        from ragmeter.service.server.batches.store import url_problem
+        from ragmeter.service.judge_setup import judge_problem
+        from ragmeter.service.logs import log_config
+        from ragmeter.service.settings import Settings
+        from ragmeter.service.server.tenancy import open_network_problem
+        from ragmeter.service.cli.errors import error
 
         settings = Settings()
         if problem := url_problem(settings.db):

@@ -1,6 +1,6 @@
 """`python -m ragmeter.service.cli`: the `ragmeter` command without its console script."""
 import sys
 
-from . import main
+from ragmeter.service.cli import main
 
 sys.exit(main())

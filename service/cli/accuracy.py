@@ -5,11 +5,11 @@ import argparse
 import asyncio
 import json
 
-from ..accuracy import reports
-from ..accuracy.split import read_rows
-from ..judge_setup import NO_JUDGE, build_judge
-from ..settings import Settings
-from .errors import error
+from ragmeter.service.analysis.accuracy import reports
+from ragmeter.service.analysis.accuracy.split import read_rows
+from ragmeter.service.judge_setup import NO_JUDGE, build_judge
+from ragmeter.service.settings import Settings
+from ragmeter.service.cli.errors import error
 
 
 def run(args: argparse.Namespace) -> int:

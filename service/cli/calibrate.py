@@ -13,16 +13,16 @@ from rich.table import Table
 from ragmeter.metrics import Sample
 from ragmeter.metrics.metric_score import NO_CLAIMS
 
-from ..accuracy.reports import hallucination_score
-from ..batches.upload import BadUpload, read_file
-from ..experiments import calibration_page
-from ..experiments.calibration import (Calibration, Target, TooFewRows, calibrate, calibrate_with_cutoff,
+from ragmeter.service.analysis.accuracy.reports import hallucination_score
+from ragmeter.service.eval_sets import BadUpload, read_file
+from ragmeter.service.analysis import calibration_page
+from ragmeter.service.analysis.calibration import (Calibration, Target, TooFewRows, calibrate, calibrate_with_cutoff,
                                       parse_label)
-from ..experiments.config_file import write_threshold
-from ..in_process import NoJudge, score_samples
-from ..judge_setup import judge_kind
-from ..settings import Settings
-from .errors import err, error
+from ragmeter.service.config_file import write_threshold
+from ragmeter.service.in_process import NoJudge, score_samples
+from ragmeter.service.judge_setup import judge_kind
+from ragmeter.service.settings import Settings
+from ragmeter.service.cli.errors import err, error
 
 
 def add_parser(commands) -> None:

@@ -12,10 +12,10 @@ from rich.table import Table
 
 from ragmeter.metrics import METRIC_NAMES
 
-from ..experiments import comparison_page, runs
-from ..experiments.comparison import Comparison, compare_runs
-from ..experiments.slices import parse_keys
-from .errors import err, error
+from ragmeter.service.analysis import comparison_page, runs
+from ragmeter.service.analysis.comparison import Comparison, compare_runs
+from ragmeter.service.analysis.slices import parse_keys
+from ragmeter.service.cli.errors import err, error
 
 COLORS = {"better": "green", "worse": "red"}
 SHOWN_CHANGES = 3
@@ -58,7 +58,7 @@ def _local(args: argparse.Namespace) -> Comparison:
 
 
 def _remote(args: argparse.Namespace) -> Comparison:
-    from ..client import RagmeterClient, RagmeterError
+    from ragmeter.service.client import RagmeterClient, RagmeterError
 
     try:
         with RagmeterClient(args.url) as client:

@@ -13,11 +13,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..judge_comparison import compare, run_judge
-from ..judge_setup import NO_JUDGE, build_judge, judge_problem
-from ..settings import Settings
-from .errors import CommandError, err, error
-from .score import read_samples
+from ragmeter.service.analysis.judge_comparison import compare, run_judge
+from ragmeter.service.judge_setup import NO_JUDGE, build_judge, judge_problem
+from ragmeter.service.settings import Settings
+from ragmeter.service.cli.errors import CommandError, err, error
+from ragmeter.service.cli.score import read_samples
 
 # Names for --judges: ragmeter's own LLM judge is "ragmeter" (or "openai"); the rest are RAGMETER_JUDGE values.
 JUDGE_NAMES = {"ragmeter": "openai", "openai": "openai", "ragas": "ragas", "cascade": "cascade",

@@ -5,10 +5,10 @@ import argparse
 
 from sqlalchemy import create_engine
 
-from .. import migrations
-from ..batches.store import url_problem
-from ..settings import Settings
-from .errors import error
+from ragmeter.service.server import migrations
+from ragmeter.service.server.batches.store import url_problem
+from ragmeter.service.settings import Settings
+from ragmeter.service.cli.errors import error
 
 
 def add_parser(commands) -> None:

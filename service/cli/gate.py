@@ -11,12 +11,12 @@ from rich.console import Console
 from ragmeter.metrics import GateConfig
 from ragmeter.metrics.registry import requiring
 
-from .. import rows as scored_rows
-from ..batches.upload import BadUpload, read_file
-from ..ci.reporters import as_json, junit, markdown, print_verdict
-from ..ci.rules import GateRules, load_rules
-from ..ci.verdict import ExitCode, judge_rows
-from ..rows import ScoredRow
+from ragmeter.service import rows as scored_rows
+from ragmeter.service.eval_sets import BadUpload, read_file
+from ragmeter.service.ci.reporters import as_json, junit, markdown, print_verdict
+from ragmeter.service.ci.rules import GateRules, load_rules
+from ragmeter.service.ci.verdict import ExitCode, judge_rows
+from ragmeter.service.rows import ScoredRow
 
 
 class GateError(Exception):
@@ -70,8 +70,8 @@ def _scored_rows(args: argparse.Namespace, rules: GateRules) -> list[ScoredRow]:
         samples = read_file(args.data, needs_contexts=bool(requiring("retrieved_contexts", rules.scored_metrics)))
     except BadUpload as exc:
         raise GateError(f"{args.data}: {exc.describe()}") from exc
-    from ..in_process import NoJudge, score_rows
-    from ..settings import settings_for
+    from ragmeter.service.in_process import NoJudge, score_rows
+    from ragmeter.service.settings import settings_for
 
     try:
         # --config's [embedded] claim_cutoff applies as its [gate] threshold does
@@ -82,7 +82,7 @@ def _scored_rows(args: argparse.Namespace, rules: GateRules) -> list[ScoredRow]:
 
 
 def _score_remote(url: str, data: Path, rules: GateRules) -> list[ScoredRow]:
-    from ..client import RagmeterClient, RagmeterError
+    from ragmeter.service.client import RagmeterClient, RagmeterError
 
     try:
         with RagmeterClient(url) as client:

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import argparse
 
-from ..batches.store import Store
-from ..settings import Settings
-from ..tenancy import create_key, list_keys, revoke_key
-from .errors import err, error
+from ragmeter.service.server.batches.store import Store
+from ragmeter.service.settings import Settings
+from ragmeter.service.server.tenancy import create_key, list_keys, revoke_key
+from ragmeter.service.cli.errors import err, error
 
 
 def add_parser(commands) -> None:

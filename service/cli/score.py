@@ -13,11 +13,11 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from .. import rows as scored_rows
-from ..batches.upload import BadUpload, read_file
-from ..in_process import NoExecutor, NoJudge, score_samples
-from ..rows import ScoredRow
-from .errors import CommandError, err, error
+from ragmeter.service import rows as scored_rows
+from ragmeter.service.eval_sets import BadUpload, read_file
+from ragmeter.service.in_process import NoExecutor, NoJudge, score_samples
+from ragmeter.service.rows import ScoredRow
+from ragmeter.service.cli.errors import CommandError, err, error
 
 
 def read_samples(path: Path, metrics: list[str] | None) -> list[Sample]:
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _score_remote(args: argparse.Namespace, out_format: str | None) -> int:
-    from ..client import RagmeterClient, RagmeterError
+    from ragmeter.service.client import RagmeterClient, RagmeterError
 
     try:
         with RagmeterClient(args.url) as client:

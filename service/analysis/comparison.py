@@ -1,0 +1,188 @@
+"""Two runs of the same evaluation set, compared row by row: is the candidate better than the baseline, and where?
+
+Rows pair by `id`, else by a hash of question and contexts, else (the retriever changed the
+contexts) by the question alone when it is unique in both runs. Per metric, and per slice of the
+metadata, the mean difference (candidate - baseline) gets a paired bootstrap 95% interval and a
+verdict: better or worse only when the interval excludes zero (and the change exceeds
+`min_effect`), otherwise no detectable change. `ragmeter gate --baseline` uses the same code.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel
+
+from ragmeter.metrics import METRIC_NAMES, SampleResult
+
+from ragmeter.service.rows import ScoredRow
+from ragmeter.service.analysis.stats import bootstrap_ci
+from ragmeter.service.analysis.explain import RowChange, row_change
+from ragmeter.service.analysis.slices import MIN_SLICE_ROWS, slice_key
+
+Verdict = Literal["better", "worse", "no detectable change"]
+# Per-row differences are counted in 21 bins of width 0.1 centred on -1.0 ... 0 ... +1.0, so the middle bin holds the
+# rows that barely changed.
+HISTOGRAM_BINS = 21
+HISTOGRAM_RANGE = (-1.05, 1.05)
+
+
+@dataclass
+class RunRow:
+    """A scored row and, when the run kept it (a batch in the store), its full result with the evidence."""
+    row: ScoredRow
+    result: SampleResult | None = None
+
+
+class MetricChange(BaseModel):
+    metric: str
+    pairs: int
+    baseline_mean: float
+    candidate_mean: float
+    difference: float  # candidate - baseline
+    ci95: tuple[float, float]
+    verdict: Verdict
+    rows_worse: int
+    rows_better: int
+    histogram: list[int]  # per-row differences, HISTOGRAM_BINS bins over HISTOGRAM_RANGE
+
+
+class SliceChange(BaseModel):
+    key: dict[str, str]
+    pairs: int
+    too_small: bool
+    metrics: list[MetricChange]
+
+
+class Comparison(BaseModel):
+    baseline: str
+    candidate: str
+    rows: dict[str, int]  # baseline, candidate, paired, only_baseline, only_candidate, duplicate_ids
+    min_effect: float
+    metrics: list[MetricChange]
+    by: list[str]
+    slices: list[SliceChange]
+    top_changed: dict[str, dict[str, list[RowChange]]]  # metric -> worse / better -> rows
+
+
+def sample_key(row: ScoredRow) -> str:
+    """Pairs a sample across runs: its id, or a hash of its question and contexts."""
+    if row.id not in (None, ""):
+        return str(row.id)
+    text = (row.user_input or "") + "\x00" + "\x00".join(row.retrieved_contexts)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass
+class Pairing:
+    pairs: list[tuple[RunRow, RunRow]]  # (baseline, candidate), in the candidate's order
+    only_baseline: int
+    only_candidate: int
+    duplicates: int
+
+
+def pair(baseline: list[RunRow], candidate: list[RunRow]) -> Pairing:
+    """Match rows across the runs; rows left over on either side are counted, a repeated key pairs once."""
+    old: dict[str, RunRow] = {}
+    duplicates = 0
+    for r in baseline:
+        duplicates += old.setdefault(sample_key(r.row), r) is not r
+    pairs, left, used = [], [], set()
+    for r in candidate:
+        key = sample_key(r.row)
+        if key in old and key not in used:
+            used.add(key)
+            pairs.append((old[key], r))
+        elif key in used:
+            duplicates += 1
+        else:
+            left.append(r)
+    # Without ids a changed retriever changes the contexts: the question alone pairs what is unique on both sides.
+    rest = [r for k, r in old.items() if k not in used and r.row.id in (None, "")]
+    by_question = _unique_questions(rest)
+    candidates_by_question = _unique_questions([r for r in left if r.row.id in (None, "")])
+    matched = {q for q in by_question if q in candidates_by_question}
+    pairs += [(by_question[q], candidates_by_question[q]) for q in matched]
+    return Pairing(pairs, len(old) - len(used) - len(matched), len(left) - len(matched), duplicates)
+
+
+def _unique_questions(rows: list[RunRow]) -> dict[str, RunRow]:
+    seen: dict[str, list[RunRow]] = defaultdict(list)
+    for r in rows:
+        seen[r.row.user_input or ""].append(r)
+    return {q: rs[0] for q, rs in seen.items() if len(rs) == 1 and q}
+
+
+def metric_change(metric: str, scores: np.ndarray, min_effect: float = 0.0, resamples: int = 2000,
+                  seed: int = 0) -> MetricChange:
+    """Mean difference (candidate - baseline) of paired scores (columns: baseline, candidate) with its verdict."""
+    diffs = scores[:, 1] - scores[:, 0]
+    low, high = bootstrap_ci(diffs, resamples, seed)
+    mean = float(diffs.mean())
+    if high < 0 and -mean > min_effect:
+        verdict: Verdict = "worse"
+    elif low > 0 and mean > min_effect:
+        verdict = "better"
+    else:
+        verdict = "no detectable change"
+    counts, _ = np.histogram(diffs, bins=HISTOGRAM_BINS, range=HISTOGRAM_RANGE)
+    return MetricChange(metric=metric, pairs=len(diffs), baseline_mean=round(float(scores[:, 0].mean()), 4),
+                        candidate_mean=round(float(scores[:, 1].mean()), 4), difference=round(mean, 4),
+                        ci95=(round(low, 4), round(high, 4)), verdict=verdict, rows_worse=int((diffs < 0).sum()),
+                        rows_better=int((diffs > 0).sum()), histogram=counts.tolist())
+
+
+def paired_scores(pairs: list[tuple[RunRow, RunRow]], metric: str) -> tuple[np.ndarray, list[int]]:
+    """(baseline, candidate) scores of the pairs both runs scored, and those pairs' positions."""
+    kept = [(i, a.row.score(metric), b.row.score(metric)) for i, (a, b) in enumerate(pairs)]
+    kept = [(i, x, y) for i, x, y in kept if x is not None and y is not None]
+    return np.array([(x, y) for _, x, y in kept], dtype=float).reshape(-1, 2), [i for i, _, _ in kept]
+
+
+def metric_changes(pairs: list[tuple[RunRow, RunRow]], metrics: list[str], min_effect: float = 0.0,
+                   resamples: int = 2000, seed: int = 0) -> list[MetricChange]:
+    """Each metric's change over the pairs where both runs have a score (at least 2 such pairs)."""
+    out = []
+    for metric in metrics:
+        scores, _ = paired_scores(pairs, metric)
+        if len(scores) >= 2:
+            out.append(metric_change(metric, scores, min_effect, resamples, seed))
+    return out
+
+
+def compare_runs(baseline: list[RunRow], candidate: list[RunRow], *, names: tuple[str, str] = ("baseline", "candidate"),
+                 metrics: list[str] | None = None, by: list[str] | None = None, top: int = 5,
+                 min_effect: float = 0.0, resamples: int = 2000, seed: int = 0) -> Comparison:
+    """The whole comparison: per metric, per slice, the most changed rows each way, and the row counts."""
+    pairing = pair(baseline, candidate)
+    metrics = metrics or [m for m in METRIC_NAMES if any(r.row.score(m) is not None for r in candidate)]
+    by = by or []
+    overall = metric_changes(pairing.pairs, metrics, min_effect, resamples, seed)
+    slices = []
+    if by:
+        groups: dict[tuple[str, ...], list[tuple[RunRow, RunRow]]] = defaultdict(list)
+        for a, b in pairing.pairs:
+            # The candidate's metadata names the slice; the baseline's when the candidate lacks the key.
+            groups[slice_key({**a.row.metadata, **b.row.metadata}, by)].append((a, b))
+        for values, members in sorted(groups.items(), key=lambda item: (-len(item[1]), item[0])):
+            slices.append(SliceChange(key=dict(zip(by, values)), pairs=len(members),
+                                      too_small=len(members) < MIN_SLICE_ROWS,
+                                      metrics=metric_changes(members, metrics, min_effect, resamples, seed)))
+    top_changed = {}
+    for metric in [c.metric for c in overall]:
+        scores, positions = paired_scores(pairing.pairs, metric)
+        diffs = scores[:, 1] - scores[:, 0]
+        order = np.argsort(diffs, kind="stable")
+        worse = [positions[i] for i in order[:top] if diffs[i] < 0]
+        better = [positions[i] for i in order[::-1][:top] if diffs[i] > 0]
+        top_changed[metric] = {"worse": [row_change(*pairing.pairs[i], metric) for i in worse],
+                               "better": [row_change(*pairing.pairs[i], metric) for i in better]}
+    return Comparison(
+        baseline=names[0], candidate=names[1], min_effect=min_effect, metrics=overall, by=by, slices=slices,
+        rows={"baseline": len(baseline), "candidate": len(candidate), "paired": len(pairing.pairs),
+              "only_baseline": pairing.only_baseline, "only_candidate": pairing.only_candidate,
+              "duplicate_ids": pairing.duplicates},
+        top_changed=top_changed)

@@ -1,0 +1,182 @@
+"""Reads an uploaded evaluation set (CSV, JSONL, JSON or Parquet) into validated samples.
+
+The whole file is checked before a job starts; problems name their row (1-based record number)
+and, for the text formats, their line in the file.
+"""
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path, PurePath
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ValidationError
+
+from ragmeter.metrics import Sample
+from ragmeter.metrics.sample import FIELD_ALIASES as ALIASES
+
+from ragmeter.service import metadata
+from ragmeter.service.limits import limit_problems
+from ragmeter.service.settings import Settings
+
+FORMATS = ("csv", "jsonl", "json", "parquet")
+MAX_PROBLEMS = 20
+
+
+class Problem(BaseModel):
+    row: int | None = None
+    line: int | None = None
+    field: str | None = None
+    message: str
+
+    def where(self) -> str:
+        """'row 2, line 3: answer: must not be empty'."""
+        place = ", ".join(f"{k} {v}" for k, v in (("row", self.row), ("line", self.line)) if v)
+        field = f"{self.field}: " if self.field else ""
+        return f"{place + ': ' if place else ''}{field}{self.message}"
+
+
+class BadUpload(Exception):
+    def __init__(self, problems: list[Problem]):
+        super().__init__("; ".join(p.message for p in problems[:3]))
+        self.problems = problems[:MAX_PROBLEMS]
+
+    def describe(self) -> str:
+        """Every problem with its place, for a terminal."""
+        return "; ".join(p.where() for p in self.problems)
+
+
+def detect_format(filename: str, declared: str | None = None) -> str:
+    fmt = (declared or PurePath(filename).suffix.lstrip(".")).lower()
+    if fmt == "ndjson":
+        fmt = "jsonl"
+    if fmt not in FORMATS:
+        raise BadUpload([Problem(message=f"unknown format {fmt or '(none)'!r}: use one of {', '.join(FORMATS)} "
+                                         "(by file extension or the `format` field)")])
+    return fmt
+
+
+def read_file(path: Path, needs_contexts: bool = True, settings: Settings | None = None) -> list[Sample]:
+    """A local file read as an upload; raises OSError or BadUpload."""
+    return read_upload(path.read_bytes(), path.name, needs_contexts=needs_contexts, settings=settings)
+
+
+def read_upload(data: bytes, filename: str, *, fmt: str | None = None, mapping: dict[str, str] | None = None,
+                separator: str | None = None, needs_contexts: bool = True,
+                settings: Settings | None = None) -> list[Sample]:
+    """Every row as a validated Sample, or BadUpload naming each problem's row and line."""
+    fmt = detect_format(filename, fmt)
+    frame, first_line = _frame(data, fmt)
+    if mapping:
+        absent = [theirs for theirs in mapping.values() if theirs not in frame.columns]
+        if absent:
+            raise BadUpload([Problem(field=f, message=f"mapped column {f!r} is not in the file") for f in absent])
+        frame = frame.rename(columns={theirs: ours for ours, theirs in mapping.items()})
+    required = ["user_input", "response"] + (["retrieved_contexts"] if needs_contexts else [])
+    missing = [name for name in required if not any(a in frame.columns for a in ALIASES[name])]
+    if missing:
+        raise BadUpload([Problem(field=name, message=f"missing column {name!r} (or {ALIASES[name][1]!r}); "
+                                                     f"columns found: {', '.join(map(str, frame.columns))}")
+                         for name in missing])
+    if frame.empty:
+        raise BadUpload([Problem(message="the file holds no rows")])
+
+    samples, problems = [], []
+    for i, record in enumerate(_records(frame)):
+        line = first_line + i if first_line else None
+        record = metadata.gather(_contexts_as_list(record, separator))
+        try:
+            sample = Sample.model_validate(record)
+        except ValidationError as exc:
+            for error in exc.errors():
+                problems.append(Problem(row=i + 1, line=line, field=".".join(str(p) for p in error["loc"]),
+                                        message=error["msg"]))
+            if len(problems) >= MAX_PROBLEMS:
+                break
+            continue
+        if needs_contexts and not sample.retrieved_contexts:
+            problems.append(Problem(row=i + 1, line=line, field="retrieved_contexts", message="no contexts"))
+            continue
+        too_big = limit_problems(sample, settings or Settings())
+        problems.extend(Problem(row=i + 1, line=line, field=".".join(map(str, p.field)), message=p.message)
+                        for p in too_big)
+        if len(problems) >= MAX_PROBLEMS:
+            break
+        samples.append(sample)
+    if problems:
+        raise BadUpload(problems)
+    return samples
+
+
+def _frame(data: bytes, fmt: str) -> tuple[pd.DataFrame, int]:
+    """The file as a frame, and the file line of its first record (0 when lines mean nothing)."""
+    if fmt == "parquet":
+        try:
+            return pd.read_parquet(io.BytesIO(data)), 0
+        except Exception as exc:  # pyarrow raises several types for a bad file
+            raise BadUpload([Problem(message=f"not a readable Parquet file: {exc}")]) from exc
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise BadUpload([Problem(line=line, message=f"not UTF-8 text: bad byte at offset {exc.start}")]) from exc
+    if fmt == "csv":
+        try:
+            return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False), 2
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            raise BadUpload([Problem(message=f"not a readable CSV file: {exc}")]) from exc
+    if fmt == "json":
+        try:
+            records = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise BadUpload([Problem(line=exc.lineno, message=f"malformed JSON: {exc.msg}")]) from exc
+        except RecursionError as exc:
+            raise BadUpload([Problem(message="JSON nested too deeply")]) from exc
+        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+            raise BadUpload([Problem(message="a JSON upload must be a list of records (objects)")])
+        return pd.DataFrame.from_records(records), 0
+    records, problems = [], []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problems.append(Problem(line=number, message=f"malformed JSON line: {exc.msg}"))
+            continue
+        except RecursionError:
+            problems.append(Problem(line=number, message="JSON nested too deeply"))
+            continue
+        if not isinstance(record, dict):
+            problems.append(Problem(line=number, message="a JSONL line must be an object"))
+            continue
+        records.append(record)
+    if problems:
+        raise BadUpload(problems)
+    # Blank lines are skipped, so JSONL line numbers are only exact without them.
+    return pd.DataFrame.from_records(records), 1
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    # Empty cells are dropped rather than kept as None, so that a column one row lacks cannot
+    # shadow the alias it does use ("response" absent, "answer" present).
+    records = frame.astype(object).where(pd.notna(frame), None).to_dict(orient="records")
+    return [{str(k): (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in r.items() if v is not None}
+            for r in records]
+
+
+def _contexts_as_list(record: dict, separator: str | None) -> dict:
+    """CSV cells hold contexts as a JSON list, or as text split by a separator."""
+    for name in ALIASES["retrieved_contexts"]:
+        value = record.get(name)
+        if isinstance(value, str):
+            stripped = value.strip()
+            if stripped.startswith("["):
+                try:
+                    return {**record, name: json.loads(stripped)}
+                except json.JSONDecodeError:
+                    pass
+            parts = stripped.split(separator) if separator else [stripped]
+            return {**record, name: [p.strip() for p in parts if p.strip()]}
+    return record

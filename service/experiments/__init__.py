@@ -1,1 +1,0 @@
-"""Experiments on scored runs: metadata slices, the comparison of two runs, gate calibration from labelled rows."""

@@ -1,0 +1,84 @@
+"""POST /v1/evaluate: score up to a few dozen samples synchronously."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field
+
+from ragmeter.metrics import DEFAULT_METRICS, GateConfig, MetricName, Sample, SampleResult, Usage, evaluate
+from ragmeter.metrics.judges import Judge
+from ragmeter.metrics.registry import requiring
+
+from ragmeter.service.limits import limit_problems
+from ragmeter.service.settings import Settings
+from ragmeter.service.server.tenancy import get_tenant
+from ragmeter.service.server.api.deps import get_judge, get_settings
+from ragmeter.service.server.api.responses import errors
+
+router = APIRouter(prefix="/v1", tags=["evaluate"], dependencies=[Depends(get_tenant)])
+
+
+class EvaluateRequest(BaseModel):
+    samples: list[Sample] = Field(min_length=1, description="Question / contexts / answer triples.")
+    metrics: list[MetricName] | None = Field(
+        default=None, min_length=1,
+        description="Metrics to compute; the four Ragas metrics when omitted (see GET /v1/metrics).")
+    gate: GateConfig | None = Field(default=None, description="Hallucination threshold and per-metric minimums.")
+
+    model_config = {"json_schema_extra": {"examples": [{
+        "samples": [{
+            "user_input": "When was the Eiffel Tower completed?",
+            "retrieved_contexts": ["The Eiffel Tower was completed in March 1889 for the World's Fair."],
+            "response": "It was completed in 1889, and it is the tallest building in Europe.",
+            "reference": "The Eiffel Tower was completed in 1889.",
+        }],
+        "metrics": ["faithfulness", "answer_relevancy", "context_precision", "context_recall"],
+        "gate": {"threshold": 0.2},
+    }]}}
+
+
+class EvaluateResponse(BaseModel):
+    results: list[SampleResult]
+    usage: Usage = Field(description="Judge cost of the whole request.")
+
+
+@router.post("/evaluate", responses=errors(401, 413, 429, 503))
+async def evaluate_samples(request: Request, body: EvaluateRequest, judge: Annotated[Judge, Depends(get_judge)],
+                           tenant: Annotated[str | None, Depends(get_tenant)],
+                           settings: Annotated[Settings, Depends(get_settings)]) -> EvaluateResponse:
+    """Scores, gate verdict and evidence for each sample. A gate failure is data: still HTTP 200."""
+    if len(body.samples) > settings.max_samples_per_request:
+        raise HTTPException(413, f"{len(body.samples)} samples is more than the "
+                                 f"{settings.max_samples_per_request} allowed per request "
+                                 "(RAGMETER_MAX_SAMPLES_PER_REQUEST); upload larger sets to POST /v1/batches")
+    if (wait := judge.unavailable_for()) > 0:  # the judge keeps failing: say so now rather than time out
+        raise HTTPException(503, f"the judge is failing and its circuit breaker is open; retry in {wait:.0f} s",
+                            headers={"Retry-After": str(max(1, round(wait)))})
+    metrics = tuple(dict.fromkeys(body.metrics)) if body.metrics else DEFAULT_METRICS
+    gate = body.gate or GateConfig()
+    wanted = set(metrics) | set(gate.min_scores)
+    problems = [p for i, s in enumerate(body.samples) for p in _limit_problems(i, s, wanted, settings)]
+    if problems:
+        raise RequestValidationError(problems)
+
+    if tenant is not None:
+        request.app.state.quota.samples(tenant, len(body.samples))
+    results = await evaluate(body.samples, judge, metrics, gate, settings.hallucination_threshold)
+    total = Usage()
+    for result in results:
+        total.add(result.usage)
+        request.app.state.telemetry.record(result, "evaluate")
+    return EvaluateResponse(results=results, usage=total)
+
+
+def _limit_problems(i: int, sample: Sample, wanted: set[str], settings: Settings) -> list[dict]:
+    """Size limits and per-metric requirements, in FastAPI's own 422 error shape."""
+    problems = [{"type": p.kind, "loc": ("body", "samples", i, *p.field), "msg": p.message, "input": None}
+                for p in limit_problems(sample, settings)]
+    needing = sorted(requiring("retrieved_contexts", wanted))
+    if needing and not sample.retrieved_contexts:
+        problems.append({"type": "missing", "loc": ("body", "samples", i, "retrieved_contexts"), "input": None,
+                         "msg": f"must hold at least one context for {', '.join(needing)}"})
+    return problems

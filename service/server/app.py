@@ -1,0 +1,100 @@
+"""The FastAPI application: `create_app()` wires settings, the judge and the routers."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse
+from ragmeter.metrics.judges import Judge
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+from ragmeter.service.server.api import batches, catalog, comparisons, errors, evaluate, health
+from ragmeter.service.server.api.headers import BodyLimit, RequestHeaders
+from ragmeter.service.server.batches import abandoned
+from ragmeter.service.server.batches.digest import DigestCache
+from ragmeter.service.server.batches.download import Downloads
+from ragmeter.service.server.batches.executor import open_executor
+from ragmeter.service.server.batches.ingest import Ingestor
+from ragmeter.service.server.batches.runner import BatchRunner
+from ragmeter.service.server.batches.store import AsyncStore
+from ragmeter.service.judge_setup import build_judge
+from ragmeter.service.server.quota import Quota
+from ragmeter.service.settings import Settings
+from ragmeter.service.server.telemetry import Telemetry
+from ragmeter.service.server.tenancy import KeyRing, get_tenant
+
+log = logging.getLogger("ragmeter.app")
+WEB_PAGE = Path(__file__).resolve().parent / "web" / "index.html"
+
+DESCRIPTION = """Scores RAG answers with the four Ragas metrics (faithfulness, answer relevancy,
+context precision, context recall), says whether to block an answer (the hallucination gate),
+and shows the evidence: which claims of the answer the contexts support and which they do not."""
+
+
+def create_app(settings: Settings | None = None, judge: Judge | None = None) -> FastAPI:
+    """The app; it scores with the given judge, or builds one from the settings, and closes it at shutdown."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        # Worker threads parse small uploads, encode download pages and compute summaries; the event loop
+        # waits for the GIL at each await, so it gets it back after 0.5 ms rather than the default 5 ms.
+        sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
+        app.state.judge = judge if judge is not None else build_judge(settings)
+        app.state.store = await AsyncStore.open(settings.db)
+        app.state.keys = KeyRing(app.state.store.sync, settings.api_keys)
+        keyed = await asyncio.to_thread(app.state.keys.configured)
+        log.info("API keys %s", "required on /v1 and / (tenants isolated)" if keyed else
+                 "not configured: open mode, every caller sees every batch")
+        executor = await asyncio.to_thread(open_executor, settings)
+        app.state.runner = BatchRunner(app.state.store, app.state.judge, executor.rows,
+                                       settings.hallucination_threshold, app.state.telemetry, score=executor.score,
+                                       lease_s=settings.lease_s, poll_s=settings.poll_s)
+        await app.state.runner.resume_unfinished()
+        await abandoned.sweep_once(app.state.store.sync, settings.loading_timeout_s)
+        sweeper = asyncio.create_task(abandoned.sweep(app.state.store.sync, settings.loading_timeout_s))
+        app.state.runner.watch()  # other replicas' uploads, and rows whose replica died
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            await app.state.runner.stop()
+            executor.close()
+            app.state.ingestor.close()
+            await app.state.store.close()
+            if app.state.judge is not None:
+                await app.state.judge.aclose()
+
+    app = FastAPI(title="ragmeter", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.judge = judge
+    app.state.telemetry = Telemetry()
+    app.state.quota = Quota(settings.rate_limit_rps, settings.samples_per_day)
+    app.state.ingestor = Ingestor(settings)
+    app.state.downloads = Downloads(settings)
+    app.state.digests = DigestCache()
+    errors.install(app)
+    app.add_middleware(BodyLimit, max_upload_mb=settings.max_upload_mb)
+    app.add_middleware(RequestHeaders)
+    if settings.allowed_hosts != ["*"]:  # a foreign Host header is refused (DNS rebinding)
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
+    if settings.cors_origins:  # off unless origins are listed
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "DELETE"],
+                           allow_headers=["*"])
+    app.include_router(health.router)
+    app.include_router(catalog.router)
+    app.include_router(evaluate.router)
+    app.include_router(batches.router)
+    app.include_router(comparisons.router)
+
+    @app.get("/", include_in_schema=False, dependencies=[Depends(get_tenant)])
+    async def web_page() -> FileResponse:
+        """A small page for people: score one answer, upload a file, list batches."""
+        return FileResponse(WEB_PAGE)
+
+    return app

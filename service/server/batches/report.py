@@ -1,0 +1,107 @@
+"""The HTML report of a batch: a histogram per metric, the gate pass rate, the worst rows.
+
+Server-rendered with inline SVG, so it needs no script, no build step and no network.
+"""
+from __future__ import annotations
+
+from html import escape
+from urllib.parse import quote
+
+import numpy as np
+
+from ragmeter.metrics import METRIC_NAMES
+
+from ragmeter.service.server.batches.digest import Digest
+from ragmeter.service.server.batches.store import Job
+
+BINS = 10
+
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:2rem;max-width:70rem;color:#222}
+h1{font-size:1.4rem} h2{font-size:1.1rem;margin-top:2rem}
+.cards{display:flex;gap:1rem;flex-wrap:wrap} .card{border:1px solid #ddd;border-radius:6px;padding:.8rem 1rem}
+.big{font-size:1.6rem;font-weight:600} table{border-collapse:collapse;width:100%}
+td,th{border-bottom:1px solid #eee;padding:.4rem;text-align:left;vertical-align:top;font-size:.9rem}
+mark.unsupported{background:#ffd1d1;padding:0 .15rem} .fail{color:#b00020;font-weight:600}
+.pass{color:#1b7f3b;font-weight:600} svg text{font-size:10px}
+"""
+
+
+def histogram_svg(values: list[float], width: int = 260, height: int = 120) -> str:
+    counts, _ = np.histogram(values, bins=BINS, range=(0.0, 1.0))
+    top = max(1, int(counts.max()))
+    bar = width / BINS
+    bars = "".join(
+        f'<rect x="{i * bar + 1:.1f}" y="{height - 20 - (c / top) * (height - 30):.1f}" width="{bar - 2:.1f}" '
+        f'height="{(c / top) * (height - 30):.1f}" fill="#4a78c2"><title>{i / BINS:.1f}-{(i + 1) / BINS:.1f}: {c}'
+        f"</title></rect>" for i, c in enumerate(counts))
+    return (f'<svg width="{width}" height="{height}" role="img" aria-label="histogram">{bars}'
+            f'<text x="0" y="{height - 5}">0</text><text x="{width - 10}" y="{height - 5}">1</text></svg>')
+
+
+def highlight(answer: str, unsupported: list[str]) -> str:
+    """The answer with its unsupported claims marked; claims not found verbatim are listed after it."""
+    html = escape(answer)
+    leftover = []
+    for claim in unsupported:
+        quoted = escape(claim)
+        if quoted and quoted in html:
+            html = html.replace(quoted, f'<mark class="unsupported">{quoted}</mark>', 1)
+        else:
+            leftover.append(claim)
+    if leftover:
+        html += "".join(f'<br><mark class="unsupported">{escape(c)}</mark>' for c in leftover)
+    return html
+
+
+def render(job: Job, digest: Digest, api_key: str | None = None, extra: str = "") -> str:
+    """The report page of one batch; with `api_key`, its download links carry the key the page was opened with.
+
+    `extra` is HTML placed after the score charts (the per-slice tables).
+    """
+    summary = digest.summary
+    key = f"&amp;api_key={quote(api_key, safe='')}" if api_key else ""
+    cards = [f'<div class="card"><div>rows</div><div class="big">{summary.rows}</div></div>',
+             f'<div class="card"><div>gate pass rate</div><div class="big" id="pass-rate">'
+             f'{_pct(summary.gate_pass_rate)}</div></div>',
+             f'<div class="card"><div>errors</div><div class="big">{summary.errors}</div></div>']
+    charts = []
+    for metric in METRIC_NAMES:
+        stats = summary.metrics[metric]
+        if not stats.n:
+            continue
+        values = digest.scores[metric]
+        charts.append(f'<div class="card" data-metric="{metric}"><div><b>{metric}</b> mean {stats.mean:.3f} '
+                      f'(95% CI {stats.ci95[0]:.3f}-{stats.ci95[1]:.3f}), median {stats.median:.3f}, '
+                      f'p10 {stats.p10:.3f}</div>{histogram_svg(values)}</div>')
+    worst_rows = "".join(
+        f'<tr class="worst-row"><td>{escape(str(r.id if r.id is not None else r.row))}</td>'
+        f'<td>{escape(r.user_input or "")}</td><td class="answer">{highlight(r.response or "", r.unsupported_claims)}</td>'
+        f'<td>{_num(r.faithfulness)}</td><td class="{"pass" if r.gate_passed else "fail"}">'
+        f'{"pass" if r.gate_passed else "FAIL"}</td></tr>' for r in digest.worst)
+    errors = digest.errors
+    error_rows = "".join(f'<tr><td>{r.row}</td><td>{escape(r.error or "")}</td></tr>' for r in errors)
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>ragmeter report: {escape(job.filename)}</title><style>{STYLE}</style></head><body>
+<h1>ragmeter report: {escape(job.filename)}</h1>
+<p>Batch <code>{job.id}</code>, status <b id="status">{job.status}</b>, created {job.created_at:%Y-%m-%d %H:%M} UTC.
+<a href="/v1/batches/{job.id}/results?format=csv{key}">results (CSV)</a> ·
+<a href="/v1/batches/{job.id}/results?format=jsonl{key}">JSONL</a> ·
+<a href="/v1/batches/{job.id}/results?format=parquet{key}">Parquet</a> ·
+<a href="/v1/batches/{job.id}/summary{key.replace('&amp;', '?', 1)}">summary (JSON)</a></p>
+<div class="cards">{"".join(cards)}</div>
+<h2>Scores</h2><div class="cards">{"".join(charts) or "<p>No scores yet.</p>"}</div>
+{extra}
+<h2>Worst rows</h2><p>Gate failures first, then lowest faithfulness; <mark class="unsupported">marked</mark>
+text is a claim the contexts do not support.</p>
+<table id="worst"><tr><th>id</th><th>question</th><th>answer</th><th>faithfulness</th><th>gate</th></tr>{worst_rows}</table>
+{f'<h2>Errors</h2><table><tr><th>row</th><th>error</th></tr>{error_rows}</table>' if errors else ""}
+</body></html>"""
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def _num(value: float | None) -> str:
+    return "null" if value is None else f"{value:.3f}"

@@ -1,0 +1,195 @@
+"""Batch jobs: score stored jobs' pending rows in the background, a bounded number at a time, under leases.
+
+Each row is claimed with a lease (this runner's owner id, an expiry it renews while it scores) and its
+result written as soon as it is scored, once: a crash loses at most the rows in flight, which another
+runner (a restarted process, another replica on the same database) claims again when their leases
+lapse. The runner's slots are taken in turn by the jobs that want one, so a small job is not queued
+behind a huge one. Rows are scored in this process with the judge, or by another scorer (Ray workers).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+
+from ragmeter.metrics import GateConfig, Sample, SampleResult, score_sample
+from ragmeter.metrics.judges import Judge
+
+from ragmeter.service.rows import RowStatus
+from ragmeter.service.ray_pool import RowFailed, Score, WorkerLost
+from ragmeter.service.server.telemetry import Telemetry
+from ragmeter.service.server.batches.store import UNFINISHED, AsyncStore, JobStatus, Row
+
+log = logging.getLogger("ragmeter.batches")
+
+def owner_id() -> str:
+    """Who holds a lease: host, process and a random part (two runners in one process differ)."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class BatchRunner:
+    def __init__(self, store: AsyncStore, judge: Judge | None, concurrency: int = 8, threshold: float | None = None,
+                 telemetry: Telemetry | None = None, *, score: Score | None = None, lease_s: float = 30.0,
+                 poll_s: float = 2.0, owner: str | None = None):
+        self.store = store
+        self.telemetry = telemetry
+        self.judge = judge
+        self.score = score or (self._score_here if judge is not None else None)
+        self.concurrency = concurrency
+        self.threshold = threshold
+        self.lease_s = lease_s
+        self.poll_s = poll_s
+        self.owner = owner or owner_id()
+        self.tasks: dict[str, asyncio.Task] = {}
+        self.discarded = 0  # rows scored here whose lease another runner had taken meanwhile (paid twice)
+        self._slots: asyncio.Semaphore | None = None
+        self._renewer: asyncio.Task | None = None
+        self._watcher: asyncio.Task | None = None
+
+    def start(self, job_id: str, resume: bool = False) -> None:
+        """Score the job's pending rows (alongside any other runner on the same store)."""
+        if job_id not in self.tasks or self.tasks[job_id].done():
+            self.tasks[job_id] = asyncio.create_task(self._run(job_id, resume), name=f"batch-{job_id}")
+        if self._renewer is None:
+            self._renewer = asyncio.create_task(self._renew(), name="batch-leases")
+
+    async def resume_unfinished(self) -> list[str]:
+        """Restart every job a previous process left queued or running."""
+        ids = [job.id for job in await self.store.unfinished()]
+        for job_id in ids:
+            self.start(job_id, resume=True)
+        return ids
+
+    def watch(self) -> None:
+        """Look for unfinished jobs every poll_s: uploads to other replicas, rows of a replica that died."""
+        if self._watcher is None:
+            self._watcher = asyncio.create_task(self._watch(), name="batch-watch")
+
+    async def cancel(self, job_id: str) -> None:
+        pending = (await self.store.counts(job_id)).get(RowStatus.PENDING, 0)
+        await self.store.set_status(job_id, JobStatus.CANCELLED,
+                                    f"cancelled; {pending} rows were not scored and will not be" if pending else None)
+        task = self.tasks.pop(job_id, None)
+        if task:
+            task.cancel()
+
+    async def stop(self) -> None:
+        """Shutdown: stop the workers and give the leases back, so that any runner resumes those rows at once."""
+        await self.halt()
+        await self.store.release(self.owner)
+
+    async def halt(self) -> None:
+        """Stop at once and keep the leases, as a crashed process would (they lapse after lease_s)."""
+        background = [t for t in (self._renewer, self._watcher) if t is not None]
+        for task in [*self.tasks.values(), *background]:
+            task.cancel()
+        await asyncio.gather(*self.tasks.values(), *background, return_exceptions=True)
+        self.tasks.clear()
+        self._renewer = self._watcher = None
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_s)
+            with contextlib.suppress(Exception):  # the database may be away for a moment: look again later
+                for job in await self.store.unfinished():
+                    self.start(job.id)
+
+    async def _renew(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease_s / 3)
+            try:
+                await self.store.renew(self.owner, self.lease_s)
+            except Exception:  # a missed renewal is retried; two in a row still leave a third of the lease
+                log.warning("could not renew batch row leases", exc_info=True)
+
+    async def _run(self, job_id: str, resume: bool) -> None:
+        store = self.store
+        job = await store.job(job_id)
+        if job is None:
+            return
+        if self.score is None:
+            await store.set_status(job_id, JobStatus.FAILED, "no judge configured")
+            return
+        if job.status == JobStatus.QUEUED or resume:
+            await store.set_status(job_id, JobStatus.RUNNING)
+        slots = self._slots = self._slots or asyncio.Semaphore(self.concurrency)
+        scoring: set[asyncio.Task] = set()
+        try:
+            while True:
+                # One row per free slot: the semaphore serves waiting jobs first come, first served, so
+                # jobs take slots in turn however many rows each has.
+                await slots.acquire()
+                try:
+                    claimed = await self._claim(job_id)
+                except BaseException:
+                    slots.release()
+                    raise
+                if claimed:
+                    task = asyncio.create_task(self._score_row(job_id, claimed[0], job.metrics, job.gate_config))
+                    scoring.add(task)
+                    task.add_done_callback(scoring.discard)
+                    # A callback, not a finally: a task cancelled before it ever ran must give its slot back too.
+                    task.add_done_callback(lambda _: slots.release())
+                    continue
+                slots.release()
+                if scoring:
+                    await asyncio.wait(scoring, return_when=asyncio.FIRST_COMPLETED)
+                elif await store.complete(job_id) or (await store.job(job_id)).status not in UNFINISHED:
+                    return
+                else:  # the rows left are leased by another runner: wait until it finishes them or its lease lapses
+                    await asyncio.sleep(self.poll_s)
+        except asyncio.CancelledError:
+            for task in scoring:
+                task.cancel()
+            raise
+        except Exception as exc:  # a store failure: the job says why instead of hanging in "running"
+            log.exception("batch %s failed", job_id)
+            await store.set_status(job_id, JobStatus.FAILED, f"{type(exc).__name__}: {exc}")
+
+    async def _claim(self, job_id: str) -> list[Row]:
+        """Claim one row; when cancelled meanwhile, first let the claim land, so that `stop` releases that row too."""
+        claiming = asyncio.ensure_future(self.store.claim(job_id, self.owner, 1, self.lease_s))
+        try:
+            return await asyncio.shield(claiming)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await claiming
+            raise
+
+    async def _score_here(self, sample: Sample, metrics: list[str], gate: GateConfig,
+                          threshold: float | None) -> SampleResult:
+        # While the judge's circuit breaker is open the job pauses rather than fill rows with errors.
+        while (wait := self.judge.unavailable_for()) > 0:
+            await asyncio.sleep(wait)
+        return await score_sample(sample, self.judge, metrics, gate, threshold)
+
+    async def _score_row(self, job_id: str, row: Row, metrics: list[str], gate: GateConfig) -> None:
+        try:
+            result = await self.score(row.to_sample(), metrics, gate, self.threshold)
+        except WorkerLost:
+            log.warning("batch %s row %d: its worker died; the row goes back to pending", job_id, row.index)
+            await self.store.release(self.owner, job_id, row.index)
+            return
+        except RowFailed as exc:
+            await self._finish(job_id, row.index, None, str(exc))
+            return
+        except Exception as exc:  # never lose a row: it ends as an explicit error
+            await self._finish(job_id, row.index, None, f"{type(exc).__name__}: {exc}")
+            return
+        await self._finish(job_id, row.index, result, None)
+
+    async def _finish(self, job_id: str, index: int, result: SampleResult | None, error: str | None) -> None:
+        if not await self.store.finish_row(job_id, index, result, error, owner=self.owner):
+            self.discarded += 1  # our lease lapsed and another runner has (or will write) the row
+            return
+        if result is not None and self.telemetry is not None:
+            self.telemetry.record(result, "batch")
+        self._count("error" if error or result.errors else "scored")
+
+    def _count(self, status: str) -> None:
+        if self.telemetry is not None:
+            self.telemetry.batch_rows.labels(status).inc()

@@ -1,0 +1,124 @@
+"""API keys and the tenants they belong to.
+
+Keys come from the store (`ragmeter keys create NAME`, kept as SHA-256 hashes) and from
+RAGMETER_API_KEYS (a JSON object {"name": "key"} for static deployments); a key's tenant is its
+name unless given. With no key ever configured the service is open: every caller is tenant None
+(and `ragmeter serve` then stays on loopback unless RAGMETER_ALLOW_OPEN_NETWORK is set).
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import re
+import secrets
+from datetime import datetime
+
+from fastapi import HTTPException, Request
+from sqlalchemy import DateTime, String, select, update
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ragmeter.service.server.batches.store import Base, Store, now
+
+KEY_PREFIX = "rk_"
+_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    key_hash: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+def digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_key(store: Store, name: str, tenant: str | None = None) -> str:
+    """A new key for `name` (its tenant defaults to the name); the key itself is shown once, only its hash kept."""
+    for label, value in (("name", name), ("tenant", tenant or name)):
+        if not _NAME.fullmatch(value):
+            raise ValueError(f"a key's {label} is 1 to 64 letters, digits, '.', '_' or '-', not {value!r}")
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    with store.session.begin() as s:
+        if s.get(ApiKey, name) is not None:
+            raise ValueError(f"a key named {name!r} exists; revoke it first or pick another name")
+        s.add(ApiKey(name=name, tenant=tenant or name, key_hash=digest(key), created_at=now()))
+    return key
+
+
+def revoke_key(store: Store, name: str) -> bool:
+    """Revoke the key named `name`; False when there is none."""
+    with store.session.begin() as s:
+        done = s.execute(update(ApiKey).where(ApiKey.name == name, ApiKey.revoked_at.is_(None))
+                         .values(revoked_at=now()))
+        return done.rowcount > 0
+
+
+def list_keys(store: Store) -> list[ApiKey]:
+    with store.session() as s:
+        return list(s.scalars(select(ApiKey).order_by(ApiKey.created_at)))
+
+
+class KeyRing:
+    """Answers "whose key is this?" from the static keys and the store's live keys."""
+
+    def __init__(self, store: Store, static: dict[str, str]):
+        self.store = store
+        self.static = {digest(key): name for name, key in static.items()}
+
+    def configured(self) -> bool:
+        """True once any key exists; revoking the last key must not open the service."""
+        if self.static:
+            return True
+        with self.store.session() as s:
+            return s.scalar(select(ApiKey.name).limit(1)) is not None
+
+    def tenant_of(self, key: str) -> str | None:
+        hashed = digest(key)
+        for known, name in self.static.items():
+            if hmac.compare_digest(known, hashed):
+                return name
+        with self.store.session() as s:
+            row = s.scalar(select(ApiKey).where(ApiKey.key_hash == hashed, ApiKey.revoked_at.is_(None)))
+            return row.tenant if row is not None else None
+
+
+def presented_key(request: Request) -> str | None:
+    """The key from `Authorization: Bearer ...`, `X-API-Key`, or (for the web page) `?api_key=`."""
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return request.headers.get("x-api-key") or request.query_params.get("api_key")
+
+
+async def get_tenant(request: Request) -> str | None:
+    """The caller's tenant; None in open mode. 401 when keys are configured and none valid was presented."""
+    ring: KeyRing = request.app.state.keys
+    if not await asyncio.to_thread(ring.configured):
+        return None
+    key = presented_key(request)
+    tenant = await asyncio.to_thread(ring.tenant_of, key) if key else None
+    if tenant is None:
+        raise HTTPException(401, "an API key is required: Authorization: Bearer <key> or X-API-Key: <key>",
+                            headers={"WWW-Authenticate": "Bearer"})
+    request.app.state.quota.request(tenant)
+    return tenant
+
+
+def open_network_problem(host: str, settings) -> str | None:
+    """Why serving on `host` without keys is refused: open mode is for loopback unless explicitly allowed."""
+    if host in ("127.0.0.1", "localhost", "::1") or settings.allow_open_network:
+        return None
+    ring = KeyRing(Store(settings.db), settings.api_keys)
+    try:
+        if ring.configured():
+            return None
+    finally:
+        ring.store.close()
+    return (f"no API keys are configured, so anyone who reaches {host} could read every batch: create one with "
+            "`ragmeter keys create NAME` (or set RAGMETER_API_KEYS), or set RAGMETER_ALLOW_OPEN_NETWORK=true")
