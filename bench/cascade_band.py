@@ -32,7 +32,7 @@ from rich.console import Console
 from rich.table import Table
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the oracle server is built on the tests' scripted judge
+sys.path.insert(0, str(ROOT))  # bench/ as a package, run as a script
 from bench.oracle_judge import OracleJudge
 
 DATA = ROOT.parent / "shared" / "data"

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import threading
+import time
 
+import uvicorn
 from fastapi import FastAPI, Request
-
-# The scripted judge's server and reply shape; the answers are the oracle's.
-from tests.scripted_judge import ScriptedJudge, completion
 
 _CLAIMS = re.compile(r"CLAIMS \(taken from the answer\):\n(.*?)(?:\n\n|$)", re.DOTALL)
 _CONTEXT = re.compile(r"CONTEXTS:\n\[1\] (.{0,200})", re.DOTALL)
@@ -22,13 +23,42 @@ def _squash(text: str) -> str:
     return " ".join(text.split())
 
 
-class OracleJudge(ScriptedJudge):
+def completion(body: dict, content: str) -> dict:
+    """A chat completion in the OpenAI protocol's shape, with token counts of about four characters each."""
+    prompt = sum(len(m["content"]) for m in body["messages"]) // 4
+    return {"id": "c1", "object": "chat.completion", "created": 0, "model": body["model"],
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": content}}],
+            "usage": {"prompt_tokens": prompt, "completion_tokens": len(content) // 4,
+                      "total_tokens": prompt + len(content) // 4}}
+
+
+class OracleJudge:
     def __init__(self, rows: list[dict]):
-        super().__init__()
+        self.url = ""
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
         self.by_context: dict[str, list[dict]] = {}
         for row in rows:
             self.by_context.setdefault(_squash(row["retrieved_contexts"][0])[:120], []).append(row)
         self.requests = 0
+
+    def start(self) -> OracleJudge:
+        """Serve on a free loopback port (in a thread); `url` is the base URL for an OpenAI client."""
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+        self._server = uvicorn.Server(uvicorn.Config(self._app(), log_level="warning", timeout_graceful_shutdown=1))
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
+        self._thread.start()
+        while not self._server.started:
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=5)
 
     def verdict(self, prompt: str, claim: str) -> dict:
         context = _squash(_CONTEXT.search(prompt).group(1))[:120]
@@ -42,7 +72,7 @@ class OracleJudge(ScriptedJudge):
         quote = " ".join(row["retrieved_contexts"][0].split()[:6])
         return {"verdict": "supported", "evidence": quote, "context": 1, "reason": "labelled faithful"}
 
-    def _app(self) -> FastAPI:  # the oracle's answers instead of the scripted judge's
+    def _app(self) -> FastAPI:
         app = FastAPI()
 
         @app.post("/v1/chat/completions")

@@ -45,12 +45,13 @@ def test_a_new_job_is_queued_with_every_sample_pending(store):
     assert store.counts(job.id) == {"pending": 4}
 
 
-async def test_pending_rows_come_in_order_limited_and_shrink_as_rows_finish(store):
+async def test_rows_are_claimed_in_order_limited_and_finished_rows_never_again(store):
     job = store.create_job("set.csv", SAMPLES, ["faithfulness"], GATE)
-    assert [r.index for r in store.pending(job.id, 2)] == [0, 1]
-    store.finish_row(job.id, 1, await result_of(SAMPLES[1]))
-    store.finish_row(job.id, 0, None, "RuntimeError: boom")
-    assert [r.index for r in store.pending(job.id, 10)] == [2, 3]
+    assert [r.index for r in store.claim(job.id, "a", 2, 30)] == [0, 1]
+    assert store.finish_row(job.id, 1, await result_of(SAMPLES[1]), owner="a")
+    assert store.finish_row(job.id, 0, None, "RuntimeError: boom", owner="a")
+    assert store.release("a") == 0  # finished rows hold no lease
+    assert [r.index for r in store.claim(job.id, "b", 10, 30)] == [2, 3]
     assert store.counts(job.id) == {"pending": 2, "scored": 1, "error": 1}
 
 
@@ -115,8 +116,8 @@ def test_unfinished_lists_queued_and_running_jobs_only(store):
 async def test_the_async_store_answers_as_the_sync_one(store):
     jobs = AsyncStore(store)
     job = await jobs.create_job("set.csv", SAMPLES, ["faithfulness"], GATE)
-    await jobs.mark_started(job.id, 0)
-    await jobs.finish_row(job.id, 0, await result_of(SAMPLES[0]))
+    assert [r.index for r in await jobs.claim(job.id, "a", 1, 30)] == [0]
+    assert await jobs.finish_row(job.id, 0, await result_of(SAMPLES[0]), owner="a")
     await jobs.set_status(job.id, JobStatus.RUNNING)
     assert store.rows(job.id)[0].attempts == 1
     fields = lambda j: (j.id, j.status, j.total, j.metrics, j.gate, j.started_at, j.done_at_start)  # noqa: E731
@@ -124,7 +125,9 @@ async def test_the_async_store_answers_as_the_sync_one(store):
     assert [(j.id, j.status, j.done_at_start) for j in await jobs.jobs()] == [(job.id, "running", 1)]
     assert [j.id for j in await jobs.unfinished()] == [j.id for j in store.unfinished()] == [job.id]
     assert await jobs.counts(job.id) == store.counts(job.id) == {"pending": 3, "scored": 1}
-    assert [r.index for r in await jobs.pending(job.id, 2)] == [r.index for r in store.pending(job.id, 2)] == [1, 2]
+    assert [r.index for r in await jobs.claim(job.id, "b", 2, 30)] == [1, 2]
+    assert [(r.index, r.lease_owner) for r in store.rows(job.id)] == [(0, None), (1, "b"), (2, "b"), (3, None)]
+    assert await jobs.release("b") == 2
     assert await jobs.scored_rows(job.id) == store.scored_rows(job.id)
 
 

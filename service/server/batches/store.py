@@ -183,16 +183,6 @@ class Store:
             pairs = s.execute(select(Row.status, func.count()).where(Row.job_id == job_id).group_by(Row.status))
             return {status: n for status, n in pairs}
 
-    def pending(self, job_id: str, limit: int) -> list[Row]:
-        with self.session() as s:
-            return list(s.scalars(select(Row).where(Row.job_id == job_id, Row.status == RowStatus.PENDING)
-                                  .order_by(Row.index).limit(limit)))
-
-    def mark_started(self, job_id: str, index: int) -> None:
-        with self.session.begin() as s:
-            s.execute(update(Row).where(Row.job_id == job_id, Row.index == index)
-                      .values(attempts=Row.attempts + 1))
-
     def claim(self, job_id: str, owner: str, limit: int, lease_s: float) -> list[Row]:
         """Lease up to `limit` pending rows of an unfinished job that no live owner holds, in input order."""
         moment = self.clock()
@@ -309,12 +299,6 @@ class AsyncStore:
     async def counts(self, job_id: str) -> dict[str, int]:
         return await asyncio.to_thread(self.sync.counts, job_id)
 
-    async def pending(self, job_id: str, limit: int) -> list[Row]:
-        return await asyncio.to_thread(self.sync.pending, job_id, limit)
-
-    async def mark_started(self, job_id: str, index: int) -> None:
-        await asyncio.to_thread(self.sync.mark_started, job_id, index)
-
     async def finish_row(self, job_id: str, index: int, result: SampleResult | None, error: str | None = None,
                          owner: str | None = None) -> bool:
         return await asyncio.to_thread(self.sync.finish_row, job_id, index, result, error, owner)
@@ -333,10 +317,6 @@ class AsyncStore:
 
     async def scored_rows(self, job_id: str) -> list[ScoredRow]:
         return await asyncio.to_thread(self.sync.scored_rows, job_id)
-
-    async def scored_page(self, job_id: str, start: int, limit: int) -> list[ScoredRow]:
-        """Rows from index `start` as downloaded, at most `limit`."""
-        return await asyncio.to_thread(lambda: [row.scored_row() for row in self.sync.rows(job_id, start, limit)])
 
     async def pending_rows(self, tenant: str) -> int:
         return await asyncio.to_thread(self.sync.pending_rows, tenant)
