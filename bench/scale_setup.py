@@ -87,20 +87,17 @@ def llm_env(base_url: str) -> dict[str, str]:
 @contextlib.contextmanager
 def ray_head(cpus: int) -> Iterator[str]:
     """A local Ray head with `cpus` logical CPUs on this script's ports; this process joins it (RAY_ADDRESS)."""
-    sys.path.insert(0, str(ROOT))
-    from tests.conftest import start_ray_head, stop_ray_head
+    from ragmeter.service.ray_head import start_ray_head
 
-    head, address = start_ray_head(RAY_PORTS, cpus)
-    if head is None:
-        raise RuntimeError(address)
-    os.environ["RAY_ADDRESS"] = address
+    head = start_ray_head(RAY_PORTS, cpus)
+    os.environ["RAY_ADDRESS"] = head.address
     try:
-        yield address
+        yield head.address
     finally:
         import ray
 
         ray.shutdown()
-        stop_ray_head(head)
+        head.stop()
 
 
 @contextlib.contextmanager

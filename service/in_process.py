@@ -17,7 +17,8 @@ class NoJudge(RuntimeError):
 
 
 class NoExecutor(RuntimeError):
-    """The Ray executor is asked for but ray is not installed."""
+    """The Ray executor is asked for but ray is not installed, its cluster does not answer or its workers cannot
+    start."""
 
 
 def score_samples(samples: list[Sample], metrics: list[str] | None = None, gate: GateConfig | None = None,
@@ -42,13 +43,13 @@ def _score_on_ray(samples: list[Sample], metrics: list[str] | None, gate: GateCo
                   settings: Settings) -> list[SampleResult]:
     from ragmeter.metrics import DEFAULT_METRICS
 
-    from ragmeter.service.ray_pool import RAY_MISSING, RayPool, RayWorkersUnavailable, ray
+    from ragmeter.service.ray_pool import RAY_MISSING, RayPool, RayUnavailable, ray
 
     if ray is None:
         raise NoExecutor(RAY_MISSING)
     try:
         pool = RayPool(settings)
-    except RayWorkersUnavailable as exc:
+    except RayUnavailable as exc:
         raise NoExecutor(str(exc)) from exc
     try:
         slots = asyncio.Semaphore(pool.rows_in_flight)

@@ -11,6 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
+import socket
+import threading
+import time
 from collections.abc import Awaitable, Callable
 
 from ragmeter.metrics import GateConfig, Sample, SampleResult, score_sample
@@ -45,11 +49,20 @@ class RowFailed(Exception):
 RAY_MISSING = "RAGMETER_EXECUTOR=ray needs the optional extra: pip install 'ragmeter[ray]'"
 # What the workers need from this process's environment to build the same judge.
 PASSED_ENV = ("OPENAI_", "RAGMETER_")
+AUTH_SETTINGS = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")  # the user's own choice, kept
 log = logging.getLogger("ragmeter.batches")
 
 
-class RayWorkersUnavailable(RuntimeError):
+class RayUnavailable(RuntimeError):
+    """Ray could not be used: its cluster does not answer, or its workers cannot start."""
+
+
+class RayWorkersUnavailable(RayUnavailable):
     """The Ray workers could not all start: the cluster has no free CPU for some of them."""
+
+
+class ClusterUnreachable(RayUnavailable):
+    """Nothing answers at RAY_ADDRESS."""
 
 
 def worker_caps(settings: Settings, workers: int) -> tuple[int, int]:
@@ -99,25 +112,67 @@ class ScoringWorker:
         return os.getpid()
 
 
-def connect() -> bool:
-    """Join the cluster at RAY_ADDRESS, else start a local Ray in this process; False when already connected."""
+def connect(deadline: float, stop: threading.Event | None = None) -> bool:
+    """Join the cluster at RAY_ADDRESS, else start a local Ray of this process's own; False when already connected.
+
+    Without RAY_ADDRESS a cluster is never joined by accident (such as the one Ray's ray_current_cluster file
+    names, maybe long dead). A cluster that does not answer by `deadline` (time.monotonic()) is ClusterUnreachable."""
     if ray is None:
         raise RuntimeError(RAY_MISSING)
     if ray.is_initialized():
         return False
+    address = os.environ.get("RAY_ADDRESS") or "local"
+    if address not in ("local", "auto"):  # "auto" is Ray's own lookup, asked for by name
+        wait_until_reachable(address, deadline, stop)
+    if address == "local" and not any(k in os.environ for k in AUTH_SETTINGS):
+        # Ray guards a cluster it starts with a token and would write one to ~/.ray/auth_token, where later
+        # `ray start` heads on this machine pick it up; a token of this process's own (Ray's processes inherit
+        # the environment) guards this cluster the same and leaves nothing behind.
+        os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
     env = {k: v for k, v in os.environ.items() if k.startswith(PASSED_ENV)}
-    ray.init(address=os.environ.get("RAY_ADDRESS") or None, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": env}, configure_logging=False)
+    ray.init(address=address, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env},
+             configure_logging=False)
     return True
+
+
+def wait_until_reachable(address: str, deadline: float, stop: threading.Event | None = None) -> None:
+    """Return once the cluster's port at `address` accepts a connection; ClusterUnreachable at `deadline`.
+
+    ray.init would retry an address that does not answer for minutes; this fails in the time the settings allow."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ClusterUnreachable(f"RAY_ADDRESS={address!r} is not host:port (or ray://host:port)")
+    allowed = max(0.0, deadline - time.monotonic())
+    stop = stop or threading.Event()
+    problem = "no answer"
+    while time.monotonic() < deadline and not stop.is_set():
+        try:
+            wait = max(0.1, deadline - time.monotonic())
+            socket.create_connection((host.strip("[]"), int(port)), timeout=wait).close()
+            return
+        except OSError as exc:
+            problem = str(exc) or type(exc).__name__
+        stop.wait(min(0.5, max(0.0, deadline - time.monotonic())))  # a head that is starting opens its port soon
+    raise ClusterUnreachable(f"no Ray cluster answers at RAY_ADDRESS={address} within {allowed:.0f} s "
+                             f"(RAGMETER_RAY_START_TIMEOUT_S): {problem}")
 
 
 class RayPool:
     """The workers of one process: rows go to the least busy worker; results come back as they finish."""
 
-    def __init__(self, settings: Settings):
-        """Start the workers and wait until each has built its judge (RayWorkersUnavailable after
-        RAGMETER_RAY_START_TIMEOUT_S: CPUs held by other jobs)."""
-        self.connected_here = connect()
+    def __init__(self, settings: Settings, stop: threading.Event | None = None):
+        """Connect (ClusterUnreachable after RAGMETER_RAY_START_TIMEOUT_S, or once `stop` is set), start the workers
+        and wait until each has built its judge (RayWorkersUnavailable after that long again: CPUs held by others)."""
+        self.workers: list = []
+        self.restarting: dict[int, asyncio.Future] = {}
+        self.connected_here = connect(time.monotonic() + settings.ray_start_timeout_s, stop)
+        try:
+            self._start(settings)
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self, settings: Settings) -> None:
         workers = worker_count(settings)
         calls, rows = worker_caps(settings, workers)
         actor = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=0, max_concurrency=rows)(ScoringWorker)
@@ -125,14 +180,13 @@ class RayPool:
         self.workers = [actor.remote(config, calls) for _ in range(workers)]
         self.busy = [0] * len(self.workers)
         # Workers Ray is restarting, until they answer again: rows sent there would only bounce back.
-        self.restarting: dict[int, asyncio.Future] = {}
+        self.restarting = {}
         self.rows_in_flight = rows * len(self.workers)
         self.calls_per_worker = calls
         _, waiting = ray.wait([w.pid.remote() for w in self.workers], num_returns=len(self.workers),
                               timeout=settings.ray_start_timeout_s)
         if waiting:
             free = ray.available_resources().get("CPU", 0)
-            self.close()
             raise RayWorkersUnavailable(
                 f"{len(waiting)} of {workers} Ray workers did not start in {settings.ray_start_timeout_s:g} s: each "
                 f"needs a free CPU and the cluster has {free:g} free now (other jobs hold the rest)")
@@ -175,6 +229,7 @@ class RayPool:
         return ray.get([w.pid.remote() for w in self.workers])
 
     def close(self) -> None:
+        """Stop the workers; a Ray this pool started (no RAY_ADDRESS) stops with them."""
         for waiting in self.restarting.values():
             waiting.cancel()
         self.restarting.clear()
@@ -183,3 +238,4 @@ class RayPool:
         self.workers = []
         if self.connected_here:
             ray.shutdown()
+            self.connected_here = False

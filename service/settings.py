@@ -89,15 +89,16 @@ class Settings(BaseSettings):
                                                          "at a time).")
     executor: Literal["local", "ray"] = Field(
         "local", description="Who scores batch rows: local (this process, with its judge) or ray (Ray workers, "
-                             "each with its own judge; the cluster at RAY_ADDRESS, else a local Ray started here; "
-                             "the optional extra ragmeter[ray]).")
+                             "each with its own judge; the cluster at RAY_ADDRESS, else a local Ray started here, "
+                             "never a cluster found by accident; the optional extra ragmeter[ray]).")
     ray_workers: int = Field(2, ge=1, description="Ray workers (actors) scoring rows; RAGMETER_JUDGE_CONCURRENCY is "
                                                   "split between them, so the LLM calls in flight stay under it.")
     ray_judge_concurrency: int = Field(64, ge=1, description="LLM judge calls in flight across all Ray workers "
                                                              "together (each worker: this / RAGMETER_RAY_WORKERS, "
                                                              "at most RAGMETER_JUDGE_CONCURRENCY).")
-    ray_start_timeout_s: float = Field(120.0, gt=0, description="Seconds to wait for every Ray worker to start (a "
-                                                                  "free CPU each, its judge built) before failing "
+    ray_start_timeout_s: float = Field(120.0, gt=0, description="Seconds to wait for the Ray cluster at RAY_ADDRESS "
+                                                                  "to answer, and again for every Ray worker to start "
+                                                                  "(a free CPU each, its judge built), before failing "
                                                                   "with a clear error.")
     lease_s: float = Field(30.0, gt=0, description="Lease on a batch row being scored, renewed every third of it; "
                                                    "a row whose process died is scored by another after this long.")

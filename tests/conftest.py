@@ -105,58 +105,28 @@ RAY_PORTS = {"--port": 8460, "--node-manager-port": 8461, "--object-manager-port
              "--dashboard-port": 8468, "--min-worker-port": 8470, "--max-worker-port": 8499}
 
 
-def start_ray_head(ports: dict[str, int] = RAY_PORTS, cpus: int = 2):
-    """`ray start --head --block` as a child process (stopping it stops the whole local cluster); its address."""
-    import shutil
-    import subprocess
-    import sys
-
-    ray_cli = shutil.which("ray", path=os.path.dirname(sys.executable))
-    if ray_cli is None:
-        return None, "ray is not installed (pip install 'ragmeter[ray]')"
-    args = [ray_cli, "start", "--head", "--block", "--node-ip-address", "127.0.0.1", "--include-dashboard", "false",
-            "--num-cpus", str(cpus), "--object-store-memory", str(200 * 1024 * 1024), "--disable-usage-stats"]
-    for flag, port in ports.items():
-        args += [flag, str(port)]
-    head = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    address = f"127.0.0.1:{ports['--port']}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if head.poll() is not None:
-            return None, f"ray start failed: {head.stderr.read().decode()[-500:]}"
-        try:
-            socket.create_connection(("127.0.0.1", ports["--port"]), timeout=1).close()
-            return head, address
-        except OSError:
-            time.sleep(0.2)
-    head.terminate()
-    return None, "ray head did not open its port in 60 s"
-
-
-def stop_ray_head(head) -> None:
-    import signal
-
-    head.send_signal(signal.SIGTERM)
-    try:
-        head.wait(timeout=30)
-    except Exception:  # noqa: BLE001  (it would not stop: kill what we started, its group only)
-        os.killpg(head.pid, signal.SIGKILL)
-
-
 @pytest.fixture(scope="session")
 def ray_cluster():
-    """A local Ray head on this suite's ports, for the session; RAY_ADDRESS points at it while tests run."""
-    head, address = start_ray_head()
-    if head is None:
-        unavailable(address)
-    previous = os.environ.get("RAY_ADDRESS")
-    os.environ["RAY_ADDRESS"] = address
-    yield address
-    import ray
+    """A local Ray head on this suite's ports, for the session; RAY_ADDRESS points at it while tests run.
 
-    ray.shutdown()
-    stop_ray_head(head)
-    if previous is None:
-        os.environ.pop("RAY_ADDRESS", None)
-    else:
-        os.environ["RAY_ADDRESS"] = previous
+    Stopped at the end with every process of its group, and its temp folder (Ray's session files and the
+    ray_current_cluster file a later plain ray.init() would follow) removed."""
+    from ragmeter.service.ray_head import RayHeadFailed, start_ray_head
+
+    try:
+        head = start_ray_head(RAY_PORTS)
+    except RayHeadFailed as exc:
+        unavailable(str(exc))
+    previous = os.environ.get("RAY_ADDRESS")
+    os.environ["RAY_ADDRESS"] = head.address
+    try:
+        yield head.address
+    finally:
+        import ray
+
+        ray.shutdown()
+        head.stop()
+        if previous is None:
+            os.environ.pop("RAY_ADDRESS", None)
+        else:
+            os.environ["RAY_ADDRESS"] = previous

@@ -1,10 +1,18 @@
 """The Ray executor on a real local Ray head: same scores as local, rows of a killed worker scored again, the CLI."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
 
+import httpx
 import pytest
 from ragmeter.metrics import GateConfig, Sample
 from ragmeter.service.server.batches.runner import BatchRunner
@@ -62,6 +70,96 @@ async def test_ray_workers_use_the_calibrated_claim_cutoff(ray_cluster):
     finally:
         workers.close()
     assert [r.scores for r in got] == [r.scores for r in here]
+
+
+# The suite's port range: the service of the tests below, and an address where no Ray cluster is.
+SERVICE_PORT, DEAD_ADDRESS = 8467, "127.0.0.1:8469"
+
+
+@contextlib.contextmanager
+def service_in_child(tmp_path: Path, **env: str):
+    """`ragmeter serve` with the Ray executor in a child process (its own process group), on SERVICE_PORT.
+
+    Stopped afterwards with everything it started (a local Ray included); `env` values of "" unset a variable."""
+    ragmeter = shutil.which("ragmeter", path=os.path.dirname(sys.executable))
+    variables = {**os.environ, "RAGMETER_EXECUTOR": "ray", "RAGMETER_JUDGE": "local", "RAGMETER_RAY_WORKERS": "1",
+                 "RAGMETER_DB": f"sqlite:///{tmp_path}/jobs.db", **env}
+    variables = {k: v for k, v in variables.items() if v != ""}
+    child = subprocess.Popen([ragmeter, "serve", "--port", str(SERVICE_PORT), "--log-level", "warning"],
+                             env=variables, stdout=subprocess.DEVNULL, stderr=(tmp_path / "serve.log").open("wb"),
+                             start_new_session=True)
+    try:
+        yield f"http://127.0.0.1:{SERVICE_PORT}", child
+    finally:
+        child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            child.kill()
+        with contextlib.suppress(ProcessLookupError):  # anything of its Ray that outlived it
+            os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+
+
+def answer(url: str, child: subprocess.Popen, done, within: float = 180.0) -> httpx.Response:
+    """Ask `url` until `done(response)` holds; fails if the child exits or `within` seconds pass first."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        assert child.poll() is None, f"the service exited with {child.returncode}"
+        try:
+            response = httpx.get(url, timeout=5)
+            if done(response):
+                return response
+        except httpx.TransportError:  # not listening yet
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer as expected in {within:g} s")
+
+
+def test_without_ray_address_the_service_starts_its_own_ray_despite_a_stale_cluster_file(ray_cluster, tmp_path):
+    # What a killed `ray start` leaves behind: Ray's ray_current_cluster file naming a head that is gone.
+    # A plain ray.init() follows it and tries for minutes to reach that head.
+    ray_tmp = Path(tempfile.mkdtemp(prefix="raytmp-", dir="/tmp"))  # short: Ray's socket paths live under it
+    (ray_tmp / "ray").mkdir()
+    (ray_tmp / "ray" / "ray_current_cluster").write_text(DEAD_ADDRESS)
+    home = tmp_path / "home"
+    home.mkdir()
+    try:
+        with service_in_child(tmp_path, RAY_TMPDIR=str(ray_tmp), RAY_ADDRESS="", HOME=str(home)) as (base, child):
+            health = answer(f"{base}/healthz", child, lambda r: True, within=60)
+            assert health.json() == {"status": "ok"}  # before Ray is up, or after: it answers
+            ready = answer(f"{base}/readyz", child, lambda r: r.json()["executor"]["state"] != "starting")
+            assert ready.status_code == 200, ready.json()
+            assert ready.json()["executor"] == {"kind": "ray", "state": "ready", "reason": None}
+            batch = httpx.post(f"{base}/v1/batches", files={"file": ("set.jsonl", "".join(
+                s.model_dump_json() + "\n" for s in SAMPLES[:2]))}, data={"metrics": ",".join(METRICS)}).json()
+            done = answer(f"{base}/v1/batches/{batch['id']}", child, lambda r: r.json()["status"] == "done")
+            assert (done.json()["scored"], done.json()["errors"]) == (2, 0)
+            assert list((ray_tmp / "ray").glob("session_*"))  # its own Ray, under RAY_TMPDIR
+        assert not (home / ".ray").exists()  # its Ray's auth token stayed in memory, not in ~/.ray/auth_token
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+
+
+def test_an_unreachable_ray_address_fails_the_start_clearly_and_the_service_keeps_answering(ray_cluster, tmp_path):
+    with service_in_child(tmp_path, RAY_ADDRESS=DEAD_ADDRESS, RAGMETER_RAY_START_TIMEOUT_S="3") as (base, child):
+        assert answer(f"{base}/healthz", child, lambda r: True, within=60).status_code == 200
+        failed = answer(f"{base}/readyz", child, lambda r: r.json()["executor"]["state"] == "failed").json()
+        assert failed["ready"] is False
+        assert failed["reason"].startswith("batch executor failed to start: ClusterUnreachable: no Ray cluster "
+                                           f"answers at RAY_ADDRESS={DEAD_ADDRESS} within 3 s")
+        assert httpx.get(f"{base}/healthz").status_code == 200
+
+
+def test_the_score_command_says_when_ray_address_does_not_answer(tmp_path):
+    data = tmp_path / "set.jsonl"
+    data.write_text(SAMPLES[0].model_dump_json() + "\n")
+    ragmeter = shutil.which("ragmeter", path=os.path.dirname(sys.executable))
+    env = {**os.environ, "RAY_ADDRESS": DEAD_ADDRESS, "RAGMETER_RAY_START_TIMEOUT_S": "2", "RAGMETER_JUDGE": "local"}
+    done = subprocess.run([ragmeter, "score", str(data), "--executor", "ray"], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2
+    assert f"no Ray cluster answers at RAY_ADDRESS={DEAD_ADDRESS} within 2 s" in " ".join(done.stderr.split())
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from ragmeter.service.server.api.headers import BodyLimit, RequestHeaders
 from ragmeter.service.server.batches import abandoned
 from ragmeter.service.server.batches.digest import DigestCache
 from ragmeter.service.server.batches.download import Downloads
-from ragmeter.service.server.batches.executor import open_executor
+from ragmeter.service.server.batches.executor import Executor, start_scoring
 from ragmeter.service.server.batches.ingest import Ingestor
 from ragmeter.service.server.batches.runner import BatchRunner
 from ragmeter.service.server.batches.store import AsyncStore
@@ -51,10 +51,13 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
         keyed = await asyncio.to_thread(app.state.keys.configured)
         log.info("API keys %s", "required on /v1 and / (tenants isolated)" if keyed else
                  "not configured: open mode, every caller sees every batch")
-        executor = await asyncio.to_thread(open_executor, settings)
+        executor = app.state.executor = Executor(settings)
+        # Ray starts in the background: the server answers meanwhile and jobs wait, queued, until it is up.
         app.state.runner = BatchRunner(app.state.store, app.state.judge, executor.rows,
                                        settings.hallucination_threshold, app.state.telemetry, score=executor.score,
-                                       lease_s=settings.lease_s, poll_s=settings.poll_s)
+                                       lease_s=settings.lease_s, poll_s=settings.poll_s,
+                                       held=executor.state != "ready")
+        starting = asyncio.create_task(start_scoring(executor, app.state.runner), name="executor-start")
         await app.state.runner.resume_unfinished()
         await abandoned.sweep_once(app.state.store.sync, settings.loading_timeout_s)
         sweeper = asyncio.create_task(abandoned.sweep(app.state.store.sync, settings.loading_timeout_s))
@@ -63,6 +66,7 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
             yield
         finally:
             sweeper.cancel()
+            starting.cancel()
             await app.state.runner.stop()
             executor.close()
             app.state.ingestor.close()

@@ -30,7 +30,7 @@ from ragmeter.service.server.quota import Quota, check_pending_rows
 from ragmeter.service.rows import RowStatus
 from ragmeter.service.settings import Settings
 from ragmeter.service.server.tenancy import get_tenant
-from ragmeter.service.server.api.deps import get_judge, get_runner, get_settings, get_store
+from ragmeter.service.server.api.deps import get_judge, get_runner, get_settings, get_started_runner, get_store
 from ragmeter.service.server.api.responses import errors
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
@@ -101,7 +101,7 @@ def _attachment(filename: str) -> str:
 async def create_batch(
     request: Request, response: Response, settings: Annotated[Settings, Depends(get_settings)],
     judge: Annotated[Judge, Depends(get_judge)],  # 503 now rather than a failed job later
-    store: Store, runner: Annotated[BatchRunner, Depends(get_runner)], tenant: Tenant,
+    store: Store, runner: Annotated[BatchRunner, Depends(get_started_runner)], tenant: Tenant,
     file: Annotated[UploadFile, File(description="CSV, JSONL, JSON (list of records) or Parquet")],
     format: Annotated[Literal["csv", "jsonl", "json", "parquet"] | None, Form()] = None,
     mapping: Annotated[str | None, Form(description='JSON: {"question": "q", "answer": "a", ...}')] = None,

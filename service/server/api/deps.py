@@ -5,6 +5,7 @@ from fastapi import HTTPException, Request
 
 from ragmeter.metrics.judges import Judge
 
+from ragmeter.service.server.batches.executor import Executor
 from ragmeter.service.server.batches.runner import BatchRunner
 from ragmeter.service.server.batches.store import AsyncStore
 from ragmeter.service.judge_setup import NO_JUDGE
@@ -34,3 +35,15 @@ def get_store(request: Request) -> AsyncStore:
 
 def get_runner(request: Request) -> BatchRunner:
     return request.app.state.runner
+
+
+def get_executor(request: Request) -> Executor:
+    return request.app.state.executor
+
+
+def get_started_runner(request: Request) -> BatchRunner:
+    """The runner; 503 when its executor failed to start (a batch would stay queued), rather than a stuck job."""
+    executor = get_executor(request)
+    if executor.state == "failed":
+        raise HTTPException(status_code=503, detail=executor.reason)
+    return get_runner(request)

@@ -10,7 +10,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from ragmeter.metrics.judges import Judge
 
 from ragmeter.service.judge_setup import NO_JUDGE
-from ragmeter.service.server.api.deps import get_optional_judge
+from ragmeter.service.server.api.deps import get_executor, get_optional_judge
+from ragmeter.service.server.batches.executor import Executor
 
 router = APIRouter(tags=["health"])
 
@@ -21,13 +22,22 @@ async def healthz() -> dict:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "Not ready: no judge, or the judge does not answer; the body says why."}})
-async def readyz(judge: Annotated[Judge | None, Depends(get_optional_judge)]) -> JSONResponse:
-    """Ready when the judge answers; 503 with the reason otherwise."""
+NOT_READY = ("Not ready: no judge, the judge does not answer, or the batch executor (Ray) is still starting or "
+             "failed to start; the body says why.")
+
+
+@router.get("/readyz", responses={503: {"description": NOT_READY}})
+async def readyz(judge: Annotated[Judge | None, Depends(get_optional_judge)],
+                 executor: Annotated[Executor, Depends(get_executor)]) -> JSONResponse:
+    """Ready when the judge answers and batch rows can be scored; 503 with the reason otherwise."""
     if judge is None:
-        return JSONResponse({"ready": False, "judge": None, "reason": NO_JUDGE}, status_code=503)
-    ok, message = await judge.ready()
-    return JSONResponse({"ready": ok, "judge": judge.info.model_dump(), "reason": message},
+        ok, info, message = False, None, NO_JUDGE
+    else:
+        ok, message = await judge.ready()
+        info = judge.info.model_dump()
+    if ok and executor.state != "ready":
+        ok, message = False, executor.reason
+    return JSONResponse({"ready": ok, "judge": info, "reason": message, "executor": executor.status()},
                         status_code=200 if ok else 503)
 
 

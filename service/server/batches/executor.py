@@ -1,25 +1,96 @@
-"""Who scores batch rows: this process with its judge (RAGMETER_EXECUTOR=local) or Ray workers (ray)."""
+"""Who scores batch rows: this process with its judge (RAGMETER_EXECUTOR=local) or Ray workers (ray).
+
+Ray starts in the background (joining a cluster or starting one can take a while, or fail): the
+server answers meanwhile, /readyz says where the start stands, and batch rows wait until it is done.
+"""
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import asyncio
+import concurrent.futures
+import logging
+import os
+import threading
+from typing import Literal
 
+from ragmeter.service.ray_pool import RayPool
+from ragmeter.service.server.batches.runner import BatchRunner, Score
 from ragmeter.service.settings import Settings
-from ragmeter.service.server.batches.runner import Score
+
+log = logging.getLogger("ragmeter.batches")
+State = Literal["starting", "ready", "failed"]
 
 
-@dataclass
 class Executor:
-    score: Score | None  # None: the runner scores with the judge in this process
-    rows: int  # rows in flight at once: enough to keep every worker busy
-    close: Callable[[], None]
+    """The executor of one process and how its start went: `state`, and `reason` while it is not ready."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.kind = settings.executor
+        self.score: Score | None = None  # None: the runner scores with the judge in this process
+        self.rows = settings.batch_concurrency  # rows in flight at once: enough to keep every worker busy
+        self.state: State = "ready" if self.kind == "local" else "starting"
+        self.reason: str | None = None if self.kind == "local" else self._starting_reason()
+        self.settled = threading.Event()  # set once the start has succeeded or failed
+        if self.kind == "local":
+            self.settled.set()
+        self._pool: RayPool | None = None
+        self._closing = threading.Event()
+        self._lock = threading.Lock()
+
+    def _starting_reason(self) -> str:
+        address = os.environ.get("RAY_ADDRESS")
+        where = f"joining the Ray cluster at RAY_ADDRESS={address}" if address else "starting a local Ray"
+        return f"batch executor starting: {where} and {self.settings.ray_workers} workers"
+
+    def status(self) -> dict:
+        """What /readyz reports about batch scoring."""
+        return {"kind": self.kind, "state": self.state, "reason": self.reason}
+
+    async def start(self) -> bool:
+        """Start the Ray workers off the event loop; False, with `reason`, when they could not start."""
+        if self.kind == "local":
+            return True
+        done: concurrent.futures.Future[RayPool] = concurrent.futures.Future()
+        # A daemon thread, not the loop's executor: a shutdown during the start must not wait for it.
+        threading.Thread(target=self._open_pool, args=(done,), name="ray-start", daemon=True).start()
+        try:
+            pool = await asyncio.wrap_future(done)
+        except Exception as exc:
+            self.state, self.reason = "failed", f"batch executor failed to start: {type(exc).__name__}: {exc}"
+            log.error("%s; batches stay queued until the service restarts with Ray reachable", self.reason)
+            return False
+        finally:
+            self.settled.set()
+        self.score, self.rows = pool.score, max(self.settings.batch_concurrency, pool.rows_in_flight)
+        self.state, self.reason = "ready", None
+        log.info("Ray executor ready: %d workers", len(pool.workers))
+        return True
+
+    def _open_pool(self, done: concurrent.futures.Future) -> None:
+        done.set_running_or_notify_cancel()  # from now on only this thread settles it
+        try:
+            pool = RayPool(self.settings, stop=self._closing)
+        except BaseException as exc:
+            done.set_exception(exc)
+            return
+        with self._lock:
+            if self._closing.is_set():  # the service stopped while Ray started
+                pool.close()
+                done.set_exception(RuntimeError("the service stopped while Ray started"))
+                return
+            self._pool = pool
+        done.set_result(pool)
+
+    def close(self) -> None:
+        """Stop the workers (and a Ray started here); a start still under way stops when it ends."""
+        with self._lock:
+            self._closing.set()
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
 
 
-def open_executor(settings: Settings) -> Executor:
-    """The configured executor; with ray, its workers are started (or the cluster at RAY_ADDRESS joined) now."""
-    if settings.executor == "local":
-        return Executor(None, settings.batch_concurrency, lambda: None)
-    from ragmeter.service.ray_pool import RayPool
-
-    pool = RayPool(settings)
-    return Executor(pool.score, max(settings.batch_concurrency, pool.rows_in_flight), pool.close)
+async def start_scoring(executor: Executor, runner: BatchRunner) -> None:
+    """Start the executor, then let the runner score the batches held meanwhile."""
+    if await executor.start():
+        runner.open(executor.score, executor.rows)

@@ -34,7 +34,8 @@ def owner_id() -> str:
 class BatchRunner:
     def __init__(self, store: AsyncStore, judge: Judge | None, concurrency: int = 8, threshold: float | None = None,
                  telemetry: Telemetry | None = None, *, score: Score | None = None, lease_s: float = 30.0,
-                 poll_s: float = 2.0, owner: str | None = None):
+                 poll_s: float = 2.0, owner: str | None = None, held: bool = False):
+        """`held`: jobs wait (queued) until `open` says how rows are scored (Ray workers still starting)."""
         self.store = store
         self.telemetry = telemetry
         self.judge = judge
@@ -49,6 +50,15 @@ class BatchRunner:
         self._slots: asyncio.Semaphore | None = None
         self._renewer: asyncio.Task | None = None
         self._watcher: asyncio.Task | None = None
+        self._open = asyncio.Event()
+        if not held:
+            self._open.set()
+
+    def open(self, score: Score | None, concurrency: int) -> None:
+        """Let held jobs run: rows scored by `score` (None: the judge here), `concurrency` at a time."""
+        self.score = score or self.score
+        self.concurrency = concurrency
+        self._open.set()
 
     def start(self, job_id: str, resume: bool = False) -> None:
         """Score the job's pending rows (alongside any other runner on the same store)."""
@@ -107,6 +117,7 @@ class BatchRunner:
                 log.warning("could not renew batch row leases", exc_info=True)
 
     async def _run(self, job_id: str, resume: bool) -> None:
+        await self._open.wait()
         store = self.store
         job = await store.job(job_id)
         if job is None:
