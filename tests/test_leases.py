@@ -72,6 +72,12 @@ async def until(condition) -> None:
         await asyncio.sleep(0.01)
 
 
+async def until_counts(store, job_id: str, counts: dict[str, int]) -> None:
+    """Wait until the job's rows are in these states."""
+    while await store.counts(job_id) != counts:
+        await asyncio.sleep(0.01)
+
+
 def runner(store, judge, **options):
     return BatchRunner(store, judge, options.pop("concurrency", 4), lease_s=options.pop("lease_s", 30),
                        poll_s=0.01, **options)
@@ -132,8 +138,11 @@ async def test_rows_of_a_runner_that_died_are_scored_by_another_after_its_lease_
     survivor_judge = StubJudge()
     survivor = runner(stores[1], survivor_judge)
     survivor.start(job.id)
-    await asyncio.sleep(0.05)
-    assert not {SAMPLES[i].id for i in held} & set(survivor_judge.calls)  # leased: not touched yet
+    # Only once the survivor has written every row it could does the clock move: a row of its own still in
+    # flight then would see its lease lapse too and be claimed (and scored) twice.
+    await asyncio.wait_for(until_counts(stores[1], job.id, {"scored": 9, "pending": 3}), TIMEOUT)
+    assert not {SAMPLES[i].id for i in held} & set(survivor_judge.calls)  # leased: not touched
+    assert {r.index for r in stores[1].sync.rows(job.id) if r.lease_owner == survivor.owner} == set()
     clock.advance(31)
     await asyncio.wait_for(survivor.tasks[job.id], TIMEOUT)
     final = stores[1].sync.rows(job.id)
