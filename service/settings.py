@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import tomllib
 from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
@@ -10,6 +9,8 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
+
+from ragmeter.service import config_file
 
 
 # A config file named on the command line (`ragmeter gate --config`), read as RAGMETER_CONFIG would be.
@@ -29,20 +30,17 @@ class ConfigFileSettings(PydanticBaseSettingsSource):
 
     def __call__(self) -> dict:
         named = CONFIG_FILE.get() or os.environ.get("RAGMETER_CONFIG")
-        for path in [Path(named)] if named else [Path("ragmeter.toml"), Path("pyproject.toml")]:
-            if not path.is_file():
-                continue
-            try:
-                data = tomllib.loads(path.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-                raise SettingsError(f"{path}: {exc}") from exc
-            if path.name == "pyproject.toml":
-                data = data.get("tool", {}).get("ragmeter", {})
-            found = {setting: table[key] for (name, key), setting in CONFIG_FILE_KEYS.items()
-                     if isinstance(table := data.get(name), dict) and table.get(key) is not None}
-            if found:
-                return found
-        return {}
+        try:
+            located = config_file.find(Path(named) if named else None, _settings_in)
+        except config_file.ConfigFileError as exc:
+            raise SettingsError(str(exc)) from exc
+        return located[1] if located else {}
+
+
+def _settings_in(_: Path, tables: dict) -> dict | None:
+    found = {setting: table[key] for (name, key), setting in CONFIG_FILE_KEYS.items()
+             if isinstance(table := tables.get(name), dict) and table.get(key) is not None}
+    return found or None
 
 
 class Settings(BaseSettings):

@@ -10,7 +10,6 @@ Any registered metric can be named; a metric named in a rule is scored even when
 """
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from ragmeter.metrics import DEFAULT_METRICS, MetricName
 
+from ragmeter.service import config_file
 from ragmeter.service.rows import RowStatus, ScoredRow
 
 FAILING_SAMPLES = 20
@@ -42,23 +42,19 @@ class GateRules(BaseModel):
 def load_rules(path: Path | None) -> GateRules:
     """Rules from a ragmeter.toml ([gate]) or a pyproject.toml ([tool.ragmeter.gate]); defaults without one."""
     if path is None:
-        for candidate in (Path("ragmeter.toml"), Path("pyproject.toml")):
-            if candidate.exists() and _section(candidate) is not None:
-                path = candidate
-                break
-        else:
-            return GateRules()
-    section = _section(path)
+        located = config_file.find(None, _section)
+        return GateRules.model_validate(located[1]) if located else GateRules()
+    section = _section(path, config_file.read(path))
     if section is None:
         raise ValueError(f"{path} has no [gate] (ragmeter.toml) or [tool.ragmeter.gate] (pyproject.toml) table")
     return GateRules.model_validate(section)
 
 
-def _section(path: Path) -> dict | None:
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
-    if path.name == "pyproject.toml":
-        return data.get("tool", {}).get("ragmeter", {}).get("gate")
-    return data.get("gate", data if any(k in data for k in GateRules.model_fields) else None)
+def _section(path: Path, tables: dict) -> dict | None:
+    if config_file.is_pyproject(path):
+        return tables.get("gate")
+    # A ragmeter.toml may hold the rules at its top level, without [gate].
+    return tables.get("gate", tables if any(k in tables for k in GateRules.model_fields) else None)
 
 
 @dataclass
