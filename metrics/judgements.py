@@ -22,7 +22,7 @@ class Needs:
     context_verdicts: bool = False  # each context judged useful or not
 
     @classmethod
-    def union(cls, needs: Iterable["Needs"]) -> "Needs":
+    def union(cls, needs: Iterable[Needs]) -> Needs:
         needs = list(needs)
         return cls(**{f.name: any(getattr(n, f.name) for n in needs) for f in fields(cls)})
 
@@ -119,7 +119,7 @@ class Usage(BaseModel):
     escalated_statements: int = 0
     escalated_contexts: int = 0
 
-    def add(self, other: "Usage") -> None:
+    def add(self, other: Usage) -> None:
         for name in Usage.model_fields:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 

@@ -27,7 +27,7 @@ class MetricScore(BaseModel):
     reason: str | None = Field(default=None, description="Why the score is null, when it is.")
 
     @model_validator(mode="after")
-    def _score_or_reason(self) -> "MetricScore":
+    def _score_or_reason(self) -> MetricScore:
         if self.score is None:
             if not self.reason:
                 raise ValueError("a null score needs a reason")
@@ -36,7 +36,7 @@ class MetricScore(BaseModel):
         return self
 
     @classmethod
-    def of(cls, value: float, **evidence) -> "MetricScore":
+    def of(cls, value: float, **evidence) -> MetricScore:
         """A score clipped into [0, 1]; NaN or an infinity is null with `invalid_value`."""
         value = float(value)
         if not math.isfinite(value):
@@ -44,7 +44,7 @@ class MetricScore(BaseModel):
         return cls(score=min(1.0, max(0.0, value)), **evidence)
 
     @classmethod
-    def null(cls, reason: str, **evidence) -> "MetricScore":
+    def null(cls, reason: str, **evidence) -> MetricScore:
         return cls(score=None, reason=reason, **evidence)
 
 

@@ -50,7 +50,7 @@ class _Row(BaseModel):
 
     @classmethod
     def of(cls, index: int, sample: Sample, result: SampleResult | None = None,
-           status: RowStatus | None = None, error: str | None = None) -> "ScoredRow":
+           status: RowStatus | None = None, error: str | None = None) -> ScoredRow:
         """The row of a sample: scored when a result is given, else as `status` says (pending by default)."""
         if result is not None:
             error = result.error_text()

@@ -43,7 +43,7 @@ class ScriptedJudge:
         self.url = ""
 
     # ------------------------------------------------------------ lifecycle
-    def start(self) -> "ScriptedJudge":
+    def start(self) -> ScriptedJudge:
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"

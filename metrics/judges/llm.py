@@ -68,7 +68,7 @@ class LLMJudge:
     @classmethod
     def create(cls, *, model: str, embedding_model: str, api_key: str | None = None,
                base_url: str | None = None, timeout: float = 60.0, max_retries: int = 4,
-               **options) -> "LLMJudge":
+               **options) -> LLMJudge:
         """Build a judge with its own AsyncOpenAI client; unset key and URL come from OPENAI_* env vars."""
         base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
         api_key = api_key or os.environ.get("OPENAI_API_KEY")

@@ -75,7 +75,7 @@ class Claim:
     embedding: np.ndarray | None = None
 
     @classmethod
-    def of(cls, claim: str, probe: str | None = None) -> "Claim":
+    def of(cls, claim: str, probe: str | None = None) -> Claim:
         probe = probe or claim
         return cls(text=claim, probe=probe, stems=frozenset(text.content_stems(claim)), words=tuple(text.words(claim)),
                    numbers=frozenset(text.numbers(claim)), number_mentions=tuple(text.number_mentions(claim)),
@@ -130,7 +130,7 @@ class SupportModel:
     entailment_weight: float = 0.0
 
     @classmethod
-    def load(cls, path: Path = WEIGHTS_FILE) -> "SupportModel":
+    def load(cls, path: Path = WEIGHTS_FILE) -> SupportModel:
         data = json.loads(path.read_text())
         if tuple(data["features"]) != FEATURES:
             raise ValueError(f"{path} was trained on other features: {data['features']}")

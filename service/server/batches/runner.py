@@ -14,7 +14,6 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
 
 from ragmeter.metrics import GateConfig, Sample, SampleResult, score_sample
 from ragmeter.metrics.judges import Judge
