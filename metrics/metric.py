@@ -1,8 +1,8 @@
 """What a metric is: its definition, the fields and judgements it reads, its detail model, its formula.
 
 Each metric module defines one `Metric`; `registry.py` lists them. The catalog, the metric name
-type, the result models, which judge calls a request makes, batch columns and CI rules are all
-derived from that list, so a metric lives in one place.
+type, which judge calls a request makes, batch columns and CI rules are all derived from that list;
+the result and row models name each metric's field (checked against the list by tests/test_registry.py).
 """
 from __future__ import annotations
 

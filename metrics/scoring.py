@@ -39,12 +39,13 @@ async def score_sample(sample: Sample, judge: Judge, metrics: Iterable[str] | No
         details = await _judged_details(sample, judge, active, wanted, need, usage, errors)
     errors += [ErrorInfo(stage=name, kind=INVALID_VALUE, message="the computation gave NaN or an infinity")
                for name, detail in details.items() if detail.reason == INVALID_VALUE]
+    checked = Details.model_validate(details)
     return SampleResult(
         id=sample.id,
         scores=Scores(**{name: detail.score for name, detail in details.items()}),
-        gate=apply_gate(details, details["faithfulness"].claims, gate,
+        gate=apply_gate(details, checked.faithfulness.claims, gate,
                         _first_set(gate.threshold, threshold, judge.default_threshold)),
-        details=Details(**details),
+        details=checked,
         judge=judge.info,
         usage=usage,
         errors=errors,

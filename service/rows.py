@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pydantic import BaseModel, Field, create_model, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from ragmeter.metrics import METRIC_NAMES, Sample, SampleResult
 
@@ -30,8 +30,30 @@ class RowStatus(StrEnum):
     ERROR = "error"
 
 
-class _Row(BaseModel):
-    @field_validator(*LIST_COLUMNS, mode="before", check_fields=False)
+class ScoredRow(BaseModel):
+    """One scored sample, flat: its fields, each metric's score, the gate, its status."""
+
+    row: int = Field(description="1-based position in the input.")
+    id: str | int | None = None
+    user_input: str | None = None
+    retrieved_contexts: list[str] = []
+    response: str | None = None
+    reference: str | None = None
+    # One column per registered metric, in the registry's order (tests/test_registry.py checks it).
+    faithfulness: float | None = None
+    answer_relevancy: float | None = None
+    context_precision: float | None = None
+    context_recall: float | None = None
+    semantic_similarity: float | None = None
+    gate_passed: bool | None = None
+    hallucination_score: float | None = None
+    unsupported_claims: list[str] = []
+    status: RowStatus = RowStatus.SCORED
+    error: str | None = None
+    useful_contexts: list[int] = Field([], description="Indices of the contexts judged useful (context precision).")
+    metadata: dict[str, Any] = Field({}, description="The sample's own fields (extra upload columns).")
+
+    @field_validator(*LIST_COLUMNS, mode="before")
     @classmethod
     def _list_from_cell(cls, value: object) -> object:
         # CSV cells hold lists as JSON; Parquet gives arrays; a missing cell is an empty list.
@@ -41,7 +63,7 @@ class _Row(BaseModel):
             return json.loads(value) if value.strip().startswith("[") else [value]
         return list(value) if not isinstance(value, list) else value
 
-    @field_validator(*OBJECT_COLUMNS, mode="before", check_fields=False)
+    @field_validator(*OBJECT_COLUMNS, mode="before")
     @classmethod
     def _object_from_cell(cls, value: object) -> object:
         if value is None or value == "":
@@ -78,25 +100,6 @@ class _Row(BaseModel):
 
     def score(self, metric: str) -> float | None:
         return getattr(self, metric)
-
-
-ScoredRow = create_model(
-    "ScoredRow", __base__=_Row, __doc__="One scored sample, flat: its fields, each metric's score, the gate, its status.",
-    row=(int, Field(description="1-based position in the input.")),
-    id=(str | int | None, None),
-    user_input=(str | None, None),
-    retrieved_contexts=(list[str], []),
-    response=(str | None, None),
-    reference=(str | None, None),
-    **{name: (float | None, None) for name in METRIC_NAMES},
-    gate_passed=(bool | None, None),
-    hallucination_score=(float | None, None),
-    unsupported_claims=(list[str], []),
-    status=(RowStatus, RowStatus.SCORED),
-    error=(str | None, None),
-    useful_contexts=(list[int], Field([], description="Indices of the contexts judged useful (context precision).")),
-    metadata=(dict[str, Any], Field({}, description="The sample's own fields (extra upload columns).")),
-)
 
 
 def useful_contexts(result: SampleResult | None) -> list[int]:
