@@ -58,7 +58,7 @@ def claims(path: Path, split: str, cache_dir: Path) -> tuple[list[np.ndarray], n
         cache.write_text("".join(json.dumps(None if p is None else p.tolist()) + "\n" for p in probabilities))
     values = [json.loads(line) for line in cache.read_text().splitlines() if line.strip()]
     kept = [(np.array(v, dtype=float), bool(r["label_hallucinated"]), in_first_half(r))
-            for v, r in zip(values, rows) if v is not None]
+            for v, r in zip(values, rows, strict=True) if v is not None]
     return [k[0] for k in kept], np.array([k[1] for k in kept]), np.array([k[2] for k in kept])
 
 
@@ -76,8 +76,8 @@ def main() -> None:
     fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
     for name, (path, split) in SOURCES.items():
         c, y, first = claims(path, split, args.cache_dir)
-        calib = [p for p, f in zip(c, first) if f]
-        held = [p for p, f in zip(c, first) if not f]
+        calib = [p for p, f in zip(c, first, strict=True) if f]
+        held = [p for p, f in zip(c, first, strict=True) if not f]
         table = Table(title=f"{name}: calibrate on {first.sum()} rows ({y[first].sum()} hallucinated), check on "
                             f"{(~first).sum()} rows ({y[~first].sum()} hallucinated); embedded judge, weights' "
                             f"claim cut-off {own}")

@@ -60,7 +60,7 @@ def gate_figures(probabilities: list[list[float]], labels: list[bool], band: Ban
                  threshold: float) -> tuple[float, float]:
     """(gate balanced accuracy, share of claims escalated); band None means every claim goes to the oracle."""
     predicted, escalated, claims = [], 0, 0
-    for probs, hallucinated in zip(probabilities, labels):
+    for probs, hallucinated in zip(probabilities, labels, strict=True):
         supported = 0
         for p in probs:
             if band is None or band.uncertain(p):

@@ -94,7 +94,9 @@ def parity(n: int, work: Path) -> None:
     print(f"parity: 2 replicas on PostgreSQL {n} rows in {time.perf_counter() - started:.0f} s "
           f"(rows each replica scored: {owners})")
     for mode in ("ray", "2 replicas"):
-        mismatches = sum(a != b for a, b in zip(got["local"], got[mode])) + abs(len(got["local"]) - len(got[mode]))
+        # A run that lost or gained rows counts each missing or extra row as a mismatch.
+        mismatches = (sum(a != b for a, b in zip(got["local"], got[mode], strict=False))
+                      + abs(len(got["local"]) - len(got[mode])))
         print(f"parity: {mode} vs local: {len(got[mode])} rows, {mismatches} mismatches")
     statuses = {row[1] for rows in got.values() for row in rows}
     print(f"parity: row statuses seen {sorted(statuses)}")

@@ -111,7 +111,7 @@ def build_pairs(out: Path) -> None:
             index = store.index(contexts)
             parsed = [Claim.of(c, match_text(c, question) if as_answer else c) for c in claims]
             store.embed(parsed, index)
-            for claim, label in zip(parsed, labels):
+            for claim, label in zip(parsed, labels, strict=True):
                 features, ci, si, _ = claim_features(claim, index, best_match(claim, index))
                 if ci is not None:
                     sink.write(json.dumps({"src": source, "split": split, "group": group, "claim": claim.probe,
@@ -165,7 +165,7 @@ def build_pairs(out: Path) -> None:
             if in_holdout(row):
                 continue
             contexts = row["retrieved_contexts"]
-            distractors = [c for c, gold in zip(contexts, row["context_is_gold"]) if not gold]
+            distractors = [c for c, gold in zip(contexts, row["context_is_gold"], strict=True) if not gold]
             sentences = row["supporting_sentences"]
             wrong = [x for s in sentences for x in (negated(s), roles_exchanged(s)) if x]
             q = row["user_input"]
@@ -277,7 +277,7 @@ def probe(pairs: Path, model_path: Path) -> None:
     rows = [r for r in map(json.loads, pairs.open()) if r["split"] != "train"]
     p = EntailmentModel.load(model_path).probabilities([(r["claim"], r["evidence"]) for r in rows])
     answers: dict[tuple[str, str], list] = {}
-    for r, q in zip(rows, p):
+    for r, q in zip(rows, p, strict=True):
         answers.setdefault((r["src"], r["group"]), []).append((r["sample_label"], q))
     for source in sorted({s for s, _ in answers}):
         picked = [v for (s, _), v in answers.items() if s == source]

@@ -54,7 +54,7 @@ def features(store, item: dict) -> list[dict]:
     index = store.index(item["contexts"])
     q = item["question"]
     return [claim_features(Claim.of(c, match_text(c, q) if item["as_answer"] else c), index, m)[0]
-            for c, m in zip(item["claims"], item["matches"])]
+            for c, m in zip(item["claims"], item["matches"], strict=True)]
 
 
 def build(encoder) -> dict:
@@ -88,8 +88,8 @@ def hotpot_pairs(encoder) -> list[tuple[dict, int]]:
         if in_holdout(row):
             continue
         contexts = row["retrieved_contexts"]
-        distractors = [c for c, g in zip(contexts, row["context_is_gold"]) if not g]
-        gold_text = " ".join(c for c, g in zip(contexts, row["context_is_gold"]) if g)
+        distractors = [c for c, g in zip(contexts, row["context_is_gold"], strict=True) if not g]
+        gold_text = " ".join(c for c, g in zip(contexts, row["context_is_gold"], strict=True) if g)
         sentences = row["supporting_sentences"]
         compressed = [c for c in (_PAREN.sub("", s).split(", ")[0].rstrip(".") + "." for s in sentences)
                       if len(c.split()) >= 4 and c not in sentences]

@@ -56,7 +56,7 @@ def embedded_like(probabilities: dict[str, float]):
     def score(samples, metrics, settings=None):
         assert settings is not None and settings.embedded_claim_cutoff == 1.0  # every claim gets the rewording check
         results = asyncio.run(evaluate(samples, StubJudge(), metrics))
-        for sample, result in zip(samples, results):
+        for sample, result in zip(samples, results, strict=True):
             p = probabilities[sample.response]
             result.details.faithfulness.claims = [ClaimVerdict(claim=sample.response, verdict="unsupported",
                                                                probability=p)]

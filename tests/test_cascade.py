@@ -42,11 +42,13 @@ class SureJudge(StubJudge):
         return Decomposition(claims=CLAIMS if need.claims else [], statements=STATEMENTS if need.statements else [])
 
     async def verify(self, sample, parts, need, usage):
+        # Probabilities are set for every claim and statement; a request that needs none has none to zip with.
         return Verification(
             claims=[ClaimVerdict(claim=c, verdict="supported" if p >= 0.575 else "unsupported", probability=p,
-                                 evidence=c if p >= 0.575 else "") for c, p in zip(parts.claims, self.p_claims)],
+                                 evidence=c if p >= 0.575 else "")
+                    for c, p in zip(parts.claims, self.p_claims, strict=False)],
             statements=[StatementVerdict(statement=s, attributable=p >= 0.575, probability=p, evidence=s)
-                        for s, p in zip(parts.statements, self.p_statements)],
+                        for s, p in zip(parts.statements, self.p_statements, strict=False)],
             contexts=[ContextVerdict(index=i, useful=p >= 0.575, probability=p)
                       for i, p in enumerate(self.p_contexts)] if need.context_verdicts else [])
 

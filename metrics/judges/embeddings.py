@@ -50,7 +50,7 @@ class OpenAIEmbeddings:
         for key in keys:
             if (hit := self.cache.get(key)) is not None:
                 vectors[key] = json.loads(hit)
-        missing = list(dict.fromkeys(t for t, k in zip(texts, keys) if k not in vectors))
+        missing = list(dict.fromkeys(t for t, k in zip(texts, keys, strict=True) if k not in vectors))
         if not missing:
             usage.cached_calls += 1
             return [vectors[k] for k in keys]

@@ -157,13 +157,14 @@ def parse_verification(data: dict, sample: Sample, parts: Decomposition, counts:
     def index(item: ClaimItem | StatementItem) -> int | None:
         return item.context - 1 if item.context and 1 <= item.context <= n_contexts else None
 
+    # A key not asked for (say need.claims false) has no items in the reply: its texts get no verdicts.
     return Verification(
         claims=[ClaimVerdict(claim=text, verdict=item.verdict, reason=item.reason, evidence=item.evidence,
                              context_index=index(item))
-                for text, item in zip(parts.claims, getattr(reply, "claims", []))],
+                for text, item in zip(parts.claims, getattr(reply, "claims", []), strict=False)],
         statements=[StatementVerdict(statement=text, attributable=item.attributable, reason=item.reason,
                                      evidence=item.evidence, context_index=index(item))
-                    for text, item in zip(parts.statements, getattr(reply, "statements", []))],
+                    for text, item in zip(parts.statements, getattr(reply, "statements", []), strict=False)],
         contexts=[ContextVerdict(index=i, useful=item.useful, reason=item.reason)
                   for i, item in enumerate(getattr(reply, "contexts", []))],
     )

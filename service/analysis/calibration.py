@@ -7,6 +7,7 @@ that were hallucinated; recall: the share of hallucinated answers blocked.
 """
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Literal
 
 import numpy as np
@@ -86,7 +87,7 @@ def thresholds(scores: np.ndarray) -> list[float]:
     """One threshold per way of splitting the scores: between each pair of neighbouring values, plus the ends."""
     values = np.unique(scores)
     cuts = [0.0] if values[0] > 0 else []
-    for low, high in zip(values[:-1], values[1:]):
+    for low, high in pairwise(values):
         middle = round(float(low + high) / 2, 4)
         cuts.append(middle if low <= middle < high else float(low))
     return cuts + [1.0]

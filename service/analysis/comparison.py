@@ -168,7 +168,7 @@ def compare_runs(baseline: list[RunRow], candidate: list[RunRow], *, names: tupl
             # The candidate's metadata names the slice; the baseline's when the candidate lacks the key.
             groups[slice_key({**a.row.metadata, **b.row.metadata}, by)].append((a, b))
         for values, members in sorted(groups.items(), key=lambda item: (-len(item[1]), item[0])):
-            slices.append(SliceChange(key=dict(zip(by, values)), pairs=len(members),
+            slices.append(SliceChange(key=dict(zip(by, values, strict=True)), pairs=len(members),
                                       too_small=len(members) < MIN_SLICE_ROWS,
                                       metrics=metric_changes(members, metrics, min_effect, resamples, seed)))
     top_changed = {}

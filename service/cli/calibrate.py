@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     claims = claim_probabilities(results) if by_cutoff else None
     try:
         if claims is not None:
-            kept = [(p, y) for p, y in zip(claims, labels) if p is not None]
+            kept = [(p, y) for p, y in zip(claims, labels, strict=True) if p is not None]
             if failed := len(samples) - len(kept):
                 err.print(f"{failed} rows are left out: their faithfulness is null (a judge error) or the judge "
                           "abstained on a claim (not English)")
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
             result = calibrate_with_cutoff([p for p, _ in kept], [y for _, y in kept], target,
                                            SupportModel.load().claim_cutoff)
         else:
-            scored = [(s, y) for r, y in zip(results, labels) if (s := hallucination_score(r)) is not None]
+            scored = [(s, y) for r, y in zip(results, labels, strict=True) if (s := hallucination_score(r)) is not None]
             if failed := len(samples) - len(scored):
                 err.print(f"{failed} rows have no hallucination score (faithfulness null: a judge error, or the "
                           "judge abstained) and are left out")

@@ -155,7 +155,7 @@ class EmbeddedJudge:
         found = [(c, evidence_of(c, contexts)) for c in claims]
         found = [(c, best) for c, best in found if best is not None and best[0] is not None]
         p = self.entailment.probabilities([(c.probe, passage(contexts, *best)) for c, best in found])
-        return {id(c): float(q) for (c, _), q in zip(found, p)}
+        return {id(c): float(q) for (c, _), q in zip(found, p, strict=True)}
 
     def _targets(self, sample: Sample, parts: Decomposition, need: Needs, claims: list[Claim],
                  statements: list[Claim]) -> list[Claim]:

@@ -11,6 +11,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -216,7 +217,7 @@ def claim_features(claim: Claim, contexts: list[ContextIndex],
     bigrams = frozenset().union(*(c.bigrams for c in contexts))
     missing = sorted(stems - all_stems)
     raw_content = {w for w in claim.words if w not in text.STOPWORDS and not w.isdigit()}
-    pairs = list(zip(claim.words, claim.words[1:]))
+    pairs = list(pairwise(claim.words))
     novel = sum(p not in bigrams for p in pairs)
     ctx_numbers = frozenset().union(*(c.numbers for c in contexts))
     ctx_names = frozenset().union(*(c.names for c in contexts)) | all_stems
@@ -326,7 +327,7 @@ def _same_family(word: str, stem: str) -> bool:
     """'expansion' and 'expand', 'production' and 'produc': one word family when they share most of the shorter."""
     shorter = min(len(word), len(stem))
     common = 0
-    for a, b in zip(word, stem):
+    for a, b in zip(word, stem, strict=False):
         if a != b:
             break
         common += 1
@@ -381,5 +382,5 @@ def word_recall(claim: Claim, context: ContextIndex, sentence: int, encode=None)
                 if text.stem(other) in contradictions.ANTONYMS.get(text.stem(word), ()):
                     similarity[i, j] = 0.0
         best = similarity.max(axis=1)
-        found.update({w: 1.0 for w, b in zip(open_words, best) if b >= WORD_SIMILARITY})
+        found.update({w: 1.0 for w, b in zip(open_words, best, strict=True) if b >= WORD_SIMILARITY})
     return len(found) / len(content)
