@@ -85,7 +85,8 @@ def main() -> None:
 
     def upload():
         with data.open("rb") as f:
-            response = client.post(f"{base}/v1/batches", files={"file": (data.name, f)}, data={"metrics": "faithfulness"})
+            response = client.post(f"{base}/v1/batches", files={"file": (data.name, f)},
+                                   data={"metrics": "faithfulness"})
         batch.update(response.json())
         client.delete(f"{base}/v1/batches/{batch['id']}")  # only the reading is drilled, not scoring 550,000 rows
         return {"status": response.status_code, "file_mb": round(data.stat().st_size / MB, 1), "rows": rows_in_file}

@@ -36,8 +36,8 @@ from ragmeter.service.settings import Settings
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SOURCES = {"QAGS CNN/DM sentences": (DATA / "qags_cnndm_sentences.jsonl", "all"),
            "HaluEval summarization, holdout": (DATA / "halueval_summarization_dev.jsonl", "holdout")}
-TARGETS = ["precision=0.3", "precision=0.35", "precision=0.4", "precision=0.45", "precision=0.5", "precision=0.6", "precision=0.7", "precision=0.8", "precision=0.9",
-           "recall=0.8", "recall=0.9", "balanced"]
+TARGETS = ["precision=0.3", "precision=0.35", "precision=0.4", "precision=0.45", "precision=0.5", "precision=0.6",
+           "precision=0.7", "precision=0.8", "precision=0.9", "recall=0.8", "recall=0.9", "balanced"]
 TOLERANCE = 0.05
 
 

@@ -32,8 +32,6 @@ from rich.console import Console
 from rich.table import Table
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the oracle server is built on the tests' scripted judge
-from bench.oracle_judge import OracleJudge
 
 DATA = ROOT.parent / "shared" / "data"
 SOURCES = {
@@ -88,12 +86,16 @@ def choose_band(probabilities: list[list[float]], labels: list[bool], cutoff: fl
 
 async def end_to_end(rows: list[dict], embedded: EmbeddedJudge, band: Band, threshold: float) -> dict:
     """The real cascade on these rows against the oracle server: accuracy, escalation, calls."""
+    sys.path.insert(0, str(ROOT))  # the oracle server is built on the tests' scripted judge
+    from oracle_judge import OracleJudge
+
     oracle = OracleJudge(rows).start()
     llm = LLMJudge.create(model="oracle", embedding_model="text-embedding-3-small", base_url=oracle.url, api_key="x")
     try:
         cascade = CascadeJudge(embedded, llm, band)
         start = time.perf_counter()
-        results = await evaluate([Sample(**r) for r in rows], cascade, ["faithfulness"], GateConfig(threshold=threshold))
+        results = await evaluate([Sample(**r) for r in rows], cascade, ["faithfulness"],
+                                 GateConfig(threshold=threshold))
         wall = time.perf_counter() - start
     finally:
         await llm.client.close()
@@ -139,16 +141,16 @@ def main() -> int:
         + [("oracle alone", None)]
     for label, band in lines:
         cells = []
-        for rows, probs, labels in data.values():
+        for _, probs, labels in data.values():
             accuracy, share = gate_figures(probs, labels, band, cutoff, args.threshold)
             cells.append(f"{accuracy:.3f} / {share:.0%}")
         table.add_row(label, *cells)
     console.print(table)
-    rows, probs, labels = data["halueval_qa_train"]
+    _, probs, labels = data["halueval_qa_train"]
     chosen = choose_band(probs, labels, cutoff, args.threshold)
     console.print(f"chosen on halueval_qa_train (fewest escalations within 0.01 of the oracle): "
                   f"[{chosen.low}, {chosen.high})")
-    for name, (rows, probs, labels) in data.items():
+    for name, (_, probs, labels) in data.items():
         accuracy, share = gate_figures(probs, labels, chosen, cutoff, args.threshold)
         oracle = gate_figures(probs, labels, None, cutoff, args.threshold)[0]
         alone = gate_figures(probs, labels, Band(cutoff, cutoff), cutoff, args.threshold)[0]

@@ -18,9 +18,10 @@ def serve(port: int, db: str, log: Path | None = None, **env: str) -> subprocess
     Its output goes to `log`, by default a file beside the SQLite store."""
     environ = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
     environ.update(RAGMETER_DB=db, **env)
-    log = open(log or Path(db.removeprefix("sqlite:///")).with_suffix(f".{port}.log"), "ab")
-    process = subprocess.Popen([sys.executable, "-m", "ragmeter.service.cli", "serve", "--port", str(port)],
-                               env=environ, stdout=log, stderr=log)
+    # The server writes to its own copy of the file; this one is closed once it has started.
+    with open(log or Path(db.removeprefix("sqlite:///")).with_suffix(f".{port}.log"), "ab") as sink:
+        process = subprocess.Popen([sys.executable, "-m", "ragmeter.service.cli", "serve", "--port", str(port)],
+                                   env=environ, stdout=sink, stderr=sink)
     for _ in range(600):
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
@@ -28,7 +29,7 @@ def serve(port: int, db: str, log: Path | None = None, **env: str) -> subprocess
         except httpx.TransportError:
             time.sleep(0.1)
     process.kill()
-    raise RuntimeError(f"service did not start; see {log.name}")
+    raise RuntimeError(f"service did not start; see {sink.name}")
 
 
 def rss_mb(pid: int) -> float:

@@ -32,7 +32,8 @@ from sklearn.neural_network import MLPClassifier
 from ragmeter.metrics.judges.embedded.contexts import ContextStore
 from ragmeter.metrics.judges.embedded.encoder import Encoder
 from ragmeter.metrics.judges.embedded.judge import match_text, split_claims
-from ragmeter.metrics.judges.embedded.support import FEATURES, WEIGHTS_FILE, Claim, SupportModel, best_match, claim_features
+from ragmeter.metrics.judges.embedded.support import (FEATURES, WEIGHTS_FILE, Claim, SupportModel, best_match,
+                                                        claim_features)
 from ragmeter.service.analysis.accuracy.reports import balanced_accuracy
 from ragmeter.service.analysis.accuracy.split import in_holdout, read_rows
 

@@ -19,7 +19,8 @@ from .metric_score import MetricScore
 
 class ContextPrecisionDetail(MetricScore):
     basis: Literal["reference", "response"] | None = Field(
-        default=None, description="What usefulness was judged against: the reference, or the answer when there is none.")
+        default=None,
+        description="What usefulness was judged against: the reference, or the answer when there is none.")
     contexts: list[ContextVerdict] = []
 
 

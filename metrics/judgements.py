@@ -100,7 +100,8 @@ class Relevance(BaseModel):
 
     noncommittal: bool = False
     questions: list[GeneratedQuestion] = []
-    estimate: float | None = Field(default=None, description="A direct estimate in [0, 1], for judges that write no questions.")
+    estimate: float | None = Field(default=None,
+                                   description="A direct estimate in [0, 1], for judges that write no questions.")
     signals: dict[str, float] = Field(default={}, description="What a direct estimate is made of.")
 
 

@@ -69,7 +69,8 @@ async def _judged_details(sample: Sample, judge: Judge, active: list[Metric], wa
         if need.relevance and parts is not None else _done(None if need.relevance else Relevance()),
         _attempt(judge.embed(texts, usage), errors) if texts else _done([]),
     )
-    judged = Judged(parts, verification, relevance, dict(zip(texts, vectors, strict=True)) if vectors is not None else None)
+    judged = Judged(parts, verification, relevance,
+                    dict(zip(texts, vectors, strict=True)) if vectors is not None else None)
 
     return {m.name: m.evaluate(sample, judged, m.name in wanted) for m in METRICS}
 

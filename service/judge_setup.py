@@ -22,7 +22,7 @@ def llm_configured() -> bool:
 
 
 def judge_kind(settings: Settings) -> str:
-    """`embedded`, `openai`, `cascade` or `ragas`: auto means openai when the OPENAI_* variables are set, else embedded."""
+    """`embedded`, `openai`, `cascade` or `ragas`: auto is openai when the OPENAI_* variables are set, else embedded."""
     if settings.judge == "auto":
         return "openai" if llm_configured() else "embedded"
     return "embedded" if settings.judge in EMBEDDED else settings.judge

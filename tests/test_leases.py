@@ -1,4 +1,5 @@
-"""Several runners on one store: rows claimed under leases, scored once, taken over when an owner dies, shared fairly."""
+"""Several runners on one store: rows claimed under leases, scored once, taken over when an owner dies, shared
+fairly."""
 from __future__ import annotations
 
 import asyncio

@@ -144,10 +144,10 @@ USER_CASES = [
     ("The board decided to expand the factory.", "The board made the decision to expand the factory.", "supported"),
     ("The bridge opened in 1932. It spans the harbour.", "The bridge, which spans the harbour, opened in 1932.",
      "supported"),
-    ("The valley received 0.5 metres of snow in a single night.", "The valley received 50 cm of snow in a single night.",
-     "supported"),
-    ("The valley received 0.5 metres of snow in a single night.", "The valley received 50 km of snow in a single night.",
-     "contradicted"),
+    ("The valley received 0.5 metres of snow in a single night.",
+     "The valley received 50 cm of snow in a single night.", "supported"),
+    ("The valley received 0.5 metres of snow in a single night.",
+     "The valley received 50 km of snow in a single night.", "contradicted"),
     # Saying more than the contexts: a dropped limit, a universal for "most", negation turned around.
     ("Some residents opposed the new parking rules.", "Residents opposed the new parking rules.", "unsupported"),
     ("The drug lowered blood pressure in most patients within four weeks.",
@@ -288,8 +288,8 @@ async def test_a_cross_encoder_reads_each_claim_with_its_best_passage_and_its_ve
     assert result.details.faithfulness.claims[0].verdict == "supported"
 
     doubting, _ = _with_entailment(1.0, 0.01)
-    result = await score(doubting, "The Halden bridge reopened on Saturday.", contexts=BRIDGE, metrics=("faithfulness",),
-                         question="When did the bridge reopen?")
+    result = await score(doubting, "The Halden bridge reopened on Saturday.", contexts=BRIDGE,
+                         metrics=("faithfulness",), question="When did the bridge reopen?")
     assert result.details.faithfulness.claims[0].probability < 0.5
 
 

@@ -3,7 +3,8 @@
 Decompose, relevance and embeddings stay embedded (decompose can be the LLM's, by setting). Verify
 runs the embedded judge first; every claim, reference statement and context whose support
 probability lies in the uncertain band, or that it abstained on (a language it cannot read), goes
-to the LLM judge, all of one sample's in one verify call. Each verdict says which judge decided it (`judged_by`), and `usage` counts what was escalated.
+to the LLM judge, all of one sample's in one verify call. Each verdict says which judge decided it
+(`judged_by`), and `usage` counts what was escalated.
 """
 from __future__ import annotations
 

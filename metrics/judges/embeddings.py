@@ -1,4 +1,5 @@
-"""Embedding providers, chosen by name: the embedded MiniLM in this process, or a model on an OpenAI-compatible server."""
+"""Embedding providers, chosen by name: the embedded MiniLM in this process, or a model on an OpenAI-compatible
+server."""
 from __future__ import annotations
 
 import asyncio

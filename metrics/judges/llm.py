@@ -103,7 +103,8 @@ class LLMJudge:
                              questions=[GeneratedQuestion(question=q) for q in parts.questions])
         vectors = await self.embeddings.embed([sample.user_input] + parts.questions, usage)
         sims = cosine_similarities(vectors[0], vectors[1:])
-        return Relevance(questions=[GeneratedQuestion(question=q, similarity=s) for q, s in zip(parts.questions, sims, strict=True)])
+        return Relevance(questions=[GeneratedQuestion(question=q, similarity=s)
+                                    for q, s in zip(parts.questions, sims, strict=True)])
 
     async def embed(self, texts: list[str], usage: Usage) -> list[list[float]]:
         return await self.embeddings.embed(texts, usage)

@@ -121,7 +121,8 @@ def run(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as exc:
             return error(exc)
         err.print(f"wrote threshold = {result.point.threshold} to \\[gate] in {args.write}"
-                  + ("" if result.claim_cutoff is None else f" and claim_cutoff = {result.claim_cutoff} to \\[embedded]"))
+                  + ("" if result.claim_cutoff is None
+                     else f" and claim_cutoff = {result.claim_cutoff} to \\[embedded]"))
     return 0
 
 

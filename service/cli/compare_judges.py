@@ -112,7 +112,8 @@ def print_report(report: dict, console: Console) -> None:
     a, b = report["judges"]
     for m in report["metrics"]:
         for d in m["disagreements"]:
-            console.print(f"[bold]{m['metric']}[/bold] row {d['row']} ({escape(str(d['id']))}): {escape(d['question'])}")
+            console.print(f"[bold]{m['metric']}[/bold] row {d['row']} ({escape(str(d['id']))}): "
+                          f"{escape(d['question'])}")
             console.print(f"  {a} {_fmt(d[a]['score'])}: {d[a]['why']}", markup=False)
             console.print(f"  {b} {_fmt(d[b]['score'])}: {d[b]['why']}", markup=False)
 

@@ -45,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     except (NoJudge, NoExecutor) as exc:
         return error(exc)
     if args.out:
-        rows = [ScoredRow.of(i, sample, result) for i, (sample, result) in enumerate(zip(samples, results, strict=True))]
+        rows = [ScoredRow.of(i, sample, result)
+                for i, (sample, result) in enumerate(zip(samples, results, strict=True))]
         args.out.write_bytes(scored_rows.encode(rows, out_format))
         err.print(f"wrote {len(rows)} scored rows to {args.out}")
     if args.json:

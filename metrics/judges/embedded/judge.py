@@ -210,7 +210,8 @@ def _reason(support: Support, supported: bool) -> str:
         return f"p={support.probability:.2f}: contradicted: {support.contradiction}"
     if supported and support.reworded:
         return (f"p={support.probability:.2f}: rewords its closest sentence (similarity {f['sim_max']:.2f}): every "
-                "content word found in that passage as written, as a synonym, an abbreviation or a word of close meaning")
+                "content word found in that passage as written, as a synonym, an abbreviation or a word of close "
+                "meaning")
     if supported:
         return (f"p={support.probability:.2f}: best sentence similarity {f['sim_max']:.2f}, "
                 f"{f['cov_all']:.0%} of content words found")

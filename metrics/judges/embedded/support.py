@@ -337,7 +337,8 @@ def _same_family(word: str, stem: str) -> bool:
 def statement(claim: Claim) -> bool:
     """True for a claim that states something: a few content words and numbers, not only a name."""
     return (len(claim.stems) + len(claim.number_mentions) >= REWORDING_MIN_WORDS
-            and any(w[:1].islower() for w in claim.text.split() if text.stem(w.lower().strip(".,;:!?\"'")) in claim.stems))
+            and any(w[:1].islower() for w in claim.text.split()
+                    if text.stem(w.lower().strip(".,;:!?\"'")) in claim.stems))
 
 
 def rewording(claim: Claim, features: dict[str, float], context: ContextIndex, sentence: int, encode=None) -> bool:

@@ -45,7 +45,8 @@ weren't won't can't couldn't shouldn't wouldn't hasn't haven't hadn't aren't
 
 # Phrases by which an answer declines to answer. Checked on the whole answer, lower-cased.
 EVASIONS = re.compile(
-    r"\b(i (do not|don't|dont) know|i'?m not sure|i am not sure|not sure|no idea|cannot (be )?(determined|answered|found)|"
+    r"\b(i (do not|don't|dont) know|i'?m not sure|i am not sure|not sure|no idea|"
+    r"cannot (be )?(determined|answered|found)|"
     r"can(no|')t (find|answer|say|tell|determine|provide)|unable to (find|answer|determine|provide|say)|"
     r"(no|not enough|insufficient) (information|context|data|details)|"
     r"(is|are|was|were)n?'?t? not (mentioned|provided|specified|stated|given|available)|"
@@ -362,7 +363,7 @@ def acronym_of(word: str, passage: str) -> bool:
 
 
 def spelled_out(sentence: str, passage: str) -> set[str]:
-    """Lower-cased words of the sentence that spell out an abbreviation the passage uses ("United States" for "U.S.")."""
+    """Lower-cased words of the sentence spelling out an abbreviation the passage uses ("United States" for "U.S.")."""
     short = {t.replace(".", "") for t in re.findall(r"\b(?:[A-Z]\.?){2,}|\b[A-Z][a-z]{0,3}\.", passage)}
     found = set()
     for initials, phrase in _phrases(sentence):

@@ -106,7 +106,8 @@ async def create_batch(
     format: Annotated[Literal["csv", "jsonl", "json", "parquet"] | None, Form()] = None,
     mapping: Annotated[str | None, Form(description='JSON: {"question": "q", "answer": "a", ...}')] = None,
     separator: Annotated[str | None, Form(description="Splits a CSV contexts cell that is not a JSON list")] = None,
-    metrics: Annotated[str | None, Form(description="Comma-separated metric names; the default ones when omitted")] = None,
+    metrics: Annotated[str | None,
+                       Form(description="Comma-separated metric names; the default ones when omitted")] = None,
     gate: Annotated[str | None, Form(description="JSON gate settings, as in /v1/evaluate")] = None,
 ) -> BatchStatus:
     """Upload a file to score in the background; answers 202 with the job and its Location."""

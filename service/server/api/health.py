@@ -21,7 +21,8 @@ async def healthz() -> dict:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "Not ready: no judge, or the judge does not answer; the body says why."}})
+@router.get("/readyz",
+            responses={503: {"description": "Not ready: no judge, or the judge does not answer; the body says why."}})
 async def readyz(judge: Annotated[Judge | None, Depends(get_optional_judge)]) -> JSONResponse:
     """Ready when the judge answers; 503 with the reason otherwise."""
     if judge is None:
