@@ -19,12 +19,13 @@ class SemanticSimilarityDetail(MetricScore):
 
 
 def score(sample: Sample, judged: Judged) -> SemanticSimilarityDetail:
-    [similarity] = cosine_similarities(judged.vector(sample.reference), [judged.vector(sample.response)])
+    reference = sample.reference or ""  # a required field: never empty here
+    [similarity] = cosine_similarities(judged.vector(reference), [judged.vector(sample.response)])
     return SemanticSimilarityDetail.of(similarity)  # floored at 0; NaN becomes invalid_value
 
 
 METRIC = Metric(
     name="semantic_similarity", module=sys.modules[__name__], detail=SemanticSimilarityDetail, score=score,
-    required_fields=("response", "reference"), embeds=lambda sample: [sample.reference, sample.response],
+    required_fields=("response", "reference"), embeds=lambda sample: [sample.reference or "", sample.response],
     default=False,
 )

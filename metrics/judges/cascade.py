@@ -72,12 +72,12 @@ class CascadeJudge:
             sample, asked, Needs(claims=bool(claims), statements=bool(statements), context_verdicts=bool(contexts)),
             usage)
         decided_by = self.llm.info.name
-        for i, verdict in zip(claims, escalated.claims, strict=True):
-            result.claims[i] = verdict.model_copy(update={"judged_by": decided_by,
-                                                          "probability": local.claims[i].probability})
-        for i, verdict in zip(statements, escalated.statements, strict=True):
-            result.statements[i] = verdict.model_copy(update={"judged_by": decided_by,
-                                                              "probability": local.statements[i].probability})
+        for i, claim in zip(claims, escalated.claims, strict=True):
+            result.claims[i] = claim.model_copy(update={"judged_by": decided_by,
+                                                        "probability": local.claims[i].probability})
+        for i, statement in zip(statements, escalated.statements, strict=True):
+            result.statements[i] = statement.model_copy(update={"judged_by": decided_by,
+                                                                "probability": local.statements[i].probability})
         by_index = {v.index: v for v in escalated.contexts}
         for i in contexts:
             if i in by_index:

@@ -79,8 +79,10 @@ class RagasEngine:
         api_key = api_key or os.environ.get("OPENAI_API_KEY") or ("not-needed" if base_url else None)
         self.cache = cache or ReplyCache()
         transport = MeteredTransport(asyncio.Semaphore(concurrency), self.cache)
+        http_client = httpx.AsyncClient(transport=transport, timeout=timeout)
+        # The ragas extra pins openai below 2, whose client takes an httpx client; openai 3's types want httpx2's.
         self.client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries,
-                                         http_client=httpx.AsyncClient(transport=transport, timeout=timeout))
+                                         http_client=http_client)  # type: ignore[arg-type]
         llm = llm_factory(model, client=self.client)
         llm.agenerate = _recording(llm.agenerate)
         embeddings = embedding_factory("openai", model=embedding_model, client=self.client)
@@ -166,13 +168,11 @@ def _recording(agenerate):
 
 def _openai_cause(problem: BaseException) -> openai.OpenAIError | None:
     """The openai error behind a failure, also when instructor or ragas wrapped it."""
-    seen = problem
+    seen: BaseException | None = problem
     for _ in range(5):
-        if isinstance(seen, openai.OpenAIError):
+        if seen is None or isinstance(seen, openai.OpenAIError):
             return seen
         seen = seen.__cause__ or seen.__context__
-        if seen is None:
-            return None
     return None
 
 
@@ -196,7 +196,7 @@ def _of(detail: type[MetricScore], value: float, nan_reason: str = INVALID_VALUE
 
 
 def _faithfulness(value: float, replies: list, sample: Sample) -> MetricScore:
-    verdicts = next((r.statements for r in replies if type(r).__name__ == "NLIStatementOutput"), [])
+    verdicts: list = next((r.statements for r in replies if type(r).__name__ == "NLIStatementOutput"), [])
     claims = [ClaimVerdict(claim=v.statement, verdict="supported" if v.verdict else "unsupported", reason=v.reason)
               for v in verdicts]
     # ragas gives NaN when it finds no statements in the answer: ragmeter's `no_claims`.
@@ -218,7 +218,7 @@ def _context_precision(value: float, replies: list, sample: Sample) -> MetricSco
 
 
 def _context_recall(value: float, replies: list, sample: Sample) -> MetricScore:
-    found = next((r.classifications for r in replies if type(r).__name__ == "ContextRecallOutput"), [])
+    found: list = next((r.classifications for r in replies if type(r).__name__ == "ContextRecallOutput"), [])
     statements = [StatementVerdict(statement=c.statement, attributable=bool(c.attributed), reason=c.reason)
                   for c in found]
     return _of(ContextRecallDetail, value, NO_STATEMENTS, statements=statements)
@@ -231,6 +231,7 @@ def _semantic_similarity(value: float, replies: list, sample: Sample) -> MetricS
 DETAILS_FROM = {"faithfulness": _faithfulness, "answer_relevancy": _answer_relevancy,
                 "context_precision": _context_precision, "context_recall": _context_recall,
                 "semantic_similarity": _semantic_similarity}
-DETAILS = {"faithfulness": FaithfulnessDetail, "answer_relevancy": AnswerRelevancyDetail,
-           "context_precision": ContextPrecisionDetail, "context_recall": ContextRecallDetail,
-           "semantic_similarity": SemanticSimilarityDetail}
+DETAILS: dict[str, type[MetricScore]] = {
+    "faithfulness": FaithfulnessDetail, "answer_relevancy": AnswerRelevancyDetail,
+    "context_precision": ContextPrecisionDetail, "context_recall": ContextRecallDetail,
+    "semantic_similarity": SemanticSimilarityDetail}

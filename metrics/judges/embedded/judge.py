@@ -152,8 +152,7 @@ class EmbeddedJudge:
         """The cross-encoder's probability for each claim and its best passage, in one batch."""
         if self.entailment is None or not self.model.entailment_weight:
             return {}
-        found = [(c, evidence_of(c, contexts)) for c in claims]
-        found = [(c, best) for c, best in found if best is not None and best[0] is not None]
+        found = [(c, best) for c in claims if (best := evidence_of(c, contexts)) is not None]
         p = self.entailment.probabilities([(c.probe, passage(contexts, *best)) for c, best in found])
         return {id(c): float(q) for (c, _), q in zip(found, p, strict=True)}
 

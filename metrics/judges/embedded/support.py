@@ -242,7 +242,8 @@ def claim_features(claim: Claim, contexts: list[ContextIndex],
 
 def evidence_of(claim: Claim, contexts: list[ContextIndex]) -> tuple[int, int] | None:
     """The claim's best (context, sentence), as `score_claim` will pick it; None without sentences."""
-    return claim_features(claim, contexts)[1:3] if any(c.sentences for c in contexts) else None
+    _, ci, si, _ = claim_features(claim, contexts)
+    return None if ci is None or si is None else (ci, si)
 
 
 def score_claim(model: SupportModel, claim: Claim, contexts: list[ContextIndex], encode=None,
@@ -254,7 +255,7 @@ def score_claim(model: SupportModel, claim: Claim, contexts: list[ContextIndex],
     claim and its best passage (see `passage`), mixed in by the model's `entailment_weight`.
     """
     features, best_ctx, best_sent, missing = claim_features(claim, contexts)
-    if best_ctx is None:
+    if best_ctx is None or best_sent is None:  # both None together: the contexts have no sentences
         return Support(0.0, None, "", features, missing)
     probability = model.combined(model.probability(features), entailment)
     evidence = contexts[best_ctx].sentences[best_sent]

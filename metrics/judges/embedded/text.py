@@ -81,7 +81,7 @@ def sentences(text: str) -> list[str]:
 @lru_cache(maxsize=4096)
 def _sentences(text: str) -> tuple[str, ...]:
     # pysbd costs milliseconds per paragraph and the same answer is split by several metrics.
-    out = []
+    out: list[str] = []
     for piece in _GLUED.split(text):
         out.extend(p.strip() for p in _segmenter().segment(piece) if p.strip())
     return tuple(out)
@@ -239,7 +239,7 @@ def _with_units(text: str, mentions: list[frozenset[str]], spans: list[tuple[int
     measured = []  # (index, start, unit end, dimension, size)
     for i, (start, end, value) in enumerate(spans):
         unit = _unit_after(text, end) if value is not None else None
-        if unit:
+        if unit and value is not None:
             dimension, size, unit_end = unit
             measured.append((i, start, unit_end, dimension, value * size))
     out = list(mentions)
