@@ -34,7 +34,7 @@ def write_threshold(path: Path, threshold: float, provenance: dict[str, object],
     pending = {table: dict(keys) for table, keys in values.items()}  # what is still to write, per table
 
     def flush(table: str | None) -> list[str]:
-        return [f"{key} = {value}" for key, value in pending.pop(table, {}).items()]
+        return [f"{key} = {value}" for key, value in pending.pop(table, {}).items()] if table is not None else []
 
     lines, current = [], None
     for line in text.splitlines():

@@ -72,7 +72,7 @@ def evaluate(dataset, metrics: Iterable | None = None, judge: str | Judge = "aut
     names = _metric_names(metrics)
     samples = [Sample.model_validate(row) for row in rows]
     owned = isinstance(judge, str)
-    scorer = _judge(judge) if owned else judge
+    scorer = _judge(judge) if isinstance(judge, str) else judge
 
     async def run() -> list[SampleResult]:
         try:
@@ -101,7 +101,7 @@ def _metric_names(metrics: Iterable | None) -> list[str]:
     names = []
     for metric in metrics:
         name = metric if isinstance(metric, str) else getattr(metric, "name", None)
-        name = RAGAS_ALIASES.get(name, name)
+        name = RAGAS_ALIASES.get(name, name) if isinstance(name, str) else name
         if name not in METRIC_NAMES:
             raise ValueError(f"ragmeter has no metric {name!r}; it computes {', '.join(METRIC_NAMES)}")
         names.append(name)

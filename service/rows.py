@@ -7,6 +7,7 @@ columns are the registered metrics.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,7 @@ class ScoredRow(BaseModel):
             return []
         if isinstance(value, str):
             return json.loads(value) if value.strip().startswith("[") else [value]
-        return list(value) if not isinstance(value, list) else value
+        return list(value) if isinstance(value, Iterable) and not isinstance(value, list) else value
 
     @field_validator(*OBJECT_COLUMNS, mode="before")
     @classmethod
@@ -110,11 +111,12 @@ def useful_contexts(result: SampleResult | None) -> list[int]:
 
 
 _TEXT, _SCORE = pa.string(), pa.float64()
-PARQUET_SCHEMA = pa.schema(
+_COLUMNS: list[tuple[str, pa.DataType]] = (
     [("row", pa.int64()), ("id", _TEXT), ("user_input", _TEXT), ("retrieved_contexts", pa.list_(_TEXT)),
      ("response", _TEXT), ("reference", _TEXT), *[(name, _SCORE) for name in METRIC_NAMES],
      ("gate_passed", pa.bool_()), ("hallucination_score", _SCORE), ("unsupported_claims", pa.list_(_TEXT)),
      ("status", _TEXT), ("error", _TEXT), ("useful_contexts", pa.list_(pa.int64())), ("metadata", _TEXT)])
+PARQUET_SCHEMA = pa.schema(_COLUMNS)
 
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP, CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -158,7 +160,8 @@ class Encoder:
                 frame[column] = frame[column].map(neutralise_formula)
             return frame.to_csv(index=False, header=first).encode()
         if self._parquet is None:
-            self._parquet = pq.ParquetWriter(self._sink, PARQUET_SCHEMA)
+            # pyarrow writes to any object with write/tell/flush/close; its stubs ask for a real file.
+            self._parquet = pq.ParquetWriter(self._sink, PARQUET_SCHEMA)  # type: ignore[arg-type]
         if records:
             self._parquet.write_table(pa.Table.from_pylist(records, schema=PARQUET_SCHEMA))
         return self._sink.take()

@@ -178,8 +178,8 @@ def compare_runs(baseline: list[RunRow], candidate: list[RunRow], *, names: tupl
         order = np.argsort(diffs, kind="stable")
         worse = [positions[i] for i in order[:top] if diffs[i] < 0]
         better = [positions[i] for i in order[::-1][:top] if diffs[i] > 0]
-        top_changed[metric] = {"worse": [row_change(*pairing.pairs[i], metric) for i in worse],
-                               "better": [row_change(*pairing.pairs[i], metric) for i in better]}
+        top_changed[metric] = {"worse": [row_change(*pairing.pairs[int(i)], metric) for i in worse],
+                               "better": [row_change(*pairing.pairs[int(i)], metric) for i in better]}
     return Comparison(
         baseline=names[0], candidate=names[1], min_effect=min_effect, metrics=overall, by=by, slices=slices,
         rows={"baseline": len(baseline), "candidate": len(candidate), "paired": len(pairing.pairs),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Literal
 
 import pandas as pd
 from ragmeter.metrics import Sample, SampleResult, evaluate
@@ -62,7 +63,7 @@ def explain(result: SampleResult, metric: str) -> str:
     return f"score {detail.score:.3f}"
 
 
-def _correlation(a: pd.Series, b: pd.Series, method: str) -> float | None:
+def _correlation(a: pd.Series, b: pd.Series, method: Literal["pearson", "spearman"]) -> float | None:
     if len(a) < 3 or a.nunique() < 2 or b.nunique() < 2:
         return None  # undefined for constant scores
     return round(float(a.corr(b, method=method)), 4)

@@ -82,8 +82,10 @@ def _run(args: argparse.Namespace) -> int:
             return error(problem)
         if problem := judge_problem(settings):
             return error(problem)
+        # uvicorn annotates both timeouts as int but takes seconds as a float (asyncio timers).
         uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=log_config(args.log_level.upper()),
-                    timeout_graceful_shutdown=settings.shutdown_grace_s, timeout_keep_alive=settings.keep_alive_s)
+                    timeout_graceful_shutdown=settings.shutdown_grace_s,  # type: ignore[arg-type]
+                    timeout_keep_alive=settings.keep_alive_s)  # type: ignore[arg-type]
         return 0
     # Each command's module is imported only when it runs: `ragmeter --help` stays fast.
     module = importlib.import_module(f".{COMMAND_MODULES.get(args.command, 'score')}", __package__)

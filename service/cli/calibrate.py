@@ -44,12 +44,14 @@ def add_parser(commands) -> None:
 def labelled(path: Path, column: str) -> tuple[list[Sample], list[bool]]:
     """The rows and their labels; raises ValueError naming rows whose label is missing or unreadable."""
     samples = read_file(path, needs_contexts=True)
-    labels, bad = [], []
+    labels: list[bool] = []
+    bad: list[str] = []
     for i, sample in enumerate(samples):
         label = parse_label(sample.metadata.get(column))
         if label is None:
             bad.append(f"row {i + 1} ({sample.metadata.get(column)!r})")
-        labels.append(label)
+        else:
+            labels.append(label)
     if bad:
         raise ValueError(f"{path}: {len(bad)} rows have no readable {column!r} label (true/false, 1/0, yes/no, "
                          f"hallucinated/faithful): {', '.join(bad[:10])}")

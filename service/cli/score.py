@@ -31,7 +31,7 @@ def read_samples(path: Path, metrics: list[str] | None) -> list[Sample]:
 
 
 def run(args: argparse.Namespace) -> int:
-    out_format = args.out.suffix.lstrip(".").lower() if args.out else None
+    out_format = args.out.suffix.lstrip(".").lower() if args.out else ""
     if out_format and out_format not in scored_rows.MEDIA_TYPES:
         return error(f"--out must end in .jsonl, .csv or .parquet, not {args.out.name}")
     if args.url:
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _score_remote(args: argparse.Namespace, out_format: str | None) -> int:
+def _score_remote(args: argparse.Namespace, out_format: str) -> int:
     from ragmeter.service.client import RagmeterClient, RagmeterError
 
     try:

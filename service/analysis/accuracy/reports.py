@@ -7,6 +7,8 @@
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ragmeter.metrics import Sample, evaluate
@@ -111,7 +113,7 @@ async def hallucination_report(rows: list[dict], judge, threshold: float | None 
     baseline = max(balanced_accuracy(truth, counts[:, k] > cut)
                    for k in (0, 1) for cut in np.unique(counts[:, k]))
     t, f = np.asarray(truth), np.asarray(flagged)
-    report = {
+    report: dict[str, Any] = {
         "rows": len(rows),
         "hallucinated": int(t.sum()),
         "threshold": results[0].gate.threshold if results else threshold,

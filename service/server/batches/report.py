@@ -68,7 +68,7 @@ def render(job: Job, digest: Digest, api_key: str | None = None, extra: str = ""
     charts = []
     for metric in METRIC_NAMES:
         stats = summary.metrics[metric]
-        if not stats.n:
+        if not stats.n or stats.ci95 is None:
             continue
         values = digest.scores[metric]
         charts.append(f'<div class="card" data-metric="{metric}"><div><b>{metric}</b> mean {stats.mean:.3f} '
