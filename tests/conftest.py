@@ -123,6 +123,7 @@ def start_ray_head(ports: dict[str, int] = RAY_PORTS, cpus: int = 2):
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if head.poll() is not None:
+            assert head.stderr is not None  # a PIPE
             return None, f"ray start failed: {head.stderr.read().decode()[-500:]}"
         try:
             socket.create_connection(("127.0.0.1", ports["--port"]), timeout=1).close()

@@ -56,7 +56,7 @@ class ScriptedJudge:
         return self
 
     def stop(self) -> None:
-        if self._server:
+        if self._server is not None and self._thread is not None:
             self._server.should_exit = True
             self._thread.join(timeout=5)
 
@@ -166,7 +166,9 @@ def _decompose(prompt: str) -> dict:
     if '"claims"' in prompt:
         data["claims"] = [] if refusal else _sentences(answer_text)
     if '"questions"' in prompt:
-        n = int(re.search(r"list of exactly (\d+)", prompt).group(1))
+        asked = re.search(r"list of exactly (\d+)", prompt)
+        assert asked is not None, "a decompose prompt that asks for questions says how many"
+        n = int(asked.group(1))
         data["noncommittal"] = refusal
         data["questions"] = [question] * n
     if '"statements"' in prompt:

@@ -255,7 +255,8 @@ class FixedEntailment:
     """A stand-in cross-encoder: the same probability for every pair, and a record of what it read."""
 
     def __init__(self, probability: float):
-        self.probability, self.pairs = probability, []
+        self.probability = probability
+        self.pairs: list[tuple[str, str]] = []
 
     def probabilities(self, pairs):
         self.pairs.extend(pairs)
