@@ -21,6 +21,7 @@ import sqlite3
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 from drill_service import Sampler, latency_ms, rss_mb, serve
@@ -52,7 +53,8 @@ def phase(pid: int, base: str, action) -> dict:
     evals = Sampler(pid, lambda: eval_client.post(f"{base}/v1/evaluate", json={"samples": [SAMPLE]}).status_code
                     == 200, every=0.25)
     rss_before = rss_mb(pid)
-    health.start(), evals.start()
+    health.start()
+    evals.start()
     started = time.perf_counter()
     outcome = action() or {}
     seconds = time.perf_counter() - started
@@ -78,7 +80,7 @@ def main() -> None:
     process = serve(args.port, f"sqlite:///{db_path}")
     client = httpx.Client(timeout=600)
     result = client.post(f"{base}/v1/evaluate", json={"samples": [SAMPLE]}).json()["results"][0]  # warms the judge
-    report = {"idle_rss_mb": round(rss_mb(process.pid), 1)}
+    report: dict[str, Any] = {"idle_rss_mb": round(rss_mb(process.pid), 1)}
     report["idle"] = phase(process.pid, base, lambda: time.sleep(5))
 
     batch = {}

@@ -54,6 +54,8 @@ def claims(path: Path, split: str, cache_dir: Path) -> tuple[list[np.ndarray], n
         samples = [Sample.model_validate(r) for r in rows]
         results = score_samples(samples, ["faithfulness"], settings=Settings(embedded_claim_cutoff=1.0))
         probabilities = claim_probabilities(results)
+        if probabilities is None:
+            raise RuntimeError("the judge gives no claim probabilities")
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text("".join(json.dumps(None if p is None else p.tolist()) + "\n" for p in probabilities))
     values = [json.loads(line) for line in cache.read_text().splitlines() if line.strip()]
@@ -89,7 +91,7 @@ def main() -> None:
             target = Target.parse(text)
             for how in ("threshold only", "cut-off + threshold"):
                 try:
-                    chosen = calibrate(scores_at(calib, own), y[first], target) if how == "threshold only" \
+                    chosen = calibrate(list(scores_at(calib, own)), list(y[first]), target) if how == "threshold only" \
                         else calibrate_with_cutoff(calib, y[first], target, own)
                 except TooFewRows as exc:
                     table.add_row(text, how, f"refused: {exc}", "", "", "", "", "", "", "")

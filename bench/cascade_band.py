@@ -50,7 +50,8 @@ def claim_probabilities(judge: EmbeddedJudge, rows: list[dict]) -> list[list[flo
     for row in rows:
         sample = Sample(**row)
         parts = judge.decompose_sync(sample, NEED)
-        out.append([v.probability for v in judge.verify_sync(sample, parts, NEED).claims])
+        # The embedded judge gives every verdict a probability.
+        out.append([v.probability for v in judge.verify_sync(sample, parts, NEED).claims if v.probability is not None])
     return out
 
 

@@ -12,7 +12,7 @@ import httpx
 import numpy as np
 
 
-def serve(port: int, db: str, log: Path | None = None, **env: str) -> subprocess.Popen:
+def serve(port: int, db: str, log: Path | str | None = None, **env: str) -> subprocess.Popen:
     """`ragmeter serve` on a loopback port with a store and extra RAGMETER_* settings; waits for /healthz.
 
     Its output goes to `log`, by default a file beside the SQLite store."""
@@ -59,7 +59,10 @@ class Sampler(threading.Thread):
     def __init__(self, pid: int, probe=None, every: float = 0.05):
         super().__init__(daemon=True)
         self.pid, self.probe, self.every = pid, probe, every
-        self.rss, self.child_rss, self.latencies, self.failures = [], [], [], 0
+        self.rss: list[float] = []
+        self.child_rss: list[float] = []
+        self.latencies: list[float] = []
+        self.failures = 0
         self.halt = threading.Event()
 
     def run(self) -> None:

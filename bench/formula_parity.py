@@ -114,7 +114,7 @@ async def run(cases: int, seed: int) -> None:
     rng = random.Random(seed)
     tally: dict[str, Counter] = {}
     worst: dict[str, float] = {}
-    examples: dict[tuple[str, str], tuple] = {}
+    examples: dict[tuple[str, str, str], tuple] = {}
     for _ in range(cases):
         for metric, (mine, ragas, kind) in (await one_case(rng, llm, vectors, metrics)).items():
             if mine is None or ragas is None:

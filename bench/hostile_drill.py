@@ -113,7 +113,7 @@ def main() -> int:
     parser.add_argument("--url", help="drill a running service instead of starting one")
     args = parser.parse_args()
     process, url = (None, args.url) if args.url else serve()
-    results = []
+    results: list[tuple[str, int | str]] = []
     try:
         with httpx.Client(base_url=url, timeout=60) as client:
             for name, target, request in cases():

@@ -48,6 +48,8 @@ async def measure(names: list[str], limit: int | None, console: Console) -> dict
     """Each source's report, with its split and wall time; a missing or empty file is skipped."""
     settings = Settings(judge="local")
     judge = build_judge(settings)
+    if judge is None:
+        raise RuntimeError("no judge: the settings ask for one that needs an LLM")
     out: dict = {"judge": judge.info.model_dump(), "limit": limit, "sources": {}, "skipped": {}}
     try:
         for name in names:

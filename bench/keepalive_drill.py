@@ -22,7 +22,7 @@ from drill_service import serve
 
 
 async def run(base: str, clients: int, rounds: int, idle: float) -> Counter:
-    outcomes = Counter()
+    outcomes: Counter[int | str] = Counter()
 
     async def client() -> None:
         async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(keepalive_expiry=idle)) as http:

@@ -179,7 +179,7 @@ def replica_kill(n: int, sim: str, work: Path) -> None:
             store = Store(db)
             with store.session() as s:
                 leased = s.scalar(select(func.count()).select_from(Row).where(
-                    Row.job_id == batch, Row.status == "pending", Row.lease_owner.like(f"%:{victim.pid}:%")))
+                    Row.job_id == batch, Row.status == "pending", Row.lease_owner.like(f"%:{victim.pid}:%"))) or 0
             store.close()
             os.kill(victim.pid, signal.SIGKILL)
             started = time.perf_counter()

@@ -137,7 +137,8 @@ def news_pairs(encoder, limit: int = 900) -> list[tuple[dict, int]]:
     (not words found anywhere) tells them apart. Half of each kind is lower-cased, as some answers are.
     """
     store = ContextStore(encoder, max_entries=10_000)
-    pairs, seen = [], set()
+    pairs: list[tuple[dict, int]] = []
+    seen: set[str] = set()
     for row in read_rows(DATA / "halueval_summarization_dev.jsonl"):
         article = row["retrieved_contexts"][0]
         if in_holdout(row) or article in seen or len(seen) >= limit:
@@ -169,7 +170,7 @@ def news_pairs(encoder, limit: int = 900) -> list[tuple[dict, int]]:
 
 
 def claim_examples(samples: list[dict]) -> list[tuple[dict, int]]:
-    examples = []
+    examples: list[tuple[dict, int]] = []
     for s in samples:
         if s["holdout"] or not s["features"]:
             continue
@@ -213,16 +214,18 @@ def main() -> None:
     news = [(f, label) for item, label in news_pairs(encoder) for f in features(store, item)]
     print(f"lexical features in {time.perf_counter() - started:.0f}s")
     sets = {"qa": claim_examples(qa), "summarization": claim_examples(summ), "hotpot": hotpot, "news": news}
-    x, y, w = [], [], []
+    rows: list[dict] = []
+    labelled: list[int] = []
+    weights: list[float] = []
     for name, examples in sets.items():
         labels = np.array([label for _, label in examples])
         # Each source and each class weighs the same in total, whatever its size.
         for f, label in examples:
-            x.append(f)
-            y.append(label)
-            w.append(1.0 / (len(sets) * 2 * max(1, (labels == label).sum())))
+            rows.append(f)
+            labelled.append(label)
+            weights.append(1.0 / (len(sets) * 2 * max(1, (labels == label).sum())))
         print(f"{name}: {len(examples)} claim examples, {int(labels.sum())} supported")
-    x, y, w = matrix(x), np.array(y), np.array(w) * len(w)
+    x, y, w = matrix(rows), np.array(labelled), np.array(weights) * len(weights)
     nets = []
     for seed in range(args.ensemble):
         net = MLPClassifier(hidden_layer_sizes=(64,), alpha=1e-3, max_iter=3000, random_state=seed)
@@ -242,7 +245,7 @@ def main() -> None:
 
     # One cut-off and one threshold for both sets, chosen on training rows for the widest margin over
     # the targets (QA 0.95, summarization 0.80).
-    best = None
+    best: tuple[float, float, float] | None = None
     for cutoff in np.arange(0.30, 0.90, 0.025):
         hq, hs = hallucination(qa, cutoff), hallucination(summ, cutoff)
         # Not capped below 0.5 (one unsupported claim of two failing, as with the LLM judge): on the
@@ -254,6 +257,8 @@ def main() -> None:
             candidate = (min(a - 0.95, b - 0.80), float(cutoff), float(threshold))
             if best is None or candidate > best:
                 best = candidate
+    if best is None:
+        raise RuntimeError("no cut-off and threshold were tried")
     _, cutoff, threshold = best
     report = {}
     for name, samples in (("halueval_qa", qa), ("halueval_summarization", summ)):

@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Self
 
 import uvicorn
 from fastapi import FastAPI, Request
@@ -43,7 +44,7 @@ class ScriptedJudge:
         self.url = ""
 
     # ------------------------------------------------------------ lifecycle
-    def start(self) -> ScriptedJudge:
+    def start(self) -> Self:
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
