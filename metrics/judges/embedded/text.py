@@ -66,8 +66,9 @@ def _segmenter():
         import pysbd
 
         # pysbd compiles several hundred regular expressions per call through `re`'s cache; the
-        # default 512 entries thrash and recompiling was a fifth of the judge's time.
-        re._MAXCACHE = max(getattr(re, "_MAXCACHE", 512), 4096)
+        # default 512 entries thrash and recompiling was a fifth of the judge's time. (A private setting of `re`,
+        # absent from its type stubs.)
+        re._MAXCACHE = max(getattr(re, "_MAXCACHE", 512), 4096)  # type: ignore[attr-defined]
 
         segmenter = _local.segmenter = pysbd.Segmenter(language="en", clean=False)
     return segmenter
