@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import enum
 import json
 import sys
 import tomllib
@@ -48,6 +49,8 @@ def values_text(field: FieldInfo) -> str:
     annotation = field.annotation
     if typing.get_origin(annotation) is typing.Literal:
         return ", ".join(f"`{choice}`" for choice in typing.get_args(annotation))
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return ", ".join(f"`{member.value}`" for member in annotation)
     if isinstance(annotation, types.UnionType):  # `float | None`: unset is said by the default
         annotation = next(arg for arg in typing.get_args(annotation) if arg is not type(None))
     kind = KINDS.get(typing.get_origin(annotation) or annotation, str(annotation))
@@ -57,6 +60,7 @@ def values_text(field: FieldInfo) -> str:
 
 
 def cell(text: str) -> str:
+    """Text fit for one table cell: on one line, its pipes escaped."""
     return " ".join(text.split()).replace("|", "\\|")
 
 
@@ -67,7 +71,8 @@ def table() -> str:
     lines = ["| variable | default | values | what |", "|---|---|---|---|"]
     for name, field in Settings.model_fields.items():
         description = field.description or fallback.get(name, "")
-        lines.append(f"| `{(prefix + name).upper()}` | {default_text(field)} | {values_text(field)} | {cell(description)} |")
+        variable = f"`{(prefix + name).upper()}`"
+        lines.append(f"| {variable} | {default_text(field)} | {values_text(field)} | {cell(description)} |")
     return "\n".join(lines)
 
 
