@@ -54,7 +54,7 @@ def score(sample: Sample, judged: Judged) -> AnswerRelevancyDetail:
     return AnswerRelevancyDetail(**dict(answer_relevancy(sims, relevance.noncommittal)), **evidence)
 
 
-def from_ragas(value: float, replies: list, sample: Sample) -> AnswerRelevancyDetail:
+def from_ragas(value: float, replies: list, sample: Sample) -> MetricScore:
     """ragas' generated questions; noncommittal when it found every one noncommittal."""
     generated = [r for r in replies_named(replies, "AnswerRelevanceOutput") if r.question]
     noncommittal = bool(generated) and all(r.noncommittal for r in generated)

@@ -44,7 +44,7 @@ def score(sample: Sample, judged: Judged) -> ContextPrecisionDetail:
                                   basis="reference" if sample.reference is not None else "response")
 
 
-def from_ragas(value: float, replies: list, sample: Sample) -> ContextPrecisionDetail:
+def from_ragas(value: float, replies: list, sample: Sample) -> MetricScore:
     """ragas' per-context verdicts, in the contexts' order."""
     contexts = [ContextVerdict(index=i, useful=bool(r.verdict), reason=r.reason)
                 for i, r in enumerate(replies_named(replies, "ContextPrecisionOutput"))]

@@ -36,9 +36,9 @@ def score(sample: Sample, judged: Judged) -> ContextRecallDetail:
     return ContextRecallDetail(**dict(context_recall(judged_statements)), statements=statements)
 
 
-def from_ragas(value: float, replies: list, sample: Sample) -> ContextRecallDetail:
+def from_ragas(value: float, replies: list, sample: Sample) -> MetricScore:
     """ragas' attributed statements; its NaN (no statements found) is `no_statements`."""
-    found = next((r.classifications for r in replies_named(replies, "ContextRecallOutput")), [])
+    found: list = next((r.classifications for r in replies_named(replies, "ContextRecallOutput")), [])
     statements = [StatementVerdict(statement=c.statement, attributable=bool(c.attributed), reason=c.reason)
                   for c in found]
     if math.isnan(value):

@@ -41,9 +41,9 @@ def score(sample: Sample, judged: Judged) -> FaithfulnessDetail:
     return FaithfulnessDetail(**dict(faithfulness(judged_claims)), claims=claims)
 
 
-def from_ragas(value: float, replies: list, sample: Sample) -> FaithfulnessDetail:
+def from_ragas(value: float, replies: list, sample: Sample) -> MetricScore:
     """ragas' statements with their verdicts as claims; its NaN (no statements found) is `no_claims`."""
-    found = next((r.statements for r in replies_named(replies, "NLIStatementOutput")), [])
+    found: list = next((r.statements for r in replies_named(replies, "NLIStatementOutput")), [])
     claims = [ClaimVerdict(claim=v.statement, verdict="supported" if v.verdict else "unsupported", reason=v.reason)
               for v in found]
     if math.isnan(value):

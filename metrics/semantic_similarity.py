@@ -23,7 +23,7 @@ def score(sample: Sample, judged: Judged) -> SemanticSimilarityDetail:
     return SemanticSimilarityDetail.of(similarity)  # floored at 0; NaN becomes invalid_value
 
 
-def from_ragas(value: float, replies: list, sample: Sample) -> SemanticSimilarityDetail:
+def from_ragas(value: float, replies: list, sample: Sample) -> MetricScore:
     return SemanticSimilarityDetail.of(value)
 
 

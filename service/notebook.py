@@ -65,8 +65,8 @@ def evaluate(dataset, metrics: Iterable | None = None, judge: str | Scorer = "au
     rows = _rows(dataset)
     names = _metric_names(metrics)
     samples = [Sample.model_validate(row) for row in rows]
-    owned = isinstance(judge, str)
-    scorer = _judge(judge) if owned else judge
+    owned = isinstance(judge, str)  # a judge built here is closed here
+    scorer = _judge(judge) if isinstance(judge, str) else judge
 
     async def run() -> list[SampleResult]:
         try:

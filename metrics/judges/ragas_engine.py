@@ -88,7 +88,7 @@ class RagasEngine:
         finally:
             current_meter.reset(token)
         details = {}
-        for name, outcome in zip(names, outcomes):
+        for name, outcome in zip(names, outcomes, strict=True):
             if isinstance(outcome, BaseException):
                 error = self._error(name, outcome)
                 errors.append(error.info)
