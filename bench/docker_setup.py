@@ -1,4 +1,4 @@
-"""What the Docker drill needs before it checks anything: a docker engine, a base image, the image built, a compose tool.
+"""What the Docker drill needs first: a docker engine, a base image, the image built, a compose tool.
 
 Works on a fresh Debian machine without a registry: dockerd is started when it is not running, and the base image is
 made with debootstrap when it is missing (both need root).
@@ -23,13 +23,12 @@ class SetupFailed(RuntimeError):
     pass
 
 
-def docker(*args: str, timeout: float = 120, check: bool = True, env: dict | None = None) -> str:
-    """Run the docker client; its stdout. A failure raises with its stderr."""
-    done = subprocess.run([DOCKER, *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+def docker(*args: str, timeout: float = 120, check: bool = True, stderr: bool = False) -> str:
+    """Run the docker client; its stdout (or its stderr). A failure raises with its stderr."""
+    done = subprocess.run([DOCKER, *args], capture_output=True, text=True, timeout=timeout)
     if check and done.returncode != 0:
         raise SetupFailed(f"docker {' '.join(args[:3])}... exited {done.returncode}: {done.stderr.strip()[-2000:]}")
-    return done.stdout.strip()
+    return (done.stderr if stderr else done.stdout).strip()
 
 
 def wait_for(condition, deadline_s: float, what: str, every: float = 0.5):
@@ -53,9 +52,9 @@ def ensure_engine() -> str:
         dockerd = shutil.which("dockerd") or "/usr/sbin/dockerd"
         if not Path(dockerd).exists():
             raise SetupFailed("no docker engine: apt-get install -y docker.io")
-        log = open(Path(tempfile.gettempdir()) / "dockerd.log", "ab")
-        # Its own session: it outlives the drill, as a system service would.
-        subprocess.Popen([dockerd], stdout=log, stderr=log, start_new_session=True)
+        # Its own session: it outlives the drill, as a system service would; it keeps its own copy of the log file.
+        with open(Path(tempfile.gettempdir()) / "dockerd.log", "ab") as log:
+            subprocess.Popen([dockerd], stdout=log, stderr=log, start_new_session=True)
         wait_for(engine_up, 120, "dockerd answering `docker info`", every=1)
     return docker("version", "--format", "{{.Server.Version}}")
 
@@ -69,7 +68,8 @@ def ensure_base(tag: str) -> str:
     if image_exists(tag):
         return "present"
     if not shutil.which("debootstrap"):
-        raise SetupFailed(f"base image {tag} is missing and debootstrap is not installed: apt-get install -y debootstrap")
+        raise SetupFailed(f"base image {tag} is missing and debootstrap is not installed: "
+                          "apt-get install -y debootstrap")
     with tempfile.TemporaryDirectory(prefix="ragmeter-base-") as tmp:
         root = Path(tmp) / "root"
         subprocess.run(["debootstrap", "--variant=minbase", "--include=python3,python3-venv,ca-certificates",
