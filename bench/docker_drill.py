@@ -21,13 +21,11 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 import pyarrow.parquet as pq
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from docker_setup import (ROOT, SetupFailed, build, compose_command, docker, ensure_base, ensure_engine,  # noqa: E402
+from docker_setup import (ROOT, SetupFailed, build, compose_command, docker, ensure_base, ensure_engine,
                           image_exists, image_mb, wait_for)
 
 EVAL_FILE = ROOT / "examples" / "data" / "eval.jsonl"
