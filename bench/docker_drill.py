@@ -16,7 +16,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -270,12 +269,6 @@ def single_container(drill: Drill, image: str, base: str) -> None:
     restart_checks(drill, image, name, volume, key, batch_id, rows["jsonl"])
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def postgres_image(base: str) -> str:
     """postgres:16 when present; else the stand-in built from bench/docker on the base image."""
     if image_exists("postgres:16"):
@@ -296,10 +289,10 @@ def compose(drill: Drill, image: str, base: str) -> None:
         return
     print(f"     compose tool: {' '.join(tool)} ({docker_compose(tool, 'version', '--short', check=False)})")
     key = secrets.token_urlsafe(24)
-    ports = [free_port(), free_port()]
     env = {"RAGMETER_IMAGE": image, "RAGMETER_POSTGRES_IMAGE": postgres_image(base),
            "RAGMETER_API_KEYS": json.dumps({"drill": key}), "RAGMETER_DB_PASSWORD": secrets.token_hex(12),
-           "RAGMETER_PORT_1": str(ports[0]), "RAGMETER_PORT_2": str(ports[1])}
+           # "127.0.0.1::8000": a free loopback port each, chosen by docker (no race with other processes)
+           "RAGMETER_PORT_1": "127.0.0.1:", "RAGMETER_PORT_2": "127.0.0.1:"}
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
         os.environ.pop(name, None)  # the drill checks the embedded judge
     command = [*tool, "-p", f"ragmeterdrill{os.getpid()}", "-f", str(ROOT / "compose.yaml")]
@@ -307,7 +300,7 @@ def compose(drill: Drill, image: str, base: str) -> None:
     started = time.monotonic()
     docker_compose(command, "up", "-d", env=env)
     replicas = [docker_compose(command, "ps", "-q", service, env=env) for service in ("ragmeter-1", "ragmeter-2")]
-    urls = [f"http://127.0.0.1:{port}" for port in ports]
+    urls = [published(container) for container in replicas]
     for container, url in zip(replicas, urls, strict=True):
         wait_healthz(url, container)
     for container in replicas:
@@ -322,9 +315,9 @@ def compose(drill: Drill, image: str, base: str) -> None:
     # Every container removed with its anonymous volume; the database's named volume stays.
     docker_compose(command, "rm", "--stop", "--force", "-v", env=env)
     docker_compose(command, "up", "-d", env=env)
-    replicas = [docker_compose(command, "ps", "-q", service, env=env) for service in ("ragmeter-1", "ragmeter-2")]
-    wait_healthz(urls[1], replicas[1])
-    after = results(urls[1], key, batch_id)["jsonl"]
+    second = docker_compose(command, "ps", "-q", "ragmeter-2", env=env)
+    wait_healthz(published(second), second)
+    after = results(published(second), key, batch_id)["jsonl"]
     drill.check("compose: with every container removed and made again, the batch is still in PostgreSQL",
                 after == rows["jsonl"],
                 f"{len(after)} rows")
