@@ -1,6 +1,6 @@
 # ragmeter serve on 0.0.0.0:8000, embedded judge by default, batch state in the /data volume.
 #
-#   docker build -t ragmeter .
+#   docker build -t ragmeter .          # needs BuildKit: the default from docker 23; DOCKER_BUILDKIT=1 before
 #   docker run -p 8000:8000 -v ragmeter-data:/data -e RAGMETER_API_KEYS='{"me": "a-long-secret"}' ragmeter
 #
 # BASE_IMAGE is any Debian-like image with python3 >= 3.11 and its venv module: the public python:3.11-slim (python
@@ -19,8 +19,8 @@ WORKDIR /src
 COPY pyproject.toml ./
 RUN --mount=type=secret,id=ca \
     if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
-    && /opt/venv/bin/python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb')); print('\\n'.join(p['build-system']['requires'] + p['project']['dependencies']))" \
-       > /tmp/requirements.txt \
+    && /opt/venv/bin/python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb')); \
+           print('\\n'.join(p['build-system']['requires'] + p['project']['dependencies']))" > /tmp/requirements.txt \
     && /opt/venv/bin/pip install -r /tmp/requirements.txt
 COPY README.md ./
 COPY metrics ./metrics
