@@ -87,7 +87,10 @@ def ensure_base(tag: str) -> str:
 
 
 def build(tag: str, base: str, dockerfile: Path | None = None, context: Path = ROOT) -> float:
-    """docker build with BuildKit on `base`; the host's CA goes in as a build secret only. Seconds taken."""
+    """docker build with BuildKit on `base`; the host's CA goes in as a build secret only. Seconds taken.
+
+    The image `tag` named before is removed when the build replaced it, so repeated runs do not pile up images."""
+    previous = docker("image", "inspect", "-f", "{{.Id}}", tag, check=False)
     args = ["build", "--network", "host", "--build-arg", f"BASE_IMAGE={base}", "-t", tag]
     if HOST_CA.exists():
         args += ["--secret", f"id=ca,src={HOST_CA}"]
@@ -98,7 +101,10 @@ def build(tag: str, base: str, dockerfile: Path | None = None, context: Path = R
                           env={**os.environ, "DOCKER_BUILDKIT": "1"})
     if done.returncode != 0:
         raise SetupFailed(f"docker build of {tag} failed:\n{done.stderr[-4000:]}")
-    return time.monotonic() - started
+    took = time.monotonic() - started
+    if previous and previous != docker("image", "inspect", "-f", "{{.Id}}", tag):
+        docker("rmi", previous, check=False)  # refused while a container still uses it: then it stays
+    return took
 
 
 def image_mb(tag: str) -> float:
