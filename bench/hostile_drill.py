@@ -95,7 +95,7 @@ def serve() -> tuple[subprocess.Popen, str]:
     port = sock.getsockname()[1]
     sock.close()
     db = f"sqlite:///{Path(tempfile.mkdtemp()) / 'drill.db'}"
-    env = {"RAGMETER_DB": db, "RAGMETER_JUDGE": "local", "PATH": "", "RAGMETER_ALLOWED_HOSTS": '["127.0.0.1"]'}
+    env = {"RAGMETER_DB": db, "RAGMETER_JUDGE": "embedded", "PATH": "", "RAGMETER_ALLOWED_HOSTS": '["127.0.0.1"]'}
     process = subprocess.Popen([sys.executable, "-m", "ragmeter.service.cli", "serve", "--port", str(port)], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"

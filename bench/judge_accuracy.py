@@ -46,7 +46,7 @@ def fmt(value, digits: int = 3) -> str:
 
 async def measure(names: list[str], limit: int | None, console: Console) -> dict:
     """Each source's report, with its split and wall time; a missing or empty file is skipped."""
-    settings = Settings(judge="local")
+    settings = Settings(judge="embedded")
     judge = build_judge(settings)
     if judge is None:
         raise RuntimeError("no judge: the settings ask for one that needs an LLM")

@@ -65,7 +65,7 @@ def parity(n: int, work: Path) -> None:
     samples = bench_samples(n)
     got: dict[str, list[tuple]] = {}
     started = time.perf_counter()
-    judge = build_judge(Settings(judge="local"))
+    judge = build_judge(Settings(judge="embedded"))
     db = f"sqlite:///{work}/local.db"
     job = asyncio.run(run_job(db, samples, lambda store: BatchRunner(store, judge, 8, poll_s=0.05)))
     got["local"] = outcomes(db, job, n)
@@ -73,7 +73,7 @@ def parity(n: int, work: Path) -> None:
 
     started = time.perf_counter()
     with ray_head(cpus=2):
-        pool = RayPool(Settings(judge="local", ray_workers=2))
+        pool = RayPool(Settings(judge="embedded", ray_workers=2))
         db = f"sqlite:///{work}/ray.db"
         try:
             job = asyncio.run(run_job(db, samples, lambda store: BatchRunner(
@@ -86,7 +86,7 @@ def parity(n: int, work: Path) -> None:
     started = time.perf_counter()
     path = write_rows(work / "parity.jsonl", n)
     with pg_database() as db:
-        with replicas(REPLICA_PORTS, db, work, RAGMETER_JUDGE="local", RAGMETER_POLL_S="0.5"):
+        with replicas(REPLICA_PORTS, db, work, RAGMETER_JUDGE="embedded", RAGMETER_POLL_S="0.5"):
             batch = upload(REPLICA_PORTS[0], path)
             wait_done(REPLICA_PORTS[0], batch, poll_s=1)
             owners = {port: rows_finished_by(port) for port in REPLICA_PORTS}

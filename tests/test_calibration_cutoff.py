@@ -71,7 +71,7 @@ def test_cli_writes_the_cut_off_with_the_threshold(monkeypatch, tmp_path, capsys
     probabilities = {f"Fact {i} is true.": 0.3 + i / 100 for i in range(40)}
     probabilities |= {f"Fact {i} is false.": 0.1 + i / 100 for i in range(40)}
     monkeypatch.setattr("ragmeter.service.cli.calibrate.score_samples", embedded_like(probabilities))
-    monkeypatch.setenv("RAGMETER_JUDGE", "local")
+    monkeypatch.setenv("RAGMETER_JUDGE", "embedded")
     config = tmp_path / "ragmeter.toml"
     assert main(["calibrate", str(data), "--target", "precision=0.9", "--write", str(config)]) == 0
     out = capsys.readouterr().out

@@ -32,7 +32,7 @@ async def score(judge, response, reference=None, contexts=CONTEXTS, metrics=None
 async def test_a_grounded_answer_passes_with_a_verbatim_evidence_sentence(judge):
     result = await score(judge, "The Oberoi Group is a hotel company with its head office in Delhi.",
                          reference="Delhi. The Oberoi Group is a hotel company with its head office in Delhi.")
-    assert result.judge.name == "local"
+    assert result.judge.name == "embedded"
     assert result.scores.faithfulness == 1.0
     claim = result.details.faithfulness.claims[0]
     assert claim.verdict == "supported" and claim.probability > 0.5
@@ -114,7 +114,7 @@ def test_the_service_defaults_to_the_embedded_judge_without_an_api_key(monkeypat
             "ground_truth": "Delhi."}]})
     assert response.status_code == 200
     result = response.json()["results"][0]
-    assert result["judge"]["name"] == "local"
+    assert result["judge"]["name"] == "embedded"
     assert None not in [result["scores"][m] for m in ("faithfulness", "answer_relevancy", "context_precision",
                                                        "context_recall")]
     assert result["gate"]["passed"] is False

@@ -39,8 +39,8 @@ def match_text(claim: str, question: str) -> str:
 
 
 class EmbeddedJudge:
-    # The wire name (judge.name, RAGMETER_JUDGE=local) predates the class name; it stays for compatibility.
-    name = "local"
+    # The wire name (judge.name); it was "local" before the judge registry, which keeps "local" as an alias.
+    name = "embedded"
 
     def __init__(self, encoder=None, model: SupportModel | None = None, claim_cutoff: float | None = None,
                  entailment=None):
