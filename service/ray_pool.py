@@ -14,7 +14,7 @@ import os
 from collections.abc import Awaitable, Callable
 
 from ragmeter.metrics import GateConfig, Sample, SampleResult, score_sample
-from ragmeter.metrics.judges import Judge
+from ragmeter.metrics.judges import Scorer
 
 from ragmeter.service.judge_setup import build_judge, judge_kind
 from ragmeter.service.settings import Settings
@@ -81,7 +81,7 @@ class ScoringWorker:
             from ragmeter.metrics.judges.embedded.encoder import Encoder
             from ragmeter.metrics.judges.embedded.judge import EmbeddedJudge
 
-            self.judge: Judge = EmbeddedJudge(Encoder.load(threads=1), claim_cutoff=config.embedded_claim_cutoff)
+            self.judge: Scorer = EmbeddedJudge(Encoder.load(threads=1), claim_cutoff=config.embedded_claim_cutoff)
         elif (judge := build_judge(config)) is not None:
             self.judge = judge
         else:

@@ -61,7 +61,7 @@ def deprecation_log(monkeypatch):
     monkeypatch.setattr(judge_setup, "_warned", set())
     records: list[logging.LogRecord] = []
     handler = logging.Handler(logging.WARNING)
-    handler.emit = records.append  # type: ignore[method-assign]
+    handler.emit = records.append
     logger = logging.getLogger("ragmeter.judge")
     logger.addHandler(handler)
     yield records

@@ -48,8 +48,10 @@ def test_the_pytest_plugin_imports_nothing_heavy_until_used(tmp_path):
 
 def test_notebook_ci_gate_and_pytest_plugin_users_load_no_server_code(tmp_path):
     # A notebook or a CI job that scores in-process must not pull in the HTTP server, its store or its migrations.
-    out = run_python("import sys, ragmeter.service.notebook, ragmeter.service.ci.verdict, ragmeter.service.ci.reporters;"
-                     "import ragmeter.service.ci.pytest_plugin as p, ragmeter.service.cli.gate, ragmeter.service.in_process;"
+    out = run_python("import sys, ragmeter.service.notebook, ragmeter.service.ci.verdict,"
+                     " ragmeter.service.ci.reporters;"
+                     "import ragmeter.service.ci.pytest_plugin as p, ragmeter.service.cli.gate,"
+                     " ragmeter.service.in_process;"
                      "print(sorted(m for m in sys.modules if m.startswith(('ragmeter.service.server', 'fastapi',"
                      " 'sqlalchemy', 'alembic', 'uvicorn'))))", tmp_path)
     assert out == "[]"

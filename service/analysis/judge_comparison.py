@@ -12,7 +12,7 @@ from typing import Literal
 
 import pandas as pd
 from ragmeter.metrics import Sample, SampleResult, evaluate
-from ragmeter.metrics.judges import Judge
+from ragmeter.metrics.judges import Scorer
 
 from ragmeter.service.analysis.stats import bootstrap_ci
 
@@ -34,7 +34,7 @@ class JudgeRun:
                 "samples_with_errors": sum(bool(r.errors) for r in self.results)}
 
 
-async def run_judge(name: str, judge: Judge, samples: list[Sample], metrics: list[str]) -> JudgeRun:
+async def run_judge(name: str, judge: Scorer, samples: list[Sample], metrics: list[str]) -> JudgeRun:
     """Score every sample with one judge, timing the whole run."""
     start = time.perf_counter()
     results = await evaluate(samples, judge, metrics)

@@ -17,7 +17,7 @@ import uuid
 from functools import partial
 
 from ragmeter.metrics import GateConfig, Sample, SampleResult, score_sample
-from ragmeter.metrics.judges import Judge
+from ragmeter.metrics.judges import Scorer
 
 from ragmeter.service.rows import RowStatus
 from ragmeter.service.ray_pool import RowFailed, Score, WorkerLost
@@ -32,7 +32,7 @@ def owner_id() -> str:
 
 
 class BatchRunner:
-    def __init__(self, store: AsyncStore, judge: Judge | None, concurrency: int = 8, threshold: float | None = None,
+    def __init__(self, store: AsyncStore, judge: Scorer | None, concurrency: int = 8, threshold: float | None = None,
                  telemetry: Telemetry | None = None, *, score: Score | None = None, lease_s: float = 30.0,
                  poll_s: float = 2.0, owner: str | None = None):
         self.store = store
@@ -164,7 +164,7 @@ class BatchRunner:
             raise
 
     @staticmethod
-    async def _score_here(judge: Judge, sample: Sample, metrics: list[str], gate: GateConfig,
+    async def _score_here(judge: Scorer, sample: Sample, metrics: list[str], gate: GateConfig,
                           threshold: float | None) -> SampleResult:
         # While the judge's circuit breaker is open the job pauses rather than fill rows with errors.
         while (wait := judge.unavailable_for()) > 0:
