@@ -251,7 +251,7 @@ def main() -> None:
         # Not capped below 0.5 (one unsupported claim of two failing, as with the LLM judge): on the
         # training rows no cut-off reaches QA 0.95 and summarization 0.80 under 0.5 (best 0.92 / 0.78),
         # because 40% of HaluEval's right summaries hold a sentence the article does not support
-        # (bylines, facts from beyond the article). README, "Calibration".
+        # (bylines, facts from beyond the article). docs/embedded-judge.md, "Calibration".
         for threshold in np.arange(0.0, 0.90, 0.025):
             a, b = accuracy(qa, hq, threshold, False), accuracy(summ, hs, threshold, False)
             candidate = (min(a - 0.95, b - 0.80), float(cutoff), float(threshold))

@@ -158,9 +158,10 @@ class Settings(BaseSettings):
         None, gt=0.05, le=1, description="Embedded judge: the support probability from which a claim (or reference "
                                          "statement, or context) counts as supported; unset means ragmeter.toml's "
                                          "[embedded] claim_cutoff (`ragmeter calibrate --write`), else the weights' "
-                                         "own (0.575 for the shipped weights). Contradicted claims sit at 0.05 or "
+                                         "own (0.6 for the shipped weights). Contradicted claims sit at 0.05 or "
                                          "below.")
-    max_samples_per_request: int = Field(50, ge=1)
+    max_samples_per_request: int = Field(50, ge=1, description="Samples one POST /v1/evaluate may carry; more get 413, "
+                                         "pointing to batch scoring (POST /v1/batches).")
     max_contexts: int = Field(100, ge=1, description="Contexts per sample.")
     max_field_chars: int = Field(20_000, ge=1, description="Characters in the question, answer or reference.")
     max_context_chars: int = Field(50_000, ge=1, description="Characters in one context.")

@@ -67,7 +67,7 @@ def _first_problem(exc: Exception) -> str:
     if isinstance(exc, ValidationError) and exc.errors():
         problem = exc.errors()[0]
         return f"RAGMETER_{str(problem['loc'][0]).upper()}: {problem['msg']}"
-    return str(exc.__cause__ or "see the variable's format in the README")
+    return str(exc.__cause__ or "see the variable's format in docs/configuration.md")
 
 
 def _run(args: argparse.Namespace) -> int:
