@@ -21,6 +21,7 @@ import sqlite3
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 from drill_service import Sampler, latency_ms, rss_mb, serve
@@ -52,7 +53,8 @@ def phase(pid: int, base: str, action) -> dict:
     evals = Sampler(pid, lambda: eval_client.post(f"{base}/v1/evaluate", json={"samples": [SAMPLE]}).status_code
                     == 200, every=0.25)
     rss_before = rss_mb(pid)
-    health.start(), evals.start()
+    health.start()
+    evals.start()
     started = time.perf_counter()
     outcome = action() or {}
     seconds = time.perf_counter() - started
@@ -78,14 +80,15 @@ def main() -> None:
     process = serve(args.port, f"sqlite:///{db_path}")
     client = httpx.Client(timeout=600)
     result = client.post(f"{base}/v1/evaluate", json={"samples": [SAMPLE]}).json()["results"][0]  # warms the judge
-    report = {"idle_rss_mb": round(rss_mb(process.pid), 1)}
+    report: dict[str, Any] = {"idle_rss_mb": round(rss_mb(process.pid), 1)}
     report["idle"] = phase(process.pid, base, lambda: time.sleep(5))
 
     batch = {}
 
     def upload():
         with data.open("rb") as f:
-            response = client.post(f"{base}/v1/batches", files={"file": (data.name, f)}, data={"metrics": "faithfulness"})
+            response = client.post(f"{base}/v1/batches", files={"file": (data.name, f)},
+                                   data={"metrics": "faithfulness"})
         batch.update(response.json())
         client.delete(f"{base}/v1/batches/{batch['id']}")  # only the reading is drilled, not scoring 550,000 rows
         return {"status": response.status_code, "file_mb": round(data.stat().st_size / MB, 1), "rows": rows_in_file}

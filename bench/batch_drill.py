@@ -10,6 +10,7 @@ sizes of the results in every format, the summary and the report.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import signal
 import socket
@@ -81,8 +82,8 @@ def main() -> None:
         "rows_without_result": sum(r["status"] not in ("scored", "error") for r in scored),
         "rows_error": sum(r["status"] == "error" for r in scored),
         "rows_scored_twice_because_in_flight_at_kill": rescored,
-        "csv_rows": len(pd.read_csv(pd.io.common.BytesIO(results["csv"]))),
-        "parquet_rows": len(pd.read_parquet(pd.io.common.BytesIO(results["parquet"]))),
+        "csv_rows": len(pd.read_csv(io.BytesIO(results["csv"]))),
+        "parquet_rows": len(pd.read_parquet(io.BytesIO(results["parquet"]))),
         "gate_pass_rate": summary["gate_pass_rate"], "faithfulness": summary["metrics"]["faithfulness"],
         "report_bytes": len(report), "wall_s": round(wall, 1),
     }, indent=1))

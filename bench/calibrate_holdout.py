@@ -36,8 +36,8 @@ from ragmeter.service.settings import Settings
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SOURCES = {"QAGS CNN/DM sentences": (DATA / "qags_cnndm_sentences.jsonl", "all"),
            "HaluEval summarization, holdout": (DATA / "halueval_summarization_dev.jsonl", "holdout")}
-TARGETS = ["precision=0.3", "precision=0.35", "precision=0.4", "precision=0.45", "precision=0.5", "precision=0.6", "precision=0.7", "precision=0.8", "precision=0.9",
-           "recall=0.8", "recall=0.9", "balanced"]
+TARGETS = ["precision=0.3", "precision=0.35", "precision=0.4", "precision=0.45", "precision=0.5", "precision=0.6",
+           "precision=0.7", "precision=0.8", "precision=0.9", "recall=0.8", "recall=0.9", "balanced"]
 TOLERANCE = 0.05
 
 
@@ -54,11 +54,13 @@ def claims(path: Path, split: str, cache_dir: Path) -> tuple[list[np.ndarray], n
         samples = [Sample.model_validate(r) for r in rows]
         results = score_samples(samples, ["faithfulness"], settings=Settings(embedded_claim_cutoff=1.0))
         probabilities = claim_probabilities(results)
+        if probabilities is None:
+            raise RuntimeError("the judge gives no claim probabilities")
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text("".join(json.dumps(None if p is None else p.tolist()) + "\n" for p in probabilities))
     values = [json.loads(line) for line in cache.read_text().splitlines() if line.strip()]
     kept = [(np.array(v, dtype=float), bool(r["label_hallucinated"]), in_first_half(r))
-            for v, r in zip(values, rows) if v is not None]
+            for v, r in zip(values, rows, strict=True) if v is not None]
     return [k[0] for k in kept], np.array([k[1] for k in kept]), np.array([k[2] for k in kept])
 
 
@@ -76,8 +78,8 @@ def main() -> None:
     fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
     for name, (path, split) in SOURCES.items():
         c, y, first = claims(path, split, args.cache_dir)
-        calib = [p for p, f in zip(c, first) if f]
-        held = [p for p, f in zip(c, first) if not f]
+        calib = [p for p, f in zip(c, first, strict=True) if f]
+        held = [p for p, f in zip(c, first, strict=True) if not f]
         table = Table(title=f"{name}: calibrate on {first.sum()} rows ({y[first].sum()} hallucinated), check on "
                             f"{(~first).sum()} rows ({y[~first].sum()} hallucinated); embedded judge, weights' "
                             f"claim cut-off {own}")
@@ -89,7 +91,7 @@ def main() -> None:
             target = Target.parse(text)
             for how in ("threshold only", "cut-off + threshold"):
                 try:
-                    chosen = calibrate(scores_at(calib, own), y[first], target) if how == "threshold only" \
+                    chosen = calibrate(list(scores_at(calib, own)), list(y[first]), target) if how == "threshold only" \
                         else calibrate_with_cutoff(calib, y[first], target, own)
                 except TooFewRows as exc:
                     table.add_row(text, how, f"refused: {exc}", "", "", "", "", "", "", "")

@@ -32,8 +32,6 @@ from rich.console import Console
 from rich.table import Table
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # bench/ as a package, run as a script
-from bench.oracle_judge import OracleJudge
 
 DATA = ROOT.parent / "shared" / "data"
 SOURCES = {
@@ -52,7 +50,8 @@ def claim_probabilities(judge: EmbeddedJudge, rows: list[dict]) -> list[list[flo
     for row in rows:
         sample = Sample(**row)
         parts = judge.decompose_sync(sample, NEED)
-        out.append([v.probability for v in judge.verify_sync(sample, parts, NEED).claims])
+        # The embedded judge gives every verdict a probability.
+        out.append([v.probability for v in judge.verify_sync(sample, parts, NEED).claims if v.probability is not None])
     return out
 
 
@@ -60,7 +59,7 @@ def gate_figures(probabilities: list[list[float]], labels: list[bool], band: Ban
                  threshold: float) -> tuple[float, float]:
     """(gate balanced accuracy, share of claims escalated); band None means every claim goes to the oracle."""
     predicted, escalated, claims = [], 0, 0
-    for probs, hallucinated in zip(probabilities, labels):
+    for probs, hallucinated in zip(probabilities, labels, strict=True):
         supported = 0
         for p in probs:
             if band is None or band.uncertain(p):
@@ -88,12 +87,15 @@ def choose_band(probabilities: list[list[float]], labels: list[bool], cutoff: fl
 
 async def end_to_end(rows: list[dict], embedded: EmbeddedJudge, band: Band, threshold: float) -> dict:
     """The real cascade on these rows against the oracle server: accuracy, escalation, calls."""
+    from oracle_judge import OracleJudge  # bench/, the script's folder
+
     oracle = OracleJudge(rows).start()
     llm = LLMJudge.create(model="oracle", embedding_model="text-embedding-3-small", base_url=oracle.url, api_key="x")
     try:
         cascade = CascadeJudge(embedded, llm, band)
         start = time.perf_counter()
-        results = await evaluate([Sample(**r) for r in rows], cascade, ["faithfulness"], GateConfig(threshold=threshold))
+        results = await evaluate([Sample(**r) for r in rows], cascade, ["faithfulness"],
+                                 GateConfig(threshold=threshold))
         wall = time.perf_counter() - start
     finally:
         await llm.client.close()
@@ -139,16 +141,16 @@ def main() -> int:
         + [("oracle alone", None)]
     for label, band in lines:
         cells = []
-        for rows, probs, labels in data.values():
+        for _, probs, labels in data.values():
             accuracy, share = gate_figures(probs, labels, band, cutoff, args.threshold)
             cells.append(f"{accuracy:.3f} / {share:.0%}")
         table.add_row(label, *cells)
     console.print(table)
-    rows, probs, labels = data["halueval_qa_train"]
+    _, probs, labels = data["halueval_qa_train"]
     chosen = choose_band(probs, labels, cutoff, args.threshold)
     console.print(f"chosen on halueval_qa_train (fewest escalations within 0.01 of the oracle): "
                   f"[{chosen.low}, {chosen.high})")
-    for name, (rows, probs, labels) in data.items():
+    for name, (_, probs, labels) in data.items():
         accuracy, share = gate_figures(probs, labels, chosen, cutoff, args.threshold)
         oracle = gate_figures(probs, labels, None, cutoff, args.threshold)[0]
         alone = gate_figures(probs, labels, Band(cutoff, cutoff), cutoff, args.threshold)[0]

@@ -12,15 +12,16 @@ import httpx
 import numpy as np
 
 
-def serve(port: int, db: str, log: Path | None = None, **env: str) -> subprocess.Popen:
+def serve(port: int, db: str, log: Path | str | None = None, **env: str) -> subprocess.Popen:
     """`ragmeter serve` on a loopback port with a store and extra RAGMETER_* settings; waits for /healthz.
 
     Its output goes to `log`, by default a file beside the SQLite store."""
     environ = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
     environ.update(RAGMETER_DB=db, **env)
-    log = open(log or Path(db.removeprefix("sqlite:///")).with_suffix(f".{port}.log"), "ab")
-    process = subprocess.Popen([sys.executable, "-m", "ragmeter.service.cli", "serve", "--port", str(port)],
-                               env=environ, stdout=log, stderr=log)
+    # The server writes to its own copy of the file; this one is closed once it has started.
+    with open(log or Path(db.removeprefix("sqlite:///")).with_suffix(f".{port}.log"), "ab") as sink:
+        process = subprocess.Popen([sys.executable, "-m", "ragmeter.service.cli", "serve", "--port", str(port)],
+                                   env=environ, stdout=sink, stderr=sink)
     for _ in range(600):
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
@@ -28,7 +29,7 @@ def serve(port: int, db: str, log: Path | None = None, **env: str) -> subprocess
         except httpx.TransportError:
             time.sleep(0.1)
     process.kill()
-    raise RuntimeError(f"service did not start; see {log.name}")
+    raise RuntimeError(f"service did not start; see {sink.name}")
 
 
 def rss_mb(pid: int) -> float:
@@ -58,7 +59,10 @@ class Sampler(threading.Thread):
     def __init__(self, pid: int, probe=None, every: float = 0.05):
         super().__init__(daemon=True)
         self.pid, self.probe, self.every = pid, probe, every
-        self.rss, self.child_rss, self.latencies, self.failures = [], [], [], 0
+        self.rss: list[float] = []
+        self.child_rss: list[float] = []
+        self.latencies: list[float] = []
+        self.failures = 0
         self.halt = threading.Event()
 
     def run(self) -> None:

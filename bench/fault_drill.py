@@ -61,7 +61,8 @@ def main() -> None:
     db, base, sim_url = f"sqlite:///{db_path}", f"http://127.0.0.1:{args.port}", f"http://127.0.0.1:{args.sim_port}"
     sim = subprocess.Popen([sys.executable, str(SIM), "--port", str(args.sim_port), "--latency-ms", "50",
                             "--error-rate", "0.2", "--error-codes", "429,500,503", "--malformed-rate", "0.1",
-                            "--hang-rate", "0.05", "--hang-s", "60"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            "--hang-rate", "0.05", "--hang-s", "60"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     env = {"OPENAI_BASE_URL": f"{sim_url}/v1", "OPENAI_API_KEY": "drill", "RAGMETER_JUDGE": "openai",
            "RAGMETER_JUDGE_TIMEOUT": "5", "RAGMETER_BATCH_CONCURRENCY": "32", "RAGMETER_JUDGE_CONCURRENCY": "64"}
     try:
@@ -80,7 +81,8 @@ def main() -> None:
         process.wait()
         exit_s = time.perf_counter() - stopping
         left_pending_at_sigterm = pending_picked_up(db_path, batch["id"])
-        after_sigterm = sqlite3.connect(db_path).execute("SELECT status FROM jobs WHERE id = ?", (batch["id"],)).fetchone()[0]
+        after_sigterm = sqlite3.connect(db_path).execute("SELECT status FROM jobs WHERE id = ?",
+                                                         (batch["id"],)).fetchone()[0]
 
         process = serve(args.port, db, **env)
         final = wait_for(base, batch["id"])
@@ -99,7 +101,8 @@ def main() -> None:
     print(json.dumps({
         "rows_submitted": args.rows, "final_status": final["status"], "rows_scored": final["scored"],
         "rows_errored": final["errors"], "error_kinds": dict(errors.most_common(5)),
-        "rows_lost": len({f"f{i}" for i in range(args.rows)} - set(ids)) + sum(r["status"] == "pending" for r in results),
+        "rows_lost": (len({f"f{i}" for i in range(args.rows)} - set(ids))
+                      + sum(r["status"] == "pending" for r in results)),
         "rows_stored_twice": len(ids) - len(set(ids)),
         "rows_picked_up_twice (in flight at kill or SIGTERM, scored again)": picked_twice,
         "killed_at_done": killed_at, "in_flight_at_kill": in_flight_at_kill,

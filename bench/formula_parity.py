@@ -70,7 +70,8 @@ async def one_case(rng: random.Random, llm, vectors, metrics) -> dict[str, tuple
     n = rng.choice([0, 1, 2, 3, 5, 8])
     verdicts = [rng.random() < 0.7 for _ in range(n)]
     llm.queue = [{"statements": [f"s{i}" for i in range(n)]},
-                 {"statements": [{"statement": f"s{i}", "reason": "r", "verdict": int(v)} for i, v in enumerate(verdicts)]}]
+                 {"statements": [{"statement": f"s{i}", "reason": "r", "verdict": int(v)}
+                                 for i, v in enumerate(verdicts)]}]
     ragas = (await metrics["faithfulness"].ascore(user_input="q", response="a", retrieved_contexts=["c"])).value
     mine = faithfulness([ClaimVerdict(claim=f"s{i}", verdict="supported" if v else "unsupported")
                          for i, v in enumerate(verdicts)])
@@ -113,7 +114,7 @@ async def run(cases: int, seed: int) -> None:
     rng = random.Random(seed)
     tally: dict[str, Counter] = {}
     worst: dict[str, float] = {}
-    examples: dict[tuple[str, str], tuple] = {}
+    examples: dict[tuple[str, str, str], tuple] = {}
     for _ in range(cases):
         for metric, (mine, ragas, kind) in (await one_case(rng, llm, vectors, metrics)).items():
             if mine is None or ragas is None:

@@ -26,21 +26,25 @@ def cases() -> list[tuple[str, str, dict]]:
     """(name, method path, httpx request arguments)."""
     raw = {"headers": {"content-type": "application/json"}}
     return [
-        ("gate.threshold NaN", "POST /v1/evaluate", {**raw, "content": '{"samples": [%s], "gate": {"threshold": NaN}}' % SAMPLE}),
+        ("gate.threshold NaN", "POST /v1/evaluate",
+         {**raw, "content": '{"samples": [' + SAMPLE + '], "gate": {"threshold": NaN}}'}),
         ("gate.threshold -Infinity", "POST /v1/evaluate",
-         {**raw, "content": '{"samples": [%s], "gate": {"threshold": -Infinity}}' % SAMPLE}),
+         {**raw, "content": '{"samples": [' + SAMPLE + '], "gate": {"threshold": -Infinity}}'}),
         ("min_scores false", "POST /v1/evaluate",
-         {**raw, "content": '{"samples": [%s], "gate": {"min_scores": {"faithfulness": false}}}' % SAMPLE}),
-        ("unknown gate key", "POST /v1/evaluate", {**raw, "content": '{"samples": [%s], "gate": {"x": 1}}' % SAMPLE}),
-        ("metrics []", "POST /v1/evaluate", {**raw, "content": '{"samples": [%s], "metrics": []}' % SAMPLE}),
+         {**raw, "content": '{"samples": [' + SAMPLE + '], "gate": {"min_scores": {"faithfulness": false}}}'}),
+        ("unknown gate key", "POST /v1/evaluate",
+         {**raw, "content": '{"samples": [' + SAMPLE + '], "gate": {"x": 1}}'}),
+        ("metrics []", "POST /v1/evaluate", {**raw, "content": '{"samples": [' + SAMPLE + '], "metrics": []}'}),
         ("lone surrogate in answer", "POST /v1/evaluate",
          {**raw, "content": '{"samples": [{"question": "Q?", "contexts": ["C."], "answer": "A\\ud800"}]}'}),
         ("lone surrogate in id", "POST /v1/evaluate",
          {**raw, "content": '{"samples": [{"id": "\\udfff", "question": "Q?", "contexts": ["C."], "answer": "A."}]}'}),
         ("JSON nested 100,000 deep", "POST /v1/evaluate", {**raw, "content": "[" * 100_000 + "]" * 100_000}),
         ("not JSON", "POST /v1/evaluate", {**raw, "content": "{"}),
-        ("upload: mapping=true", "POST /v1/batches", {"files": {"file": ("x.jsonl", ROW)}, "data": {"mapping": "true"}}),
-        ("upload: mapping=[1,2]", "POST /v1/batches", {"files": {"file": ("x.jsonl", ROW)}, "data": {"mapping": "[1,2]"}}),
+        ("upload: mapping=true", "POST /v1/batches",
+         {"files": {"file": ("x.jsonl", ROW)}, "data": {"mapping": "true"}}),
+        ("upload: mapping=[1,2]", "POST /v1/batches",
+         {"files": {"file": ("x.jsonl", ROW)}, "data": {"mapping": "[1,2]"}}),
         ("upload: mapping question=5", "POST /v1/batches",
          {"files": {"file": ("x.jsonl", ROW)}, "data": {"mapping": '{"question": 5}'}}),
         ("upload: metrics=,,,", "POST /v1/batches", {"files": {"file": ("x.jsonl", ROW)}, "data": {"metrics": ",,,"}}),
@@ -51,7 +55,8 @@ def cases() -> list[tuple[str, str, dict]]:
         ("upload: 1.25 M-character answer", "POST /v1/batches",
          {"files": {"file": ("x.jsonl", json.dumps({"question": "Q?", "contexts": ["C."],
                                                      "answer": "A" * 1_250_000}).encode())}}),
-        ("upload: not UTF-8", "POST /v1/batches", {"files": {"file": ("x.csv", "q,c,a\nq,c,caf\xe9\n".encode("latin-1"))}}),
+        ("upload: not UTF-8", "POST /v1/batches",
+         {"files": {"file": ("x.csv", "q,c,a\nq,c,caf\xe9\n".encode("latin-1"))}}),
         ("unknown batch", "GET /v1/batches/does-not-exist", {}),
         ("results in an unknown format", "GET /v1/batches/does-not-exist/results?format=xlsx", {}),
         ("foreign Host header", "GET /healthz", {"headers": {"host": "evil.example"}}),
@@ -90,7 +95,7 @@ def serve() -> tuple[subprocess.Popen, str]:
     port = sock.getsockname()[1]
     sock.close()
     db = f"sqlite:///{Path(tempfile.mkdtemp()) / 'drill.db'}"
-    env = {"RAGMETER_DB": db, "RAGMETER_JUDGE": "local", "PATH": "", "RAGMETER_ALLOWED_HOSTS": '["127.0.0.1"]'}
+    env = {"RAGMETER_DB": db, "RAGMETER_JUDGE": "embedded", "PATH": "", "RAGMETER_ALLOWED_HOSTS": '["127.0.0.1"]'}
     process = subprocess.Popen([sys.executable, "-m", "ragmeter.service.cli", "serve", "--port", str(port)], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
@@ -108,7 +113,7 @@ def main() -> int:
     parser.add_argument("--url", help="drill a running service instead of starting one")
     args = parser.parse_args()
     process, url = (None, args.url) if args.url else serve()
-    results = []
+    results: list[tuple[str, int | str]] = []
     try:
         with httpx.Client(base_url=url, timeout=60) as client:
             for name, target, request in cases():

@@ -46,8 +46,10 @@ def fmt(value, digits: int = 3) -> str:
 
 async def measure(names: list[str], limit: int | None, console: Console) -> dict:
     """Each source's report, with its split and wall time; a missing or empty file is skipped."""
-    settings = Settings(judge="local")
+    settings = Settings(judge="embedded")
     judge = build_judge(settings)
+    if judge is None:
+        raise RuntimeError("no judge: the settings ask for one that needs an LLM")
     out: dict = {"judge": judge.info.model_dump(), "limit": limit, "sources": {}, "skipped": {}}
     try:
         for name in names:

@@ -22,7 +22,7 @@ from drill_service import serve
 
 
 async def run(base: str, clients: int, rounds: int, idle: float) -> Counter:
-    outcomes = Counter()
+    outcomes: Counter[int | str] = Counter()
 
     async def client() -> None:
         async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(keepalive_expiry=idle)) as http:
@@ -46,7 +46,8 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ragmeter-keepalive-"))
     report = {}
-    for name, env in ((f"server keep-alive {args.idle:g} s (= client expiry)", {"RAGMETER_KEEP_ALIVE_S": str(args.idle)}),
+    for name, env in ((f"server keep-alive {args.idle:g} s (= client expiry)",
+                       {"RAGMETER_KEEP_ALIVE_S": str(args.idle)}),
                       ("server keep-alive default (65 s)", {})):
         process = serve(args.port, f"sqlite:///{work / 'jobs.db'}", RAGMETER_JUDGE="embedded", **env)
         try:

@@ -30,7 +30,8 @@ def sample(i: int) -> dict:
 
 
 async def run(base: str, keys: list[str], clients: int, requests: int) -> tuple[list[float], Counter, float]:
-    latencies, statuses = [], Counter()
+    latencies: list[float] = []
+    statuses: Counter[int | str] = Counter()
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(timeout=300, limits=limits) as http:
         async def client(c: int) -> None:

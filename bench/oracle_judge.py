@@ -61,7 +61,9 @@ class OracleJudge:
             self._thread.join(timeout=5)
 
     def verdict(self, prompt: str, claim: str) -> dict:
-        context = _squash(_CONTEXT.search(prompt).group(1))[:120]
+        found = _CONTEXT.search(prompt)
+        assert found is not None, "a verify prompt lists its contexts"
+        context = _squash(found.group(1))[:120]
         rows = self.by_context.get(context, [])
         row = next((r for r in rows if _squash(r["response"]) == claim), None) \
             or next((r for r in rows if claim in _squash(r["response"])), None)
@@ -80,7 +82,9 @@ class OracleJudge:
             body = await request.json()
             self.requests += 1
             prompt = body["messages"][-1]["content"]
-            claims = [re.sub(r"^\d+\. ", "", line) for line in _CLAIMS.search(prompt).group(1).splitlines()]
+            listed = _CLAIMS.search(prompt)
+            assert listed is not None, "the oracle answers verify calls only, which list claims"
+            claims = [re.sub(r"^\d+\. ", "", line) for line in listed.group(1).splitlines()]
             content = json.dumps({"claims": [self.verdict(prompt, _squash(c)) for c in claims]})
             return completion(body, content)
 

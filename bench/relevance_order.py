@@ -26,7 +26,7 @@ def answers(rows: list[dict]) -> dict[str, list[str]]:
     kinds: dict[str, list[str]] = {"full": [], "direct": [], "partial": [], "off_topic": [], "noncommittal": []}
     for i, row in enumerate(rows):
         support = row["supporting_sentences"]
-        gold = [c for c, g in zip(row["retrieved_contexts"], row["context_is_gold"]) if g]
+        gold = [c for c, g in zip(row["retrieved_contexts"], row["context_is_gold"], strict=True) if g]
         first = [s for s in support if s in gold[0]] or support[:1]
         kinds["full"].append(row["short_answer"].rstrip(".") + ". " + " ".join(support))
         kinds["direct"].append(row["short_answer"])
@@ -43,7 +43,7 @@ async def main() -> None:
     scores = {}
     for kind, texts in answers(rows).items():
         samples = [Sample(user_input=r["user_input"], retrieved_contexts=r["retrieved_contexts"], response=t)
-                   for r, t in zip(rows, texts)]
+                   for r, t in zip(rows, texts, strict=True)]
         results = await evaluate(samples, judge, ["answer_relevancy"])
         scores[kind] = np.array([r.scores.answer_relevancy for r in results])
     print(json.dumps({"mean": {k: round(float(v.mean()), 3) for k, v in scores.items()},

@@ -50,7 +50,8 @@ def ray_rows(judge: str, workers: list[int], n: int, sim: str | None) -> list[di
     from ragmeter.service.ray_pool import RayPool, connect
     from ragmeter.service.settings import Settings
 
-    connect()  # once, with this process's OPENAI_* in the workers' environment
+    # Once, with this process's OPENAI_* in the workers' environment.
+    connect(time.monotonic() + Settings().ray_start_timeout_s)
     samples = bench_samples(n)
     out = []
     for w in workers:

@@ -65,7 +65,7 @@ def parity(n: int, work: Path) -> None:
     samples = bench_samples(n)
     got: dict[str, list[tuple]] = {}
     started = time.perf_counter()
-    judge = build_judge(Settings(judge="local"))
+    judge = build_judge(Settings(judge="embedded"))
     db = f"sqlite:///{work}/local.db"
     job = asyncio.run(run_job(db, samples, lambda store: BatchRunner(store, judge, 8, poll_s=0.05)))
     got["local"] = outcomes(db, job, n)
@@ -73,7 +73,7 @@ def parity(n: int, work: Path) -> None:
 
     started = time.perf_counter()
     with ray_head(cpus=2):
-        pool = RayPool(Settings(judge="local", ray_workers=2))
+        pool = RayPool(Settings(judge="embedded", ray_workers=2))
         db = f"sqlite:///{work}/ray.db"
         try:
             job = asyncio.run(run_job(db, samples, lambda store: BatchRunner(
@@ -86,7 +86,7 @@ def parity(n: int, work: Path) -> None:
     started = time.perf_counter()
     path = write_rows(work / "parity.jsonl", n)
     with pg_database() as db:
-        with replicas(REPLICA_PORTS, db, work, RAGMETER_JUDGE="local", RAGMETER_POLL_S="0.5"):
+        with replicas(REPLICA_PORTS, db, work, RAGMETER_JUDGE="embedded", RAGMETER_POLL_S="0.5"):
             batch = upload(REPLICA_PORTS[0], path)
             wait_done(REPLICA_PORTS[0], batch, poll_s=1)
             owners = {port: rows_finished_by(port) for port in REPLICA_PORTS}
@@ -94,7 +94,9 @@ def parity(n: int, work: Path) -> None:
     print(f"parity: 2 replicas on PostgreSQL {n} rows in {time.perf_counter() - started:.0f} s "
           f"(rows each replica scored: {owners})")
     for mode in ("ray", "2 replicas"):
-        mismatches = sum(a != b for a, b in zip(got["local"], got[mode])) + abs(len(got["local"]) - len(got[mode]))
+        # A run that lost or gained rows counts each missing or extra row as a mismatch.
+        mismatches = (sum(a != b for a, b in zip(got["local"], got[mode], strict=False))
+                      + abs(len(got["local"]) - len(got[mode])))
         print(f"parity: {mode} vs local: {len(got[mode])} rows, {mismatches} mismatches")
     statuses = {row[1] for rows in got.values() for row in rows}
     print(f"parity: row statuses seen {sorted(statuses)}")
@@ -177,7 +179,7 @@ def replica_kill(n: int, sim: str, work: Path) -> None:
             store = Store(db)
             with store.session() as s:
                 leased = s.scalar(select(func.count()).select_from(Row).where(
-                    Row.job_id == batch, Row.status == "pending", Row.lease_owner.like(f"%:{victim.pid}:%")))
+                    Row.job_id == batch, Row.status == "pending", Row.lease_owner.like(f"%:{victim.pid}:%"))) or 0
             store.close()
             os.kill(victim.pid, signal.SIGKILL)
             started = time.perf_counter()

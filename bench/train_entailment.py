@@ -111,7 +111,7 @@ def build_pairs(out: Path) -> None:
             index = store.index(contexts)
             parsed = [Claim.of(c, match_text(c, question) if as_answer else c) for c in claims]
             store.embed(parsed, index)
-            for claim, label in zip(parsed, labels):
+            for claim, label in zip(parsed, labels, strict=True):
                 features, ci, si, _ = claim_features(claim, index, best_match(claim, index))
                 if ci is not None:
                     sink.write(json.dumps({"src": source, "split": split, "group": group, "claim": claim.probe,
@@ -126,9 +126,9 @@ def build_pairs(out: Path) -> None:
                     emit(source, f"{source}-{n}", row["user_input"], claims, row["retrieved_contexts"],
                          [None if hallucinated else 1] * len(claims), sample_label=hallucinated,
                          split="holdout" if in_holdout(row) else "train")
-        for name, source in ((DATA / "qags_cnndm_sentences.jsonl", "qags_sentences"),
+        for path, source in ((DATA / "qags_cnndm_sentences.jsonl", "qags_sentences"),
                              (DATA / "qags_cnndm_summaries.jsonl", "qags_summaries"), (SUITE, "robustness")):
-            for n, row in enumerate(read_rows(name)):
+            for n, row in enumerate(read_rows(path)):
                 claims = split_claims(row["response"]) or [row["response"]]
                 emit(source, f"{source}-{n}", row["user_input"], claims, row["retrieved_contexts"],
                      [None] * len(claims), sample_label=row["label_hallucinated"], split="eval")
@@ -144,7 +144,8 @@ def build_pairs(out: Path) -> None:
                 continue
             picked = [sentences[(k * 7 + i * 5) % len(sentences)] for i in range(3)]
             names = sorted({m.group(0) for m in train_support._NAME.finditer(article) if not m.group(0)[0].isdigit()})
-            supported, unsupported = [], []
+            supported: list[str] = []
+            unsupported: list[str | None] = []
             for i, sentence in enumerate(picked):
                 head = train_support._PAREN.sub("", sentence).split(", ")[0].rstrip(".") + "."
                 clauses = sentence.split(", ")
@@ -157,15 +158,15 @@ def build_pairs(out: Path) -> None:
                 kinds = [train_support._splice(sentence, other), swapped, train_support._altered_number(sentence),
                          negated(sentence), roles_exchanged(sentence), year_added(sentence, article, k + i)]
                 unsupported += [kinds[(k + i) % 6], kinds[(k + i + 2) % 6], kinds[(k + i + 4) % 6]]
-            unsupported = [c for c in unsupported if c]
-            claims = [c if j % 2 else c[:1] + c[1:].lower() for j, c in enumerate(supported + unsupported)]
+            made = [c for c in unsupported if c]
+            claims = [c if j % 2 else c[:1] + c[1:].lower() for j, c in enumerate(supported + made)]
             emit("news", f"news-{k}", row["user_input"], claims, [article],
-                 [1] * len(supported) + [0] * len(unsupported), as_answer=False)
+                 [1] * len(supported) + [0] * len(made), as_answer=False)
         for n, row in enumerate(read_rows(DATA / "hotpotqa_dev.jsonl")):
             if in_holdout(row):
                 continue
             contexts = row["retrieved_contexts"]
-            distractors = [c for c, gold in zip(contexts, row["context_is_gold"]) if not gold]
+            distractors = [c for c, gold in zip(contexts, row["context_is_gold"], strict=True) if not gold]
             sentences = row["supporting_sentences"]
             wrong = [x for s in sentences for x in (negated(s), roles_exchanged(s)) if x]
             q = row["user_input"]
@@ -277,7 +278,7 @@ def probe(pairs: Path, model_path: Path) -> None:
     rows = [r for r in map(json.loads, pairs.open()) if r["split"] != "train"]
     p = EntailmentModel.load(model_path).probabilities([(r["claim"], r["evidence"]) for r in rows])
     answers: dict[tuple[str, str], list] = {}
-    for r, q in zip(rows, p):
+    for r, q in zip(rows, p, strict=True):
         answers.setdefault((r["src"], r["group"]), []).append((r["sample_label"], q))
     for source in sorted({s for s, _ in answers}):
         picked = [v for (s, _), v in answers.items() if s == source]

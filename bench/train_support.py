@@ -32,7 +32,8 @@ from sklearn.neural_network import MLPClassifier
 from ragmeter.metrics.judges.embedded.contexts import ContextStore
 from ragmeter.metrics.judges.embedded.encoder import Encoder
 from ragmeter.metrics.judges.embedded.judge import match_text, split_claims
-from ragmeter.metrics.judges.embedded.support import FEATURES, WEIGHTS_FILE, Claim, SupportModel, best_match, claim_features
+from ragmeter.metrics.judges.embedded.support import (FEATURES, WEIGHTS_FILE, Claim, SupportModel, best_match,
+                                                        claim_features)
 from ragmeter.service.analysis.accuracy.reports import balanced_accuracy
 from ragmeter.service.analysis.accuracy.split import in_holdout, read_rows
 
@@ -54,7 +55,7 @@ def features(store, item: dict) -> list[dict]:
     index = store.index(item["contexts"])
     q = item["question"]
     return [claim_features(Claim.of(c, match_text(c, q) if item["as_answer"] else c), index, m)[0]
-            for c, m in zip(item["claims"], item["matches"])]
+            for c, m in zip(item["claims"], item["matches"], strict=True)]
 
 
 def build(encoder) -> dict:
@@ -88,8 +89,8 @@ def hotpot_pairs(encoder) -> list[tuple[dict, int]]:
         if in_holdout(row):
             continue
         contexts = row["retrieved_contexts"]
-        distractors = [c for c, g in zip(contexts, row["context_is_gold"]) if not g]
-        gold_text = " ".join(c for c, g in zip(contexts, row["context_is_gold"]) if g)
+        distractors = [c for c, g in zip(contexts, row["context_is_gold"], strict=True) if not g]
+        gold_text = " ".join(c for c, g in zip(contexts, row["context_is_gold"], strict=True) if g)
         sentences = row["supporting_sentences"]
         compressed = [c for c in (_PAREN.sub("", s).split(", ")[0].rstrip(".") + "." for s in sentences)
                       if len(c.split()) >= 4 and c not in sentences]
@@ -136,7 +137,8 @@ def news_pairs(encoder, limit: int = 900) -> list[tuple[dict, int]]:
     (not words found anywhere) tells them apart. Half of each kind is lower-cased, as some answers are.
     """
     store = ContextStore(encoder, max_entries=10_000)
-    pairs, seen = [], set()
+    pairs: list[tuple[dict, int]] = []
+    seen: set[str] = set()
     for row in read_rows(DATA / "halueval_summarization_dev.jsonl"):
         article = row["retrieved_contexts"][0]
         if in_holdout(row) or article in seen or len(seen) >= limit:
@@ -168,7 +170,7 @@ def news_pairs(encoder, limit: int = 900) -> list[tuple[dict, int]]:
 
 
 def claim_examples(samples: list[dict]) -> list[tuple[dict, int]]:
-    examples = []
+    examples: list[tuple[dict, int]] = []
     for s in samples:
         if s["holdout"] or not s["features"]:
             continue
@@ -212,16 +214,18 @@ def main() -> None:
     news = [(f, label) for item, label in news_pairs(encoder) for f in features(store, item)]
     print(f"lexical features in {time.perf_counter() - started:.0f}s")
     sets = {"qa": claim_examples(qa), "summarization": claim_examples(summ), "hotpot": hotpot, "news": news}
-    x, y, w = [], [], []
+    rows: list[dict] = []
+    labelled: list[int] = []
+    weights: list[float] = []
     for name, examples in sets.items():
         labels = np.array([label for _, label in examples])
         # Each source and each class weighs the same in total, whatever its size.
         for f, label in examples:
-            x.append(f)
-            y.append(label)
-            w.append(1.0 / (len(sets) * 2 * max(1, (labels == label).sum())))
+            rows.append(f)
+            labelled.append(label)
+            weights.append(1.0 / (len(sets) * 2 * max(1, (labels == label).sum())))
         print(f"{name}: {len(examples)} claim examples, {int(labels.sum())} supported")
-    x, y, w = matrix(x), np.array(y), np.array(w) * len(w)
+    x, y, w = matrix(rows), np.array(labelled), np.array(weights) * len(weights)
     nets = []
     for seed in range(args.ensemble):
         net = MLPClassifier(hidden_layer_sizes=(64,), alpha=1e-3, max_iter=3000, random_state=seed)
@@ -241,18 +245,20 @@ def main() -> None:
 
     # One cut-off and one threshold for both sets, chosen on training rows for the widest margin over
     # the targets (QA 0.95, summarization 0.80).
-    best = None
+    best: tuple[float, float, float] | None = None
     for cutoff in np.arange(0.30, 0.90, 0.025):
         hq, hs = hallucination(qa, cutoff), hallucination(summ, cutoff)
         # Not capped below 0.5 (one unsupported claim of two failing, as with the LLM judge): on the
         # training rows no cut-off reaches QA 0.95 and summarization 0.80 under 0.5 (best 0.92 / 0.78),
         # because 40% of HaluEval's right summaries hold a sentence the article does not support
-        # (bylines, facts from beyond the article). README, "Calibration".
+        # (bylines, facts from beyond the article). docs/embedded-judge.md, "Calibration".
         for threshold in np.arange(0.0, 0.90, 0.025):
             a, b = accuracy(qa, hq, threshold, False), accuracy(summ, hs, threshold, False)
             candidate = (min(a - 0.95, b - 0.80), float(cutoff), float(threshold))
             if best is None or candidate > best:
                 best = candidate
+    if best is None:
+        raise RuntimeError("no cut-off and threshold were tried")
     _, cutoff, threshold = best
     report = {}
     for name, samples in (("halueval_qa", qa), ("halueval_summarization", summ)):

@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import Field
 
 from .judgements import GeneratedQuestion, Needs
-from .metric import Judged, Metric
+from .metric import Judged, Metric, RagasCounterpart, replies_named
 from .sample import Sample
 from .metric_score import MetricScore
 
@@ -54,7 +54,17 @@ def score(sample: Sample, judged: Judged) -> AnswerRelevancyDetail:
     return AnswerRelevancyDetail(**dict(answer_relevancy(sims, relevance.noncommittal)), **evidence)
 
 
+def from_ragas(value: float, replies: list, sample: Sample) -> MetricScore:
+    """ragas' generated questions; noncommittal when it found every one noncommittal."""
+    generated = [r for r in replies_named(replies, "AnswerRelevanceOutput") if r.question]
+    noncommittal = bool(generated) and all(r.noncommittal for r in generated)
+    return AnswerRelevancyDetail.of(value, noncommittal=noncommittal,
+                                    questions=[GeneratedQuestion(question=r.question) for r in generated])
+
+
 METRIC = Metric(
     name="answer_relevancy", module=sys.modules[__name__], detail=AnswerRelevancyDetail, score=score,
     required_fields=("user_input", "response"), needs=Needs(relevance=True),
+    ragas=RagasCounterpart("AnswerRelevancy", ("user_input", "response"), from_ragas,
+                           uses=("llm", "embeddings", "strictness")),
 )

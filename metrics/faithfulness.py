@@ -6,11 +6,12 @@ a refusal, has no faithfulness score: null with the reason `no_claims`.
 """
 from __future__ import annotations
 
+import math
 import sys
 
 from .evidence import check_claims
 from .judgements import ClaimVerdict, Needs
-from .metric import Judged, Metric
+from .metric import Judged, Metric, RagasCounterpart, replies_named
 from .sample import Sample
 from .metric_score import NO_CLAIMS, UNSUPPORTED_LANGUAGE, MetricScore, abstention
 
@@ -40,8 +41,19 @@ def score(sample: Sample, judged: Judged) -> FaithfulnessDetail:
     return FaithfulnessDetail(**dict(faithfulness(judged_claims)), claims=claims)
 
 
+def from_ragas(value: float, replies: list, sample: Sample) -> MetricScore:
+    """ragas' statements with their verdicts as claims; its NaN (no statements found) is `no_claims`."""
+    found: list = next((r.statements for r in replies_named(replies, "NLIStatementOutput")), [])
+    claims = [ClaimVerdict(claim=v.statement, verdict="supported" if v.verdict else "unsupported", reason=v.reason)
+              for v in found]
+    if math.isnan(value):
+        return FaithfulnessDetail.null(NO_CLAIMS, claims=claims)
+    return FaithfulnessDetail.of(value, claims=claims)
+
+
 METRIC = Metric(
     name="faithfulness", module=sys.modules[__name__], detail=FaithfulnessDetail, score=score,
     required_fields=("user_input", "retrieved_contexts", "response"),
     needs=Needs(claims=True), null_reasons=(NO_CLAIMS, UNSUPPORTED_LANGUAGE),
+    ragas=RagasCounterpart("Faithfulness", ("user_input", "response", "retrieved_contexts"), from_ragas),
 )

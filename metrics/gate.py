@@ -45,7 +45,8 @@ class GateResult(BaseModel):
     threshold: float
     unsupported_claims: list[str] = []
     failed_rules: list[str] = Field(default_factory=list, description="Why the answer failed; empty when it passed.")
-    notes: list[str] = Field(default_factory=list, description="What the gate could not check, and why it passed anyway.")
+    notes: list[str] = Field(default_factory=list,
+                             description="What the gate could not check, and why it passed anyway.")
 
 
 def apply_gate(scores: Mapping[str, MetricScore], claims: list[ClaimVerdict],

@@ -22,7 +22,7 @@ class Needs:
     context_verdicts: bool = False  # each context judged useful or not
 
     @classmethod
-    def union(cls, needs: Iterable["Needs"]) -> "Needs":
+    def union(cls, needs: Iterable[Needs]) -> Needs:
         needs = list(needs)
         return cls(**{f.name: any(getattr(n, f.name) for n in needs) for f in fields(cls)})
 
@@ -100,7 +100,8 @@ class Relevance(BaseModel):
 
     noncommittal: bool = False
     questions: list[GeneratedQuestion] = []
-    estimate: float | None = Field(default=None, description="A direct estimate in [0, 1], for judges that write no questions.")
+    estimate: float | None = Field(default=None,
+                                   description="A direct estimate in [0, 1], for judges that write no questions.")
     signals: dict[str, float] = Field(default={}, description="What a direct estimate is made of.")
 
 
@@ -119,7 +120,7 @@ class Usage(BaseModel):
     escalated_statements: int = 0
     escalated_contexts: int = 0
 
-    def add(self, other: "Usage") -> None:
+    def add(self, other: Usage) -> None:
         for name in Usage.model_fields:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 

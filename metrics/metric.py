@@ -1,8 +1,8 @@
 """What a metric is: its definition, the fields and judgements it reads, its detail model, its formula.
 
 Each metric module defines one `Metric`; `registry.py` lists them. The catalog, the metric name
-type, the result models, which judge calls a request makes, batch columns and CI rules are all
-derived from that list, so a metric lives in one place.
+type, which judge calls a request makes, batch columns and CI rules are all derived from that list;
+the result and row models name each metric's field (checked against the list by tests/test_registry.py).
 """
 from __future__ import annotations
 
@@ -52,6 +52,24 @@ def _present(value):
 
 
 @dataclass(frozen=True)
+class RagasCounterpart:
+    """The ragas metric that computes the same score, for the ragas engine (RAGMETER_JUDGE=ragas)."""
+
+    metric: str  # its class in ragas.metrics.collections
+    fields: tuple[str, ...]  # the sample fields it is called with (ragas' names, which are the sample's)
+    # Its value and the structured replies it received, as this metric's detail (NaN becomes null).
+    details: Callable[[float, list, Sample], MetricScore]
+    uses: tuple[str, ...] = ("llm",)  # what it is built with: llm, embeddings, strictness (questions per answer)
+    without_reference: RagasCounterpart | None = None  # what ragas runs instead when the sample has no reference
+    aliases: tuple[str, ...] = ()  # ragas' other names for this metric, accepted by the notebook's evaluate()
+
+
+def replies_named(replies: list, type_name: str) -> list:
+    """The structured replies ragas received of one response model (matched by name: ragas is optional)."""
+    return [r for r in replies if type(r).__name__ == type_name]
+
+
+@dataclass(frozen=True)
 class Metric:
     """One metric, declared once."""
 
@@ -65,6 +83,7 @@ class Metric:
     embeds: Callable[[Sample], list[str]] | None = None  # texts the formula needs embedded
     null_reasons: tuple[str, ...] = ()  # the metric's own; the common ones are added by `all_null_reasons`
     default: bool = True  # computed when a request names no metrics
+    ragas: RagasCounterpart | None = None  # the same metric in ragas, for the ragas engine
 
     @property
     def definition(self) -> str:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any, Self
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -27,7 +28,7 @@ class MetricScore(BaseModel):
     reason: str | None = Field(default=None, description="Why the score is null, when it is.")
 
     @model_validator(mode="after")
-    def _score_or_reason(self) -> "MetricScore":
+    def _score_or_reason(self) -> Self:
         if self.score is None:
             if not self.reason:
                 raise ValueError("a null score needs a reason")
@@ -36,7 +37,7 @@ class MetricScore(BaseModel):
         return self
 
     @classmethod
-    def of(cls, value: float, **evidence) -> "MetricScore":
+    def of(cls, value: float, **evidence: Any) -> Self:
         """A score clipped into [0, 1]; NaN or an infinity is null with `invalid_value`."""
         value = float(value)
         if not math.isfinite(value):
@@ -44,7 +45,7 @@ class MetricScore(BaseModel):
         return cls(score=min(1.0, max(0.0, value)), **evidence)
 
     @classmethod
-    def null(cls, reason: str, **evidence) -> "MetricScore":
+    def null(cls, reason: str, **evidence: Any) -> Self:
         return cls(score=None, reason=reason, **evidence)
 
 

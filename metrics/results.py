@@ -1,33 +1,54 @@
-"""The result of scoring one sample. `Scores` and `Details` have one field per registered metric."""
+"""The result of scoring one sample. `Scores` and `Details` have one field per registered metric.
+
+They are written out so that type checkers and editors see each metric's field; tests/test_registry.py
+checks that they list exactly the registered metrics, in the registry's order.
+"""
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, Field
 
+from .answer_relevancy import AnswerRelevancyDetail
+from .context_precision import ContextPrecisionDetail
+from .context_recall import ContextRecallDetail
+from .faithfulness import FaithfulnessDetail
 from .gate import GateResult
 from .judgements import ErrorInfo, JudgeInfo, Usage
-from .registry import METRICS
+from .registry import BY_NAME
+from .semantic_similarity import SemanticSimilarityDetail
 
 
-def _summary(definition: str) -> str:
-    return definition.split("\n", 1)[0]
+def score_field(name: str) -> Any:
+    """A metric's score field: null by default, described by the first line of the metric's definition."""
+    return Field(default=None, description=BY_NAME[name].definition.split("\n", 1)[0])
 
 
-Scores = create_model(
-    "Scores", __doc__="Each metric's score: a float in [0, 1], or null (its detail says why).",
-    **{m.name: (float | None, Field(default=None, description=_summary(m.definition))) for m in METRICS})
+class Scores(BaseModel):
+    """Each metric's score: a float in [0, 1], or null (its detail says why)."""
 
-Details = create_model(
-    "Details", __doc__="Each metric's score, the reason it is null, and the evidence behind it.",
-    **{m.name: (m.detail, ...) for m in METRICS})
+    faithfulness: float | None = score_field("faithfulness")
+    answer_relevancy: float | None = score_field("answer_relevancy")
+    context_precision: float | None = score_field("context_precision")
+    context_recall: float | None = score_field("context_recall")
+    semantic_similarity: float | None = score_field("semantic_similarity")
+
+
+class Details(BaseModel):
+    """Each metric's score, the reason it is null, and the evidence behind it."""
+
+    faithfulness: FaithfulnessDetail
+    answer_relevancy: AnswerRelevancyDetail
+    context_precision: ContextPrecisionDetail
+    context_recall: ContextRecallDetail
+    semantic_similarity: SemanticSimilarityDetail
 
 
 class SampleResult(BaseModel):
     id: str | int | None = None
-    scores: Scores  # type: ignore[valid-type]
+    scores: Scores
     gate: GateResult
-    details: Details  # type: ignore[valid-type]
+    details: Details
     judge: JudgeInfo
     usage: Usage
     errors: list[ErrorInfo] = []

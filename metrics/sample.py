@@ -98,7 +98,8 @@ def field_aliases() -> dict[str, tuple[str, ...]]:
     out = {}
     for name, info in Sample.model_fields.items():
         alias = info.validation_alias
-        out[name] = tuple(alias.choices) if isinstance(alias, AliasChoices) else (name,)
+        # Every alias is a plain name (no AliasPath).
+        out[name] = tuple(str(c) for c in alias.choices) if isinstance(alias, AliasChoices) else (name,)
     return out
 
 

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from typing import cast
 
 from .gate import GateConfig, apply_gate
 from .judgements import Decomposition, ErrorInfo, JudgeError, Needs, Relevance, Usage, Verification
-from .judges.protocol import Judge
+from .judges.protocol import Judge, Scorer
+from .judges.registry import is_engine
 from .metric import Judged, Metric
 from .registry import DEFAULT_METRICS, METRICS
 from .results import Details, SampleResult, Scores
@@ -21,7 +23,7 @@ from .metric_score import INVALID_VALUE
 NOTHING_JUDGED = Judged(None, None, None, None)
 
 
-async def score_sample(sample: Sample, judge: Judge, metrics: Iterable[str] | None = None,
+async def score_sample(sample: Sample, judge: Scorer, metrics: Iterable[str] | None = None,
                        gate: GateConfig | None = None, threshold: float | None = None) -> SampleResult:
     """Score one sample on the requested metrics (the default ones when None) and apply the gate."""
     gate = gate or GateConfig()
@@ -31,20 +33,21 @@ async def score_sample(sample: Sample, judge: Judge, metrics: Iterable[str] | No
     usage = Usage()
     errors: list[ErrorInfo] = []
 
-    if hasattr(judge, "score_metrics"):  # an engine that computes whole metrics itself (ragas)
+    if is_engine(judge):  # declared in the judge registry: it computes whole metrics itself (ragas)
         scored = await judge.score_metrics(sample, [m.name for m in active], usage, errors)
         details = {m.name: scored[m.name] if m.name in scored else m.evaluate(sample, NOTHING_JUDGED, m.name in wanted)
                    for m in METRICS}
     else:
-        details = await _judged_details(sample, judge, active, wanted, need, usage, errors)
+        details = await _judged_details(sample, cast(Judge, judge), active, wanted, need, usage, errors)
     errors += [ErrorInfo(stage=name, kind=INVALID_VALUE, message="the computation gave NaN or an infinity")
                for name, detail in details.items() if detail.reason == INVALID_VALUE]
+    checked = Details.model_validate(details)
     return SampleResult(
         id=sample.id,
         scores=Scores(**{name: detail.score for name, detail in details.items()}),
-        gate=apply_gate(details, details["faithfulness"].claims, gate,
+        gate=apply_gate(details, checked.faithfulness.claims, gate,
                         _first_set(gate.threshold, threshold, judge.default_threshold)),
-        details=Details(**details),
+        details=checked,
         judge=judge.info,
         usage=usage,
         errors=errors,
@@ -68,12 +71,13 @@ async def _judged_details(sample: Sample, judge: Judge, active: list[Metric], wa
         if need.relevance and parts is not None else _done(None if need.relevance else Relevance()),
         _attempt(judge.embed(texts, usage), errors) if texts else _done([]),
     )
-    judged = Judged(parts, verification, relevance, dict(zip(texts, vectors)) if vectors is not None else None)
+    judged = Judged(parts, verification, relevance,
+                    dict(zip(texts, vectors, strict=True)) if vectors is not None else None)
 
     return {m.name: m.evaluate(sample, judged, m.name in wanted) for m in METRICS}
 
 
-async def evaluate(samples: Iterable[Sample], judge: Judge, metrics: Iterable[str] | None = None,
+async def evaluate(samples: Iterable[Sample], judge: Scorer, metrics: Iterable[str] | None = None,
                    gate: GateConfig | None = None, threshold: float | None = None) -> list[SampleResult]:
     """Score many samples concurrently; the judge's own cap bounds the calls in flight."""
     metrics = None if metrics is None else tuple(metrics)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 
 from .answer_relevancy import cosine_similarities
-from .metric import Judged, Metric
+from .metric import Judged, Metric, RagasCounterpart
 from .sample import Sample
 from .metric_score import MetricScore
 
@@ -19,12 +19,19 @@ class SemanticSimilarityDetail(MetricScore):
 
 
 def score(sample: Sample, judged: Judged) -> SemanticSimilarityDetail:
-    [similarity] = cosine_similarities(judged.vector(sample.reference), [judged.vector(sample.response)])
+    reference = sample.reference or ""  # a required field: never empty here
+    [similarity] = cosine_similarities(judged.vector(reference), [judged.vector(sample.response)])
     return SemanticSimilarityDetail.of(similarity)  # floored at 0; NaN becomes invalid_value
+
+
+def from_ragas(value: float, replies: list, sample: Sample) -> MetricScore:
+    return SemanticSimilarityDetail.of(value)
 
 
 METRIC = Metric(
     name="semantic_similarity", module=sys.modules[__name__], detail=SemanticSimilarityDetail, score=score,
-    required_fields=("response", "reference"), embeds=lambda sample: [sample.reference, sample.response],
+    required_fields=("response", "reference"), embeds=lambda sample: [sample.reference or "", sample.response],
     default=False,
+    ragas=RagasCounterpart("SemanticSimilarity", ("reference", "response"), from_ragas, uses=("embeddings",),
+                           aliases=("answer_similarity",)),
 )

@@ -28,7 +28,7 @@ class RagmeterClient:
         self.http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout,
                                  headers={"X-API-Key": api_key} if api_key else None)
 
-    def __enter__(self) -> "RagmeterClient":
+    def __enter__(self) -> RagmeterClient:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -119,8 +119,8 @@ def _frame(data: bytes, fmt: str) -> tuple[pd.DataFrame, int]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise BadUpload([Problem(line=line, message=f"not UTF-8 text: bad byte at offset {exc.start}")]) from exc
+        where = data[:exc.start].count(b"\n") + 1
+        raise BadUpload([Problem(line=where, message=f"not UTF-8 text: bad byte at offset {exc.start}")]) from exc
     if fmt == "csv":
         try:
             return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False), 2

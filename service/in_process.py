@@ -90,4 +90,4 @@ def score_rows(samples: list[Sample], metrics: list[str] | None = None, gate: Ga
                settings: Settings | None = None) -> list[ScoredRow]:
     """`score_samples`, as flat scored rows."""
     results = score_samples(samples, metrics, gate, settings=settings)
-    return [ScoredRow.of(i, sample, result) for i, (sample, result) in enumerate(zip(samples, results))]
+    return [ScoredRow.of(i, sample, result) for i, (sample, result) in enumerate(zip(samples, results, strict=True))]

@@ -1,79 +1,73 @@
-"""Picks and builds the judge the service scores with, from its settings."""
+"""Which judge the service's settings ask for, built through the judge registry, with the service's messages."""
 from __future__ import annotations
 
-import os
+import logging
 
-from ragmeter.metrics.judges import Judge
-from ragmeter.metrics.judges.breaker import CircuitBreaker
-from ragmeter.metrics.judges.cache import ReplyCache
-from ragmeter.metrics.judges.llm import LLMJudge
+from ragmeter.metrics.judges import Scorer
+from ragmeter.metrics.judges.config import JudgeConfig, llm_configured
+from ragmeter.metrics.judges.registry import JUDGES, JudgeSpec, choices, resolve
 
-from ragmeter.service.settings import Settings
+from ragmeter.service.settings import JUDGE_CHOICES, Settings
 
-NO_JUDGE = ("RAGMETER_JUDGE=openai (or cascade, or ragas) but no LLM judge is configured: set OPENAI_API_KEY (and "
-            "OPENAI_BASE_URL for a server other than OpenAI's), or use RAGMETER_JUDGE=local (the embedded judge)")
-# RAGMETER_JUDGE values that mean the embedded judge ("local" is the original name).
-EMBEDDED = ("local", "embedded")
+AUTO = "auto"  # the LLM judge when OPENAI_* is set, else the embedded one
+_LLM_JUDGES = [spec.name for spec in JUDGES if spec.needs_llm]
+NO_JUDGE = (f"RAGMETER_JUDGE={_LLM_JUDGES[0]} (or {', or '.join(_LLM_JUDGES[1:])}) but no LLM judge is configured: "
+            "set OPENAI_API_KEY (and OPENAI_BASE_URL for a server other than OpenAI's), or use "
+            "RAGMETER_JUDGE=embedded (the embedded judge)")
+__all__ = ["AUTO", "JUDGE_CHOICES", "NO_JUDGE", "build_judge", "judge_choices", "judge_config", "judge_kind",
+           "judge_problem", "judge_spec", "llm_configured"]
+log = logging.getLogger("ragmeter.judge")
+_warned: set[str] = set()  # deprecated names already warned about in this process
 
 
-def llm_configured() -> bool:
-    """True when the openai SDK's own env vars point at a judge."""
-    return bool(os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL"))
+def judge_choices() -> str:
+    """The judge names a user may give, as one line: auto, then each judge with its aliases."""
+    return f"{AUTO}, {choices()}"
+
+
+def judge_spec(settings: Settings) -> JudgeSpec:
+    """The registered judge the settings select: auto means openai when the OPENAI_* variables are set, else embedded.
+
+    A deprecated name still selects its judge, with a warning logged once per process.
+    """
+    if settings.judge == AUTO:
+        return resolve("openai" if llm_configured() else "embedded")
+    spec = resolve(settings.judge)
+    if settings.judge in spec.deprecated and settings.judge not in _warned:
+        _warned.add(settings.judge)
+        log.warning("judge name %r is deprecated: it selects the %s judge, now called %r (what results report in "
+                    "`judge.name`); use RAGMETER_JUDGE=%s (or judge=%r)", settings.judge, spec.name, spec.name,
+                    spec.name, spec.name)
+    return spec
 
 
 def judge_kind(settings: Settings) -> str:
-    """`embedded`, `openai`, `cascade` or `ragas`: auto means openai when the OPENAI_* variables are set, else embedded."""
-    if settings.judge == "auto":
-        return "openai" if llm_configured() else "embedded"
-    return "embedded" if settings.judge in EMBEDDED else settings.judge
+    """The canonical name of the judge the settings select: `embedded`, `openai`, `cascade` or `ragas`."""
+    return judge_spec(settings).name
 
 
 def judge_problem(settings: Settings) -> str | None:
     """Why the configured judge cannot be built in this installation (a missing extra), or None."""
-    if judge_kind(settings) == "ragas":
-        from ragmeter.metrics.judges.ragas_engine import ragas_problem
-
-        return ragas_problem()
-    return None
+    return judge_spec(settings).problem()
 
 
-def build_judge(settings: Settings) -> Judge | None:
+def judge_config(settings: Settings) -> JudgeConfig:
+    """The registry's config from the service's settings."""
+    return JudgeConfig(
+        model=settings.judge_model, embedding_model=settings.embedding_model, timeout=settings.judge_timeout,
+        max_retries=settings.judge_max_retries, concurrency=settings.judge_concurrency,
+        response_format=settings.judge_response_format, breaker_failures=settings.judge_breaker_failures,
+        breaker_cooldown_s=settings.judge_breaker_cooldown_s, cache_size=settings.cache_size,
+        cache_path=settings.cache_path, n_questions=settings.answer_relevancy_questions,
+        claim_cutoff=settings.embedded_claim_cutoff, band_low=settings.cascade_band_low,
+        band_high=settings.cascade_band_high, decompose_with=settings.cascade_decompose)
+
+
+def build_judge(settings: Settings) -> Scorer | None:
     """The configured judge, or None when a judge that needs an LLM is asked for but none is configured."""
-    kind = judge_kind(settings)
-    if kind == "embedded":
-        return _embedded(settings)
-    if not llm_configured():
+    spec = judge_spec(settings)
+    if spec.needs_llm and not llm_configured():
         return None
-    if kind == "ragas":
-        if problem := judge_problem(settings):
-            raise RuntimeError(problem)
-        from ragmeter.metrics.judges.ragas_engine import RagasEngine
-
-        return RagasEngine(**_remote_options(settings))  # type: ignore[return-value]
-    llm = LLMJudge.create(response_format=settings.judge_response_format, **_remote_options(settings))
-    if kind == "cascade":
-        from ragmeter.metrics.judges.cascade import Band, CascadeJudge
-
-        return CascadeJudge(_embedded(settings), llm, Band(settings.cascade_band_low, settings.cascade_band_high),
-                            settings.cascade_decompose)
-    return llm
-
-
-def _embedded(settings: Settings) -> Judge:
-    from ragmeter.metrics.judges.embedded.judge import EmbeddedJudge
-
-    return EmbeddedJudge(claim_cutoff=settings.embedded_claim_cutoff)
-
-
-def _remote_options(settings: Settings) -> dict:
-    """What the LLM judge and the ragas engine share: model, timeouts, retries, cap, cache, breaker."""
-    return {
-        "model": settings.judge_model,
-        "embedding_model": settings.embedding_model,
-        "timeout": settings.judge_timeout,
-        "max_retries": settings.judge_max_retries,
-        "concurrency": settings.judge_concurrency,
-        "cache": ReplyCache(settings.cache_size, settings.cache_path),
-        "n_questions": settings.answer_relevancy_questions,
-        "breaker": CircuitBreaker(settings.judge_breaker_failures, settings.judge_breaker_cooldown_s),
-    }
+    if problem := spec.problem():
+        raise RuntimeError(problem)
+    return spec.build(judge_config(settings))

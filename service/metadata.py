@@ -6,6 +6,7 @@ cell is kept as its JSON text.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -25,10 +26,8 @@ def gather(record: dict) -> dict:
     extra = {k: v for k, v in record.items() if k not in RESERVED}
     given = record.get("metadata")
     if isinstance(given, str) and given.strip().startswith("{"):  # a CSV cell, or a re-uploaded download
-        try:
+        with contextlib.suppress(json.JSONDecodeError):
             given = json.loads(given)
-        except json.JSONDecodeError:
-            pass
     if not extra and given is None:
         return record
     kept = {k: v for k, v in record.items() if k in RESERVED}

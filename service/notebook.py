@@ -5,8 +5,8 @@
     result = evaluate(dataset)            # a ragas EvaluationDataset, its to_list() dicts, or a DataFrame
     result.to_pandas()                    # user_input, retrieved_contexts, response, reference, faithfulness, ...
 
-Any of ragmeter's judges scores behind it (`judge="openai"`, "embedded", "cascade", "ragas", or a judge
-object); the full results, with evidence and null reasons, are in `result.results`.
+Any of ragmeter's judges scores behind it (`judge="openai"` (or "ragmeter"), "embedded", "cascade", "ragas",
+"auto", or a judge object); the full results, with evidence and null reasons, are in `result.results`.
 """
 from __future__ import annotations
 
@@ -18,26 +18,20 @@ import pandas as pd
 from ragmeter.metrics import (
     DEFAULT_METRICS,
     METRIC_NAMES,
+    METRICS,
     GateConfig,
     Sample,
     SampleResult,
 )
 from ragmeter.metrics import evaluate as score_all
-from ragmeter.metrics.judges import Judge
+from ragmeter.metrics.judges import Scorer
 
-from ragmeter.service.judge_setup import NO_JUDGE, build_judge, judge_problem
+from ragmeter.service.judge_setup import JUDGE_CHOICES, NO_JUDGE, build_judge, judge_choices, judge_problem
 from ragmeter.service.settings import Settings
 
 RAGAS_FIELDS = ("user_input", "retrieved_contexts", "response", "reference")
-# ragas' other names for the metrics ragmeter computes.
-RAGAS_ALIASES = {
-    "llm_context_precision_with_reference": "context_precision",
-    "llm_context_precision_without_reference": "context_precision",
-    "context_precision_with_reference": "context_precision",
-    "context_precision_without_reference": "context_precision",
-    "context_utilization": "context_precision",
-    "answer_similarity": "semantic_similarity",
-}
+# ragas' other names for the metrics ragmeter computes, as each metric declares them.
+RAGAS_ALIASES = {alias: m.name for m in METRICS if m.ragas for alias in m.ragas.aliases}
 
 
 class RagmeterResult:
@@ -65,14 +59,14 @@ class RagmeterResult:
         return repr({m: round(float(v), 4) for m, v in means.items() if pd.notna(v)})
 
 
-def evaluate(dataset, metrics: Iterable | None = None, judge: str | Judge = "auto",
+def evaluate(dataset, metrics: Iterable | None = None, judge: str | Scorer = "auto",
              gate: GateConfig | None = None) -> RagmeterResult:
     """Score a ragas dataset with a ragmeter judge; `metrics` takes names or ragas metric objects."""
     rows = _rows(dataset)
     names = _metric_names(metrics)
     samples = [Sample.model_validate(row) for row in rows]
-    owned = isinstance(judge, str)
-    scorer = _judge(judge) if owned else judge
+    owned = isinstance(judge, str)  # a judge built here is closed here
+    scorer = _judge(judge) if isinstance(judge, str) else judge
 
     async def run() -> list[SampleResult]:
         try:
@@ -101,15 +95,17 @@ def _metric_names(metrics: Iterable | None) -> list[str]:
     names = []
     for metric in metrics:
         name = metric if isinstance(metric, str) else getattr(metric, "name", None)
-        name = RAGAS_ALIASES.get(name, name)
+        name = RAGAS_ALIASES.get(name, name) if isinstance(name, str) else name
         if name not in METRIC_NAMES:
             raise ValueError(f"ragmeter has no metric {name!r}; it computes {', '.join(METRIC_NAMES)}")
         names.append(name)
     return list(dict.fromkeys(names))
 
 
-def _judge(kind: str) -> Judge:
-    settings = Settings(judge="openai" if kind == "ragmeter" else kind)
+def _judge(kind: str) -> Scorer:
+    if kind not in JUDGE_CHOICES:
+        raise ValueError(f"ragmeter has no judge {kind!r}; judge= takes {judge_choices()}, or a judge object")
+    settings = Settings(judge=kind)
     if problem := judge_problem(settings):
         raise RuntimeError(problem)
     judge = build_judge(settings)

@@ -18,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from ragmeter.metrics import GateConfig, Sample, SampleResult, score_sample
+from ragmeter.metrics.judges import Scorer
 
 from ragmeter.service.judge_setup import build_judge, judge_kind
 from ragmeter.service.settings import Settings
@@ -93,9 +94,11 @@ class ScoringWorker:
             from ragmeter.metrics.judges.embedded.encoder import Encoder
             from ragmeter.metrics.judges.embedded.judge import EmbeddedJudge
 
-            self.judge = EmbeddedJudge(Encoder.load(threads=1), claim_cutoff=config.embedded_claim_cutoff)
+            self.judge: Scorer = EmbeddedJudge(Encoder.load(threads=1), claim_cutoff=config.embedded_claim_cutoff)
+        elif (judge := build_judge(config)) is not None:
+            self.judge = judge
         else:
-            self.judge = build_judge(config)
+            raise RuntimeError("the Ray worker has no judge: the OPENAI_* variables are not set where it runs")
 
     async def score(self, sample: dict, metrics: list[str], gate: dict, threshold: float | None) -> tuple[str, object]:
         """("ok", the result as JSON) or ("error", what went wrong, as the service would write it)."""

@@ -7,6 +7,7 @@ columns are the registered metrics.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pydantic import BaseModel, Field, create_model, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from ragmeter.metrics import METRIC_NAMES, Sample, SampleResult
 
@@ -30,8 +31,30 @@ class RowStatus(StrEnum):
     ERROR = "error"
 
 
-class _Row(BaseModel):
-    @field_validator(*LIST_COLUMNS, mode="before", check_fields=False)
+class ScoredRow(BaseModel):
+    """One scored sample, flat: its fields, each metric's score, the gate, its status."""
+
+    row: int = Field(description="1-based position in the input.")
+    id: str | int | None = None
+    user_input: str | None = None
+    retrieved_contexts: list[str] = []
+    response: str | None = None
+    reference: str | None = None
+    # One column per registered metric, in the registry's order (tests/test_registry.py checks it).
+    faithfulness: float | None = None
+    answer_relevancy: float | None = None
+    context_precision: float | None = None
+    context_recall: float | None = None
+    semantic_similarity: float | None = None
+    gate_passed: bool | None = None
+    hallucination_score: float | None = None
+    unsupported_claims: list[str] = []
+    status: RowStatus = RowStatus.SCORED
+    error: str | None = None
+    useful_contexts: list[int] = Field([], description="Indices of the contexts judged useful (context precision).")
+    metadata: dict[str, Any] = Field({}, description="The sample's own fields (extra upload columns).")
+
+    @field_validator(*LIST_COLUMNS, mode="before")
     @classmethod
     def _list_from_cell(cls, value: object) -> object:
         # CSV cells hold lists as JSON; Parquet gives arrays; a missing cell is an empty list.
@@ -39,9 +62,9 @@ class _Row(BaseModel):
             return []
         if isinstance(value, str):
             return json.loads(value) if value.strip().startswith("[") else [value]
-        return list(value) if not isinstance(value, list) else value
+        return list(value) if isinstance(value, Iterable) and not isinstance(value, list) else value
 
-    @field_validator(*OBJECT_COLUMNS, mode="before", check_fields=False)
+    @field_validator(*OBJECT_COLUMNS, mode="before")
     @classmethod
     def _object_from_cell(cls, value: object) -> object:
         if value is None or value == "":
@@ -50,7 +73,7 @@ class _Row(BaseModel):
 
     @classmethod
     def of(cls, index: int, sample: Sample, result: SampleResult | None = None,
-           status: RowStatus | None = None, error: str | None = None) -> "ScoredRow":
+           status: RowStatus | None = None, error: str | None = None) -> ScoredRow:
         """The row of a sample: scored when a result is given, else as `status` says (pending by default)."""
         if result is not None:
             error = result.error_text()
@@ -80,25 +103,6 @@ class _Row(BaseModel):
         return getattr(self, metric)
 
 
-ScoredRow = create_model(
-    "ScoredRow", __base__=_Row, __doc__="One scored sample, flat: its fields, each metric's score, the gate, its status.",
-    row=(int, Field(description="1-based position in the input.")),
-    id=(str | int | None, None),
-    user_input=(str | None, None),
-    retrieved_contexts=(list[str], []),
-    response=(str | None, None),
-    reference=(str | None, None),
-    **{name: (float | None, None) for name in METRIC_NAMES},
-    gate_passed=(bool | None, None),
-    hallucination_score=(float | None, None),
-    unsupported_claims=(list[str], []),
-    status=(RowStatus, RowStatus.SCORED),
-    error=(str | None, None),
-    useful_contexts=(list[int], Field([], description="Indices of the contexts judged useful (context precision).")),
-    metadata=(dict[str, Any], Field({}, description="The sample's own fields (extra upload columns).")),
-)
-
-
 def useful_contexts(result: SampleResult | None) -> list[int]:
     """Indices of the contexts the judge found useful; empty when context precision was not judged."""
     if result is None:
@@ -107,11 +111,12 @@ def useful_contexts(result: SampleResult | None) -> list[int]:
 
 
 _TEXT, _SCORE = pa.string(), pa.float64()
-PARQUET_SCHEMA = pa.schema(
+_COLUMNS: list[tuple[str, pa.DataType]] = (
     [("row", pa.int64()), ("id", _TEXT), ("user_input", _TEXT), ("retrieved_contexts", pa.list_(_TEXT)),
      ("response", _TEXT), ("reference", _TEXT), *[(name, _SCORE) for name in METRIC_NAMES],
      ("gate_passed", pa.bool_()), ("hallucination_score", _SCORE), ("unsupported_claims", pa.list_(_TEXT)),
      ("status", _TEXT), ("error", _TEXT), ("useful_contexts", pa.list_(pa.int64())), ("metadata", _TEXT)])
+PARQUET_SCHEMA = pa.schema(_COLUMNS)
 
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP, CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -155,7 +160,8 @@ class Encoder:
                 frame[column] = frame[column].map(neutralise_formula)
             return frame.to_csv(index=False, header=first).encode()
         if self._parquet is None:
-            self._parquet = pq.ParquetWriter(self._sink, PARQUET_SCHEMA)
+            # pyarrow writes to any object with write/tell/flush/close; its stubs ask for a real file.
+            self._parquet = pq.ParquetWriter(self._sink, PARQUET_SCHEMA)  # type: ignore[arg-type]
         if records:
             self._parquet.write_table(pa.Table.from_pylist(records, schema=PARQUET_SCHEMA))
         return self._sink.take()

@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
+from ragmeter.metrics.judges.registry import JUDGE_SPELLINGS, JUDGES
 
 from ragmeter.service import config_file
 
@@ -18,6 +19,23 @@ CONFIG_FILE: ContextVar[Path | None] = ContextVar("ragmeter_config_file", defaul
 # (table, key) in ragmeter.toml -> setting
 CONFIG_FILE_KEYS = {("gate", "threshold"): "hallucination_threshold",
                     ("embedded", "claim_cutoff"): "embedded_claim_cutoff"}
+
+
+# RAGMETER_JUDGE's values: auto, then every registered judge's name and aliases.
+JUDGE_CHOICES: tuple[str, ...] = ("auto", *JUDGE_SPELLINGS)
+JudgeChoice = Literal[JUDGE_CHOICES]  # type: ignore[valid-type]
+
+
+def _judge_help() -> str:
+    """RAGMETER_JUDGE's description, from the registry: each judge, its aliases, and the deprecated names."""
+    def one(spec) -> str:
+        names = f"{spec.name} (or {', '.join(spec.aliases)})" if spec.aliases else spec.name
+        return f"{names}: {spec.description}"
+
+    deprecated = [f"{old}: deprecated name of {spec.name} (results report {spec.name!r}; a warning is logged)"
+                  for spec in JUDGES for old in spec.deprecated]
+    return "; ".join(["auto: the LLM judge (openai) when OPENAI_API_KEY or OPENAI_BASE_URL is set, else the "
+                      "embedded one", *map(one, JUDGES), *deprecated]) + "."
 
 
 class ConfigFileSettings(PydanticBaseSettingsSource):
@@ -46,11 +64,7 @@ def _settings_in(_: Path, tables: dict) -> dict | None:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RAGMETER_", extra="ignore")
 
-    judge: Literal["auto", "local", "embedded", "openai", "cascade", "ragas"] = Field(
-        "auto", description="auto: the LLM judge when OPENAI_API_KEY or OPENAI_BASE_URL is set, else the embedded "
-                            "one; local (or embedded): the embedded judge; openai: the LLM judge; cascade: the "
-                            "embedded judge, escalating uncertain verdicts to the LLM judge; ragas: ragas' own "
-                            "metrics (the optional extra ragmeter[ragas]).")
+    judge: JudgeChoice = Field("auto", description=_judge_help())
     judge_model: str = Field("gpt-4o-mini", description="Chat model of the LLM judge.")
     embedding_model: str = Field(
         "text-embedding-3-small", description="Embedding model of the LLM judge; `local` (or all-MiniLM-L6-v2) "
@@ -88,7 +102,8 @@ class Settings(BaseSettings):
     executor: Literal["local", "ray"] = Field(
         "local", description="Who scores batch rows: local (this process, with its judge) or ray (Ray workers, "
                              "each with its own judge; the cluster at RAY_ADDRESS, else a local Ray started here, "
-                             "never a cluster found by accident; the optional extra ragmeter[ray]).")
+                             "never a cluster found by accident; the optional extra ragmeter[ray]). Unrelated to "
+                             "RAGMETER_JUDGE: `local` here is not the embedded judge, which either executor can run.")
     ray_workers: int = Field(2, ge=1, description="Ray workers (actors) scoring rows; RAGMETER_JUDGE_CONCURRENCY is "
                                                   "split between them, so the LLM calls in flight stay under it.")
     ray_judge_concurrency: int = Field(64, ge=1, description="LLM judge calls in flight across all Ray workers "
@@ -142,8 +157,10 @@ class Settings(BaseSettings):
         None, gt=0.05, le=1, description="Embedded judge: the support probability from which a claim (or reference "
                                          "statement, or context) counts as supported; unset means ragmeter.toml's "
                                          "[embedded] claim_cutoff (`ragmeter calibrate --write`), else the weights' "
-                                         "own (0.575 for the shipped weights). Contradicted claims sit at 0.05 or below.")
-    max_samples_per_request: int = Field(50, ge=1)
+                                         "own (0.6 for the shipped weights). Contradicted claims sit at 0.05 or "
+                                         "below.")
+    max_samples_per_request: int = Field(50, ge=1, description="Samples one POST /v1/evaluate may carry; more get 413, "
+                                         "pointing to batch scoring (POST /v1/batches).")
     max_contexts: int = Field(100, ge=1, description="Contexts per sample.")
     max_field_chars: int = Field(20_000, ge=1, description="Characters in the question, answer or reference.")
     max_context_chars: int = Field(50_000, ge=1, description="Characters in one context.")

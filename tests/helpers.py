@@ -7,6 +7,7 @@ import json
 import threading
 import time
 from collections import Counter
+from typing import Any
 
 import pandas as pd
 from fastapi.testclient import TestClient
@@ -23,7 +24,7 @@ CONTEXTS = [
     "The Eiffel Tower is in Paris. It was completed in 1889 for the World's Fair.",
     "Berlin is the capital of Germany.",
 ]
-SAMPLE = {
+SAMPLE: dict[str, Any] = {
     "user_input": "When was the Eiffel Tower completed?",
     "retrieved_contexts": CONTEXTS,
     "response": "The Eiffel Tower is in Paris. It was completed in 1889 for the World's Fair. "

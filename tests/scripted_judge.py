@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Self
 
 import uvicorn
 from fastapi import FastAPI, Request
@@ -43,7 +44,7 @@ class ScriptedJudge:
         self.url = ""
 
     # ------------------------------------------------------------ lifecycle
-    def start(self) -> "ScriptedJudge":
+    def start(self) -> Self:
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
@@ -56,7 +57,7 @@ class ScriptedJudge:
         return self
 
     def stop(self) -> None:
-        if self._server:
+        if self._server is not None and self._thread is not None:
             self._server.should_exit = True
             self._thread.join(timeout=5)
 
@@ -166,7 +167,9 @@ def _decompose(prompt: str) -> dict:
     if '"claims"' in prompt:
         data["claims"] = [] if refusal else _sentences(answer_text)
     if '"questions"' in prompt:
-        n = int(re.search(r"list of exactly (\d+)", prompt).group(1))
+        asked = re.search(r"list of exactly (\d+)", prompt)
+        assert asked is not None, "a decompose prompt that asks for questions says how many"
+        n = int(asked.group(1))
         data["noncommittal"] = refusal
         data["questions"] = [question] * n
     if '"statements"' in prompt:

@@ -36,7 +36,8 @@ def test_precision_target_takes_the_most_recall_that_keeps_precision():
     impossible = calibrate(scores, labels, Target.parse("precision=1.0"))
     assert impossible.met or impossible.point.precision == 1.0
     # Hallucinated rows scored 0 are never blocked, so no threshold reaches a recall above their share.
-    unreachable = calibrate([0.0] * 30 + [1.0] * 30 + [0.0] * 40, labels[:60] + [False] * 40, Target.parse("recall=0.9"))
+    unreachable = calibrate([0.0] * 30 + [1.0] * 30 + [0.0] * 40, labels[:60] + [False] * 40,
+                            Target.parse("recall=0.9"))
     assert not unreachable.met and unreachable.point.recall == 0.5
 
 

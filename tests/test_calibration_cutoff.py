@@ -56,7 +56,7 @@ def embedded_like(probabilities: dict[str, float]):
     def score(samples, metrics, settings=None):
         assert settings is not None and settings.embedded_claim_cutoff == 1.0  # every claim gets the rewording check
         results = asyncio.run(evaluate(samples, StubJudge(), metrics))
-        for sample, result in zip(samples, results):
+        for sample, result in zip(samples, results, strict=True):
             p = probabilities[sample.response]
             result.details.faithfulness.claims = [ClaimVerdict(claim=sample.response, verdict="unsupported",
                                                                probability=p)]
@@ -66,11 +66,12 @@ def embedded_like(probabilities: dict[str, float]):
 
 def test_cli_writes_the_cut_off_with_the_threshold(monkeypatch, tmp_path, capsys):
     data = labelled_file(tmp_path / "labelled.jsonl", 40, 40)
-    # Faithful answers 0.3-0.69, hallucinated 0.1-0.49: at the weights' cut-off (about 0.6) most faithful ones would be blocked.
+    # Faithful answers 0.3-0.69, hallucinated 0.1-0.49: at the weights' cut-off (about 0.6) most faithful ones
+    # would be blocked.
     probabilities = {f"Fact {i} is true.": 0.3 + i / 100 for i in range(40)}
     probabilities |= {f"Fact {i} is false.": 0.1 + i / 100 for i in range(40)}
     monkeypatch.setattr("ragmeter.service.cli.calibrate.score_samples", embedded_like(probabilities))
-    monkeypatch.setenv("RAGMETER_JUDGE", "local")
+    monkeypatch.setenv("RAGMETER_JUDGE", "embedded")
     config = tmp_path / "ragmeter.toml"
     assert main(["calibrate", str(data), "--target", "precision=0.9", "--write", str(config)]) == 0
     out = capsys.readouterr().out

@@ -29,7 +29,7 @@ STATEMENTS = ["It was completed in 1889 for the World's Fair."]
 class SureJudge(StubJudge):
     """An embedded judge stand-in with fixed support probabilities per claim, statement and context."""
 
-    info = JudgeInfo(name="local", model="support-test")
+    info = JudgeInfo(name="embedded", model="support-test")
     default_threshold = 0.725
 
     def __init__(self, claims=(0.99, 0.6, 0.02), statements=(0.97,), contexts=(0.97, 0.0)):
@@ -42,11 +42,13 @@ class SureJudge(StubJudge):
         return Decomposition(claims=CLAIMS if need.claims else [], statements=STATEMENTS if need.statements else [])
 
     async def verify(self, sample, parts, need, usage):
+        # Probabilities are set for every claim and statement; a request that needs none has none to zip with.
         return Verification(
             claims=[ClaimVerdict(claim=c, verdict="supported" if p >= 0.575 else "unsupported", probability=p,
-                                 evidence=c if p >= 0.575 else "") for c, p in zip(parts.claims, self.p_claims)],
+                                 evidence=c if p >= 0.575 else "")
+                    for c, p in zip(parts.claims, self.p_claims, strict=False)],
             statements=[StatementVerdict(statement=s, attributable=p >= 0.575, probability=p, evidence=s)
-                        for s, p in zip(parts.statements, self.p_statements)],
+                        for s, p in zip(parts.statements, self.p_statements, strict=False)],
             contexts=[ContextVerdict(index=i, useful=p >= 0.575, probability=p)
                       for i, p in enumerate(self.p_contexts)] if need.context_verdicts else [])
 
@@ -80,7 +82,7 @@ async def test_only_claims_in_the_uncertain_band_go_to_the_llm_in_one_call_and_s
     assert llm.asked[0][0].claims == [CLAIMS[1], CLAIMS[2]]
     claims = result.details.faithfulness.claims
     assert [(c.verdict, c.judged_by) for c in claims] == [
-        ("supported", "local"), ("unsupported", "openai"), ("unsupported", "openai")]
+        ("supported", "embedded"), ("unsupported", "openai"), ("unsupported", "openai")]
     assert claims[1].probability == 0.6  # the embedded estimate that sent it on stays visible
     assert result.usage.escalated_claims == 2 and result.usage.chat_calls == 1
     assert result.scores.faithfulness == pytest.approx(1 / 3)
@@ -109,7 +111,7 @@ async def test_a_sure_embedded_judge_costs_no_llm_call():
 
     assert llm.asked == [] and result.usage.chat_calls == 0
     assert result.usage.escalated_claims == result.usage.escalated_statements == result.usage.escalated_contexts == 0
-    assert {c.judged_by for c in result.details.faithfulness.claims} == {"local"}
+    assert {c.judged_by for c in result.details.faithfulness.claims} == {"embedded"}
     assert result.scores.faithfulness == pytest.approx(2 / 3)
 
 
@@ -125,7 +127,7 @@ async def test_uncertain_statements_and_contexts_are_escalated_with_the_claims_i
     assert result.scores.context_recall == 0.0
     contexts = result.details.context_precision.contexts
     # Only the uncertain second context takes the LLM's verdict; the sure first one keeps the embedded one.
-    assert [(c.useful, c.judged_by) for c in contexts] == [(True, "local"), (True, "openai")]
+    assert [(c.useful, c.judged_by) for c in contexts] == [(True, "embedded"), (True, "openai")]
 
 
 async def test_decompose_stays_embedded_unless_configured():

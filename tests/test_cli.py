@@ -46,7 +46,7 @@ def test_accuracy_reports_the_gates_balanced_accuracy_on_labelled_rows(tmp_path,
     assert main(["accuracy", str(data)]) == 0
 
     report = json.loads(capsys.readouterr().out)
-    assert report["judge"]["name"] == "local"
+    assert report["judge"]["name"] == "embedded"
     assert report["rows"] == 2 and report["hallucinated"] == 1
     assert report["balanced_accuracy"] == 1.0
     assert report["threshold"] == SupportModel.load().threshold

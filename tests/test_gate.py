@@ -131,4 +131,5 @@ def test_the_pytest_plugin_fails_with_the_unsupported_claims(pytester, monkeypat
     """)
     result = pytester.runpytest_inprocess()  # the plugin comes in through its pytest11 entry point
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(["*max_hallucination_rate: 1.0 (required <= 0.0)*", "*q7: 'Where?' -> unsupported: Mumbai*"])
+    result.stdout.fnmatch_lines(["*max_hallucination_rate: 1.0 (required <= 0.0)*",
+                                 "*q7: 'Where?' -> unsupported: Mumbai*"])

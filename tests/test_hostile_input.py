@@ -27,12 +27,12 @@ def post_raw(client, body: str):
 
 
 @pytest.mark.parametrize("body", [
-    '{"samples": [%s], "gate": {"threshold": NaN}}' % SAMPLE,
-    '{"samples": [%s], "gate": {"threshold": -Infinity}}' % SAMPLE,
-    '{"samples": [%s], "gate": {"min_scores": {"faithfulness": false}}}' % SAMPLE,
-    '{"samples": [%s], "gate": {"min_scores": {"faithfulness": 1.5}}}' % SAMPLE,
-    '{"samples": [%s], "gate": {"treshold": 0.2}}' % SAMPLE,
-    '{"samples": [%s], "metrics": []}' % SAMPLE,
+    '{"samples": [' + SAMPLE + '], "gate": {"threshold": NaN}}',
+    '{"samples": [' + SAMPLE + '], "gate": {"threshold": -Infinity}}',
+    '{"samples": [' + SAMPLE + '], "gate": {"min_scores": {"faithfulness": false}}}',
+    '{"samples": [' + SAMPLE + '], "gate": {"min_scores": {"faithfulness": 1.5}}}',
+    '{"samples": [' + SAMPLE + '], "gate": {"treshold": 0.2}}',
+    '{"samples": [' + SAMPLE + '], "metrics": []}',
     '{"samples": [{"question": "Q?", "contexts": ["C."], "answer": "A\\ud800"}]}',
     '{"samples": [{"id": "\\udfff", "question": "Q?", "contexts": ["C."], "answer": "A."}]}',
 ])

@@ -1,4 +1,5 @@
-"""Several runners on one store: rows claimed under leases, scored once, taken over when an owner dies, shared fairly."""
+"""Several runners on one store: rows claimed under leases, scored once, taken over when an owner dies, shared
+fairly."""
 from __future__ import annotations
 
 import asyncio
@@ -112,7 +113,7 @@ async def test_two_runners_score_every_row_once_and_never_the_same_row_at_once(s
     job = await stores[0].create_job("set.jsonl", SAMPLES, ["faithfulness"], GateConfig())
     in_flight, overlaps = {}, []
     judges = [Watched(in_flight, overlaps), Watched(in_flight, overlaps)]
-    runners = [runner(store, judge) for store, judge in zip(stores, judges)]
+    runners = [runner(store, judge) for store, judge in zip(stores, judges, strict=True)]
     for r in runners:
         r.start(job.id)
     await asyncio.wait_for(asyncio.gather(*(r.tasks[job.id] for r in runners)), TIMEOUT)

@@ -32,7 +32,7 @@ async def score(judge, response, reference=None, contexts=CONTEXTS, metrics=None
 async def test_a_grounded_answer_passes_with_a_verbatim_evidence_sentence(judge):
     result = await score(judge, "The Oberoi Group is a hotel company with its head office in Delhi.",
                          reference="Delhi. The Oberoi Group is a hotel company with its head office in Delhi.")
-    assert result.judge.name == "local"
+    assert result.judge.name == "embedded"
     assert result.scores.faithfulness == 1.0
     claim = result.details.faithfulness.claims[0]
     assert claim.verdict == "supported" and claim.probability > 0.5
@@ -114,7 +114,7 @@ def test_the_service_defaults_to_the_embedded_judge_without_an_api_key(monkeypat
             "ground_truth": "Delhi."}]})
     assert response.status_code == 200
     result = response.json()["results"][0]
-    assert result["judge"]["name"] == "local"
+    assert result["judge"]["name"] == "embedded"
     assert None not in [result["scores"][m] for m in ("faithfulness", "answer_relevancy", "context_precision",
                                                        "context_recall")]
     assert result["gate"]["passed"] is False
@@ -144,10 +144,10 @@ USER_CASES = [
     ("The board decided to expand the factory.", "The board made the decision to expand the factory.", "supported"),
     ("The bridge opened in 1932. It spans the harbour.", "The bridge, which spans the harbour, opened in 1932.",
      "supported"),
-    ("The valley received 0.5 metres of snow in a single night.", "The valley received 50 cm of snow in a single night.",
-     "supported"),
-    ("The valley received 0.5 metres of snow in a single night.", "The valley received 50 km of snow in a single night.",
-     "contradicted"),
+    ("The valley received 0.5 metres of snow in a single night.",
+     "The valley received 50 cm of snow in a single night.", "supported"),
+    ("The valley received 0.5 metres of snow in a single night.",
+     "The valley received 50 km of snow in a single night.", "contradicted"),
     # Saying more than the contexts: a dropped limit, a universal for "most", negation turned around.
     ("Some residents opposed the new parking rules.", "Residents opposed the new parking rules.", "unsupported"),
     ("The drug lowered blood pressure in most patients within four weeks.",
@@ -255,7 +255,8 @@ class FixedEntailment:
     """A stand-in cross-encoder: the same probability for every pair, and a record of what it read."""
 
     def __init__(self, probability: float):
-        self.probability, self.pairs = probability, []
+        self.probability = probability
+        self.pairs: list[tuple[str, str]] = []
 
     def probabilities(self, pairs):
         self.pairs.extend(pairs)
@@ -288,8 +289,8 @@ async def test_a_cross_encoder_reads_each_claim_with_its_best_passage_and_its_ve
     assert result.details.faithfulness.claims[0].verdict == "supported"
 
     doubting, _ = _with_entailment(1.0, 0.01)
-    result = await score(doubting, "The Halden bridge reopened on Saturday.", contexts=BRIDGE, metrics=("faithfulness",),
-                         question="When did the bridge reopen?")
+    result = await score(doubting, "The Halden bridge reopened on Saturday.", contexts=BRIDGE,
+                         metrics=("faithfulness",), question="When did the bridge reopen?")
     assert result.details.faithfulness.claims[0].probability < 0.5
 
 

@@ -176,7 +176,8 @@ def test_prompts_ask_only_for_what_the_metrics_need():
     sample = Sample(user_input="q", retrieved_contexts=["c"], response="a", reference="r")
     need = Needs(context_verdicts=True)
     assert not need.decompose
-    schema = llm_replies.strict_schema(llm_replies.verify_reply(llm_replies.verify_counts(sample, Decomposition(), need)))
+    counts = llm_replies.verify_counts(sample, Decomposition(), need)
+    schema = llm_replies.strict_schema(llm_replies.verify_reply(counts))
     assert list(schema["properties"]) == ["contexts"]
     text = prompts.verify_messages(sample, Decomposition(), need)[1]["content"]
     assert "REFERENCE ANSWER:\nr" in text and "CLAIMS" not in text

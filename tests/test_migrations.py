@@ -60,6 +60,7 @@ def check_upgraded(url: str) -> None:
             assert migrations.current(c) == migrations.head()
         assert schema_drift(store) == []
         job = store.job("old-job")
+        assert job is not None
         assert (job.status, job.total, job.tenant, job.metrics) == ("running", 3, None, ["faithfulness"])
         kept = store.rows("old-job")
         assert [(r.status, r.result, r.error, r.attempts) for r in kept] == [
@@ -69,7 +70,9 @@ def check_upgraded(url: str) -> None:
         claimed = store.claim("old-job", "me", 10, 30)  # the upgraded rows take leases like new ones
         assert [r.index for r in claimed] == [2]
         assert store.finish_row("old-job", 2, None, "RuntimeError: later", owner="me")
-        assert store.complete("old-job") and store.job("old-job").status == "done"
+        assert store.complete("old-job")
+        done = store.job("old-job")
+        assert done is not None and done.status == "done"
         store.create_job("new.jsonl", SAMPLES, ["faithfulness"], GateConfig(), tenant="t")
     finally:
         store.close()

@@ -30,8 +30,28 @@ def test_every_package_folder_is_listed_for_the_build():
     assert expected == set(config["packages"])
 
 
+def test_static_tools_see_each_mapped_folder_under_its_import_name():
+    # mypy (mypy_path) and pyright (extraPaths) find ragmeter.metrics etc. through .typing/ragmeter's symlinks.
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    for name, folder in config["package-dir"].items():
+        link = ROOT / ".typing" / Path(*name.split("."))
+        assert link.is_symlink() and not Path(link.readlink()).is_absolute(), f"{link}: relative symlink to {folder}/"
+        assert link.resolve() == (ROOT / folder).resolve(), f"{link} must point to {folder}/"
+
+
 def test_the_pytest_plugin_imports_nothing_heavy_until_used(tmp_path):
     out = run_python("import sys, ragmeter.service.ci.pytest_plugin;"
                      "print(sorted(m for m in ('fastapi', 'pandas', 'numpy', 'onnxruntime', 'openai', 'sqlalchemy',"
                      " 'ragmeter.metrics') if m in sys.modules))", tmp_path)
+    assert out == "[]"
+
+
+def test_notebook_ci_gate_and_pytest_plugin_users_load_no_server_code(tmp_path):
+    # A notebook or a CI job that scores in-process must not pull in the HTTP server, its store or its migrations.
+    out = run_python("import sys, ragmeter.service.notebook, ragmeter.service.ci.verdict,"
+                     " ragmeter.service.ci.reporters;"
+                     "import ragmeter.service.ci.pytest_plugin as p, ragmeter.service.cli.gate,"
+                     " ragmeter.service.in_process;"
+                     "print(sorted(m for m in sys.modules if m.startswith(('ragmeter.service.server', 'fastapi',"
+                     " 'sqlalchemy', 'alembic', 'uvicorn'))))", tmp_path)
     assert out == "[]"

@@ -5,6 +5,7 @@ NaN handling and failures, never the scores' values.
 """
 from __future__ import annotations
 
+import os
 import sys
 
 import pytest
@@ -125,3 +126,19 @@ def test_a_judge_that_fails_nulls_the_scores_with_judge_error_and_blocks_the_gat
     assert result["details"]["faithfulness"]["reason"] == "judge_error"
     assert result["errors"][0]["stage"] == "ragas:faithfulness" and result["errors"][0]["kind"] == "http_500"
     assert result["gate"]["passed"] is False
+
+
+def test_building_the_engine_turns_ragas_analytics_off_unless_the_user_chose(ragas, monkeypatch):
+    from ragmeter.metrics.judges.ragas_engine import RagasEngine
+
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # nothing is called
+    monkeypatch.delenv("RAGAS_DO_NOT_TRACK", raising=False)
+    engine = RagasEngine(model="judge", embedding_model="embedder")
+    assert os.environ["RAGAS_DO_NOT_TRACK"] == "true"
+    # One ragas metric per counterpart the metrics declare, with context precision's no-reference one.
+    assert set(engine.metrics) == {"Faithfulness", "AnswerRelevancy", "ContextPrecision", "ContextUtilization",
+                                   "ContextRecall", "SemanticSimilarity"}
+
+    monkeypatch.setenv("RAGAS_DO_NOT_TRACK", "false")
+    RagasEngine(model="judge", embedding_model="embedder")
+    assert os.environ["RAGAS_DO_NOT_TRACK"] == "false"

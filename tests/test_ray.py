@@ -82,6 +82,7 @@ def service_in_child(tmp_path: Path, **env: str):
 
     Stopped afterwards with everything it started (a local Ray included); `env` values of "" unset a variable."""
     ragmeter = shutil.which("ragmeter", path=os.path.dirname(sys.executable))
+    assert ragmeter is not None, "installed with the package"
     variables = {**os.environ, "RAGMETER_EXECUTOR": "ray", "RAGMETER_JUDGE": "local", "RAGMETER_RAY_WORKERS": "1",
                  "RAGMETER_DB": f"sqlite:///{tmp_path}/jobs.db", **env}
     variables = {k: v for k, v in variables.items() if v != ""}
@@ -155,6 +156,7 @@ def test_the_score_command_says_when_ray_address_does_not_answer(tmp_path):
     data = tmp_path / "set.jsonl"
     data.write_text(SAMPLES[0].model_dump_json() + "\n")
     ragmeter = shutil.which("ragmeter", path=os.path.dirname(sys.executable))
+    assert ragmeter is not None, "installed with the package"
     env = {**os.environ, "RAY_ADDRESS": DEAD_ADDRESS, "RAGMETER_RAY_START_TIMEOUT_S": "2", "RAGMETER_JUDGE": "local"}
     done = subprocess.run([ragmeter, "score", str(data), "--executor", "ray"], env=env, capture_output=True,
                           text=True, timeout=120)

@@ -4,18 +4,22 @@ from __future__ import annotations
 import io
 import json
 import math
+from dataclasses import replace
 
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from pydantic.fields import FieldInfo
 
 from ragmeter.metrics import METRICS, Sample, score_sample
 from ragmeter.metrics.judgements import (ClaimVerdict, ContextVerdict, Decomposition, GeneratedQuestion, JudgeInfo,
                                          Relevance, StatementVerdict, Verification)
+from ragmeter.metrics.metric import Metric
 from ragmeter.metrics.results import Details, Scores
 from ragmeter.metrics.metric_score import MetricScore
 from ragmeter.service.server.app import create_app
 from ragmeter.service.cli import main
+from ragmeter.service.rows import PARQUET_SCHEMA, ScoredRow
 from ragmeter.service.settings import Settings
 
 from .helpers import StubJudge, as_file, upload, wait_done
@@ -25,9 +29,44 @@ SAMPLE = Sample(user_input="When was the tower built?", retrieved_contexts=["The
                 response="The tower was built in 1889.", reference="It was built in 1889.")
 
 
-def test_results_have_one_field_per_registered_metric():
-    names = [m.name for m in METRICS]
-    assert list(Scores.model_fields) == names and list(Details.model_fields) == names
+def field_problems(metrics: tuple[Metric, ...]) -> list[str]:
+    """What to add so that Scores, Details and ScoredRow (written out for type checkers) list exactly `metrics`."""
+    names = [m.name for m in metrics]
+    problems = []
+    for m in metrics:
+        if Scores.model_fields.get(m.name, FieldInfo()).annotation != float | None:
+            problems.append(f'metrics/results.py: add `{m.name}: float | None = score_field("{m.name}")` to Scores')
+        if Details.model_fields.get(m.name, FieldInfo()).annotation is not m.detail:
+            problems.append(f"metrics/results.py: add `{m.name}: {m.detail.__name__}` to Details")
+        if ScoredRow.model_fields.get(m.name, FieldInfo()).annotation != float | None:
+            problems.append(f"service/rows.py: add `{m.name}: float | None = None` to ScoredRow, "
+                            "after the other metrics")
+    columns = list(ScoredRow.model_fields)
+    # Results list metrics in the registry's order; CSV columns and the Parquet schema follow it too.
+    for model, fields in (("Scores", list(Scores.model_fields)), ("Details", list(Details.model_fields)),
+                          ("ScoredRow", columns[columns.index("reference") + 1:columns.index("gate_passed")])):
+        if not problems and fields != names:
+            problems.append(f"{model}'s metric fields must be the registered metrics in the registry's order: "
+                            f"{fields} != {names}")
+    return problems
+
+
+def test_results_and_rows_have_one_field_per_registered_metric():
+    assert field_problems(METRICS) == []
+    assert list(ScoredRow.model_fields) == PARQUET_SCHEMA.names
+
+
+def test_a_metric_registered_without_its_fields_fails_saying_what_to_add():
+    tone = replace(METRICS[0], name="tone", detail=ToneDetail)
+    assert field_problems((*METRICS, tone)) == [
+        'metrics/results.py: add `tone: float | None = score_field("tone")` to Scores',
+        "metrics/results.py: add `tone: ToneDetail` to Details",
+        "service/rows.py: add `tone: float | None = None` to ScoredRow, after the other metrics"]
+    assert "registry's order" in field_problems(tuple(reversed(METRICS)))[0]
+
+
+class ToneDetail(MetricScore):
+    pass
 
 
 @pytest.mark.parametrize("value", [NAN, INF, -INF])
@@ -50,8 +89,10 @@ class NaNJudge(StubJudge):
 
     async def verify(self, sample, parts, need, usage):
         return Verification(
-            claims=[ClaimVerdict(claim=c, verdict="supported", evidence=c, probability=self.value) for c in parts.claims],
-            statements=[StatementVerdict(statement=s, attributable=False, probability=self.value) for s in parts.statements],
+            claims=[ClaimVerdict(claim=c, verdict="supported", evidence=c, probability=self.value)
+                    for c in parts.claims],
+            statements=[StatementVerdict(statement=s, attributable=False, probability=self.value)
+                        for s in parts.statements],
             contexts=[ContextVerdict(index=0, useful=True, probability=self.value)])
 
     async def relevance(self, sample, parts, usage):

@@ -80,7 +80,8 @@ async def test_a_row_whose_scoring_raises_ends_error_and_the_rest_are_scored(sto
     runner.start(job.id)
     assert (await finish(runner, job.id)).status == JobStatus.DONE
     got = await store.scored_rows(job.id)
-    assert (got[2].status, got[2].error, got[2].faithfulness) == (RowStatus.ERROR, "RuntimeError: judge crashed on r2", None)
+    assert ((got[2].status, got[2].error, got[2].faithfulness)
+            == (RowStatus.ERROR, "RuntimeError: judge crashed on r2", None))
     assert [r.status for r in got[:2] + got[3:]] == [RowStatus.SCORED] * 5
     assert await store.counts(job.id) == {"scored": 5, "error": 1}
 

@@ -97,7 +97,7 @@ async def test_scored_rows_are_typed_with_scores_gate_and_pending_rows(store):
         store.finish_row(job.id, i, result)
     got = store.scored_rows(job.id)
     assert all(isinstance(r, ScoredRow) for r in got) and [r.row for r in got] == [1, 2, 3, 4]
-    for row, result in zip(got, results):
+    for row, result in zip(got, results, strict=False):  # the first two rows were scored
         assert row.status == RowStatus.SCORED and row.id == result.id
         assert row.faithfulness == result.scores.faithfulness
         assert (row.gate_passed, row.hallucination_score, row.unsupported_claims) == \
@@ -108,7 +108,7 @@ async def test_scored_rows_are_typed_with_scores_gate_and_pending_rows(store):
 
 def test_unfinished_lists_queued_and_running_jobs_only(store):
     ids = [store.create_job(f"{s}.csv", SAMPLES[:1], ["faithfulness"], GATE).id for s in JobStatus]
-    for job_id, status in zip(ids, JobStatus):
+    for job_id, status in zip(ids, JobStatus, strict=True):
         store.set_status(job_id, status)
     assert [(j.id, j.status) for j in store.unfinished()] == [(ids[0], "queued"), (ids[1], "running")]
 

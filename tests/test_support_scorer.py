@@ -116,7 +116,7 @@ def test_no_contexts_means_no_support_and_no_evidence(model):
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.floats(0.0, 1.0), min_size=len(FEATURES), max_size=len(FEATURES)))
 def test_the_probability_is_within_0_and_1(model, values):
-    p = model.probability(dict(zip(FEATURES, values)))
+    p = model.probability(dict(zip(FEATURES, values, strict=True)))
     assert math.isfinite(p) and 0.0 <= p <= 1.0
 
 

@@ -1,8 +1,9 @@
 """Judges: whatever reads the answer and contexts and returns decompositions, verdicts and relevance.
 
-`llm.LLMJudge` speaks to any OpenAI-compatible server; `embedded.judge.EmbeddedJudge` runs in
-this process with no network. Both speak `protocol.Judge`.
+`registry.py` declares every judge ragmeter ships (embedded, openai, cascade, ragas) and builds one
+from a `config.JudgeConfig`. Per-judgement judges speak `protocol.Judge`; whole-metric engines
+(ragas) speak `protocol.MetricEngine`.
 """
-from .protocol import Judge
+from .protocol import Judge, MetricEngine, Scorer
 
-__all__ = ["Judge"]
+__all__ = ["Judge", "MetricEngine", "Scorer"]

@@ -3,7 +3,8 @@
 Decompose, relevance and embeddings stay embedded (decompose can be the LLM's, by setting). Verify
 runs the embedded judge first; every claim, reference statement and context whose support
 probability lies in the uncertain band, or that it abstained on (a language it cannot read), goes
-to the LLM judge, all of one sample's in one verify call. Each verdict says which judge decided it (`judged_by`), and `usage` counts what was escalated.
+to the LLM judge, all of one sample's in one verify call. Each verdict says which judge decided it
+(`judged_by`), and `usage` counts what was escalated.
 """
 from __future__ import annotations
 
@@ -71,12 +72,12 @@ class CascadeJudge:
             sample, asked, Needs(claims=bool(claims), statements=bool(statements), context_verdicts=bool(contexts)),
             usage)
         decided_by = self.llm.info.name
-        for i, verdict in zip(claims, escalated.claims):
-            result.claims[i] = verdict.model_copy(update={"judged_by": decided_by,
-                                                          "probability": local.claims[i].probability})
-        for i, verdict in zip(statements, escalated.statements):
-            result.statements[i] = verdict.model_copy(update={"judged_by": decided_by,
-                                                              "probability": local.statements[i].probability})
+        for i, claim in zip(claims, escalated.claims, strict=True):
+            result.claims[i] = claim.model_copy(update={"judged_by": decided_by,
+                                                        "probability": local.claims[i].probability})
+        for i, statement in zip(statements, escalated.statements, strict=True):
+            result.statements[i] = statement.model_copy(update={"judged_by": decided_by,
+                                                                "probability": local.statements[i].probability})
         by_index = {v.index: v for v in escalated.contexts}
         for i in contexts:
             if i in by_index:

@@ -1,4 +1,5 @@
-"""Embedding providers, chosen by name: the embedded MiniLM in this process, or a model on an OpenAI-compatible server."""
+"""Embedding providers, chosen by name: the embedded MiniLM in this process, or a model on an OpenAI-compatible
+server."""
 from __future__ import annotations
 
 import asyncio
@@ -50,7 +51,7 @@ class OpenAIEmbeddings:
         for key in keys:
             if (hit := self.cache.get(key)) is not None:
                 vectors[key] = json.loads(hit)
-        missing = list(dict.fromkeys(t for t, k in zip(texts, keys) if k not in vectors))
+        missing = list(dict.fromkeys(t for t, k in zip(texts, keys, strict=True) if k not in vectors))
         if not missing:
             usage.cached_calls += 1
             return [vectors[k] for k in keys]

@@ -6,7 +6,7 @@ import openai
 from ..judgements import JudgeError
 
 
-def short(problem: Exception, limit: int = 400) -> str:
+def short(problem: BaseException, limit: int = 400) -> str:
     text = str(problem).replace("\n", " ")
     return text if len(text) <= limit else text[:limit] + "..."
 

@@ -68,7 +68,7 @@ class LLMJudge:
     @classmethod
     def create(cls, *, model: str, embedding_model: str, api_key: str | None = None,
                base_url: str | None = None, timeout: float = 60.0, max_retries: int = 4,
-               **options) -> "LLMJudge":
+               **options) -> LLMJudge:
         """Build a judge with its own AsyncOpenAI client; unset key and URL come from OPENAI_* env vars."""
         base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
         api_key = api_key or os.environ.get("OPENAI_API_KEY")
@@ -103,7 +103,8 @@ class LLMJudge:
                              questions=[GeneratedQuestion(question=q) for q in parts.questions])
         vectors = await self.embeddings.embed([sample.user_input] + parts.questions, usage)
         sims = cosine_similarities(vectors[0], vectors[1:])
-        return Relevance(questions=[GeneratedQuestion(question=q, similarity=s) for q, s in zip(parts.questions, sims)])
+        return Relevance(questions=[GeneratedQuestion(question=q, similarity=s)
+                                    for q, s in zip(parts.questions, sims, strict=True)])
 
     async def embed(self, texts: list[str], usage: Usage) -> list[list[float]]:
         return await self.embeddings.embed(texts, usage)

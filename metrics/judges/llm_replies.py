@@ -7,9 +7,8 @@ verdict per item sent, in order.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Annotated, Literal
+from typing import Any, Literal
 
-from annotated_types import Len
 from pydantic import BaseModel, Field, ValidationError, create_model, field_validator
 
 from ..judgements import ClaimVerdict, ContextVerdict, Decomposition, Needs, StatementVerdict, Verification
@@ -41,7 +40,9 @@ class ContextItem(BaseModel):
     reason: str = ""
 
 
-VERIFY_ITEMS = {"claims": ClaimItem, "statements": StatementItem, "contexts": ContextItem}
+# The type of each VERIFY key's list (a value, not an annotation: the reply model is built from it).
+VERIFY_LISTS: dict[str, Any] = {"claims": list[ClaimItem], "statements": list[StatementItem],
+                                "contexts": list[ContextItem]}
 
 
 # ---------------------------------------------------------------- reply models
@@ -79,9 +80,8 @@ def verify_reply(counts: dict[str, int]) -> type[BaseModel]:
 
 @lru_cache(maxsize=1024)
 def _verify_reply(counts: tuple[tuple[str, int], ...]) -> type[BaseModel]:
-    counts = dict(counts)
-    return create_model("VerifyReply", **{key: (Annotated[list[VERIFY_ITEMS[key]], Len(n, n)], ...)
-                                           for key, n in counts.items()})
+    fields: dict = {key: (VERIFY_LISTS[key], Field(min_length=n, max_length=n)) for key, n in counts}
+    return create_model("VerifyReply", **fields)
 
 
 def strict_schema(model: type[BaseModel]) -> dict:
@@ -157,13 +157,14 @@ def parse_verification(data: dict, sample: Sample, parts: Decomposition, counts:
     def index(item: ClaimItem | StatementItem) -> int | None:
         return item.context - 1 if item.context and 1 <= item.context <= n_contexts else None
 
+    # A key not asked for (say need.claims false) has no items in the reply: its texts get no verdicts.
     return Verification(
         claims=[ClaimVerdict(claim=text, verdict=item.verdict, reason=item.reason, evidence=item.evidence,
                              context_index=index(item))
-                for text, item in zip(parts.claims, getattr(reply, "claims", []))],
+                for text, item in zip(parts.claims, getattr(reply, "claims", []), strict=False)],
         statements=[StatementVerdict(statement=text, attributable=item.attributable, reason=item.reason,
                                      evidence=item.evidence, context_index=index(item))
-                    for text, item in zip(parts.statements, getattr(reply, "statements", []))],
+                    for text, item in zip(parts.statements, getattr(reply, "statements", []), strict=False)],
         contexts=[ContextVerdict(index=i, useful=item.useful, reason=item.reason)
                   for i, item in enumerate(getattr(reply, "contexts", []))],
     )

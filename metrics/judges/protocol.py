@@ -1,9 +1,15 @@
-"""The protocol every judge speaks, so the metrics, the gate and the details are written once."""
+"""The two protocols a judge speaks, so the metrics, the gate and the details are written once.
+
+A `Judge` returns judgements (decompositions, verdicts, relevance, embeddings) that ragmeter's formulas
+turn into scores; a `MetricEngine` computes whole metrics itself (ragas). Which one a registered judge
+is comes from its declaration in `registry.py`.
+"""
 from __future__ import annotations
 
 from typing import Protocol
 
-from ..judgements import Decomposition, JudgeInfo, Needs, Relevance, Usage, Verification
+from ..judgements import Decomposition, ErrorInfo, JudgeInfo, Needs, Relevance, Usage, Verification
+from ..metric_score import MetricScore
 from ..sample import Sample
 
 
@@ -32,3 +38,26 @@ class Judge(Protocol):
     async def ready(self) -> tuple[bool, str]: ...
 
     async def aclose(self) -> None: ...
+
+
+class MetricEngine(Protocol):
+    """Per sample: each named metric's detail, computed by the engine's own implementation.
+
+    A metric that fails is null with `judge_error` and its error appended to `errors`; cost goes to `usage`.
+    """
+
+    info: JudgeInfo
+    default_threshold: float
+
+    async def score_metrics(self, sample: Sample, names: list[str], usage: Usage,
+                            errors: list[ErrorInfo]) -> dict[str, MetricScore]: ...
+
+    def unavailable_for(self) -> float: ...
+
+    async def ready(self) -> tuple[bool, str]: ...
+
+    async def aclose(self) -> None: ...
+
+
+# What scores a sample: either kind.
+Scorer = Judge | MetricEngine

@@ -1,1 +1,2 @@
-"""Analysis of scored runs: summaries and slices, run comparisons, calibration, judge comparison, accuracy against labels."""
+"""Analysis of scored runs: summaries and slices, run comparisons, calibration, judge comparison, accuracy against
+labels."""

@@ -7,6 +7,7 @@ that were hallucinated; recall: the share of hallucinated answers blocked.
 """
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Literal
 
 import numpy as np
@@ -40,7 +41,7 @@ class Target(BaseModel):
         number = float(value)
         if not 0 < number <= 1:
             raise ValueError(f"--target {name} must be in (0, 1], not {value}")
-        return cls(kind=name, value=number)  # type: ignore[arg-type]
+        return cls(kind=name, value=number)
 
     def __str__(self) -> str:
         return self.kind if self.value is None else f"{self.kind}={self.value}"
@@ -86,7 +87,7 @@ def thresholds(scores: np.ndarray) -> list[float]:
     """One threshold per way of splitting the scores: between each pair of neighbouring values, plus the ends."""
     values = np.unique(scores)
     cuts = [0.0] if values[0] > 0 else []
-    for low, high in zip(values[:-1], values[1:]):
+    for low, high in pairwise(values):
         middle = round(float(low + high) / 2, 4)
         cuts.append(middle if low <= middle < high else float(low))
     return cuts + [1.0]
@@ -106,14 +107,17 @@ def choose(curve: list[Point], target: Target) -> tuple[Point, bool]:
     """The point meeting the target (most recall for precision, most precision for recall), or the closest one."""
     if target.kind == "balanced":
         return max(curve, key=lambda p: (p.balanced_accuracy, p.threshold)), True
+    goal = target.value
+    if goal is None:
+        raise ValueError(f"a {target.kind} target needs a value")
     if target.kind == "precision":
-        meeting = [p for p in curve if p.precision is not None and p.precision >= target.value]
+        meeting = [p for p in curve if p.precision is not None and p.precision >= goal]
         if meeting:
             return max(meeting, key=lambda p: (p.recall, p.precision, p.threshold)), True
         # Nothing flagged anywhere (every score 0): the only point there is, unmet.
         return max((p for p in curve if p.precision is not None), key=lambda p: (p.precision, p.recall),
                    default=curve[-1]), False
-    meeting = [p for p in curve if p.recall >= target.value]
+    meeting = [p for p in curve if p.recall >= goal]
     if meeting:
         return max(meeting, key=lambda p: (p.precision or 0.0, p.threshold)), True
     # Rows scored 0 pass at any threshold (score > threshold >= 0): some recalls are out of reach.

@@ -16,10 +16,11 @@ def _xy(recall: float, precision: float) -> tuple[float, float]:
 def curve_svg(calibration: Calibration) -> str:
     """Precision (y) against recall (x) at each threshold; the chosen one marked."""
     points = sorted((p for p in calibration.curve if p.precision is not None), key=lambda p: (p.recall, -p.threshold))
-    line = " ".join(f"{x:.1f},{y:.1f}" for x, y in (_xy(p.recall, p.precision) for p in points))
+    # `or 0.0` never applies: the points without a precision were left out.
+    line = " ".join(f"{x:.1f},{y:.1f}" for x, y in (_xy(p.recall, p.precision or 0.0) for p in points))
     dots = "".join(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="#4a78c2"><title>threshold {p.threshold}: '
                    f'precision {p.precision:.3f}, recall {p.recall:.3f}</title></circle>'
-                   for p in points for x, y in [_xy(p.recall, p.precision)])
+                   for p in points for x, y in [_xy(p.recall, p.precision or 0.0)])
     chosen = calibration.point
     mark = ""
     if chosen.precision is not None:

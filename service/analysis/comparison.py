@@ -168,7 +168,7 @@ def compare_runs(baseline: list[RunRow], candidate: list[RunRow], *, names: tupl
             # The candidate's metadata names the slice; the baseline's when the candidate lacks the key.
             groups[slice_key({**a.row.metadata, **b.row.metadata}, by)].append((a, b))
         for values, members in sorted(groups.items(), key=lambda item: (-len(item[1]), item[0])):
-            slices.append(SliceChange(key=dict(zip(by, values)), pairs=len(members),
+            slices.append(SliceChange(key=dict(zip(by, values, strict=True)), pairs=len(members),
                                       too_small=len(members) < MIN_SLICE_ROWS,
                                       metrics=metric_changes(members, metrics, min_effect, resamples, seed)))
     top_changed = {}
@@ -178,8 +178,8 @@ def compare_runs(baseline: list[RunRow], candidate: list[RunRow], *, names: tupl
         order = np.argsort(diffs, kind="stable")
         worse = [positions[i] for i in order[:top] if diffs[i] < 0]
         better = [positions[i] for i in order[::-1][:top] if diffs[i] > 0]
-        top_changed[metric] = {"worse": [row_change(*pairing.pairs[i], metric) for i in worse],
-                               "better": [row_change(*pairing.pairs[i], metric) for i in better]}
+        top_changed[metric] = {"worse": [row_change(*pairing.pairs[int(i)], metric) for i in worse],
+                               "better": [row_change(*pairing.pairs[int(i)], metric) for i in better]}
     return Comparison(
         baseline=names[0], candidate=names[1], min_effect=min_effect, metrics=overall, by=by, slices=slices,
         rows={"baseline": len(baseline), "candidate": len(candidate), "paired": len(pairing.pairs),

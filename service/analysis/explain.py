@@ -64,12 +64,12 @@ def what_changed(baseline: RunRow, candidate: RunRow, metric: str) -> list[str]:
         out += [f"became unsupported: {c}" for c in after if c not in before]
         out += [f"no longer unsupported: {c}" for c in before if c not in set(after)]
     elif metric == "context_precision":
-        before, after = _useful_texts(baseline), _useful_texts(candidate)
+        was_useful, is_useful = _useful_texts(baseline), _useful_texts(candidate)
         contexts = set(candidate.row.retrieved_contexts)
-        for text in sorted(before - after):
+        for text in sorted(was_useful - is_useful):
             verb = "stopped being useful" if text in contexts else "useful context no longer retrieved"
             out.append(f"{verb}: {_snippet(text)}")
-        out += [f"became useful: {_snippet(t)}" for t in sorted(after - before)]
+        out += [f"became useful: {_snippet(t)}" for t in sorted(is_useful - was_useful)]
     elif metric == "context_recall":
         before_missing, after_missing = _statements(baseline), _statements(candidate)
         if before_missing is not None and after_missing is not None:

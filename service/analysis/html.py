@@ -62,7 +62,7 @@ def slice_table(slices: Slices, metrics: list[str]) -> str:
         cells = []
         for metric in metrics:
             stats = s.metrics.get(metric)
-            if stats is None or stats.mean is None:
+            if stats is None or stats.mean is None or stats.ci95 is None:
                 cells.append("<td>n/a</td>")
                 continue
             cells.append(f"<td>{bar(stats.mean)}{stats.mean:.3f} <small>[{stats.ci95[0]:.2f}, {stats.ci95[1]:.2f}]"

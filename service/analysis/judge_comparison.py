@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Literal
 
 import pandas as pd
 from ragmeter.metrics import Sample, SampleResult, evaluate
-from ragmeter.metrics.judges import Judge
+from ragmeter.metrics.judges import Scorer
 
 from ragmeter.service.analysis.stats import bootstrap_ci
 
@@ -33,7 +34,7 @@ class JudgeRun:
                 "samples_with_errors": sum(bool(r.errors) for r in self.results)}
 
 
-async def run_judge(name: str, judge: Judge, samples: list[Sample], metrics: list[str]) -> JudgeRun:
+async def run_judge(name: str, judge: Scorer, samples: list[Sample], metrics: list[str]) -> JudgeRun:
     """Score every sample with one judge, timing the whole run."""
     start = time.perf_counter()
     results = await evaluate(samples, judge, metrics)
@@ -62,7 +63,7 @@ def explain(result: SampleResult, metric: str) -> str:
     return f"score {detail.score:.3f}"
 
 
-def _correlation(a: pd.Series, b: pd.Series, method: str) -> float | None:
+def _correlation(a: pd.Series, b: pd.Series, method: Literal["pearson", "spearman"]) -> float | None:
     if len(a) < 3 or a.nunique() < 2 or b.nunique() < 2:
         return None  # undefined for constant scores
     return round(float(a.corr(b, method=method)), 4)

@@ -1,4 +1,7 @@
-"""Where a compared run comes from when it is a file: a scored results file or an uploaded one (batches: the server's comparisons router)."""
+"""Where a compared run comes from when it is a file: a scored results file or an uploaded one.
+
+A batch is the server's comparisons router's to read.
+"""
 from __future__ import annotations
 
 import tempfile

@@ -68,7 +68,7 @@ def summarise_slices(rows: list[ScoredRow], by: list[str], resamples: int = 2000
         summary = summarise(members, resamples, seed)
         metrics = {m: s for m, s in summary.metrics.items() if s.n}
         scored = max((s.n for s in metrics.values()), default=0)
-        out.append(Slice(key=dict(zip(by, values)), rows=summary.rows, scored=scored,
+        out.append(Slice(key=dict(zip(by, values, strict=True)), rows=summary.rows, scored=scored,
                          too_small=scored < MIN_SLICE_ROWS, gate_pass_rate=summary.gate_pass_rate, metrics=metrics))
     return Slices(by=by, slices=out, left_out=max(0, len(groups) - MAX_SLICES))
 

@@ -81,11 +81,11 @@ def check(rows: list[ScoredRow], rules: GateRules) -> list[RuleResult]:
         mean = float(np.mean([r.score(metric) for r in scored])) if scored else None
         passed = mean is not None and mean >= minimum
         # A failed mean lists the samples that pulled it down most.
-        lowest = [] if passed else _lowest([r for r in scored if r.score(metric) < minimum], metric)
+        lowest = [] if passed else _lowest([r for r in scored if (r.score(metric) or 0.0) < minimum], metric)
         results.append(RuleResult(f"min_mean.{metric}", None if mean is None else round(mean, 4), f">= {minimum}",
                                   passed, f"over {len(scored)} samples", lowest))
     for metric, minimum in rules.min_sample.items():
-        low = [r for r in rows if r.score(metric) is not None and r.score(metric) < minimum]
+        low = [r for r in rows if (s := r.score(metric)) is not None and s < minimum]
         worst = min((s for r in rows if (s := r.score(metric)) is not None), default=None)
         results.append(RuleResult(f"min_sample.{metric}", worst, f">= {minimum} for every sample", not low,
                                   f"{len(low)} samples below", _lowest(low, metric)))

@@ -9,18 +9,25 @@ from pathlib import Path
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 from ragmeter.metrics import DEFAULT_METRICS, METRIC_NAMES
+from ragmeter.metrics.judges.registry import choices as judge_choices
+
+# What --help says about the two settings most often confused.
+SETTINGS_HELP = (f"The judge is RAGMETER_JUDGE: auto (the default), {judge_choices()}. RAGMETER_EXECUTOR=local|ray "
+                 "picks who scores batch rows and is unrelated to the judge.")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="ragmeter", description="RAG evaluation: Ragas metrics with evidence.")
+    parser = argparse.ArgumentParser(prog="ragmeter", description="RAG evaluation: Ragas metrics with evidence.",
+                                     epilog=SETTINGS_HELP)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    serve = commands.add_parser("serve", help="run the HTTP API")
+    serve = commands.add_parser("serve", help="run the HTTP API", epilog=SETTINGS_HELP)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
-    score = commands.add_parser("score", help="score a file of samples with the configured judge")
+    score = commands.add_parser("score", help="score a file of samples with the configured judge",
+                                epilog=SETTINGS_HELP)
     score.add_argument("file", type=Path, help="CSV, JSONL, JSON or Parquet (Ragas or classic field names)")
     score.add_argument("--metrics", nargs="+", choices=METRIC_NAMES, default=list(DEFAULT_METRICS))
     score.add_argument("--json", action="store_true", help="print one JSON result per line instead of a table")
@@ -60,7 +67,7 @@ def _first_problem(exc: Exception) -> str:
     if isinstance(exc, ValidationError) and exc.errors():
         problem = exc.errors()[0]
         return f"RAGMETER_{str(problem['loc'][0]).upper()}: {problem['msg']}"
-    return str(exc.__cause__ or "see the variable's format in the README")
+    return str(exc.__cause__ or "see the variable's format in docs/configuration.md")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -82,8 +89,10 @@ def _run(args: argparse.Namespace) -> int:
             return error(problem)
         if problem := judge_problem(settings):
             return error(problem)
+        # uvicorn annotates both timeouts as int but takes seconds as a float (asyncio timers).
         uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=log_config(args.log_level.upper()),
-                    timeout_graceful_shutdown=settings.shutdown_grace_s, timeout_keep_alive=settings.keep_alive_s)
+                    timeout_graceful_shutdown=settings.shutdown_grace_s,  # type: ignore[arg-type]
+                    timeout_keep_alive=settings.keep_alive_s)  # type: ignore[arg-type]
         return 0
     # Each command's module is imported only when it runs: `ragmeter --help` stays fast.
     module = importlib.import_module(f".{COMMAND_MODULES.get(args.command, 'score')}", __package__)

@@ -44,12 +44,14 @@ def add_parser(commands) -> None:
 def labelled(path: Path, column: str) -> tuple[list[Sample], list[bool]]:
     """The rows and their labels; raises ValueError naming rows whose label is missing or unreadable."""
     samples = read_file(path, needs_contexts=True)
-    labels, bad = [], []
+    labels: list[bool] = []
+    bad: list[str] = []
     for i, sample in enumerate(samples):
         label = parse_label(sample.metadata.get(column))
         if label is None:
             bad.append(f"row {i + 1} ({sample.metadata.get(column)!r})")
-        labels.append(label)
+        else:
+            labels.append(label)
     if bad:
         raise ValueError(f"{path}: {len(bad)} rows have no readable {column!r} label (true/false, 1/0, yes/no, "
                          f"hallucinated/faithful): {', '.join(bad[:10])}")
@@ -77,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     claims = claim_probabilities(results) if by_cutoff else None
     try:
         if claims is not None:
-            kept = [(p, y) for p, y in zip(claims, labels) if p is not None]
+            kept = [(p, y) for p, y in zip(claims, labels, strict=True) if p is not None]
             if failed := len(samples) - len(kept):
                 err.print(f"{failed} rows are left out: their faithfulness is null (a judge error) or the judge "
                           "abstained on a claim (not English)")
@@ -86,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
             result = calibrate_with_cutoff([p for p, _ in kept], [y for _, y in kept], target,
                                            SupportModel.load().claim_cutoff)
         else:
-            scored = [(s, y) for r, y in zip(results, labels) if (s := hallucination_score(r)) is not None]
+            scored = [(s, y) for r, y in zip(results, labels, strict=True) if (s := hallucination_score(r)) is not None]
             if failed := len(samples) - len(scored):
                 err.print(f"{failed} rows have no hallucination score (faithfulness null: a judge error, or the "
                           "judge abstained) and are left out")
@@ -121,7 +123,8 @@ def run(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as exc:
             return error(exc)
         err.print(f"wrote threshold = {result.point.threshold} to \\[gate] in {args.write}"
-                  + ("" if result.claim_cutoff is None else f" and claim_cutoff = {result.claim_cutoff} to \\[embedded]"))
+                  + ("" if result.claim_cutoff is None
+                     else f" and claim_cutoff = {result.claim_cutoff} to \\[embedded]"))
     return 0
 
 

@@ -14,21 +14,18 @@ from rich.markup import escape
 from rich.table import Table
 
 from ragmeter.service.analysis.judge_comparison import compare, run_judge
-from ragmeter.service.judge_setup import NO_JUDGE, build_judge, judge_problem
+from ragmeter.service.judge_setup import JUDGE_CHOICES, NO_JUDGE, build_judge, judge_choices, judge_problem
 from ragmeter.service.settings import Settings
 from ragmeter.service.cli.errors import CommandError, err, error
 from ragmeter.service.cli.score import read_samples
-
-# Names for --judges: ragmeter's own LLM judge is "ragmeter" (or "openai"); the rest are RAGMETER_JUDGE values.
-JUDGE_NAMES = {"ragmeter": "openai", "openai": "openai", "ragas": "ragas", "cascade": "cascade",
-               "embedded": "embedded", "local": "embedded"}
 
 
 def add_parser(commands) -> None:
     parser = commands.add_parser("compare-judges", help="score the same rows with two judges and compare them")
     parser.add_argument("data", type=Path, help="CSV, JSONL, JSON or Parquet (Ragas or classic field names)")
     parser.add_argument("--judges", default="ragmeter,ragas",
-                        help=f"two of {', '.join(JUDGE_NAMES)}, comma-separated (default: ragmeter,ragas)")
+                        help=f"two of {judge_choices()}; comma-separated, each labelled as given (default: "
+                             "ragmeter,ragas)")
     parser.add_argument("--metrics", nargs="+", choices=METRIC_NAMES, default=list(DEFAULT_METRICS))
     parser.add_argument("--top", type=int, default=5, help="most-disagreeing rows shown per metric")
     parser.add_argument("--json", type=Path, help="also write the report as JSON")
@@ -37,8 +34,8 @@ def add_parser(commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     names = [n.strip() for n in args.judges.split(",") if n.strip()]
-    if len(names) != 2 or any(n not in JUDGE_NAMES for n in names):
-        return error(f"--judges takes two of {', '.join(JUDGE_NAMES)}, e.g. ragmeter,ragas; got {args.judges!r}")
+    if len(names) != 2 or any(n not in JUDGE_CHOICES for n in names):
+        return error(f"--judges takes two of {judge_choices()}, e.g. ragmeter,ragas; got {args.judges!r}")
     try:
         samples = read_samples(args.data, args.metrics)
     except CommandError as exc:
@@ -46,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
     judges = []
     for name in names:
-        settings = Settings(judge=JUDGE_NAMES[name])
+        settings = Settings(judge=name)
         if problem := judge_problem(settings):
             return error(problem)
         judge = build_judge(settings)
@@ -112,7 +109,8 @@ def print_report(report: dict, console: Console) -> None:
     a, b = report["judges"]
     for m in report["metrics"]:
         for d in m["disagreements"]:
-            console.print(f"[bold]{m['metric']}[/bold] row {d['row']} ({escape(str(d['id']))}): {escape(d['question'])}")
+            console.print(f"[bold]{m['metric']}[/bold] row {d['row']} ({escape(str(d['id']))}): "
+                          f"{escape(d['question'])}")
             console.print(f"  {a} {_fmt(d[a]['score'])}: {d[a]['why']}", markup=False)
             console.print(f"  {b} {_fmt(d[b]['score'])}: {d[b]['why']}", markup=False)
 

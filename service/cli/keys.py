@@ -35,9 +35,9 @@ def run(args: argparse.Namespace) -> int:
                 return error(f"no live key named {args.name!r}")
             err.print(f"key {args.name!r} revoked")
         else:
-            for key in list_keys(store):
-                state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "live"
-                print(f"{key.name}\ttenant={key.tenant}\t{state}")
+            for api_key in list_keys(store):
+                state = f"revoked {api_key.revoked_at:%Y-%m-%d}" if api_key.revoked_at else "live"
+                print(f"{api_key.name}\ttenant={api_key.tenant}\t{state}")
         return 0
     finally:
         store.close()

@@ -31,7 +31,7 @@ def read_samples(path: Path, metrics: list[str] | None) -> list[Sample]:
 
 
 def run(args: argparse.Namespace) -> int:
-    out_format = args.out.suffix.lstrip(".").lower() if args.out else None
+    out_format = args.out.suffix.lstrip(".").lower() if args.out else ""
     if out_format and out_format not in scored_rows.MEDIA_TYPES:
         return error(f"--out must end in .jsonl, .csv or .parquet, not {args.out.name}")
     if args.url:
@@ -45,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     except (NoJudge, NoExecutor) as exc:
         return error(exc)
     if args.out:
-        rows = [ScoredRow.of(i, sample, result) for i, (sample, result) in enumerate(zip(samples, results))]
+        rows = [ScoredRow.of(i, sample, result)
+                for i, (sample, result) in enumerate(zip(samples, results, strict=True))]
         args.out.write_bytes(scored_rows.encode(rows, out_format))
         err.print(f"wrote {len(rows)} scored rows to {args.out}")
     if args.json:
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _score_remote(args: argparse.Namespace, out_format: str | None) -> int:
+def _score_remote(args: argparse.Namespace, out_format: str) -> int:
     from ragmeter.service.client import RagmeterClient, RagmeterError
 
     try:

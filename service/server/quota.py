@@ -6,6 +6,7 @@ are counted in the store.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from fastapi import HTTPException
@@ -25,7 +26,7 @@ class _Bucket:
 class Quota:
     requests_per_s: float = 0.0  # 0: no limit
     samples_per_day: int = 0  # 0: no limit
-    clock: object = time.monotonic
+    clock: Callable[[], float] = time.monotonic
     _buckets: dict[str, _Bucket] = field(default_factory=dict)
 
     def _bucket(self, tenant: str) -> _Bucket:

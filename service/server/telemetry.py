@@ -20,20 +20,23 @@ class Telemetry:
                                  buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
         self.samples = Counter("ragmeter_samples_scored_total", "Samples scored, by where they came from.",
                                ["source"], registry=r)
-        self.judge_calls = Counter("ragmeter_judge_calls_total", "Judge calls: chat, embedding, or answered from cache.",
-                                   ["kind"], registry=r)
+        self.judge_calls = Counter("ragmeter_judge_calls_total",
+                                   "Judge calls: chat, embedding, or answered from cache.", ["kind"], registry=r)
         self.judge_tokens = Counter("ragmeter_judge_tokens_total", "Judge tokens: prompt, completion, embedding.",
                                     ["kind"], registry=r)
-        self.judge_errors = Counter("ragmeter_judge_errors_total", "Judge failures and invalid values by stage and kind.",
-                                    ["stage", "kind"], registry=r)
+        self.judge_errors = Counter("ragmeter_judge_errors_total",
+                                    "Judge failures and invalid values by stage and kind.", ["stage", "kind"],
+                                    registry=r)
         self.gate = Counter("ragmeter_gate_verdicts_total", "Hallucination gate verdicts.", ["verdict"], registry=r)
-        self.batch_rows = Counter("ragmeter_batch_rows_total", "Batch rows finished, by status.", ["status"], registry=r)
+        self.batch_rows = Counter("ragmeter_batch_rows_total", "Batch rows finished, by status.", ["status"],
+                                  registry=r)
 
     def record(self, result: SampleResult, source: str) -> None:
         """Count one scored sample: its judge cost, errors and gate verdict."""
         usage = result.usage
         self.samples.labels(source).inc()
-        for kind, n in (("chat", usage.chat_calls), ("embedding", usage.embedding_calls), ("cached", usage.cached_calls)):
+        for kind, n in (("chat", usage.chat_calls), ("embedding", usage.embedding_calls),
+                        ("cached", usage.cached_calls)):
             self.judge_calls.labels(kind).inc(n)
         for kind, n in (("prompt", usage.prompt_tokens), ("completion", usage.completion_tokens),
                         ("embedding", usage.embedding_tokens)):

@@ -18,7 +18,7 @@ from fastapi import HTTPException, Request
 from sqlalchemy import DateTime, String, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ragmeter.service.server.batches.store import Base, Store, now
+from ragmeter.service.server.batches.store import Base, Store, changed, now
 
 KEY_PREFIX = "rk_"
 _NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -56,7 +56,7 @@ def revoke_key(store: Store, name: str) -> bool:
     with store.session.begin() as s:
         done = s.execute(update(ApiKey).where(ApiKey.name == name, ApiKey.revoked_at.is_(None))
                          .values(revoked_at=now()))
-        return done.rowcount > 0
+        return changed(done) > 0
 
 
 def list_keys(store: Store) -> list[ApiKey]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
+from itertools import pairwise
 
 import numpy as np
 
@@ -31,7 +32,8 @@ class ContextStore:
         missing = [t for t in dict.fromkeys(texts) if t not in self._texts]
         fresh = self.encoder.encode(missing + extra) if missing or extra else []
         with self._lock:
-            for t, v in zip(missing, fresh):
+            # `fresh` ends with the vectors of `extra`, which are not cached.
+            for t, v in zip(missing, fresh, strict=False):
                 self._texts[t] = v
             head = [self._texts[t] for t in texts]
             while len(self._texts) > 4 * self._max:
@@ -67,11 +69,11 @@ class ContextStore:
         if not probes and not sentences:
             return
         vectors = self.encode(probes, sentences)
-        by_probe = dict(zip(probes, vectors[: len(probes)]))
+        by_probe = dict(zip(probes, vectors[: len(probes)], strict=True))
         for claim in claims:
             if claim.embedding is None:
                 claim.embedding = by_probe[claim.probe]
-        for (ctx, i), vector in zip(todo.values(), vectors[len(probes):]):
+        for (ctx, i), vector in zip(todo.values(), vectors[len(probes):], strict=True):
             ctx.vectors[i] = vector
 
 
@@ -83,10 +85,10 @@ def build_index(context: str) -> ContextIndex:
         text=context,
         normalised=normalise(context),
         sentences=sentences,
-        keys=[st | frozenset(text.numbers(s)) for st, s in zip(stems, sentences)],
+        keys=[st | frozenset(text.numbers(s)) for st, s in zip(stems, sentences, strict=True)],
         all_stems=frozenset().union(*stems),
         all_words=frozenset(words),
-        bigrams=frozenset(zip(words, words[1:])),
+        bigrams=frozenset(pairwise(words)),
         numbers=frozenset(text.numbers(context)),
         names=frozenset(text.names(context)),
         negated=[text.negated(s) for s in sentences],

@@ -222,7 +222,7 @@ def _swapped_around(claim: str, sentence: str) -> str | None:
     return None
 
 
-def _sides(sentence: str) -> dict[str, tuple[str | None, str | None]]:
+def _sides(sentence: str) -> dict[str, tuple[str, str]]:
     """For each content word used once: the nearest content word before and after it (agent first)."""
     tokens = text.words(sentence)
     content = [(i, text.stem(w)) for i, w in enumerate(tokens)
@@ -244,7 +244,7 @@ def _sides(sentence: str) -> dict[str, tuple[str | None, str | None]]:
 
 def _roles(sentence: str) -> dict[str, tuple[set[str], set[str]]]:
     """For each content word: the content stems on its agent side and on its patient side, in its clause."""
-    out = {}
+    out: dict[str, tuple[set[str], set[str]]] = {}
     for clause in _CLAUSE.split(sentence):
         tokens = text.words(clause)
         if "by" in tokens:

@@ -39,8 +39,8 @@ def match_text(claim: str, question: str) -> str:
 
 
 class EmbeddedJudge:
-    # The wire name (judge.name, RAGMETER_JUDGE=local) predates the class name; it stays for compatibility.
-    name = "local"
+    # The wire name (judge.name); it was "local" before the judge registry, which keeps "local" as an alias.
+    name = "embedded"
 
     def __init__(self, encoder=None, model: SupportModel | None = None, claim_cutoff: float | None = None,
                  entailment=None):
@@ -152,10 +152,9 @@ class EmbeddedJudge:
         """The cross-encoder's probability for each claim and its best passage, in one batch."""
         if self.entailment is None or not self.model.entailment_weight:
             return {}
-        found = [(c, evidence_of(c, contexts)) for c in claims]
-        found = [(c, best) for c, best in found if best is not None and best[0] is not None]
+        found = [(c, best) for c in claims if (best := evidence_of(c, contexts)) is not None]
         p = self.entailment.probabilities([(c.probe, passage(contexts, *best)) for c, best in found])
-        return {id(c): float(q) for (c, _), q in zip(found, p)}
+        return {id(c): float(q) for (c, _), q in zip(found, p, strict=True)}
 
     def _targets(self, sample: Sample, parts: Decomposition, need: Needs, claims: list[Claim],
                  statements: list[Claim]) -> list[Claim]:
@@ -210,7 +209,8 @@ def _reason(support: Support, supported: bool) -> str:
         return f"p={support.probability:.2f}: contradicted: {support.contradiction}"
     if supported and support.reworded:
         return (f"p={support.probability:.2f}: rewords its closest sentence (similarity {f['sim_max']:.2f}): every "
-                "content word found in that passage as written, as a synonym, an abbreviation or a word of close meaning")
+                "content word found in that passage as written, as a synonym, an abbreviation or a word of close "
+                "meaning")
     if supported:
         return (f"p={support.probability:.2f}: best sentence similarity {f['sim_max']:.2f}, "
                 f"{f['cov_all']:.0%} of content words found")

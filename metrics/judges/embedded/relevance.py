@@ -28,8 +28,8 @@ WEIGHTS = {"similarity": 0.5, "coverage": 0.3, "answer_type": 0.2}
 _YES_NO = re.compile(r"^\s*(yes|no)\b", re.I)
 _POLAR = re.compile(r"^\s*(is|are|was|were|do|does|did|can|could|has|have|had|will|would|should)\b", re.I)
 # Where a question asks a second thing: "..., and which ...", "...; when ...", "...? Also, ...".
-_PART_BREAK = re.compile(r"\?\s+|;\s*|,?\s+(?:and|also)\s+(?=(?:what|which|who|whom|whose|when|where|why|how|is|are|was|"
-                         r"were|do|does|did|can|could|has|have|had)\b)", re.IGNORECASE)
+_PART_BREAK = re.compile(r"\?\s+|;\s*|,?\s+(?:and|also)\s+(?=(?:what|which|who|whom|whose|when|where|why|how|"
+                         r"is|are|was|were|do|does|did|can|could|has|have|had)\b)", re.IGNORECASE)
 # A part is answered when some answer sentence is this close to it (fully from PART_FULL up).
 PART_SIMILARITY, PART_FULL = 0.35, 0.6
 _DATE = re.compile(r"\b(1[0-9]{3}|20[0-9]{2}|january|february|march|april|may|june|july|august|september|"

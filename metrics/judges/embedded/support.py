@@ -11,6 +11,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -75,7 +76,7 @@ class Claim:
     embedding: np.ndarray | None = None
 
     @classmethod
-    def of(cls, claim: str, probe: str | None = None) -> "Claim":
+    def of(cls, claim: str, probe: str | None = None) -> Claim:
         probe = probe or claim
         return cls(text=claim, probe=probe, stems=frozenset(text.content_stems(claim)), words=tuple(text.words(claim)),
                    numbers=frozenset(text.numbers(claim)), number_mentions=tuple(text.number_mentions(claim)),
@@ -130,7 +131,7 @@ class SupportModel:
     entailment_weight: float = 0.0
 
     @classmethod
-    def load(cls, path: Path = WEIGHTS_FILE) -> "SupportModel":
+    def load(cls, path: Path = WEIGHTS_FILE) -> SupportModel:
         data = json.loads(path.read_text())
         if tuple(data["features"]) != FEATURES:
             raise ValueError(f"{path} was trained on other features: {data['features']}")
@@ -216,7 +217,7 @@ def claim_features(claim: Claim, contexts: list[ContextIndex],
     bigrams = frozenset().union(*(c.bigrams for c in contexts))
     missing = sorted(stems - all_stems)
     raw_content = {w for w in claim.words if w not in text.STOPWORDS and not w.isdigit()}
-    pairs = list(zip(claim.words, claim.words[1:]))
+    pairs = list(pairwise(claim.words))
     novel = sum(p not in bigrams for p in pairs)
     ctx_numbers = frozenset().union(*(c.numbers for c in contexts))
     ctx_names = frozenset().union(*(c.names for c in contexts)) | all_stems
@@ -241,7 +242,8 @@ def claim_features(claim: Claim, contexts: list[ContextIndex],
 
 def evidence_of(claim: Claim, contexts: list[ContextIndex]) -> tuple[int, int] | None:
     """The claim's best (context, sentence), as `score_claim` will pick it; None without sentences."""
-    return claim_features(claim, contexts)[1:3] if any(c.sentences for c in contexts) else None
+    _, ci, si, _ = claim_features(claim, contexts)
+    return None if ci is None or si is None else (ci, si)
 
 
 def score_claim(model: SupportModel, claim: Claim, contexts: list[ContextIndex], encode=None,
@@ -253,7 +255,7 @@ def score_claim(model: SupportModel, claim: Claim, contexts: list[ContextIndex],
     claim and its best passage (see `passage`), mixed in by the model's `entailment_weight`.
     """
     features, best_ctx, best_sent, missing = claim_features(claim, contexts)
-    if best_ctx is None:
+    if best_ctx is None or best_sent is None:  # both None together: the contexts have no sentences
         return Support(0.0, None, "", features, missing)
     probability = model.combined(model.probability(features), entailment)
     evidence = contexts[best_ctx].sentences[best_sent]
@@ -326,7 +328,7 @@ def _same_family(word: str, stem: str) -> bool:
     """'expansion' and 'expand', 'production' and 'produc': one word family when they share most of the shorter."""
     shorter = min(len(word), len(stem))
     common = 0
-    for a, b in zip(word, stem):
+    for a, b in zip(word, stem, strict=False):
         if a != b:
             break
         common += 1
@@ -336,7 +338,8 @@ def _same_family(word: str, stem: str) -> bool:
 def statement(claim: Claim) -> bool:
     """True for a claim that states something: a few content words and numbers, not only a name."""
     return (len(claim.stems) + len(claim.number_mentions) >= REWORDING_MIN_WORDS
-            and any(w[:1].islower() for w in claim.text.split() if text.stem(w.lower().strip(".,;:!?\"'")) in claim.stems))
+            and any(w[:1].islower() for w in claim.text.split()
+                    if text.stem(w.lower().strip(".,;:!?\"'")) in claim.stems))
 
 
 def rewording(claim: Claim, features: dict[str, float], context: ContextIndex, sentence: int, encode=None) -> bool:
@@ -381,5 +384,5 @@ def word_recall(claim: Claim, context: ContextIndex, sentence: int, encode=None)
                 if text.stem(other) in contradictions.ANTONYMS.get(text.stem(word), ()):
                     similarity[i, j] = 0.0
         best = similarity.max(axis=1)
-        found.update({w: 1.0 for w, b in zip(open_words, best) if b >= WORD_SIMILARITY})
+        found.update({w: 1.0 for w, b in zip(open_words, best, strict=True) if b >= WORD_SIMILARITY})
     return len(found) / len(content)

@@ -67,4 +67,5 @@ for line in _GROUPS:
 
 def found(stem: str, pool: frozenset[str] | set[str]) -> bool:
     """True when the stem, a listed synonym, or a word that states it (thesaurus.py) is in the pool of stems."""
-    return stem in pool or bool(SYNONYMS.get(stem, frozenset()) & pool) or not thesaurus.implied_by(stem).isdisjoint(pool)
+    return (stem in pool or bool(SYNONYMS.get(stem, frozenset()) & pool)
+            or not thesaurus.implied_by(stem).isdisjoint(pool))

@@ -45,7 +45,8 @@ weren't won't can't couldn't shouldn't wouldn't hasn't haven't hadn't aren't
 
 # Phrases by which an answer declines to answer. Checked on the whole answer, lower-cased.
 EVASIONS = re.compile(
-    r"\b(i (do not|don't|dont) know|i'?m not sure|i am not sure|not sure|no idea|cannot (be )?(determined|answered|found)|"
+    r"\b(i (do not|don't|dont) know|i'?m not sure|i am not sure|not sure|no idea|"
+    r"cannot (be )?(determined|answered|found)|"
     r"can(no|')t (find|answer|say|tell|determine|provide)|unable to (find|answer|determine|provide|say)|"
     r"(no|not enough|insufficient) (information|context|data|details)|"
     r"(is|are|was|were)n?'?t? not (mentioned|provided|specified|stated|given|available)|"
@@ -65,8 +66,9 @@ def _segmenter():
         import pysbd
 
         # pysbd compiles several hundred regular expressions per call through `re`'s cache; the
-        # default 512 entries thrash and recompiling was a fifth of the judge's time.
-        re._MAXCACHE = max(getattr(re, "_MAXCACHE", 512), 4096)
+        # default 512 entries thrash and recompiling was a fifth of the judge's time. (A private setting of `re`,
+        # absent from its type stubs.)
+        re._MAXCACHE = max(getattr(re, "_MAXCACHE", 512), 4096)  # type: ignore[attr-defined]
 
         segmenter = _local.segmenter = pysbd.Segmenter(language="en", clean=False)
     return segmenter
@@ -80,7 +82,7 @@ def sentences(text: str) -> list[str]:
 @lru_cache(maxsize=4096)
 def _sentences(text: str) -> tuple[str, ...]:
     # pysbd costs milliseconds per paragraph and the same answer is split by several metrics.
-    out = []
+    out: list[str] = []
     for piece in _GLUED.split(text):
         out.extend(p.strip() for p in _segmenter().segment(piece) if p.strip())
     return tuple(out)
@@ -238,7 +240,7 @@ def _with_units(text: str, mentions: list[frozenset[str]], spans: list[tuple[int
     measured = []  # (index, start, unit end, dimension, size)
     for i, (start, end, value) in enumerate(spans):
         unit = _unit_after(text, end) if value is not None else None
-        if unit:
+        if unit and value is not None:
             dimension, size, unit_end = unit
             measured.append((i, start, unit_end, dimension, value * size))
     out = list(mentions)
@@ -362,7 +364,7 @@ def acronym_of(word: str, passage: str) -> bool:
 
 
 def spelled_out(sentence: str, passage: str) -> set[str]:
-    """Lower-cased words of the sentence that spell out an abbreviation the passage uses ("United States" for "U.S.")."""
+    """Lower-cased words of the sentence spelling out an abbreviation the passage uses ("United States" for "U.S.")."""
     short = {t.replace(".", "") for t in re.findall(r"\b(?:[A-Z]\.?){2,}|\b[A-Z][a-z]{0,3}\.", passage)}
     found = set()
     for initials, phrase in _phrases(sentence):

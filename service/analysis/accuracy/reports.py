@@ -7,6 +7,8 @@
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ragmeter.metrics import Sample, evaluate
@@ -72,7 +74,7 @@ def _rounded(value: float | None) -> float | None:
 
 def scored_auc(scores: list[float | None], labels: list[bool]) -> float | None:
     """AUC over the rows whose score is not None."""
-    kept = [(s, y) for s, y in zip(scores, labels) if s is not None]
+    kept = [(s, y) for s, y in zip(scores, labels, strict=True) if s is not None]
     return _rounded(auc([s for s, _ in kept], [y for _, y in kept])) if kept else None
 
 
@@ -88,7 +90,7 @@ def family_report(rows: list[dict], results: list) -> dict:
     """Per family: rows, gate accuracy and, with `expected_verdict`, single-claim verdict accuracy."""
     families: dict = {}
     for name in dict.fromkeys(r["family"] for r in rows):
-        pairs = [(r, res) for r, res in zip(rows, results) if r["family"] == name]
+        pairs = [(r, res) for r, res in zip(rows, results, strict=True) if r["family"] == name]
         right = [(not res.gate.passed) == bool(r["label_hallucinated"]) for r, res in pairs]
         families[name] = {"rows": len(pairs), "accuracy": round(float(np.mean(right)), 4)}
         if any("expected_verdict" in r for r, _ in pairs):
@@ -111,7 +113,7 @@ async def hallucination_report(rows: list[dict], judge, threshold: float | None 
     baseline = max(balanced_accuracy(truth, counts[:, k] > cut)
                    for k in (0, 1) for cut in np.unique(counts[:, k]))
     t, f = np.asarray(truth), np.asarray(flagged)
-    report = {
+    report: dict[str, Any] = {
         "rows": len(rows),
         "hallucinated": int(t.sum()),
         "threshold": results[0].gate.threshold if results else threshold,
@@ -123,7 +125,7 @@ async def hallucination_report(rows: list[dict], judge, threshold: float | None 
         "lexical_rule_balanced_accuracy": round(balanced_accuracy(truth, list(counts[:, 0] > 0)), 4),
         "lexical_rule_best_cutoff_balanced_accuracy": round(baseline, 4),
         "lexical_rule_auc": scored_auc(list(counts[:, 1]), truth),
-        "errors": sum(1 for res, s in zip(results, scores) if res.errors or s is None),
+        "errors": sum(1 for res, s in zip(results, scores, strict=True) if res.errors or s is None),
     }
     if rows and all("family" in r for r in rows):
         report["families"] = family_report(rows, results)
@@ -133,7 +135,7 @@ async def hallucination_report(rows: list[dict], judge, threshold: float | None 
 async def context_report(rows: list[dict], judge) -> dict:
     """How context precision and recall separate gold contexts from distractors (HotpotQA style)."""
     def variant(row: dict, keep) -> dict:
-        pairs = [(c, g) for c, g in zip(row["retrieved_contexts"], row["context_is_gold"]) if keep(g)]
+        pairs = [(c, g) for c, g in zip(row["retrieved_contexts"], row["context_is_gold"], strict=True) if keep(g)]
         return {**row, "retrieved_contexts": [c for c, _ in pairs], "context_is_gold": [g for _, g in pairs]}
 
     def gold_first(row: dict, first: bool) -> dict:
@@ -159,7 +161,7 @@ async def context_report(rows: list[dict], judge) -> dict:
                         "context_recall": round(float(np.mean(recall)), 4) if recall else None}
         if name == "given_order":
             probs, labels, useful = [], [], []
-            for row, res in zip(variant_rows, results):
+            for row, res in zip(variant_rows, results, strict=True):
                 for verdict in res.details.context_precision.contexts:
                     probs.append(verdict.probability if verdict.probability is not None else float(verdict.useful))
                     labels.append(bool(row["context_is_gold"][verdict.index]))

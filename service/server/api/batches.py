@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import json
 from urllib.parse import quote
-from typing import Annotated, Literal, NoReturn
+from typing import Annotated, Any, Literal, NoReturn
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, Response, UploadFile
 from fastapi.exceptions import RequestValidationError
@@ -106,7 +106,8 @@ async def create_batch(
     format: Annotated[Literal["csv", "jsonl", "json", "parquet"] | None, Form()] = None,
     mapping: Annotated[str | None, Form(description='JSON: {"question": "q", "answer": "a", ...}')] = None,
     separator: Annotated[str | None, Form(description="Splits a CSV contexts cell that is not a JSON list")] = None,
-    metrics: Annotated[str | None, Form(description="Comma-separated metric names; the default ones when omitted")] = None,
+    metrics: Annotated[str | None,
+                       Form(description="Comma-separated metric names; the default ones when omitted")] = None,
     gate: Annotated[str | None, Form(description="JSON gate settings, as in /v1/evaluate")] = None,
 ) -> BatchStatus:
     """Upload a file to score in the background; answers 202 with the job and its Location."""
@@ -140,7 +141,7 @@ async def create_batch(
         quota.samples(tenant, outcome.rows, check=False)  # checked before the job was stored
     runner.start(outcome.job_id)
     response.headers["Location"] = f"/v1/batches/{outcome.job_id}"
-    return await _status(store, await store.job(outcome.job_id))
+    return await _status(store, await _job(store, outcome.job_id, None))
 
 
 def _room(quota: Quota, settings: Settings, tenant: str | None, pending: int) -> int | None:
@@ -179,7 +180,7 @@ async def cancel_batch(store: Store, tenant: Tenant, runner: Annotated[BatchRunn
     return await _status(store, await _job(store, batch_id, tenant))
 
 
-DOWNLOADS = {200: {"description": "The scored rows as a file (JSONL by default).",
+DOWNLOADS: dict[int | str, dict[str, Any]] = {200: {"description": "The scored rows as a file (JSONL by default).",
                    "content": {media: {"schema": {"type": "string", "format": "binary"}}
                                for media in scored_rows.MEDIA_TYPES.values()}}}
 

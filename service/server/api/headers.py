@@ -53,7 +53,7 @@ class BodyLimit:
 
 
 class RequestHeaders(BaseHTTPMiddleware):
-    """Takes the caller's X-Request-ID (or makes one), exposes it on request.state, echoes it back; counts the request."""
+    """Takes the caller's X-Request-ID (or makes one), puts it on request.state, echoes it back; counts the request."""
 
     async def dispatch(self, request: Request, call_next):
         request_id = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex

@@ -30,6 +30,7 @@ NOT_READY = ("Not ready: no judge, the judge does not answer, or the batch execu
 async def readyz(judge: Annotated[Judge | None, Depends(get_optional_judge)],
                  executor: Annotated[Executor, Depends(get_executor)]) -> JSONResponse:
     """Ready when the judge answers and batch rows can be scored; 503 with the reason otherwise."""
+    message: str | None
     if judge is None:
         ok, info, message = False, None, NO_JUDGE
     else:

@@ -1,8 +1,9 @@
 """What the summary and the report of a batch need, read from the store a page at a time and cached per job.
 
 Only the scores and gate verdicts are read, extracted from the stored results by the database (no sample,
-no JSON parsed here); the report's worst rows are fetched whole at the end. A job's rows only ever go from pending to finished, once, so the count of finished rows is the
-version of its digest: a cached digest is reused until another row finishes.
+no JSON parsed here); the report's worst rows are fetched whole at the end. A job's rows only ever go
+from pending to finished, once, so the count of finished rows is the version of its digest: a cached
+digest is reused until another row finishes.
 """
 from __future__ import annotations
 

@@ -66,6 +66,7 @@ class Downloads:
             child = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", __name__, job_id, fmt, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE, env={**os.environ, "RAGMETER_DB": self.settings.db})
+            assert child.stdout is not None and child.stderr is not None  # both are PIPEs
             try:
                 while chunk := await child.stdout.read(PIPE_READ):
                     yield chunk

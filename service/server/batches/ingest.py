@@ -117,8 +117,8 @@ class Ingestor:
     def _workers(self) -> ProcessPoolExecutor:
         if self._pool is None:
             # Spawned (not forked from a threaded server) and used once each, so that their memory is given back.
-            self._pool = ProcessPoolExecutor(self.settings.upload_workers, mp_context=multiprocessing.get_context("spawn"),
-                                             max_tasks_per_child=1)
+            self._pool = ProcessPoolExecutor(self.settings.upload_workers,
+                                             mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=1)
         return self._pool
 
     def close(self) -> None:

@@ -68,7 +68,7 @@ def render(job: Job, digest: Digest, api_key: str | None = None, extra: str = ""
     charts = []
     for metric in METRIC_NAMES:
         stats = summary.metrics[metric]
-        if not stats.n:
+        if not stats.n or stats.ci95 is None:
             continue
         values = digest.scores[metric]
         charts.append(f'<div class="card" data-metric="{metric}"><div><b>{metric}</b> mean {stats.mean:.3f} '
@@ -76,11 +76,13 @@ def render(job: Job, digest: Digest, api_key: str | None = None, extra: str = ""
                       f'p10 {stats.p10:.3f}</div>{histogram_svg(values)}</div>')
     worst_rows = "".join(
         f'<tr class="worst-row"><td>{escape(str(r.id if r.id is not None else r.row))}</td>'
-        f'<td>{escape(r.user_input or "")}</td><td class="answer">{highlight(r.response or "", r.unsupported_claims)}</td>'
+        f'<td>{escape(r.user_input or "")}</td>'
+        f'<td class="answer">{highlight(r.response or "", r.unsupported_claims)}</td>'
         f'<td>{_num(r.faithfulness)}</td><td class="{"pass" if r.gate_passed else "fail"}">'
         f'{"pass" if r.gate_passed else "FAIL"}</td></tr>' for r in digest.worst)
     errors = digest.errors
     error_rows = "".join(f'<tr><td>{r.row}</td><td>{escape(r.error or "")}</td></tr>' for r in errors)
+    worst_head = "<tr><th>id</th><th>question</th><th>answer</th><th>faithfulness</th><th>gate</th></tr>"
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>ragmeter report: {escape(job.filename)}</title><style>{STYLE}</style></head><body>
 <h1>ragmeter report: {escape(job.filename)}</h1>
@@ -94,7 +96,7 @@ def render(job: Job, digest: Digest, api_key: str | None = None, extra: str = ""
 {extra}
 <h2>Worst rows</h2><p>Gate failures first, then lowest faithfulness; <mark class="unsupported">marked</mark>
 text is a claim the contexts do not support.</p>
-<table id="worst"><tr><th>id</th><th>question</th><th>answer</th><th>faithfulness</th><th>gate</th></tr>{worst_rows}</table>
+<table id="worst">{worst_head}{worst_rows}</table>
 {f'<h2>Errors</h2><table><tr><th>row</th><th>error</th></tr>{error_rows}</table>' if errors else ""}
 </body></html>"""
 

@@ -14,10 +14,10 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from functools import partial
 
 from ragmeter.metrics import GateConfig, Sample, SampleResult, score_sample
-from ragmeter.metrics.judges import Judge
+from ragmeter.metrics.judges import Scorer
 
 from ragmeter.service.rows import RowStatus
 from ragmeter.service.ray_pool import RowFailed, Score, WorkerLost
@@ -32,14 +32,14 @@ def owner_id() -> str:
 
 
 class BatchRunner:
-    def __init__(self, store: AsyncStore, judge: Judge | None, concurrency: int = 8, threshold: float | None = None,
+    def __init__(self, store: AsyncStore, judge: Scorer | None, concurrency: int = 8, threshold: float | None = None,
                  telemetry: Telemetry | None = None, *, score: Score | None = None, lease_s: float = 30.0,
                  poll_s: float = 2.0, owner: str | None = None, held: bool = False):
         """`held`: jobs wait (queued) until `open` says how rows are scored (Ray workers still starting)."""
         self.store = store
         self.telemetry = telemetry
         self.judge = judge
-        self.score = score or (self._score_here if judge is not None else None)
+        self.score = score or (partial(self._score_here, judge) if judge is not None else None)
         self.concurrency = concurrency
         self.threshold = threshold
         self.lease_s = lease_s
@@ -122,7 +122,8 @@ class BatchRunner:
         job = await store.job(job_id)
         if job is None:
             return
-        if self.score is None:
+        score = self.score
+        if score is None:
             await store.set_status(job_id, JobStatus.FAILED, "no judge configured")
             return
         if job.status == JobStatus.QUEUED or resume:
@@ -140,7 +141,8 @@ class BatchRunner:
                     slots.release()
                     raise
                 if claimed:
-                    task = asyncio.create_task(self._score_row(job_id, claimed[0], job.metrics, job.gate_config))
+                    task = asyncio.create_task(self._score_row(score, job_id, claimed[0], job.metrics,
+                                                               job.gate_config))
                     scoring.add(task)
                     task.add_done_callback(scoring.discard)
                     # A callback, not a finally: a task cancelled before it ever ran must give its slot back too.
@@ -149,7 +151,8 @@ class BatchRunner:
                 slots.release()
                 if scoring:
                     await asyncio.wait(scoring, return_when=asyncio.FIRST_COMPLETED)
-                elif await store.complete(job_id) or (await store.job(job_id)).status not in UNFINISHED:
+                elif await store.complete(job_id) or (now := await store.job(job_id)) is None \
+                        or now.status not in UNFINISHED:
                     return
                 else:  # the rows left are leased by another runner: wait until it finishes them or its lease lapses
                     await asyncio.sleep(self.poll_s)
@@ -171,16 +174,17 @@ class BatchRunner:
                 await claiming
             raise
 
-    async def _score_here(self, sample: Sample, metrics: list[str], gate: GateConfig,
+    @staticmethod
+    async def _score_here(judge: Scorer, sample: Sample, metrics: list[str], gate: GateConfig,
                           threshold: float | None) -> SampleResult:
         # While the judge's circuit breaker is open the job pauses rather than fill rows with errors.
-        while (wait := self.judge.unavailable_for()) > 0:
+        while (wait := judge.unavailable_for()) > 0:
             await asyncio.sleep(wait)
-        return await score_sample(sample, self.judge, metrics, gate, threshold)
+        return await score_sample(sample, judge, metrics, gate, threshold)
 
-    async def _score_row(self, job_id: str, row: Row, metrics: list[str], gate: GateConfig) -> None:
+    async def _score_row(self, score: Score, job_id: str, row: Row, metrics: list[str], gate: GateConfig) -> None:
         try:
-            result = await self.score(row.to_sample(), metrics, gate, self.threshold)
+            result = await score(row.to_sample(), metrics, gate, self.threshold)
         except WorkerLost:
             log.warning("batch %s row %d: its worker died; the row goes back to pending", job_id, row.index)
             await self.store.release(self.owner, job_id, row.index)
@@ -199,7 +203,7 @@ class BatchRunner:
             return
         if result is not None and self.telemetry is not None:
             self.telemetry.record(result, "batch")
-        self._count("error" if error or result.errors else "scored")
+        self._count("error" if error or result is None or result.errors else "scored")
 
     def _count(self, status: str) -> None:
         if self.telemetry is not None:

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Any, cast
 
 from ragmeter.metrics import METRIC_NAMES, GateConfig, Sample, SampleResult
 from sqlalchemy import (
@@ -33,7 +34,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import CursorResult, Result, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
@@ -121,6 +122,11 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def changed(result: Result[Any]) -> int:
+    """How many rows an UPDATE changed (a session types its results as Result; an UPDATE's has a rowcount)."""
+    return cast(CursorResult[Any], result).rowcount
+
+
 class Store:
     def __init__(self, url: str, clock: Callable[[], datetime] = now):
         """Connect and migrate the schema to this version's; `clock` says when leases lapse (tests pass their own)."""
@@ -204,8 +210,8 @@ class Store:
     def renew(self, owner: str, lease_s: float) -> int:
         """Extend every lease `owner` still holds on a pending row; how many it holds."""
         with self.session.begin() as s:
-            return s.execute(update(Row).where(Row.lease_owner == owner, Row.status == RowStatus.PENDING)
-                             .values(lease_until=self.clock() + timedelta(seconds=lease_s))).rowcount
+            return changed(s.execute(update(Row).where(Row.lease_owner == owner, Row.status == RowStatus.PENDING)
+                                     .values(lease_until=self.clock() + timedelta(seconds=lease_s))))
 
     def release(self, owner: str, job_id: str | None = None, index: int | None = None) -> int:
         """Give up `owner`'s leases (all, or one row's), so that any process may claim those rows at once."""
@@ -213,7 +219,7 @@ class Store:
         if job_id is not None:
             where += [Row.job_id == job_id, Row.index == index]
         with self.session.begin() as s:
-            return s.execute(update(Row).where(*where).values(lease_owner=None, lease_until=None)).rowcount
+            return changed(s.execute(update(Row).where(*where).values(lease_owner=None, lease_until=None)))
 
     def finish_row(self, job_id: str, index: int, result: SampleResult | None, error: str | None = None,
                    owner: str | None = None) -> bool:
@@ -226,16 +232,16 @@ class Store:
         if owner is not None:
             where.append(Row.lease_owner == owner)
         with self.session.begin() as s:
-            return s.execute(update(Row).where(*where).values(
+            return changed(s.execute(update(Row).where(*where).values(
                 status=status, error=error, lease_owner=None, lease_until=None,
-                result=result.model_dump(mode="json") if result is not None else None)).rowcount > 0
+                result=result.model_dump(mode="json") if result is not None else None))) > 0
 
     def complete(self, job_id: str) -> bool:
         """Mark an unfinished job done once none of its rows is pending; False while rows are left."""
         left = exists().where(Row.job_id == job_id, Row.status == RowStatus.PENDING)
         with self.session.begin() as s:
-            return s.execute(update(Job).where(Job.id == job_id, Job.status.in_(UNFINISHED), ~left)
-                             .values(status=JobStatus.DONE, finished_at=now())).rowcount > 0
+            return changed(s.execute(update(Job).where(Job.id == job_id, Job.status.in_(UNFINISHED), ~left)
+                                     .values(status=JobStatus.DONE, finished_at=now()))) > 0
 
     def rows(self, job_id: str, start: int = 0, limit: int | None = None) -> list[Row]:
         """The job's rows in input order, from row index `start`, at most `limit` of them (a page)."""

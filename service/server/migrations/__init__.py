@@ -30,7 +30,10 @@ def config(connection: Connection | None = None) -> Config:
 
 def head() -> str:
     """The newest revision this ragmeter knows."""
-    return ScriptDirectory.from_config(config()).get_current_head()
+    current = ScriptDirectory.from_config(config()).get_current_head()
+    if current is None:
+        raise RuntimeError("ragmeter's migrations have no revision")
+    return current
 
 
 def current(connection: Connection) -> str | None:
