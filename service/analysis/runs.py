@@ -9,6 +9,7 @@ from pathlib import Path, PurePath
 
 from ragmeter.service import rows as scored_rows
 from ragmeter.service.analysis.comparison import RunRow
+from ragmeter.service.file_names import safe_name
 
 SCORED_FORMATS = ("jsonl", "csv", "parquet")
 
@@ -22,7 +23,10 @@ def file_run(path: Path) -> list[RunRow]:
 
 
 def uploaded_run(data: bytes, filename: str) -> list[RunRow]:
-    """An uploaded scored file's rows; raises ValueError naming the file when it cannot be read."""
+    """An uploaded scored file's rows; raises ValueError naming the file (its base name) when it cannot be read.
+
+    The message never holds the temporary folder it was read from: it goes back to the client."""
+    filename = safe_name(filename)
     suffix = PurePath(filename).suffix.lower()
     if suffix.lstrip(".") not in SCORED_FORMATS:
         raise ValueError(f"{filename}: scored results must be .jsonl, .csv or .parquet")
@@ -32,4 +36,5 @@ def uploaded_run(data: bytes, filename: str) -> list[RunRow]:
         try:
             return file_run(path)
         except (ValueError, OSError) as exc:
-            raise ValueError(str(exc).replace(path.name, filename)) from exc
+            message = str(exc).replace(str(path), filename).replace(folder, "").replace(path.name, filename)
+            raise ValueError(message) from exc

@@ -14,21 +14,24 @@ def add_parser(commands) -> None:
     actions = keys.add_subparsers(dest="action", required=True)
     create = actions.add_parser("create", help="make a key; it is printed once, only its hash is kept")
     create.add_argument("name")
-    create.add_argument("--tenant", help="whose batches the key sees (default: the name)")
+    create.add_argument("--tenant", help="the existing or new tenant whose batches the key sees; without it the key "
+                                         "starts a new tenant of its own name, refused if that tenant exists")
     revoke = actions.add_parser("revoke", help="revoke a key at once")
     revoke.add_argument("name")
     actions.add_parser("list", help="names, tenants and states of the keys")
 
 
 def run(args: argparse.Namespace) -> int:
-    store = Store(Settings().db)
+    settings = Settings()
+    store = Store(settings.db)
     try:
         if args.action == "create":
             try:
-                key = create_key(store, args.name, args.tenant)
+                key = create_key(store, args.name, args.tenant, static_tenants=settings.api_keys)
             except ValueError as exc:
                 return error(exc)
-            err.print(f"key {args.name!r} created; it is shown once, store it now:")
+            tenant = args.tenant or args.name
+            err.print(f"key {args.name!r} created for tenant {tenant!r}; it is shown once, store it now:")
             print(key)
         elif args.action == "revoke":
             if not revoke_key(store, args.name):

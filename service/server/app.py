@@ -22,7 +22,8 @@ from ragmeter.service.server.batches.executor import Executor, start_scoring
 from ragmeter.service.server.batches.ingest import Ingestor
 from ragmeter.service.server.batches.runner import BatchRunner
 from ragmeter.service.server.batches.store import AsyncStore
-from ragmeter.service.judge_setup import build_judge
+from ragmeter.service import logs
+from ragmeter.service.judge_setup import NO_JUDGE, build_judge
 from ragmeter.service.server.quota import Quota
 from ragmeter.service.settings import Settings
 from ragmeter.service.server.telemetry import Telemetry
@@ -36,9 +37,19 @@ context precision, context recall), says whether to block an answer (the halluci
 and shows the evidence: which claims of the answer the contexts support and which they do not."""
 
 
+def judge_line(judge: Judge | None) -> str:
+    """Which judge scores, for the start-up log: its name and model, or why there is none."""
+    if judge is None:
+        return f"judge: none, every scoring request answers 503 ({NO_JUDGE})"
+    info = judge.info
+    embeddings = f", embeddings {info.embedding_model}" if info.embedding_model else ""
+    return f"judge: {info.name}, model {info.model}{embeddings}"
+
+
 def create_app(settings: Settings | None = None, judge: Judge | None = None) -> FastAPI:
     """The app; it scores with the given judge, or builds one from the settings, and closes it at shutdown."""
     settings = settings or Settings()
+    logs.redact_access_log()  # also when served by another ASGI server's own logging setup
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -46,12 +57,14 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
         # waits for the GIL at each await, so it gets it back after 0.5 ms rather than the default 5 ms.
         sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
         app.state.judge = judge if judge is not None else build_judge(settings)
+        log.info("%s", judge_line(app.state.judge))
         app.state.store = await AsyncStore.open(settings.db)
         app.state.keys = KeyRing(app.state.store.sync, settings.api_keys)
         keyed = await asyncio.to_thread(app.state.keys.configured)
         log.info("API keys %s", "required on /v1 and / (tenants isolated)" if keyed else
                  "not configured: open mode, every caller sees every batch")
         executor = app.state.executor = Executor(settings)
+        log.info("batch executor: %s", executor.describe())
         # Ray starts in the background: the server answers meanwhile and jobs wait, queued, until it is up.
         app.state.runner = BatchRunner(app.state.store, app.state.judge, executor.rows,
                                        settings.hallucination_threshold, app.state.telemetry, score=executor.score,

@@ -1,9 +1,11 @@
 """API keys and the tenants they belong to.
 
 Keys come from the store (`ragmeter keys create NAME`, kept as SHA-256 hashes) and from
-RAGMETER_API_KEYS (a JSON object {"name": "key"} for static deployments); a key's tenant is its
-name unless given. With no key ever configured the service is open: every caller is tenant None
-(and `ragmeter serve` then stays on loopback unless RAGMETER_ALLOW_OPEN_NETWORK is set).
+RAGMETER_API_KEYS (a JSON object {"name": "key"} for static deployments). A key's tenant is explicit:
+`--tenant T` joins tenant T, and without it the key starts a new tenant of its own name, which must not
+exist yet (so a key never lands in another team's batches by sharing its name). With no key ever
+configured the service is open: every caller is tenant None (and `ragmeter serve` then stays on loopback
+unless RAGMETER_ALLOW_OPEN_NETWORK is set).
 """
 from __future__ import annotations
 
@@ -12,13 +14,14 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Collection
 from datetime import datetime
 
 from fastapi import HTTPException, Request
 from sqlalchemy import DateTime, String, select, update
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from ragmeter.service.server.batches.store import Base, Store, changed, now
+from ragmeter.service.server.batches.store import Base, Job, Store, changed, now
 
 KEY_PREFIX = "rk_"
 _NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -38,8 +41,13 @@ def digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create_key(store: Store, name: str, tenant: str | None = None) -> str:
-    """A new key for `name` (its tenant defaults to the name); the key itself is shown once, only its hash kept."""
+class TenantExists(ValueError):
+    """A key without an explicit tenant would have joined an existing tenant of its name."""
+
+
+def create_key(store: Store, name: str, tenant: str | None = None, static_tenants: Collection[str] = ()) -> str:
+    """A new key for `name`, joining `tenant`, or (None) starting a new tenant named `name`: TenantExists when a
+    key (live or revoked), a batch or one of `static_tenants` has that tenant. The key is shown once, its hash kept."""
     for label, value in (("name", name), ("tenant", tenant or name)):
         if not _NAME.fullmatch(value):
             raise ValueError(f"a key's {label} is 1 to 64 letters, digits, '.', '_' or '-', not {value!r}")
@@ -47,8 +55,17 @@ def create_key(store: Store, name: str, tenant: str | None = None) -> str:
     with store.session.begin() as s:
         if s.get(ApiKey, name) is not None:
             raise ValueError(f"a key named {name!r} exists; revoke it first or pick another name")
+        if tenant is None and (name in static_tenants or _tenant_in_use(s, name)):
+            raise TenantExists(f"a tenant named {name!r} exists: pass --tenant {name} to give this key access to "
+                               "its batches, or pick another key name for a new tenant")
         s.add(ApiKey(name=name, tenant=tenant or name, key_hash=digest(key), created_at=now()))
     return key
+
+
+def _tenant_in_use(s: Session, tenant: str) -> bool:
+    """True when any key, revoked ones included, or any stored batch belongs to `tenant`."""
+    return (s.scalar(select(ApiKey.name).where(ApiKey.tenant == tenant).limit(1)) is not None
+            or s.scalar(select(Job.id).where(Job.tenant == tenant).limit(1)) is not None)
 
 
 def revoke_key(store: Store, name: str) -> bool:

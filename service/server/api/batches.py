@@ -16,6 +16,7 @@ from ragmeter.metrics.judges import Judge
 from ragmeter.metrics.registry import requiring
 
 from ragmeter.service import rows as scored_rows
+from ragmeter.service.file_names import safe_name
 from ragmeter.service.server.batches import report
 from ragmeter.service.server.batches.digest import Digest
 from ragmeter.service.server.batches.ingest import MB, IngestFailed, Spec
@@ -123,7 +124,7 @@ async def create_batch(
         raise HTTPException(413, f"upload larger than RAGMETER_MAX_UPLOAD_MB={settings.max_upload_mb}")
     quota = request.app.state.quota
     pending = await store.pending_rows(tenant) if tenant is not None and settings.max_pending_rows else 0
-    spec = Spec(filename=file.filename or "upload", metrics=wanted, gate=gate_config, tenant=tenant, fmt=format,
+    spec = Spec(filename=safe_name(file.filename), metrics=wanted, gate=gate_config, tenant=tenant, fmt=format,
                 mapping=column_map, separator=separator, needs_contexts=bool(requiring("retrieved_contexts", wanted)),
                 max_rows=_room(quota, settings, tenant, pending))
     try:
@@ -190,7 +191,7 @@ async def batch_results(request: Request, store: Store, tenant: Tenant, batch_id
                         format: Literal["jsonl", "csv", "parquet"] = "jsonl") -> StreamingResponse:
     """Every input row with its scores, gate verdict, unsupported claims and row status, streamed page by page."""
     job = await _job(store, batch_id, tenant)
-    stem = job.filename.rsplit(".", 1)[0] or "batch"
+    stem = safe_name(job.filename).rsplit(".", 1)[0] or "batch"
     return StreamingResponse(request.app.state.downloads.stream(store, batch_id, format, job.total),
                              media_type=scored_rows.MEDIA_TYPES[format],
                              headers={"Content-Disposition": _attachment(f"{stem}.scored.{format}")})

@@ -17,6 +17,7 @@ from ragmeter.service.server.batches.store import AsyncStore
 from ragmeter.service.analysis import comparison_page, runs
 from ragmeter.service.analysis.comparison import Comparison, RunRow, compare_runs
 from ragmeter.service.analysis.slices import parse_keys
+from ragmeter.service.file_names import safe_name
 from ragmeter.service.settings import Settings
 from ragmeter.service.server.tenancy import get_tenant
 from ragmeter.service.server.api.deps import get_settings, get_store
@@ -52,7 +53,7 @@ async def _batch(store: AsyncStore, batch_id: str, tenant: str | None) -> tuple[
     job = await store.job(batch_id, tenant)  # another tenant's batch is as absent as a missing one
     if job is None:
         raise HTTPException(404, f"no batch {batch_id}")
-    return f"{job.filename} ({job.id[:8]})", await asyncio.to_thread(batch_run, store.sync, batch_id)
+    return f"{safe_name(job.filename)} ({job.id[:8]})", await asyncio.to_thread(batch_run, store.sync, batch_id)
 
 
 async def _compare(baseline: tuple[str, list[RunRow]], candidate: tuple[str, list[RunRow]],
@@ -73,11 +74,12 @@ async def _from_form(request: Request, settings: Settings) -> tuple[tuple, tuple
                                      "or JSON with two batch ids")
         if upload.size is not None and upload.size > limit:
             raise HTTPException(413, f"{name} is larger than RAGMETER_MAX_UPLOAD_MB={settings.max_upload_mb}")
+        filename = safe_name(upload.filename, name)
         try:
-            run = await asyncio.to_thread(runs.uploaded_run, await upload.read(), upload.filename or name)
+            run = await asyncio.to_thread(runs.uploaded_run, await upload.read(), filename)
         except (ValueError, OSError) as exc:
             raise HTTPException(400, str(exc)) from exc
-        sides.append((upload.filename or name, run))
+        sides.append((filename, run))
     try:
         options = ComparisonOptions.model_validate({k: form[k] for k in ("top", "min_effect") if form.get(k)}
                                                    | {"by": parse_keys([str(form.get("by") or "")])})

@@ -42,6 +42,12 @@ class Executor:
         where = f"joining the Ray cluster at RAY_ADDRESS={address}" if address else "starting a local Ray"
         return f"batch executor starting: {where} and {self.settings.ray_workers} workers"
 
+    def describe(self) -> str:
+        """Which executor this is, for the start-up log."""
+        if self.kind == "local":
+            return f"local (this process scores batch rows, {self.rows} at a time)"
+        return f"ray ({self._starting_reason().removeprefix('batch executor starting: ')}; in the background)"
+
     def status(self) -> dict:
         """What /readyz reports about batch scoring."""
         return {"kind": self.kind, "state": self.state, "reason": self.reason}

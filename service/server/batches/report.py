@@ -11,6 +11,7 @@ import numpy as np
 
 from ragmeter.metrics import METRIC_NAMES
 
+from ragmeter.service.file_names import safe_name
 from ragmeter.service.server.batches.digest import Digest
 from ragmeter.service.server.batches.store import Job
 
@@ -84,8 +85,8 @@ def render(job: Job, digest: Digest, api_key: str | None = None, extra: str = ""
     error_rows = "".join(f'<tr><td>{r.row}</td><td>{escape(r.error or "")}</td></tr>' for r in errors)
     worst_head = "<tr><th>id</th><th>question</th><th>answer</th><th>faithfulness</th><th>gate</th></tr>"
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
-<title>ragmeter report: {escape(job.filename)}</title><style>{STYLE}</style></head><body>
-<h1>ragmeter report: {escape(job.filename)}</h1>
+<title>ragmeter report: {escape(safe_name(job.filename))}</title><style>{STYLE}</style></head><body>
+<h1>ragmeter report: {escape(safe_name(job.filename))}</h1>
 <p>Batch <code>{job.id}</code>, status <b id="status">{job.status}</b>, created {job.created_at:%Y-%m-%d %H:%M} UTC.
 <a href="/v1/batches/{job.id}/results?format=csv{key}">results (CSV)</a> ·
 <a href="/v1/batches/{job.id}/results?format=jsonl{key}">JSONL</a> ·

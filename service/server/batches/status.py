@@ -6,6 +6,7 @@ from datetime import UTC
 
 from pydantic import BaseModel
 
+from ragmeter.service.file_names import safe_name
 from ragmeter.service.rows import RowStatus
 from ragmeter.service.server.batches.store import Job, JobStatus
 
@@ -38,7 +39,7 @@ def batch_status(job: Job, counts: dict[str, int], now: float | None = None) -> 
         rate = round(recent / elapsed, 3) if recent > 0 else None
         eta = round((job.total - done) / rate, 1) if rate else None
     base = f"/v1/batches/{job.id}"
-    return BatchStatus(id=job.id, status=job.status, filename=job.filename, total=job.total, done=done,
+    return BatchStatus(id=job.id, status=job.status, filename=safe_name(job.filename), total=job.total, done=done,
                        scored=scored, errors=errors, rate_per_s=rate, eta_s=eta, message=job.message,
                        created_at=_utc(job.created_at).isoformat(),
                        links={"self": base, "results": f"{base}/results", "summary": f"{base}/summary",
