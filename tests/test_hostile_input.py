@@ -128,3 +128,30 @@ def test_an_upload_over_the_limit_is_refused_before_it_is_read():
         assert declared.status_code == 413
         big = upload(c, b"question,contexts,answer\n" + b"q,c,a\n" * 200_000, "big.csv")
         assert big.status_code == 413 and "RAGMETER_MAX_UPLOAD_MB=1" in big.text
+
+
+@pytest.mark.parametrize("given", ["../../../../etc/x.csv", "..\\..\\windows\\x.csv", "/abs/path/x.csv"])
+def test_an_upload_file_name_is_kept_as_its_base_name_only(client, given):
+    from .helpers import rows
+
+    batch = client.post("/v1/batches", files={"file": (given, as_file(rows(2), "csv"))})
+    assert batch.status_code == 202 and batch.json()["filename"] == "x.csv"
+    wait_done(client, batch.json()["id"])
+    assert client.get(f"/v1/batches/{batch.json()['id']}").json()["filename"] == "x.csv"
+    assert [b["filename"] for b in client.get("/v1/batches").json()] == ["x.csv"]
+    download = client.get(f"/v1/batches/{batch.json()['id']}/results?format=csv")
+    disposition = download.headers["content-disposition"]
+    assert 'filename="x.scored.csv"' in disposition and "filename*=UTF-8''x.scored.csv" in disposition
+    assert ".." not in disposition and "/" not in disposition and "%2F" not in disposition
+
+
+@pytest.mark.parametrize("content", [b"PAR1 not really parquet", b"PAR1" + b"\0" * 64 + b"PAR1", b""])
+def test_an_unreadable_comparison_file_is_a_400_without_any_server_path(client, content):
+    import tempfile
+
+    response = client.post("/v1/comparisons", files={"baseline_file": ("../secret/a.parquet", content),
+                                                     "candidate_file": ("b.parquet", content)})
+    assert response.status_code == 400
+    detail = response.json()["detail"]
+    assert detail.startswith("a.parquet") or "'a.parquet'" in detail
+    assert tempfile.gettempdir() not in detail and "tmp" not in detail and "secret" not in detail

@@ -102,3 +102,47 @@ def test_the_python_client_sends_the_key_from_its_argument_or_ragmeter_api_key(m
         assert client.http.headers["X-API-Key"] == "from-env"
     with RagmeterClient("http://127.0.0.1:1", api_key="given") as client:
         assert client.http.headers["X-API-Key"] == "given"
+
+
+def test_a_key_without_tenant_starts_a_new_tenant_and_never_joins_an_existing_one(capsys):
+    assert main(["keys", "create", "acme"]) == 0
+    capsys.readouterr()
+    # A second key named after a tenant that exists (here through a key of another name) is refused.
+    assert main(["keys", "create", "ops", "--tenant", "globex"]) == 0
+    capsys.readouterr()
+    assert main(["keys", "create", "globex"]) == 2
+    message = capsys.readouterr().err
+    assert "tenant named 'globex' exists" in message and "--tenant globex" in message
+    assert main(["keys", "list"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[:2] for line in listed] == [["acme", "tenant=acme"], ["ops", "tenant=globex"]]
+
+
+def test_a_key_joins_an_existing_tenant_only_when_it_is_named(capsys):
+    assert main(["keys", "create", "acme"]) == 0
+    acme_key = capsys.readouterr().out.strip()
+    with TestClient(create_app(Settings(), judge=StubJudge())) as c:
+        batch = c.post("/v1/batches", files={"file": ("a.jsonl", as_file(rows(2), "jsonl"))},
+                       headers={"X-API-Key": acme_key}).json()
+        assert main(["keys", "create", "acme-ci", "--tenant", "acme"]) == 0
+        joined = capsys.readouterr().out.strip()
+        assert [b["id"] for b in c.get("/v1/batches", headers={"X-API-Key": joined}).json()] == [batch["id"]]
+        capsys.readouterr()
+        assert main(["keys", "create", "fresh"]) == 0
+        fresh = capsys.readouterr().out.strip()
+        assert c.get("/v1/batches", headers={"X-API-Key": fresh}).json() == []
+
+
+def test_a_tenant_with_only_batches_or_a_static_key_is_an_existing_tenant(capsys, monkeypatch):
+    from ragmeter.service.server.batches.store import Store
+    from ragmeter.metrics import GateConfig
+
+    store = Store(Settings().db)
+    try:
+        store.create_job("old.jsonl", [], ["faithfulness"], GateConfig(), tenant="legacy")
+    finally:
+        store.close()
+    assert main(["keys", "create", "legacy"]) == 2 and "--tenant legacy" in capsys.readouterr().err
+    assert main(["keys", "create", "legacy", "--tenant", "legacy"]) == 0
+    monkeypatch.setenv("RAGMETER_API_KEYS", '{"deploy": "key-deploy-0123456789"}')
+    assert main(["keys", "create", "deploy"]) == 2 and "--tenant deploy" in capsys.readouterr().err

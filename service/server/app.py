@@ -42,8 +42,9 @@ def judge_line(judge: Judge | None) -> str:
     if judge is None:
         return f"judge: none, every scoring request answers 503 ({NO_JUDGE})"
     info = judge.info
+    model = f", model {info.model}" if info.model else ", no model named"
     embeddings = f", embeddings {info.embedding_model}" if info.embedding_model else ""
-    return f"judge: {info.name}, model {info.model}{embeddings}"
+    return f"judge: {info.name}{model}{embeddings}"
 
 
 def create_app(settings: Settings | None = None, judge: Judge | None = None) -> FastAPI:
