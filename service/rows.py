@@ -7,7 +7,7 @@ columns are the registered metrics.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -15,9 +15,11 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from ragmeter.metrics import METRIC_NAMES, Sample, SampleResult
+
+from ragmeter.service import json_text
 
 MEDIA_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
 LIST_COLUMNS = ("retrieved_contexts", "unsupported_claims", "useful_contexts")
@@ -61,7 +63,7 @@ class ScoredRow(BaseModel):
         if value is None:
             return []
         if isinstance(value, str):
-            return json.loads(value) if value.strip().startswith("[") else [value]
+            return json_text.loads(value) if value.strip().startswith("[") else [value]
         return list(value) if isinstance(value, Iterable) and not isinstance(value, list) else value
 
     @field_validator(*OBJECT_COLUMNS, mode="before")
@@ -69,7 +71,7 @@ class ScoredRow(BaseModel):
     def _object_from_cell(cls, value: object) -> object:
         if value is None or value == "":
             return {}
-        return json.loads(value) if isinstance(value, str) else value
+        return json_text.loads(value) if isinstance(value, str) else value
 
     @classmethod
     def of(cls, index: int, sample: Sample, result: SampleResult | None = None,
@@ -241,10 +243,20 @@ def read(path: Path) -> list[ScoredRow]:
     """Scored rows from a JSONL, CSV or Parquet file written by `encode`; raises ValueError."""
     fmt = path.suffix.lstrip(".").lower()
     if fmt == "jsonl":
-        return [ScoredRow.model_validate_json(line) for line in path.read_text(encoding="utf-8").splitlines()
-                if line.strip()]
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return [_validated(number, line, ScoredRow.model_validate_json) for number, line in enumerate(lines, 1)]
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"{path}: scored results must be .jsonl, .csv or .parquet")
     frame = pd.read_csv(path) if fmt == "csv" else pd.read_parquet(path)
     records = frame.astype(object).where(pd.notna(frame), None).to_dict(orient="records")
-    return [ScoredRow.model_validate(r) for r in records]
+    return [_validated(number, r, ScoredRow.model_validate) for number, r in enumerate(records, 1)]
+
+
+def _validated(number: int, record: Any, validate: Callable[[Any], ScoredRow]) -> ScoredRow:
+    """The row, or a ValueError naming its 1-based number and the field that is wrong."""
+    try:
+        return validate(record)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        field = ".".join(map(str, error["loc"]))
+        raise ValueError(f"row {number}: {field + ': ' if field else ''}{error['msg']}") from exc
