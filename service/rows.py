@@ -120,8 +120,10 @@ _COLUMNS: list[tuple[str, pa.DataType]] = (
      ("status", _TEXT), ("error", _TEXT), ("useful_contexts", pa.list_(pa.int64())), ("metadata", _TEXT)])
 PARQUET_SCHEMA = pa.schema(_COLUMNS)
 
-# A spreadsheet runs a cell that starts with one of these as a formula (OWASP, CSV injection).
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP, CSV injection), also after
+# leading blanks and control characters, which some spreadsheets skip.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_SKIPPED_BEFORE_FORMULA = "".join(chr(c) for c in range(33)) + "\x7f\x85\xa0\u2028\u2029\ufeff"
 
 
 def encode(rows: list[ScoredRow], fmt: str) -> bytes:
@@ -160,7 +162,8 @@ class Encoder:
                 frame[column] = frame[column].map(lambda v: json.dumps(v, ensure_ascii=False))
             for column in frame.select_dtypes(exclude=["number", "bool"]).columns:
                 frame[column] = frame[column].map(neutralise_formula)
-            return frame.to_csv(index=False, header=first).encode()
+            # CRLF rows (RFC 4180): the writer then quotes every cell holding \r or \n, so none splits a row.
+            return frame.to_csv(index=False, header=first, lineterminator="\r\n").encode()
         if self._parquet is None:
             # pyarrow writes to any object with write/tell/flush/close; its stubs ask for a real file.
             self._parquet = pq.ParquetWriter(self._sink, PARQUET_SCHEMA)  # type: ignore[arg-type]
@@ -235,8 +238,14 @@ def flat(index: int, sample: dict, status: str, result: dict | None, error: str 
 
 
 def neutralise_formula(value: object) -> object:
-    """A text cell that a spreadsheet would run as a formula, prefixed with ' so it is shown as text."""
-    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+    """A text cell that a spreadsheet would run as a formula, prefixed with ' so it is shown as text.
+
+    The formula may follow blanks and control characters ("\\r=cmd|..."), which spreadsheets skip.
+    """
+    if not isinstance(value, str):
+        return value
+    risky = value.startswith(FORMULA_STARTS) or value.lstrip(_SKIPPED_BEFORE_FORMULA).startswith(FORMULA_STARTS[:4])
+    return "'" + value if risky else value
 
 
 def read(path: Path) -> list[ScoredRow]:
