@@ -46,8 +46,8 @@ def refused_naming(response, status: int, field: str) -> None:
 
 def jsonl_line(place: str, value: str) -> str:
     if place == "metadata":
-        return '{"question": "Q?", "contexts": ["C."], "answer": "A.", "metadata": {"k": %s}}' % value
-    return '{"question": "Q?", "contexts": ["C."], "answer": "A.", "%s": %s}' % (place, value)
+        return '{"question": "Q?", "contexts": ["C."], "answer": "A.", "metadata": {"k": ' + value + "}}"
+    return f'{{"question": "Q?", "contexts": ["C."], "answer": "A.", "{place}": ' + value + "}"
 
 
 @pytest.mark.parametrize("kind", HOSTILE)
@@ -75,7 +75,7 @@ def test_csv_uploads(client, column, cell, value):
 
 @pytest.mark.parametrize("value", HOSTILE.values(), ids=HOSTILE.keys())
 def test_the_gate_form_field(client, value):
-    response = upload(client, as_file([GOOD], "jsonl"), "s.jsonl", gate='{"threshold": %s}' % value)
+    response = upload(client, as_file([GOOD], "jsonl"), "s.jsonl", gate='{"threshold": ' + value + "}")
     refused_naming(response, 422, "gate")
     assert response.json()["detail"][0]["loc"] == ["body", "gate"]
     still_serving(client)
