@@ -6,7 +6,6 @@ and, for the text formats, their line in the file.
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path, PurePath
 
 import numpy as np
@@ -16,7 +15,8 @@ from pydantic import BaseModel, ValidationError
 from ragmeter.metrics import Sample
 from ragmeter.metrics.sample import FIELD_ALIASES as ALIASES
 
-from ragmeter.service import metadata
+from ragmeter.service import json_text, metadata
+from ragmeter.service.json_text import BadJSON
 from ragmeter.service.limits import limit_problems
 from ragmeter.service.settings import Settings
 
@@ -85,7 +85,13 @@ def read_upload(data: bytes, filename: str, *, fmt: str | None = None, mapping: 
     samples, problems = [], []
     for i, record in enumerate(_records(frame)):
         line = first_line + i if first_line else None
-        record = metadata.gather(_contexts_as_list(record, separator))
+        try:
+            record = metadata.gather(_contexts_as_list(record, separator))
+        except BadJSON as exc:  # a CSV cell holding JSON that no writer could carry
+            problems.append(Problem(row=i + 1, line=line, field=exc.field, message=exc.message))
+            if len(problems) >= MAX_PROBLEMS:
+                break
+            continue
         try:
             sample = Sample.model_validate(record)
         except ValidationError as exc:
@@ -128,11 +134,10 @@ def _frame(data: bytes, fmt: str) -> tuple[pd.DataFrame, int]:
             raise BadUpload([Problem(message=f"not a readable CSV file: {exc}")]) from exc
     if fmt == "json":
         try:
-            records = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise BadUpload([Problem(line=exc.lineno, message=f"malformed JSON: {exc.msg}")]) from exc
-        except RecursionError as exc:
-            raise BadUpload([Problem(message="JSON nested too deeply")]) from exc
+            records = json_text.loads(text)
+        except BadJSON as exc:
+            field = _record_field(exc.field)
+            raise BadUpload([Problem(row=field[0], line=exc.line, field=field[1], message=exc.message)]) from exc
         if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
             raise BadUpload([Problem(message="a JSON upload must be a list of records (objects)")])
         return pd.DataFrame.from_records(records), 0
@@ -141,12 +146,10 @@ def _frame(data: bytes, fmt: str) -> tuple[pd.DataFrame, int]:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problems.append(Problem(line=number, message=f"malformed JSON line: {exc.msg}"))
-            continue
-        except RecursionError:
-            problems.append(Problem(line=number, message="JSON nested too deeply"))
+            record = json_text.loads(line)
+        except BadJSON as exc:
+            message = f"{exc.message} (a JSON line)" if exc.malformed else exc.message
+            problems.append(Problem(line=number, field=exc.field, message=message))
             continue
         if not isinstance(record, dict):
             problems.append(Problem(line=number, message="a JSONL line must be an object"))
@@ -156,6 +159,12 @@ def _frame(data: bytes, fmt: str) -> tuple[pd.DataFrame, int]:
         raise BadUpload(problems)
     # Blank lines are skipped, so JSONL line numbers are only exact without them.
     return pd.DataFrame.from_records(records), 1
+
+
+def _record_field(path: str | None) -> tuple[int | None, str | None]:
+    """A path in a JSON list of records ("3.metadata.k") as its 1-based row and its field."""
+    first, _, rest = (path or "").partition(".")
+    return (int(first) + 1, rest or None) if first.isdigit() else (None, path)
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
@@ -174,9 +183,11 @@ def _contexts_as_list(record: dict, separator: str | None) -> dict:
             stripped = value.strip()
             if stripped.startswith("["):
                 try:
-                    return {**record, name: json.loads(stripped)}
-                except json.JSONDecodeError:
-                    pass
+                    return {**record, name: json_text.loads(stripped)}
+                except BadJSON as exc:
+                    if not exc.malformed:  # JSON, but nothing a sample can hold: say so rather than keep it as text
+                        field = f"{name}.{exc.field}" if exc.field else name
+                        raise BadJSON(exc.message, field=field) from exc
             parts = stripped.split(separator) if separator else [stripped]
             return {**record, name: [p.strip() for p in parts if p.strip()]}
     return record

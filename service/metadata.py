@@ -6,11 +6,13 @@ cell is kept as its JSON text.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 from typing import Any
 
 from ragmeter.metrics.sample import FIELD_ALIASES
+
+from ragmeter.service import json_text
+from ragmeter.service.json_text import BadJSON
 
 # Columns that are never metadata: the sample's own fields (every alias) and what a scored download adds,
 # so that re-uploading a results file does not turn its scores into metadata.
@@ -22,12 +24,18 @@ MAX_KEY_CHARS = 100
 
 
 def gather(record: dict) -> dict:
-    """The record with every column that is not a sample field moved into `metadata` (lists and objects as JSON)."""
+    """The record with every column that is not a sample field moved into `metadata` (lists and objects as JSON).
+
+    Raises BadJSON when a metadata cell is JSON that no writer could carry (nested too deeply, say).
+    """
     extra = {k: v for k, v in record.items() if k not in RESERVED}
     given = record.get("metadata")
     if isinstance(given, str) and given.strip().startswith("{"):  # a CSV cell, or a re-uploaded download
-        with contextlib.suppress(json.JSONDecodeError):
-            given = json.loads(given)
+        try:
+            given = json_text.loads(given)
+        except BadJSON as exc:
+            if not exc.malformed:  # malformed stays text, which the sample then refuses as not an object
+                raise BadJSON(exc.message, field=f"metadata.{exc.field}" if exc.field else "metadata") from exc
     if not extra and given is None:
         return record
     kept = {k: v for k, v in record.items() if k in RESERVED}

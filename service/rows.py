@@ -7,7 +7,7 @@ columns are the registered metrics.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -15,9 +15,11 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from ragmeter.metrics import METRIC_NAMES, Sample, SampleResult
+
+from ragmeter.service import json_text
 
 MEDIA_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
 LIST_COLUMNS = ("retrieved_contexts", "unsupported_claims", "useful_contexts")
@@ -61,7 +63,7 @@ class ScoredRow(BaseModel):
         if value is None:
             return []
         if isinstance(value, str):
-            return json.loads(value) if value.strip().startswith("[") else [value]
+            return json_text.loads(value) if value.strip().startswith("[") else [value]
         return list(value) if isinstance(value, Iterable) and not isinstance(value, list) else value
 
     @field_validator(*OBJECT_COLUMNS, mode="before")
@@ -69,7 +71,7 @@ class ScoredRow(BaseModel):
     def _object_from_cell(cls, value: object) -> object:
         if value is None or value == "":
             return {}
-        return json.loads(value) if isinstance(value, str) else value
+        return json_text.loads(value) if isinstance(value, str) else value
 
     @classmethod
     def of(cls, index: int, sample: Sample, result: SampleResult | None = None,
@@ -118,8 +120,10 @@ _COLUMNS: list[tuple[str, pa.DataType]] = (
      ("status", _TEXT), ("error", _TEXT), ("useful_contexts", pa.list_(pa.int64())), ("metadata", _TEXT)])
 PARQUET_SCHEMA = pa.schema(_COLUMNS)
 
-# A spreadsheet runs a cell that starts with one of these as a formula (OWASP, CSV injection).
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP, CSV injection), also after
+# leading blanks and control characters, which some spreadsheets skip.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_SKIPPED_BEFORE_FORMULA = "".join(chr(c) for c in range(33)) + "\x7f\x85\xa0\u2028\u2029\ufeff"
 
 
 def encode(rows: list[ScoredRow], fmt: str) -> bytes:
@@ -158,7 +162,8 @@ class Encoder:
                 frame[column] = frame[column].map(lambda v: json.dumps(v, ensure_ascii=False))
             for column in frame.select_dtypes(exclude=["number", "bool"]).columns:
                 frame[column] = frame[column].map(neutralise_formula)
-            return frame.to_csv(index=False, header=first).encode()
+            # CRLF rows (RFC 4180): the writer then quotes every cell holding \r or \n, so none splits a row.
+            return frame.to_csv(index=False, header=first, lineterminator="\r\n").encode()
         if self._parquet is None:
             # pyarrow writes to any object with write/tell/flush/close; its stubs ask for a real file.
             self._parquet = pq.ParquetWriter(self._sink, PARQUET_SCHEMA)  # type: ignore[arg-type]
@@ -233,18 +238,34 @@ def flat(index: int, sample: dict, status: str, result: dict | None, error: str 
 
 
 def neutralise_formula(value: object) -> object:
-    """A text cell that a spreadsheet would run as a formula, prefixed with ' so it is shown as text."""
-    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+    """A text cell that a spreadsheet would run as a formula, prefixed with ' so it is shown as text.
+
+    The formula may follow blanks and control characters ("\\r=cmd|..."), which spreadsheets skip.
+    """
+    if not isinstance(value, str):
+        return value
+    risky = value.startswith(FORMULA_STARTS) or value.lstrip(_SKIPPED_BEFORE_FORMULA).startswith(FORMULA_STARTS[:4])
+    return "'" + value if risky else value
 
 
 def read(path: Path) -> list[ScoredRow]:
     """Scored rows from a JSONL, CSV or Parquet file written by `encode`; raises ValueError."""
     fmt = path.suffix.lstrip(".").lower()
     if fmt == "jsonl":
-        return [ScoredRow.model_validate_json(line) for line in path.read_text(encoding="utf-8").splitlines()
-                if line.strip()]
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return [_validated(number, line, ScoredRow.model_validate_json) for number, line in enumerate(lines, 1)]
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"{path}: scored results must be .jsonl, .csv or .parquet")
     frame = pd.read_csv(path) if fmt == "csv" else pd.read_parquet(path)
     records = frame.astype(object).where(pd.notna(frame), None).to_dict(orient="records")
-    return [ScoredRow.model_validate(r) for r in records]
+    return [_validated(number, r, ScoredRow.model_validate) for number, r in enumerate(records, 1)]
+
+
+def _validated(number: int, record: Any, validate: Callable[[Any], ScoredRow]) -> ScoredRow:
+    """The row, or a ValueError naming its 1-based number and the field that is wrong."""
+    try:
+        return validate(record)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        field = ".".join(map(str, error["loc"]))
+        raise ValueError(f"row {number}: {field + ': ' if field else ''}{error['msg']}") from exc

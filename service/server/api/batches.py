@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from urllib.parse import quote
 from typing import Annotated, Any, Literal, NoReturn
 
@@ -15,6 +14,7 @@ from ragmeter.metrics import DEFAULT_METRICS, METRIC_NAMES, GateConfig, MetricNa
 from ragmeter.metrics.judges import Judge
 from ragmeter.metrics.registry import requiring
 
+from ragmeter.service import json_text
 from ragmeter.service import rows as scored_rows
 from ragmeter.service.file_names import safe_name
 from ragmeter.service.server.batches import report
@@ -77,8 +77,8 @@ def _metrics(field: str | None) -> list[str]:
 
 def _json_form(name: str, value: str | None) -> dict | None:
     try:
-        data = json.loads(value) if value else None
-    except (json.JSONDecodeError, RecursionError) as exc:
+        data = json_text.loads(value) if value else None
+    except json_text.BadJSON as exc:
         _invalid(name, f"must be a JSON object: {exc}", value)
     if data is not None and not isinstance(data, dict):
         _invalid(name, f"must be a JSON object, not {type(data).__name__}", value)
