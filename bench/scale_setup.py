@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -84,20 +83,11 @@ def llm_env(base_url: str) -> dict[str, str]:
             "RAGMETER_CACHE_SIZE": "0"}
 
 
-@contextlib.contextmanager
-def ray_head(cpus: int) -> Iterator[str]:
+def ray_head(cpus: int) -> contextlib.AbstractContextManager[str]:
     """A local Ray head with `cpus` logical CPUs on this script's ports; this process joins it (RAY_ADDRESS)."""
-    from ragmeter.service.ray_head import start_ray_head
+    from ragmeter.service.ray_head import joined_ray_head
 
-    head = start_ray_head(RAY_PORTS, cpus)
-    os.environ["RAY_ADDRESS"] = head.address
-    try:
-        yield head.address
-    finally:
-        import ray
-
-        ray.shutdown()
-        head.stop()
+    return joined_ray_head(RAY_PORTS, cpus)
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,3 +75,24 @@ def start_ray_head(ports: dict[str, int], cpus: int = 2, start_timeout_s: float 
             time.sleep(0.2)  # the head opens its port once its GCS is up
     head.stop()
     raise RayHeadFailed(f"ray head did not open its port in {start_timeout_s:g} s")
+
+
+@contextlib.contextmanager
+def joined_ray_head(ports: dict[str, int], cpus: int = 2) -> Iterator[str]:
+    """A head started as above that this process joins (RAY_ADDRESS) while the block runs; its address.
+
+    On exit this process leaves Ray, the head stops and RAY_ADDRESS is what it was before."""
+    head = start_ray_head(ports, cpus)
+    previous = os.environ.get("RAY_ADDRESS")
+    os.environ["RAY_ADDRESS"] = head.address
+    try:
+        yield head.address
+    finally:
+        import ray
+
+        ray.shutdown()
+        head.stop()
+        if previous is None:
+            os.environ.pop("RAY_ADDRESS", None)
+        else:
+            os.environ["RAY_ADDRESS"] = previous

@@ -111,22 +111,10 @@ def ray_cluster():
 
     Stopped at the end with every process of its group, and its temp folder (Ray's session files and the
     ray_current_cluster file a later plain ray.init() would follow) removed."""
-    from ragmeter.service.ray_head import RayHeadFailed, start_ray_head
+    from ragmeter.service.ray_head import RayHeadFailed, joined_ray_head
 
     try:
-        head = start_ray_head(RAY_PORTS)
+        with joined_ray_head(RAY_PORTS) as address:  # only starting the head raises RayHeadFailed
+            yield address
     except RayHeadFailed as exc:
         unavailable(str(exc))
-    previous = os.environ.get("RAY_ADDRESS")
-    os.environ["RAY_ADDRESS"] = head.address
-    try:
-        yield head.address
-    finally:
-        import ray
-
-        ray.shutdown()
-        head.stop()
-        if previous is None:
-            os.environ.pop("RAY_ADDRESS", None)
-        else:
-            os.environ["RAY_ADDRESS"] = previous
