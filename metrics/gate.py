@@ -1,8 +1,8 @@
 """The hallucination gate: should the app block this answer?
 
-The answer fails when its hallucination score (1 - faithfulness) is above the threshold,
-or when a score is below a per-metric minimum the caller set. An answer with no claims
-(a refusal) has nothing to hallucinate and passes, saying so. When a score the gate needs
+The answer fails when its hallucination score (1 - faithfulness) is above the threshold, when
+a claim is contradicted by the contexts, or when a score is below a per-metric minimum the caller
+set. An answer with no claims (a refusal) has nothing to hallucinate and passes, saying so. When a score the gate needs
 could not be computed, `on_error` decides: block (the default, fail closed) or allow.
 """
 from __future__ import annotations
@@ -28,6 +28,9 @@ class GateConfig(BaseModel):
         default_factory=dict, description="Per-metric minimums in [0, 1], e.g. {\"context_recall\": 0.5}.")
     on_error: Literal["block", "allow"] = Field(default="block",
                                                 description="Verdict when a needed score could not be computed.")
+    fail_on_contradiction: bool = Field(
+        default=True, description="Fail the answer when any claim is contradicted by the contexts, whatever the "
+                                  "hallucination score.")
 
     @field_validator("threshold", "min_scores", mode="before")
     @classmethod
@@ -68,6 +71,12 @@ def apply_gate(scores: Mapping[str, MetricScore], claims: list[ClaimVerdict],
             _unavailable("faithfulness", faith, config, failed, notes)
     else:
         notes.append("faithfulness not requested: hallucination rule not checked")
+
+    contradicted = [c.claim for c in claims if c.verdict == "contradicted"]
+    if config.fail_on_contradiction and contradicted:
+        # A claim the contexts say the opposite of is the error an app must not show, even beside true ones.
+        more = f" and {len(contradicted) - 1} more" if len(contradicted) > 1 else ""
+        failed.append(f"contradicted claim: \"{contradicted[0][:120]}\"{more}")
 
     for metric, minimum in config.min_scores.items():
         score = scores.get(metric)

@@ -133,6 +133,17 @@ def test_gate_threshold_is_inclusive():
     assert failed.unsupported_claims == ["x"]
 
 
+def test_one_contradicted_claim_fails_the_answer_whatever_its_score():
+    claims = [claim("supported", text="a"), claim("supported", text="b"), claim("contradicted", text="The river did "
+                                                                                   "not flood in 2019.")]
+    result = apply_gate(scores(0.9), claims, GateConfig(), 0.2)
+    assert result.passed is False
+    assert result.failed_rules == ['contradicted claim: "The river did not flood in 2019."']
+    assert apply_gate(scores(0.9), claims, GateConfig(fail_on_contradiction=False), 0.2).passed is True
+    # An unsupported claim (the contexts are silent) is left to the threshold.
+    assert apply_gate(scores(0.9), [claim("unsupported", text="x")], GateConfig(), 0.2).passed is True
+
+
 def test_gate_passes_a_refusal_and_says_why():
     result = apply_gate(scores(None, "no_claims"), [], GateConfig(), 0.2)
     assert result.passed is True and "no_claims" in result.notes[0]

@@ -11,14 +11,18 @@ import asyncio
 import dataclasses
 import threading
 
+import numpy as np
+
 from ...judgements import (ClaimVerdict, ContextVerdict, Decomposition, JudgeInfo, Needs, Relevance,
                            StatementVerdict, Usage, Verification)
 from ...metric_score import UNSUPPORTED_LANGUAGE
 from ...sample import Sample
 from . import relevance, text, thesaurus
+from .claims import ClaimText, claim_texts
 from .contexts import ContextStore
 from .encoder import LABEL as ENCODER_LABEL
-from .support import Claim, Support, SupportModel, evidence_of, passage, score_claim
+from .entailment import EntailmentHead, TokenCache
+from .support import Claim, Support, SupportModel, claim_features, passage, score_claim
 
 SHORT_ANSWER_WORDS = 4
 # The rules beside the learned weights (rewording, thesaurus, units, contradictions) change verdicts
@@ -27,10 +31,15 @@ RULES = "2026-11-27"
 
 
 def split_claims(answer: str) -> list[str]:
-    """The answer's claims: its sentences, without the ones that decline to answer, say nothing, or introduce a list."""
-    sentences = text.sentences(answer)
-    return [s for s in sentences if not (text.evasive(s) and len(text.content_stems(s)) <= 6)
-            and not text.content_free(s) and not s.rstrip().endswith(":")]
+    """The answer's claims: its sentences (two facts joined by "and" split in two), without the ones that decline
+    to answer, say nothing, or introduce a list."""
+    return [c.text for c in _claim_texts(answer)]
+
+
+def _claim_texts(answer: str) -> list[ClaimText]:
+    sentences = [s for s in text.sentences(answer) if not (text.evasive(s) and len(text.content_stems(s)) <= 6)
+                 and not text.content_free(s) and not s.rstrip().endswith(":")]
+    return claim_texts(sentences)
 
 
 def match_text(claim: str, question: str) -> str:
@@ -46,7 +55,7 @@ class EmbeddedJudge:
                  entailment=None):
         """`claim_cutoff`: the support probability from which a claim counts as supported (None: the weights' own).
 
-        `entailment`: the cross-encoder (entailment.EntailmentModel); loaded when the weights use one.
+        `entailment`: the entailment head (entailment.EntailmentHead); loaded when the weights use one.
         """
         if encoder is None:
             from .encoder import Encoder
@@ -57,11 +66,10 @@ class EmbeddedJudge:
         if claim_cutoff is not None:  # a calibrated cut-off ([embedded] claim_cutoff, ragmeter calibrate --write)
             self.model = dataclasses.replace(self.model, claim_cutoff=claim_cutoff)
         if entailment is None and self.model.entailment_weight:
-            from .entailment import EntailmentModel
-
-            entailment = EntailmentModel.load()
+            entailment = EntailmentHead.load()
         self.entailment = entailment
         self.store = ContextStore(encoder)
+        self.tokens = TokenCache(encoder)
         thesaurus.preload()  # half a second here rather than in the first request
         # Two samples at a time: one can split text (pure Python) while the other's batch is in
         # onnxruntime (which already uses every core); more would only queue for the cores.
@@ -121,7 +129,9 @@ class EmbeddedJudge:
     def verify_sync(self, sample: Sample, parts: Decomposition, need: Needs) -> Verification:
         contexts = self.store.index(sample.retrieved_contexts)
         question = sample.user_input
-        claims = [Claim.of(c, match_text(c, question)) for c in (parts.claims if need.claims else [])]
+        # A claim that opens with a pronoun is matched with the subject it stands for.
+        resolved = {c.text: c.resolved for c in _claim_texts(sample.response)}
+        claims = [Claim.of(c, match_text(resolved.get(c, c), question)) for c in (parts.claims if need.claims else [])]
         statements = [Claim.of(s) for s in (parts.statements if need.statements else [])]
         targets = self._targets(sample, parts, need, claims, statements)
         # One encoder batch per sample: every claim, statement and target, and the sentences they meet.
@@ -149,12 +159,19 @@ class EmbeddedJudge:
         return result
 
     def _entailment(self, claims: list[Claim], contexts) -> dict[int, float]:
-        """The cross-encoder's probability for each claim and its best passage, in one batch."""
+        """The entailment head's probability for each claim against its best passage."""
         if self.entailment is None or not self.model.entailment_weight:
             return {}
-        found = [(c, best) for c in claims if (best := evidence_of(c, contexts)) is not None]
-        p = self.entailment.probabilities([(c.probe, passage(contexts, *best)) for c, best in found])
-        return {id(c): float(q) for (c, _), q in zip(found, p, strict=True)}
+        found = []
+        for c in claims:
+            features, ci, si, _ = claim_features(c, contexts)
+            if ci is not None and si is not None:
+                found.append((c, passage(contexts, ci, si), features))
+        claim_states = self.tokens.states([c.probe for c, _, _ in found], cache=False)
+        passage_states = self.tokens.states([p for _, p, _ in found])
+        names = self.entailment.features
+        return {id(c): self.entailment.probability(cs, ps, np.array([f[n] for n in names], dtype=np.float32))
+                for (c, _, f), cs, ps in zip(found, claim_states, passage_states, strict=True)}
 
     def _targets(self, sample: Sample, parts: Decomposition, need: Needs, claims: list[Claim],
                  statements: list[Claim]) -> list[Claim]:

@@ -240,12 +240,6 @@ def claim_features(claim: Claim, contexts: list[ContextIndex],
     return features, ci, si, missing
 
 
-def evidence_of(claim: Claim, contexts: list[ContextIndex]) -> tuple[int, int] | None:
-    """The claim's best (context, sentence), as `score_claim` will pick it; None without sentences."""
-    _, ci, si, _ = claim_features(claim, contexts)
-    return None if ci is None or si is None else (ci, si)
-
-
 def score_claim(model: SupportModel, claim: Claim, contexts: list[ContextIndex], encode=None,
                 entailment: float | None = None) -> Support:
     """P(supported) of one claim against contexts, with the sentence that best supports it.
