@@ -36,6 +36,8 @@ SOURCES = {
     "robustness": (ROOT / "bench" / "data" / "robustness_suite.jsonl", "all", "hallucination"),
     # The 48 cases the rewording and limit rules were developed on: in-sample for those rules.
     "rewording_dev": (ROOT / "bench" / "data" / "rewording_dev.jsonl", "all", "hallucination"),
+    # Twelve cases written the way a user would (rewordings, an added "not", invented numbers): issue #20.
+    "gate_cases": (ROOT / "bench" / "data" / "gate_cases.jsonl", "all", "hallucination"),
     "hotpotqa": (DATA / "hotpotqa_dev.jsonl", "all", "context"),
 }
 

@@ -83,12 +83,12 @@ def resolve(sentence: str, subject: str | None) -> str:
     return replacement + sentence[match.end():]
 
 
-def claim_texts(sentences: list[str]) -> list[ClaimText]:
-    """Claims of an answer's sentences: joined facts split, leading pronouns resolved for matching."""
+def claim_texts(sentences: list[str], split: bool = True) -> list[ClaimText]:
+    """Claims of an answer's sentences: joined facts split (unless `split` is False), leading pronouns resolved."""
     out: list[ClaimText] = []
     subject: str | None = None
     for sentence in sentences:
-        for part in split_joined(sentence):
+        for part in split_joined(sentence) if split else [sentence]:
             resolved = resolve(part, subject)
             out.append(ClaimText(part if part is sentence else resolved, resolved))
             subject = subject_of(resolved) or subject

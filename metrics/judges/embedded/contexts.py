@@ -15,6 +15,7 @@ import numpy as np
 
 from ...evidence import normalise
 from . import text
+from .claims import claim_texts
 from .support import Claim, ContextIndex, needed_sentences
 
 
@@ -65,7 +66,7 @@ class ContextStore:
             for ctx, i in needed_sentences(claim, contexts):
                 todo[(id(ctx), i)] = (ctx, i)
         probes = list(dict.fromkeys(c.probe for c in claims if c.embedding is None))
-        sentences = [ctx.sentences[i] for ctx, i in todo.values()]
+        sentences = [ctx.probes[i] for ctx, i in todo.values()]
         if not probes and not sentences:
             return
         vectors = self.encode(probes, sentences)
@@ -79,12 +80,16 @@ class ContextStore:
 
 def build_index(context: str) -> ContextIndex:
     sentences = text.sentences(context) or [context]
-    stems = [frozenset(text.content_stems(s)) for s in sentences]
+    # "It is 330 metres tall" after "The Eiffel Tower was completed in 1889" is matched as naming the
+    # tower; the sentence quoted as evidence stays as written.
+    probes = [c.resolved for c in claim_texts(sentences, split=False)]
+    stems = [frozenset(text.content_stems(s)) for s in probes]
     words = text.words(context)
     return ContextIndex(
         text=context,
         normalised=normalise(context),
         sentences=sentences,
+        probes=probes,
         keys=[st | frozenset(text.numbers(s)) for st, s in zip(stems, sentences, strict=True)],
         all_stems=frozenset().union(*stems),
         all_words=frozenset(words),

@@ -27,7 +27,7 @@ from .support import Claim, Support, SupportModel, claim_features, passage, scor
 SHORT_ANSWER_WORDS = 4
 # The rules beside the learned weights (rewording, thesaurus, units, contradictions) change verdicts
 # too: results name their revision so that runs before and after a change are not mistaken for one.
-RULES = "2026-11-27"
+RULES = "2026-12-03"
 
 
 def split_claims(answer: str) -> list[str]:
@@ -75,7 +75,10 @@ class EmbeddedJudge:
         # onnxruntime (which already uses every core); more would only queue for the cores.
         self._slots = threading.BoundedSemaphore(2)
         self.default_threshold = self.model.threshold
-        self.info = JudgeInfo(name=self.name, model=f"support-{self.model.meta.get('version', 'v1')}+rules-{RULES}",
+        meta = getattr(self.entailment, "meta", {})
+        head = f"+entail-{meta.get('version', 'custom')}" if self._uses_entailment() else ""
+        self.info = JudgeInfo(name=self.name,
+                              model=f"support-{self.model.meta.get('version', 'v1')}{head}+rules-{RULES}",
                               embedding_model=ENCODER_LABEL)
 
     # ------------------------------------------------------------ the protocol
@@ -158,9 +161,12 @@ class EmbeddedJudge:
                                for i in range(len(contexts))]
         return result
 
+    def _uses_entailment(self) -> bool:
+        return self.entailment is not None and bool(self.model.entailment_weight)
+
     def _entailment(self, claims: list[Claim], contexts) -> dict[int, float]:
         """The entailment head's probability for each claim against its best passage."""
-        if self.entailment is None or not self.model.entailment_weight:
+        if not self._uses_entailment():
             return {}
         found = []
         for c in claims:

@@ -48,7 +48,8 @@ class ContextIndex:
     text: str
     normalised: str
     sentences: list[str]
-    keys: list[frozenset[str]]  # content stems and numbers of each sentence
+    probes: list[str]  # each sentence as it is embedded: a leading pronoun replaced by the subject it stands for
+    keys: list[frozenset[str]]  # content stems and numbers of each sentence (as probed)
     all_stems: frozenset[str]
     all_words: frozenset[str]  # lower-cased words, unstemmed
     bigrams: frozenset[tuple[str, str]]  # consecutive lower-cased word pairs
