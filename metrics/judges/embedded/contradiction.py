@@ -11,52 +11,20 @@ from __future__ import annotations
 
 import re
 
-from . import text
+from . import text, wordlists
+
+# The word lists live in assets/words/contradiction.json; this module keeps the rules that read them.
+_DATA = wordlists.load("contradiction")
 
 # Opposite words, as written (any form is stemmed): a claim holding one where its evidence holds the
 # other says the opposite. Common verbs, adjectives and comparatives of news, business and science.
-_PAIRS = """
-increase decrease | increased decreased | increases decreases | rise fall | rose fell | risen fallen
-grow shrink | grew shrank | grown shrunk | growth decline | gain loss | gained lost | win lose | won lost
-victory defeat | profit loss | profits losses | surplus deficit | higher lower | highest lowest | high low
-larger smaller | largest smallest | large small | bigger smaller | biggest smallest | big small
-heavier lighter | heavy light | longer shorter | long short | longest shortest | wider narrower
-faster slower | fast slow | quicker slower | earlier later | early late | earliest latest | first last
-older younger | old young | older newer | oldest newest | stronger weaker | strong weak | strengthen weaken
-better worse | best worst | improve worsen | improved worsened | improves worsens | improvement deterioration
-cheaper dearer | cheaper costlier | cheap expensive | rich poor | richer poorer | safe dangerous | safer riskier
-easy difficult | easier harder | hot cold | warmer cooler | warm cool | wet dry | deep shallow | thick thin
-maximum minimum | majority minority | major minor | before after | above below | inside outside
-internal external | import export | imports exports | include exclude | included excluded | public private
-true false | positive negative | accept reject | accepted rejected | approve reject | approved rejected
-allow ban | allowed banned | allow forbid | allowed forbidden | permitted prohibited | legal illegal
-support oppose | supported opposed | agree disagree | agreed disagreed | confirm deny | confirmed denied
-praise criticise | praised criticised | praised criticized | praise criticize | guilty innocent
-convicted acquitted | succeed fail | succeeded failed | success failure | alive dead | survived died
-open closed | opens closes | opened closed | opening closing | start end | started ended | begin end
-arrive depart | arrived departed | enter leave | entered left | buy sell | bought sold | buyer seller
-lend borrow | lent borrowed | lender borrower | hire fire | hired fired | add remove | added removed
-expand contract | expands contracts | expanded contracted | expand shrink | loosen tighten | loosened tightened
-tightens loosens | raise cut | raised cut | raise lower | raised lowered | boost cut | boosted cut
-accelerate slow | accelerated slowed | frequently rarely | frequent rare | often rarely | always never
-north south | northern southern | east west | eastern western | left right | top bottom | upper lower
-men women | male female | father mother | son daughter | brother sister | husband wife | king queen
-day night | morning evening | summer winter | ancient modern | past future | previous next
-urban rural | ally enemy | offence defence | offense defense | attack defend | visible invisible
-stable unstable | possible impossible | likely unlikely | effective ineffective | efficient inefficient
-sufficient insufficient | complete incomplete | correct incorrect | able unable | known unknown
-""".replace("\n", " | ")
-# Function words are not content words, so they are compared as written.
-_FUNCTION_PAIRS = (("more", "less"), ("more", "fewer"), ("most", "least"), ("always", "never"), ("all", "none"),
-                   ("before", "after"), ("above", "below"), ("over", "under"), ("up", "down"), ("with", "without"))
 ANTONYMS: dict[str, set[str]] = {}
-for _pair in _PAIRS.split("|"):
-    _words = _pair.split()
-    if len(_words) == 2:
-        _a, _b = (text.stem(w) for w in _words)
-        ANTONYMS.setdefault(_a, set()).add(_b)
-        ANTONYMS.setdefault(_b, set()).add(_a)
-_NEGATING_PREFIXES = ("un", "in", "im", "il", "ir", "dis", "non")
+for _a, _b in ((text.stem(a), text.stem(b)) for a, b in _DATA["antonym_pairs"]):
+    ANTONYMS.setdefault(_a, set()).add(_b)
+    ANTONYMS.setdefault(_b, set()).add(_a)
+# Function words are not content words, so they are compared as written; the first pair found is reported.
+_FUNCTION_PAIRS: tuple[tuple[str, str], ...] = tuple((a, b) for a, b in _DATA["function_word_pairs"])
+_NEGATING_PREFIXES: tuple[str, ...] = tuple(_DATA["negating_prefixes"])
 
 _CAPITALISED = re.compile(r"\b[A-Z][\w'’.-]*[A-Za-z0-9]")
 
@@ -111,7 +79,7 @@ def find(claim_text: str, claim_stems: frozenset[str], claim_mentions, sentence:
 
 
 _TOKEN = re.compile(r"[\w'’.-]+|[^\w\s]")
-_TITLES = frozenset("dr dr. mr mr. mrs mrs. ms ms. prof prof. sir st st.".split())
+_TITLES = frozenset(_DATA["titles"])
 
 
 def _other_name_in_slot(claim: str, sentence: str) -> str | None:
@@ -178,9 +146,9 @@ def _names(sentence: str) -> list[str]:
     return [re.sub(r"['’]s$", "", n) for n in names]  # "SDK's" is the SDK
 
 
-_CLAUSE = re.compile(r"[,;:()]|\b(?:which|who|whom|that|and|but|while|whereas|because|although)\b", re.IGNORECASE)
+_CLAUSE = re.compile(r"[,;:()]|\b(?:" + "|".join(map(re.escape, _DATA["clause_words"])) + r")\b", re.IGNORECASE)
 _SIDE = 3  # content words taken on each side of the shared word
-_OBJECT_STARTS = frozenset("the a an its their his her our my this these those".split())
+_OBJECT_STARTS = frozenset(_DATA["object_starts"])
 
 
 def _swapped_roles(claim: str, sentence: str) -> str | None:
@@ -273,13 +241,8 @@ def _lemma(stem: str) -> str:
 # that drops every one of them ("Residents opposed" for "Some residents opposed", "has opened" for
 # "plans to open") or puts a universal in their place ("all patients" for "most patients") says more
 # than its evidence. "can" and "would" are left out: contexts use them for plain facts and reports.
-HEDGES = frozenset("""
-some most many several few part partly partially mostly largely often sometimes occasionally usually
-generally typically may might could possibly possible likely probably perhaps plan plans planned planning
-intend intends intended propose proposes proposed expect expects expected aim aims hope hopes hoped
-consider considers considering seek seeks
-""".split())
-UNIVERSALS = frozenset("all every always entire entirely whole everyone everything everywhere completely".split())
+HEDGES = frozenset(_DATA["hedges"])
+UNIVERSALS = frozenset(_DATA["universals"])
 
 
 def overstated(claim_text: str, claim_stems: frozenset[str], sentence: str, similarity: float) -> str | None:

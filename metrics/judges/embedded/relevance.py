@@ -19,21 +19,33 @@ import re
 import numpy as np
 
 from ...judgements import Relevance
-from . import text
+from . import text, wordlists
 
 # Weights of the signals; checked for the right ordering (full > partial > off-topic > evasive)
 # on examples built from the HotpotQA dev set by bench/relevance_order.py.
 WEIGHTS = {"similarity": 0.5, "coverage": 0.3, "answer_type": 0.2}
 
-_YES_NO = re.compile(r"^\s*(yes|no)\b", re.I)
-_POLAR = re.compile(r"^\s*(is|are|was|were|do|does|did|can|could|has|have|had|will|would|should)\b", re.I)
+# The word lists live in assets/words/relevance.json.
+_WORDS = wordlists.load("relevance")
+
+
+def _either(words: list[str]) -> str:
+    return "|".join(map(re.escape, words))
+
+
+_YES_NO = re.compile(rf"^\s*({_either(_WORDS['yes_no'])})\b", re.I)
+_POLAR = re.compile(rf"^\s*({_either(_WORDS['polar_starts'])})\b", re.I)
 # Where a question asks a second thing: "..., and which ...", "...; when ...", "...? Also, ...".
-_PART_BREAK = re.compile(r"\?\s+|;\s*|,?\s+(?:and|also)\s+(?=(?:what|which|who|whom|whose|when|where|why|how|"
-                         r"is|are|was|were|do|does|did|can|could|has|have|had)\b)", re.IGNORECASE)
+_PART_BREAK = re.compile(rf"\?\s+|;\s*|,?\s+(?:{_either(_WORDS['part_joiners'])})\s+"
+                         rf"(?=(?:{_either(_WORDS['part_starts'])})\b)", re.IGNORECASE)
 # A part is answered when some answer sentence is this close to it (fully from PART_FULL up).
 PART_SIMILARITY, PART_FULL = 0.35, 0.6
-_DATE = re.compile(r"\b(1[0-9]{3}|20[0-9]{2}|january|february|march|april|may|june|july|august|september|"
-                   r"october|november|december)\b", re.I)
+_DATE = re.compile(r"\b(1[0-9]{3}|20[0-9]{2}|" + _either(_WORDS["months"]) + r")\b", re.I)
+# Words of a quantity, for a "how many" question answered in words.
+_QUANTITY = re.compile(rf"\b({_either(_WORDS['quantity_words'])})\b", re.I)
+_QUANTITY_QUESTIONS = tuple(_WORDS["quantity_questions"])
+_DATE_QUESTIONS = tuple(_WORDS["date_questions"])
+_NAME_QUESTIONS = tuple(_WORDS["name_questions"])
 
 
 def estimate(encode, question: str, answer: str, noncommittal: bool) -> Relevance:
@@ -100,11 +112,10 @@ def answer_type(question: str, answer: str) -> float:
     q = question.strip().lower()
     if _POLAR.match(q):
         return 1.0 if _YES_NO.match(answer) or len(text.words(answer)) > 3 else 0.5
-    if q.startswith(("how many", "how much", "how long", "how old", "what year", "which year")):
-        return 1.0 if text.numbers(answer) or re.search(r"\b(one|two|three|four|five|six|seven|eight|nine|ten|"
-                                                        r"dozen|hundred|thousand|million)\b", answer, re.I) else 0.0
-    if q.startswith("when"):
+    if q.startswith(_QUANTITY_QUESTIONS):
+        return 1.0 if text.numbers(answer) or _QUANTITY.search(answer) else 0.0
+    if q.startswith(_DATE_QUESTIONS):
         return 1.0 if _DATE.search(answer) or text.numbers(answer) else 0.3
-    if q.startswith(("who", "whom", "whose", "where", "which")):
+    if q.startswith(_NAME_QUESTIONS):
         return 1.0 if text.names(" " + answer) or answer[:1].isupper() else 0.5
     return 1.0

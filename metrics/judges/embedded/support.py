@@ -18,11 +18,13 @@ import numpy as np
 
 from ...evidence import normalise
 from . import contradiction as contradictions
-from . import synonyms, text
+from . import synonyms, text, wordlists
 
 _EDGE = " \t\n\"'`.,;:!?()[]"
 
 WEIGHTS_FILE = Path(__file__).resolve().parent / "assets" / "support_weights.json"
+# The word lists live in assets/words/support.json.
+_WORDS = wordlists.load("support")
 
 FEATURES = (
     "sim_max",        # cosine of the claim with its best-matching context sentence (1 when quoted verbatim)
@@ -309,14 +311,11 @@ WORD_SIMILARITY = 0.6
 # Words that link a statement rather than carry it ("according to", "the first time", "following"),
 # the light verbs of nominalisations ("made a decision", "saw a decline", "posed a threat"), and units
 # of measure, which are compared with their numbers (text.number_mentions: "50 cm" is "0.5 metres").
-LIGHT_WORDS = frozenset("""
-according following time times much many also including include includes
-made make makes making perform performs performed posed pose poses saw see sees seen underwent undergo
-""".split()) | text.UNIT_WORDS
+LIGHT_WORDS = frozenset(_WORDS["light_words"]) | text.UNIT_WORDS
 # Light phrases, dropped as wholes: "the merger will take place", "which can lead to an increase".
-_LIGHT_PHRASE = re.compile(r"\b(?:t(?:ake|akes|aking|aken|ook) place|(?:lead|leads|leading|led) to|in turn|"
-                           r"(?:result|results|resulted|resulting) in|(?:carry|carries|carried|carrying) out|"
-                           r"(?:gave|give|gives|giving) rise to)\b", re.IGNORECASE)
+_LIGHT_PHRASE = re.compile(
+    r"\b(?:" + "|".join(re.escape(p) for p in sorted(_WORDS["light_phrases"], key=len, reverse=True)) + r")\b",
+    re.IGNORECASE)
 
 
 def _same_family(word: str, stem: str) -> bool:

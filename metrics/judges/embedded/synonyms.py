@@ -7,62 +7,16 @@ size, and units with their abbreviations; not a thesaurus.
 """
 from __future__ import annotations
 
-from . import text, thesaurus
+from . import text, thesaurus, wordlists
 
-_GROUPS = """
-rise rose risen grow grew grown increas climb climbed jump gain go_up surg soar
-fall fell fallen drop dropp declin decreas slid slide sank sink plung shrank shrink
-buy bought purchas acquir
-sell sold
-say said stat report announc told tell declar
-begin began begun start commenc launch
-end ended finish conclud complet
-big large larg huge major
-small little minor tiny
-show shown demonstrat reveal indicat
-use utiliz employ
-help assist aid
-need requir
-get got obtain receiv
-make made creat produc manufactur
-build built construct erect
-die died pass_away kill
-car automobil vehicl
-doctor physician
-child kid
-film movie
-company firm
-approv authoriz
-fast quick rapid
-main principal primary
-about approximately around roughly
-lead led head headed
-found establish set_up
-win won victory
-price cost
-kg kilogram kilogramme kilo
-mg milligram milligramme
-km kilometre kilometer
-cm centimetre centimeter
-mm millimetre millimeter
-metre meter
-gb gigabyte
-mb megabyte
-tb terabyte
-kb kilobyte
-hr hour
-min minute
-sec second
-lb pound
-oz ounce
-mph miles_per_hour
-""".strip().splitlines()
+# The groups live in assets/words/synonyms.json, as written; each word is stemmed here.
+_GROUPS: list[list[str]] = wordlists.load("synonyms")["groups"]
 
 SYNONYMS: dict[str, frozenset[str]] = {}
-for line in _GROUPS:
-    group = frozenset(text.stem(w) for w in line.split())
-    for member in group:
-        SYNONYMS[member] = SYNONYMS.get(member, frozenset()) | group
+for _line in _GROUPS:
+    _group = frozenset(text.stem(w) for w in _line)
+    for _member in _group:
+        SYNONYMS[_member] = SYNONYMS.get(_member, frozenset()) | _group
 
 
 def found(stem: str, pool: frozenset[str] | set[str]) -> bool:

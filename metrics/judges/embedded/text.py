@@ -5,55 +5,34 @@ import re
 import threading
 from functools import lru_cache
 
+from . import wordlists
+
+# The word lists live in assets/words/text.json; this module keeps the rules that read them.
+_DATA = wordlists.load("text")
+
 # Sentences glued without a space ("...in the 19th century.First for Women is...") are common in
 # scraped contexts; pysbd keeps them together, so a space goes in first.
 _GLUED = re.compile(r"(?<=[a-z0-9\)\]\"”’][.!?])(?=[A-Z][a-z])")
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_SCALES: dict[str, float] = {w: float(v) for w, v in _DATA["scales"].items()}
 # A number and the scale written after it: "4.1bn", "4.1 billion", "3.7 million", "12 percent", "5k".
-_SCALED = re.compile(r"([$€£]\s?)?(\d+(?:[.,]\d+)*)(?:\s*(trillion|billion|bn|million|mn|m|thousand|k)\b)?",
-                     re.IGNORECASE)
+_SCALED = re.compile(rf"([$€£]\s?)?(\d+(?:[.,]\d+)*)(?:\s*({'|'.join(map(re.escape, _SCALES))})\b)?", re.IGNORECASE)
 # "5m" and "5k" are amounts only after a currency sign; "330 m" is a height.
-_CURRENCY_ONLY = {"m", "k"}
-_SCALES = {"trillion": 1e12, "billion": 1e9, "bn": 1e9, "million": 1e6, "mn": 1e6, "m": 1e6, "thousand": 1e3, "k": 1e3}
-_SPELLED = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve thirteen "
-                                       "fourteen fifteen sixteen seventeen eighteen nineteen twenty".split())}
-_SPELLED.update({"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90,
-                 "hundred": 100, "thousand": 1000, "dozen": 12})
-_NUMBER_WORD = "|".join(sorted([*_SPELLED, "million", "billion", "and", "a"], key=len, reverse=True))
+_CURRENCY_ONLY = set(_DATA["currency_only_scales"])
+_SPELLED: dict[str, int] = dict(_DATA["spelled_numbers"])
+_NUMBER_WORD = "|".join(sorted([*_SPELLED, *_DATA["number_phrase_words"]], key=len, reverse=True))
 # A run of number words: "forty-two thousand", "two hundred and fifty", "a dozen".
 _SPELLED_NUMBER = re.compile(rf"\b(?:{_NUMBER_WORD})(?:[\s-]+(?:{_NUMBER_WORD}))*\b", re.IGNORECASE)
 
-STOPWORDS = frozenset("""
-a about above after again against all also am an and any are aren't as at be because been before being
-below between both but by can could did do does doing down during each few for from further had has
-have having he her here hers herself him himself his how i if in into is it its itself just me more
-most my myself no nor not of off on once only or other our ours ourselves out over own same she should
-so some such than that the their theirs them themselves then there these they this those through to too
-under until up very was we were what when where which while who whom why will with would you your yours
-yourself yourselves s t don't doesn't didn't isn't wasn't weren't won't can't cannot shouldn't wouldn't
-one two also however although though yet still may might must shall upon via per within without among
-yes
-""".split())
+STOPWORDS = frozenset(_DATA["stopwords"])
 
-NUMBER_WORDS = frozenset(_SPELLED) | frozenset("percent per cent million billion trillion bn mn".split())
+NUMBER_WORDS = frozenset(_SPELLED) | frozenset(_DATA["number_words"])
 
-NEGATIONS = frozenset("""
-not no never none nobody nothing neither nor n't cannot without don't doesn't didn't isn't wasn't
-weren't won't can't couldn't shouldn't wouldn't hasn't haven't hadn't aren't
-""".split())
+NEGATIONS = frozenset(_DATA["negations"])
 
 # Phrases by which an answer declines to answer. Checked on the whole answer, lower-cased.
-EVASIONS = re.compile(
-    r"\b(i (do not|don't|dont) know|i'?m not sure|i am not sure|not sure|no idea|"
-    r"cannot (be )?(determined|answered|found)|"
-    r"can(no|')t (find|answer|say|tell|determine|provide)|unable to (find|answer|determine|provide|say)|"
-    r"(no|not enough|insufficient) (information|context|data|details)|"
-    r"(is|are|was|were)n?'?t? not (mentioned|provided|specified|stated|given|available)|"
-    r"not (mentioned|provided|specified|stated|given|available|covered) in|"
-    r"(the )?(context|documents?|passages?|sources?) (does|do) not (say|mention|contain|provide|specify)|"
-    r"unclear|unknown|i (could|can) not|i couldn't)\b"
-)
+EVASIONS = re.compile(r"\b(" + "|".join(_DATA["evasions"]) + r")\b")
 
 
 _local = threading.local()
@@ -93,11 +72,14 @@ def words(text: str) -> list[str]:
     return [w.lower().replace("’", "'") for w in _WORD.findall(text)]
 
 
+_STEM_SUFFIXES: tuple[str, ...] = tuple(_DATA["stem_suffixes"])  # longest first where one ends another
+
+
 def stem(word: str) -> str:
     """A light suffix stripper: enough to match 'published' with 'publishes', cheap and language-light."""
     if word.endswith("'s"):
         word = word[:-2]
-    for suffix in ("ations", "ation", "ingly", "ings", "ing", "edly", "ies", "ied", "ed", "es", "ly", "s"):
+    for suffix in _STEM_SUFFIXES:
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             return word[: -len(suffix)]
     return word
@@ -177,9 +159,11 @@ def number_mentions(text: str, bare_figures: bool = False) -> list[frozenset[str
 
 
 # "an hour and a half", "two and a half days", "half an hour": amounts with a half of their unit.
+_HALF_COUNT = "|".join(map(re.escape, _DATA["half_unit_counts"]))
+_HALF_OF = "|".join(map(re.escape, _DATA["half_units"]))
 _HALF_UNIT = re.compile(
-    r"\b(?:(?P<whole>an?|one|two|three|four|five|six|seven|eight|nine|ten|\d+)\s+(?:(?P<first>hour|minute|day|week)s?\s+"
-    r"and\s+a\s+half|and\s+a\s+half\s+(?P<unit>hour|minute|day|week)s?)|half\s+an?\s+(?P<half_of>hour|minute|day|week))\b",
+    rf"\b(?:(?P<whole>{_HALF_COUNT}|\d+)\s+(?:(?P<first>{_HALF_OF})s?\s+"
+    rf"and\s+a\s+half|and\s+a\s+half\s+(?P<unit>{_HALF_OF})s?)|half\s+an?\s+(?P<half_of>{_HALF_OF}))\b",
     re.IGNORECASE)
 
 
@@ -195,26 +179,11 @@ def _singular(unit: str) -> str:
 # Units of measure, by dimension and size in the dimension's base unit: "50 cm" and "0.5 metres" are
 # one length. Metric and time only: converting miles or pounds gives rounded figures that a faithful
 # answer would not match exactly anyway.
-_UNITS = {
-    "mm": ("m", 1e-3), "millimetre": ("m", 1e-3), "millimeter": ("m", 1e-3),
-    "cm": ("m", 1e-2), "centimetre": ("m", 1e-2), "centimeter": ("m", 1e-2),
-    "m": ("m", 1.0), "metre": ("m", 1.0), "meter": ("m", 1.0),
-    "km": ("m", 1e3), "kilometre": ("m", 1e3), "kilometer": ("m", 1e3),
-    "mg": ("g", 1e-3), "milligram": ("g", 1e-3), "g": ("g", 1.0), "gram": ("g", 1.0), "gramme": ("g", 1.0),
-    "kg": ("g", 1e3), "kilogram": ("g", 1e3), "kilogramme": ("g", 1e3), "kilo": ("g", 1e3),
-    "tonne": ("g", 1e6),
-    "ml": ("l", 1e-3), "millilitre": ("l", 1e-3), "milliliter": ("l", 1e-3),
-    "l": ("l", 1.0), "litre": ("l", 1.0), "liter": ("l", 1.0),
-    "s": ("s", 1.0), "sec": ("s", 1.0), "second": ("s", 1.0), "min": ("s", 60.0), "minute": ("s", 60.0),
-    "h": ("s", 3600.0), "hr": ("s", 3600.0), "hour": ("s", 3600.0), "day": ("s", 86400.0),
-    "week": ("s", 604800.0),
-    "dollar": ("$", 1.0), "cent": ("$", 0.01), "euro": ("€", 1.0), "pound": ("£", 1.0), "penny": ("£", 0.01),
-    "pence": ("£", 0.01),
-}
+_UNITS: dict[str, tuple[str, float]] = {w: (d, float(size)) for w, (d, size) in _DATA["units"].items()}
 _UNIT = re.compile(r"\s*-?\s*([a-z]+)\b", re.IGNORECASE)
 _AND = re.compile(r"\s*(?:,|and|,\s*and)?\s*$", re.IGNORECASE)
-_PLURALS = {"pennies": "penny"}
-_MONEY = frozenset("$€£")
+_PLURALS: dict[str, str] = dict(_DATA["unit_plurals"])
+_MONEY = frozenset(_DATA["money_dimensions"])
 UNIT_WORDS = frozenset(_UNITS) | frozenset(u + "s" for u in _UNITS) | frozenset(_PLURALS)
 
 
@@ -265,10 +234,11 @@ def _with_units(text: str, mentions: list[frozenset[str]], spans: list[tuple[int
 
 # Fractions written as words, as percentages: "roughly half" is not "roughly a third". "third" alone
 # is mostly an ordinal ("the third season"), so thirds and quarters need their count word.
-_FRACTIONS = {"half": 50.0, "a third": 100 / 3, "one third": 100 / 3, "two thirds": 200 / 3,
-              "a quarter": 25.0, "one quarter": 25.0, "three quarters": 75.0}
-_FRACTION = re.compile(r"\b(?:two[\s-]+thirds|(?:a|one)[\s-]+third|(?:a|one)[\s-]+quarter|three[\s-]+quarters|half)\b"
-                       r"(?![\s-]+(?:time|way|hour|century|decade|brother|sister|marathon|back|life))")
+_FRACTIONS: dict[str, float] = {w: float(v) for w, v in _DATA["fractions"].items()}
+# Written with a space or a hyphen ("two-thirds"); "half time", "half brother" are no amounts.
+_FRACTION = re.compile(
+    r"\b(?:" + "|".join(r"[\s-]+".join(map(re.escape, f.split())) for f in sorted(_FRACTIONS, key=len, reverse=True))
+    + r")\b(?![\s-]+(?:" + "|".join(map(re.escape, _DATA["fraction_not_before"])) + "))")
 
 
 def spelled_value(phrase: str) -> int | None:
@@ -329,7 +299,7 @@ def negation_words(text: str) -> dict[str, int]:
 
 
 # Answers that hold no statement: a placeholder, punctuation, an emoji.
-PLACEHOLDERS = frozenset("n/a na n.a. none nil null tbd tba todo unknown - -- ? ... nothing".split())
+PLACEHOLDERS = frozenset(_DATA["placeholders"])
 
 
 def content_free(sentence: str) -> bool:
@@ -338,7 +308,7 @@ def content_free(sentence: str) -> bool:
     return not words(sentence) or stripped in PLACEHOLDERS
 
 
-_INITIAL_SKIP = frozenset("of the and for de du des la le".split())
+_INITIAL_SKIP = frozenset(_DATA["initial_skip"])
 
 
 def original_case(sentence: str) -> dict[str, str]:
@@ -406,16 +376,8 @@ def _phrases(passage: str, longest: int = 6) -> list[tuple[str, list[str]]]:
 
 # Function words of the languages users most often send that are not English words: articles,
 # prepositions, pronouns and auxiliaries of French, German, Spanish, Italian, Portuguese and Dutch.
-FOREIGN_FUNCTION_WORDS = frozenset("""
-de et y le la les un une des du au aux est sont ont été avec pour dans sur par qui que ne pas ce cette ces il elle
-ils nous vous leur mais où très être avoir fait
-der die das den dem des ein eine einer eines und ist sind wurde wurden hat haben mit für auf von zu im nicht
-auch sich wie oder aber nach bei aus ich sie wir
-el los las una unos unas del al es son fue fueron con para por en sobre pero muy como más también
-il lo gli della delle dei degli nel nella è sono stato stata con per che non anche
-o os um uma umas uns da das dos do na nas nos em com não foi são
-het een en van op voor zijn werd werden niet ook bij naar ik wij
-""".split()) - STOPWORDS
+FOREIGN_FUNCTION_WORDS = frozenset(w for language in _DATA["foreign_function_words"].values()
+                                   for w in language) - STOPWORDS
 
 
 def english(sentence: str) -> bool:
