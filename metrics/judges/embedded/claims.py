@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-WORDS_FILE = Path(__file__).resolve().parent / "assets" / "claim_words.json"
+WORDS_FILE = Path(__file__).resolve().parent / "assets" / "words" / "claims.json"
 
 
 @cache
