@@ -85,6 +85,20 @@ class StubJudge:
         return None
 
 
+class ContradictingJudge(StubJudge):
+    """The stub judge, except that a claim whose "false" a context states as "true" is contradicted, quoting it."""
+
+    async def verify(self, sample, parts, need, usage):
+        verification = await super().verify(sample, parts, need, usage)
+        text = " ".join(sample.retrieved_contexts)
+        for verdict in verification.claims:
+            opposite = verdict.claim.replace(" false", " true")
+            if verdict.verdict == "unsupported" and opposite != verdict.claim and opposite in text:
+                verdict.verdict, verdict.evidence, verdict.reason = "contradicted", opposite, "the context says true"
+                verdict.context_index = next(i for i, c in enumerate(sample.retrieved_contexts) if opposite in c)
+        return verification
+
+
 def rows(n: int) -> list[dict]:
     return [{"id": f"r{i}", "question": f"Question {i}?", "contexts": [f"Fact {i} is true."],
              "answer": f"Fact {i} is true." if i % 3 else f"Fact {i} is false."} for i in range(n)]
