@@ -132,11 +132,12 @@ def wait_done(client, batch_id: str, timeout: float = 20.0) -> dict:
     raise AssertionError(f"batch {batch_id} still {status['status']} after {timeout}s")
 
 
-def finished_batch(base: str, records: list[dict] | None = None, name: str = "set.jsonl") -> str:
-    """Upload records (nine of `rows` by default) to a served app and wait until the batch is done."""
+def finished_batch(base: str, records: list[dict] | None = None, name: str = "set.jsonl", **form) -> str:
+    """Upload records (nine of `rows` by default, with any form fields) to a served app and wait until it is done."""
     import httpx
 
-    batch = httpx.post(f"{base}/v1/batches", files={"file": (name, as_file(records or rows(9), "jsonl"))}).json()
+    batch = httpx.post(f"{base}/v1/batches", files={"file": (name, as_file(records or rows(9), "jsonl"))},
+                       data=form).json()
     for _ in range(500):
         if httpx.get(f"{base}/v1/batches/{batch['id']}").json()["status"] == "done":
             return batch["id"]

@@ -134,3 +134,36 @@ def test_row_browser_pages_through_rows_and_says_why_a_filter_is_refused(contrad
     page.click("#rows-apply")
     page.wait_for_selector("#rows-count .fail")
     assert page.inner_text("#rows-count") == "metadata: write a condition as KEY=VALUE, e.g. topic=billing"
+
+
+def test_favicon_is_served_and_named_by_every_page(server, page):
+    for path in ("/favicon.ico", "/static/favicon.svg"):
+        response = httpx.get(f"{server}{path}")
+        assert response.status_code == 200 and response.headers["content-type"].startswith("image/svg+xml")
+        assert response.text.lstrip().startswith("<svg")
+    batch_id = finished_batch(server)
+    for path in ("/", f"/v1/batches/{batch_id}/report"):
+        page.goto(f"{server}{path}")
+        assert page.locator("link[rel=icon]").get_attribute("href") == "/static/favicon.svg"
+
+
+def test_report_at_1400_px_keeps_slice_tables_inside_and_labels_histogram_axes(contradicting_server, page, tmp_path):
+    server, _ = contradicting_server
+    records = [{"id": f"s{i}", "question": f"Question {i}?", "contexts": [f"Fact {i} is true."],
+                "answer": f"Fact {i} is true." if i % 4 else f"Fact {i} is false.", "reference": f"Fact {i} is true.",
+                "topic": ("billing and invoices", "authentication and single sign-on")[i % 2],
+                "language": ("english", "portuguese (brazil)")[i // 2 % 2]} for i in range(48)]
+    metrics = "faithfulness,answer_relevancy,context_precision,context_recall,semantic_similarity"
+    batch_id = finished_batch(server, records, "wide.jsonl", metrics=metrics)
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.goto(f"{server}/v1/batches/{batch_id}/report?by=topic,language")
+    assert page.locator("table.slices tr.slice").count() == 4
+    page.screenshot(path=str(tmp_path / "report-1400.png"), full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1400  # nothing runs off the right edge
+    assert page.locator("tr.worst-row mark.contradicted").first.inner_text() == "Fact 0 is false."
+    assert page.locator("tr.worst-row mark.unsupported").count() == 0
+
+    chart = page.locator("[data-metric=faithfulness] svg")
+    assert chart.locator("text.x-tick").all_text_contents() == ["0", ".25", ".5", ".75", "1"]
+    counts = [int(t) for t in chart.locator("text.y-tick").all_text_contents()]
+    assert counts[0] == 0 and counts[-1] == 36  # 36 of 48 rows are wholly faithful: the top bar's count
