@@ -100,21 +100,28 @@ def browse(store: Store, job_id: str, where: RowFilter, offset: int, limit: int)
     if where.sort:
         column = score(where.sort.lstrip("-"))
         order.insert(0, (column.desc() if where.sort.startswith("-") else column.asc()).nulls_last())
+    # The page's row numbers first, then their columns: sorting or skipping past rows never extracts their texts.
+    # The count rides along as a window, so the filters read each row once (a second scan only past the end).
+    numbers = (select(Row.index, func.count().over()).where(matching).order_by(*order).offset(offset).limit(limit))
     scores = [score(name).label(name) for name in METRIC_NAMES]
-    query = (select(Row.index.label("position"), Row.status, Row.error, Row.sample["id"].label("id"),
-                    func.substr(Row.sample["user_input"].as_string(), 1, PREVIEW_CHARS + 1).label("question"),
-                    func.substr(Row.sample["response"].as_string(), 1, PREVIEW_CHARS + 1).label("answer"),
-                    Row.sample["metadata"].label("metadata"), gate_text(dialect).label("passed"),
-                    Row.result["gate"]["hallucination_score"].as_float().label("hallucination"), *scores)
-             .where(matching).order_by(*order).offset(offset).limit(limit))
     with store.session() as s:
-        total = s.scalar(select(func.count()).select_from(Row).where(matching)) or 0
-        page = [Listed(index=r.position, id=r.id, status=r.status, user_input=preview(r.question),
-                       response=preview(r.answer), scores={m: getattr(r, m) for m in METRIC_NAMES},
-                       gate_passed=None if r.passed is None else r.passed == "true",
-                       hallucination_score=r.hallucination,
-                       error=preview(r.error), metadata=r.metadata or {})
-                for r in s.execute(query)]
+        counted = s.execute(numbers).all()
+        indices = [index for index, _ in counted]
+        total = counted[0][1] if counted else 0
+        if not counted and offset:
+            total = s.scalar(select(func.count()).select_from(Row).where(matching)) or 0
+        columns = (select(Row.index.label("position"), Row.status, Row.error, Row.sample["id"].label("id"),
+                          func.substr(Row.sample["user_input"].as_string(), 1, PREVIEW_CHARS + 1).label("question"),
+                          func.substr(Row.sample["response"].as_string(), 1, PREVIEW_CHARS + 1).label("answer"),
+                          Row.sample["metadata"].label("metadata"), gate_text(dialect).label("passed"),
+                          Row.result["gate"]["hallucination_score"].as_float().label("hallucination"), *scores)
+                   .where(Row.job_id == job_id, Row.index.in_(indices)))
+        found = {r.position: r for r in s.execute(columns)} if indices else {}
+    page = [Listed(index=r.position, id=r.id, status=r.status, user_input=preview(r.question),
+                   response=preview(r.answer), scores={m: getattr(r, m) for m in METRIC_NAMES},
+                   gate_passed=None if r.passed is None else r.passed == "true", hallucination_score=r.hallucination,
+                   error=preview(r.error), metadata=r.metadata or {})
+            for r in (found[i] for i in indices)]
     return total, page
 
 
