@@ -167,3 +167,15 @@ def test_report_at_1400_px_keeps_slice_tables_inside_and_labels_histogram_axes(c
     assert chart.locator("text.x-tick").all_text_contents() == ["0", ".25", ".5", ".75", "1"]
     counts = [int(t) for t in chart.locator("text.y-tick").all_text_contents()]
     assert counts[0] == 0 and counts[-1] == 36  # 36 of 48 rows are wholly faithful: the top bar's count
+
+
+def test_web_page_marks_a_pasted_answers_contradicted_claim_apart(contradicting_server, page):
+    server, _ = contradicting_server
+    page.goto(server)
+    page.fill("#question", "Is fact 1 true?")
+    page.fill("#contexts", "Fact 1 is true.")
+    page.fill("#answer", "Fact 1 is false.")
+    page.click("#score")
+    page.wait_for_selector("#highlighted mark")
+    assert page.inner_text("#highlighted mark.contradicted") == "Fact 1 is false."
+    assert page.locator("#result .legend").count() == 1
