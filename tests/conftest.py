@@ -43,11 +43,11 @@ def client(fake):
 
 
 @contextmanager
-def serving(settings: Settings):
+def serving(settings: Settings, judge=None):
     """The app on a real loopback port (for browsers and HTTP clients), scoring with a stub judge; its base URL."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    instance = uvicorn.Server(uvicorn.Config(create_app(settings, judge=StubJudge()), log_level="warning"))
+    instance = uvicorn.Server(uvicorn.Config(create_app(settings, judge=judge or StubJudge()), log_level="warning"))
     thread = threading.Thread(target=instance.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     while not instance.started:

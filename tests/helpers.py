@@ -85,6 +85,20 @@ class StubJudge:
         return None
 
 
+class ContradictingJudge(StubJudge):
+    """The stub judge, except that a claim whose "false" a context states as "true" is contradicted, quoting it."""
+
+    async def verify(self, sample, parts, need, usage):
+        verification = await super().verify(sample, parts, need, usage)
+        text = " ".join(sample.retrieved_contexts)
+        for verdict in verification.claims:
+            opposite = verdict.claim.replace(" false", " true")
+            if verdict.verdict == "unsupported" and opposite != verdict.claim and opposite in text:
+                verdict.verdict, verdict.evidence, verdict.reason = "contradicted", opposite, "the context says true"
+                verdict.context_index = next(i for i, c in enumerate(sample.retrieved_contexts) if opposite in c)
+        return verification
+
+
 def rows(n: int) -> list[dict]:
     return [{"id": f"r{i}", "question": f"Question {i}?", "contexts": [f"Fact {i} is true."],
              "answer": f"Fact {i} is true." if i % 3 else f"Fact {i} is false."} for i in range(n)]
@@ -118,11 +132,12 @@ def wait_done(client, batch_id: str, timeout: float = 20.0) -> dict:
     raise AssertionError(f"batch {batch_id} still {status['status']} after {timeout}s")
 
 
-def finished_batch(base: str, records: list[dict] | None = None, name: str = "set.jsonl") -> str:
-    """Upload records (nine of `rows` by default) to a served app and wait until the batch is done."""
+def finished_batch(base: str, records: list[dict] | None = None, name: str = "set.jsonl", **form) -> str:
+    """Upload records (nine of `rows` by default, with any form fields) to a served app and wait until it is done."""
     import httpx
 
-    batch = httpx.post(f"{base}/v1/batches", files={"file": (name, as_file(records or rows(9), "jsonl"))}).json()
+    batch = httpx.post(f"{base}/v1/batches", files={"file": (name, as_file(records or rows(9), "jsonl"))},
+                       data=form).json()
     for _ in range(500):
         if httpx.get(f"{base}/v1/batches/{batch['id']}").json()["status"] == "done":
             return batch["id"]

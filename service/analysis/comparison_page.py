@@ -50,7 +50,8 @@ def _slices(comparison: Comparison) -> str:
         body.append(f'<tr class="slice{" too-small" if s.too_small else ""}" data-slice="{escape(label)}">'
                     f"<td>{escape(label)}{note}</td><td>{s.pairs}</td>{cells}</tr>")
     return (f"<h2>By {escape(' × '.join(comparison.by))}</h2><p>Mean difference per slice with its paired 95% "
-            f'interval.</p><table class="slices"><tr><th>slice</th><th>pairs</th>{head}</tr>{"".join(body)}</table>')
+            f'interval.</p><div class="table-scroll"><table class="slices"><tr><th>slice</th><th>pairs</th>{head}</tr>'
+            f'{"".join(body)}</table></div>')
 
 
 def _side(score: float | None, response: str | None, why: str) -> str:
@@ -81,7 +82,7 @@ def render(comparison: Comparison) -> str:
     effect = f" and the change exceeds {comparison.min_effect}" if comparison.min_effect else ""
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>ragmeter comparison: {escape(comparison.baseline)} → {escape(comparison.candidate)}</title>
-<style>{STYLE}{PIECES_STYLE}</style></head><body>
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml"><style>{STYLE}{PIECES_STYLE}</style></head><body>
 <h1>ragmeter comparison: {escape(comparison.baseline)} → {escape(comparison.candidate)}</h1>
 <p id="pairing">{counts["paired"]} rows paired; {counts["only_baseline"]} only in the baseline,
 {counts["only_candidate"]} only in the candidate{f", {counts['duplicate_ids']} repeated ids left out"

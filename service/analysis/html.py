@@ -17,7 +17,9 @@ STYLE = """
 .bar{display:inline-block;vertical-align:middle;margin-right:.3rem}
 tr.too-small td{color:#888} .small-note{color:#a15c00;font-size:.8rem}
 .better{color:#1b7f3b;font-weight:600} .worse{color:#b00020;font-weight:600} .same{color:#555}
-table.slices td,table.slices th{white-space:nowrap}
+.table-scroll{overflow-x:auto;max-width:100%}
+table.slices td{white-space:nowrap} table.slices td:first-child{white-space:normal;min-width:8rem}
+table.slices small{display:block}
 """
 
 
@@ -73,8 +75,10 @@ def slice_table(slices: Slices, metrics: list[str]) -> str:
         body.append(f'<tr class="slice{" too-small" if s.too_small else ""}" data-slice="{escape(s.label)}">'
                     f"<td>{escape(s.label)}{note}</td><td>{s.rows}</td><td>{rate}</td>{''.join(cells)}</tr>")
     left = f"<p>{slices.left_out} smaller slices left out.</p>" if slices.left_out else ""
-    return (f'<table class="slices" data-by="{escape(",".join(slices.by))}"><tr><th>{escape(" × ".join(slices.by))}'
-            f"</th><th>rows</th><th>gate pass</th>{head}</tr>{''.join(body)}</table>{left}")
+    # A scrolling box of its own: with many metrics or long labels the table scrolls, not the page.
+    return (f'<div class="table-scroll"><table class="slices" data-by="{escape(",".join(slices.by))}"><tr><th>'
+            f"{escape(' × '.join(slices.by))}</th><th>rows</th><th>gate pass</th>{head}</tr>{''.join(body)}</table>"
+            f"</div>{left}")
 
 
 def report_section(rows: list[ScoredRow], by: list[str]) -> str:

@@ -10,10 +10,11 @@ from pathlib import Path
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
 from ragmeter.metrics.judges import Judge
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from ragmeter.service.server.api import batches, catalog, comparisons, errors, evaluate, health
+from ragmeter.service.server.api import batches, catalog, comparisons, errors, evaluate, health, rows
 from ragmeter.service.server.api.headers import BodyLimit, RequestHeaders
 from ragmeter.service.server.batches import abandoned
 from ragmeter.service.server.batches.digest import DigestCache
@@ -30,7 +31,8 @@ from ragmeter.service.server.telemetry import Telemetry
 from ragmeter.service.server.tenancy import KeyRing, get_tenant
 
 log = logging.getLogger("ragmeter.app")
-WEB_PAGE = Path(__file__).resolve().parent / "web" / "index.html"
+WEB = Path(__file__).resolve().parent / "web"
+WEB_PAGE = WEB / "index.html"
 
 DESCRIPTION = """Scores RAG answers with the four Ragas metrics (faithfulness, answer relevancy,
 context precision, context recall), says whether to block an answer (the hallucination gate),
@@ -108,11 +110,20 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
     app.include_router(catalog.router)
     app.include_router(evaluate.router)
     app.include_router(batches.router)
+    app.include_router(rows.router)
     app.include_router(comparisons.router)
 
     @app.get("/", include_in_schema=False, dependencies=[Depends(get_tenant)])
     async def web_page() -> FileResponse:
         """A small page for people: score one answer, upload a file, list batches."""
         return FileResponse(WEB_PAGE)
+
+    # The page's script, styles and icon hold no data: served without a key, as browsers fetch icons without one.
+    app.mount("/static", StaticFiles(directory=WEB / "static"), name="static")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> FileResponse:
+        """Browsers ask for /favicon.ico on pages that name no icon (the API docs, JSON answers)."""
+        return FileResponse(WEB / "static" / "favicon.svg", media_type="image/svg+xml")
 
     return app

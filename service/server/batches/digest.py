@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from ragmeter.metrics import METRIC_NAMES
 
 from ragmeter.service.rows import RowStatus, ScoredRow
-from ragmeter.service.server.batches.store import Store
+from ragmeter.service.server.batches.store import Row, Store
 from ragmeter.service.analysis.summary import Summary, summary_of
 
 PAGE_ROWS = 5_000
@@ -28,6 +28,8 @@ class Digest:
     scores: dict[str, list[float]]  # per metric, the rows' scores (for histograms)
     worst: list[ScoredRow]  # gate failures first, then lowest faithfulness
     errors: list[ScoredRow] = field(default_factory=list)  # the first rows that ended in an error
+    # Per worst row (by its 1-based number), the claims the contexts contradict rather than merely not support.
+    contradicted: dict[int, set[str]] = field(default_factory=dict)
 
 
 def digest(store: Store, job_id: str, page_rows: int = PAGE_ROWS) -> Digest:
@@ -57,12 +59,21 @@ def digest(store: Store, job_id: str, page_rows: int = PAGE_ROWS) -> Digest:
                 candidates.append((passed is not False, 1.0 if faithfulness is None else faithfulness, index))
         worst = heapq.nsmallest(WORST_ROWS, worst + candidates)
     summary = summary_of(scores, verdicts, rows=total, finished=finished, errors=failed)
-    return Digest(summary, scores, _rows(store, job_id, [w[2] for w in worst]), _rows(store, job_id, errors))
+    worst_rows = _rows(store, job_id, [w[2] for w in worst])
+    return Digest(summary, scores, [r.scored_row() for r in worst_rows],
+                  [r.scored_row() for r in _rows(store, job_id, errors)],
+                  {r.index + 1: contradicted_claims(r.result) for r in worst_rows})
 
 
-def _rows(store: Store, job_id: str, indices: list[int]) -> list[ScoredRow]:
-    by_index = {row.index: row.scored_row() for row in store.rows_at(job_id, indices)} if indices else {}
+def _rows(store: Store, job_id: str, indices: list[int]) -> list[Row]:
+    by_index = {row.index: row for row in store.rows_at(job_id, indices)} if indices else {}
     return [by_index[i] for i in indices]
+
+
+def contradicted_claims(result: dict | None) -> set[str]:
+    """The claims a stored result's faithfulness verdicts call contradicted."""
+    claims = ((result or {}).get("details") or {}).get("faithfulness", {}).get("claims") or []
+    return {c["claim"] for c in claims if c.get("verdict") == "contradicted"}
 
 
 class DigestCache:

@@ -4,7 +4,9 @@ Server-rendered with inline SVG, so it needs no script, no build step and no net
 """
 from __future__ import annotations
 
+from collections.abc import Collection
 from html import escape
+from pathlib import Path
 from urllib.parse import quote
 
 import numpy as np
@@ -16,6 +18,11 @@ from ragmeter.service.server.batches.digest import Digest
 from ragmeter.service.server.batches.store import Job
 
 BINS = 10
+# The web page links these; the report carries them inline, so that a saved report looks the same.
+CLAIMS_CSS = (Path(__file__).resolve().parents[1] / "web" / "static" / "claims.css").read_text()
+FAVICON = '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">'
+LEGEND = ('<p class="legend">Claims the contexts do not back: <mark class="unsupported">unsupported</mark> '
+          '(they do not say it) <mark class="contradicted">contradicted</mark> (they say the opposite)</p>')
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2rem;max-width:70rem;color:#222}
@@ -23,35 +30,57 @@ h1{font-size:1.4rem} h2{font-size:1.1rem;margin-top:2rem}
 .cards{display:flex;gap:1rem;flex-wrap:wrap} .card{border:1px solid #ddd;border-radius:6px;padding:.8rem 1rem}
 .big{font-size:1.6rem;font-weight:600} table{border-collapse:collapse;width:100%}
 td,th{border-bottom:1px solid #eee;padding:.4rem;text-align:left;vertical-align:top;font-size:.9rem}
-mark.unsupported{background:#ffd1d1;padding:0 .15rem} .fail{color:#b00020;font-weight:600}
-.pass{color:#1b7f3b;font-weight:600} svg text{font-size:10px}
+.fail{color:#b00020;font-weight:600}
+.pass{color:#1b7f3b;font-weight:600} svg text{font-size:10px;fill:#333}
 """
 
 
-def histogram_svg(values: list[float], width: int = 260, height: int = 120) -> str:
+def histogram_svg(values: list[float], width: int = 300, height: int = 150) -> str:
+    """Rows per tenth of [0, 1]: score ticks at 0, .25, .5, .75 and 1 below, row counts on the left."""
     counts, _ = np.histogram(values, bins=BINS, range=(0.0, 1.0))
     top = max(1, int(counts.max()))
-    bar = width / BINS
+    left, right, bottom, above = 34, 8, 30, 8  # room for the count labels, the last tick and the axis title
+    plot_w, plot_h = width - left - right, height - bottom - above
+    bar = plot_w / BINS
+    base = above + plot_h
+
+    def y(count: float) -> float:
+        return base - count / top * plot_h
+
     bars = "".join(
-        f'<rect x="{i * bar + 1:.1f}" y="{height - 20 - (c / top) * (height - 30):.1f}" width="{bar - 2:.1f}" '
-        f'height="{(c / top) * (height - 30):.1f}" fill="#4a78c2"><title>{i / BINS:.1f}-{(i + 1) / BINS:.1f}: {c}'
-        f"</title></rect>" for i, c in enumerate(counts))
-    return (f'<svg width="{width}" height="{height}" role="img" aria-label="histogram">{bars}'
-            f'<text x="0" y="{height - 5}">0</text><text x="{width - 10}" y="{height - 5}">1</text></svg>')
+        f'<rect x="{left + i * bar + 1:.1f}" y="{y(c):.1f}" width="{bar - 2:.1f}" height="{base - y(c):.1f}" '
+        f'fill="#4a78c2"><title>{i / BINS:.1f}-{(i + 1) / BINS:.1f}: {c} rows</title></rect>'
+        for i, c in enumerate(counts))
+    x_ticks = "".join(
+        f'<line x1="{left + t * plot_w:.1f}" y1="{base}" x2="{left + t * plot_w:.1f}" y2="{base + 4}" stroke="#555"/>'
+        f'<text class="x-tick" x="{left + t * plot_w:.1f}" y="{base + 14}" text-anchor="middle">{label}</text>'
+        for t, label in ((0, "0"), (0.25, ".25"), (0.5, ".5"), (0.75, ".75"), (1, "1")))
+    y_ticks = "".join(
+        f'<line x1="{left - 4}" y1="{y(n):.1f}" x2="{left}" y2="{y(n):.1f}" stroke="#555"/>'
+        f'<text class="y-tick" x="{left - 6}" y="{y(n) + 3:.1f}" text-anchor="end">{n}</text>'
+        for n in sorted({0, (top + 1) // 2, top}))
+    return (f'<svg width="{width}" height="{height}" role="img" aria-label="histogram of scores: rows per tenth">'
+            f'{bars}<line x1="{left}" y1="{above}" x2="{left}" y2="{base}" stroke="#555"/>'
+            f'<line x1="{left}" y1="{base}" x2="{left + plot_w}" y2="{base}" stroke="#555"/>{x_ticks}{y_ticks}'
+            f'<text x="{left + plot_w / 2:.1f}" y="{height - 2}" text-anchor="middle">score</text>'
+            f'<text transform="translate(9 {above + plot_h / 2:.1f}) rotate(-90)" text-anchor="middle">rows</text>'
+            f'</svg>')
 
 
-def highlight(answer: str, unsupported: list[str]) -> str:
-    """The answer with its unsupported claims marked; claims not found verbatim are listed after it."""
+def highlight(answer: str, unsupported: list[str], contradicted: Collection[str] = ()) -> str:
+    """The answer with its claims that the contexts do not support marked, those they contradict marked apart;
+    claims not found verbatim are listed after it."""
     html = escape(answer)
     leftover = []
     for claim in unsupported:
         quoted = escape(claim)
+        verdict = "contradicted" if claim in contradicted else "unsupported"
         if quoted and quoted in html:
-            html = html.replace(quoted, f'<mark class="unsupported">{quoted}</mark>', 1)
+            html = html.replace(quoted, f'<mark class="{verdict}">{quoted}</mark>', 1)
         else:
-            leftover.append(claim)
+            leftover.append((claim, verdict))
     if leftover:
-        html += "".join(f'<br><mark class="unsupported">{escape(c)}</mark>' for c in leftover)
+        html += "".join(f'<br><mark class="{verdict}">{escape(c)}</mark>' for c, verdict in leftover)
     return html
 
 
@@ -78,14 +107,16 @@ def render(job: Job, digest: Digest, api_key: str | None = None, extra: str = ""
     worst_rows = "".join(
         f'<tr class="worst-row"><td>{escape(str(r.id if r.id is not None else r.row))}</td>'
         f'<td>{escape(r.user_input or "")}</td>'
-        f'<td class="answer">{highlight(r.response or "", r.unsupported_claims)}</td>'
+        f'<td class="answer">{highlight(r.response or "", r.unsupported_claims, digest.contradicted.get(r.row, ()))}'
+        f"</td>"
         f'<td>{_num(r.faithfulness)}</td><td class="{"pass" if r.gate_passed else "fail"}">'
         f'{"pass" if r.gate_passed else "FAIL"}</td></tr>' for r in digest.worst)
     errors = digest.errors
     error_rows = "".join(f'<tr><td>{r.row}</td><td>{escape(r.error or "")}</td></tr>' for r in errors)
     worst_head = "<tr><th>id</th><th>question</th><th>answer</th><th>faithfulness</th><th>gate</th></tr>"
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
-<title>ragmeter report: {escape(safe_name(job.filename))}</title><style>{STYLE}</style></head><body>
+<title>ragmeter report: {escape(safe_name(job.filename))}</title>{FAVICON}<style>{STYLE}{CLAIMS_CSS}</style>
+</head><body>
 <h1>ragmeter report: {escape(safe_name(job.filename))}</h1>
 <p>Batch <code>{job.id}</code>, status <b id="status">{job.status}</b>, created {job.created_at:%Y-%m-%d %H:%M} UTC.
 <a href="/v1/batches/{job.id}/results?format=csv{key}">results (CSV)</a> ·
@@ -95,8 +126,8 @@ def render(job: Job, digest: Digest, api_key: str | None = None, extra: str = ""
 <div class="cards">{"".join(cards)}</div>
 <h2>Scores</h2><div class="cards">{"".join(charts) or "<p>No scores yet.</p>"}</div>
 {extra}
-<h2>Worst rows</h2><p>Gate failures first, then lowest faithfulness; <mark class="unsupported">marked</mark>
-text is a claim the contexts do not support.</p>
+<h2>Worst rows</h2><p>Gate failures first, then lowest faithfulness; marked text is a claim the contexts do not
+support. <a href="/?batch={job.id}{key}#browser">Browse and filter every row</a>.</p>{LEGEND}
 <table id="worst">{worst_head}{worst_rows}</table>
 {f'<h2>Errors</h2><table><tr><th>row</th><th>error</th></tr>{error_rows}</table>' if errors else ""}
 </body></html>"""
