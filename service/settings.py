@@ -126,6 +126,12 @@ class Settings(BaseSettings):
                                                               "mid-way): its job is marked failed and its rows "
                                                               "deleted. Keep it above the longest upload's storing "
                                                               "time.")
+    retention_days: float = Field(0.0, ge=0, description="Finished batch jobs (done, failed, cancelled) are deleted "
+                                                         "with their rows and results this many days after they "
+                                                         "finished, at start-up and every hour; each deletion is "
+                                                         "logged to ragmeter.audit. 0 keeps them until deleted "
+                                                         "(DELETE /v1/batches/{id}?purge=true, `ragmeter jobs "
+                                                         "delete`).")
     download_process_rows: int = Field(20_000, ge=0, description="Result downloads of jobs with at least this "
                                                                  "many rows are encoded by a separate process; "
                                                                  "smaller ones in a thread.")
