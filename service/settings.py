@@ -170,6 +170,14 @@ class Settings(BaseSettings):
     max_contexts: int = Field(100, ge=1, description="Contexts per sample.")
     max_field_chars: int = Field(20_000, ge=1, description="Characters in the question, answer or reference.")
     max_context_chars: int = Field(50_000, ge=1, description="Characters in one context.")
+    max_sample_chars: int = Field(200_000, ge=1, description="Characters of one sample together (question, answer, "
+                                  "reference and every context): the work budget of a sample, checked before "
+                                  "it is scored (422 on /v1/evaluate, 400 naming the row for an upload). The "
+                                  "judge's own cap applies too when smaller (the LLM judge 400,000, the embedded "
+                                  "judge 1,000,000).")
+    max_columns: int = Field(300, ge=1, description="Columns of a CSV or Parquet upload (and keys of a JSON record), "
+                                                    "counted from the header before the file is parsed; more get 400 "
+                                                    "at once.")
     max_metadata_keys: int = Field(100, ge=0, description="Keys in a sample's metadata (extra upload columns count).")
     max_metadata_chars: int = Field(10_000, ge=1, description="Characters in one metadata value.")
 

@@ -17,6 +17,7 @@ from ragmeter.metrics.registry import requiring
 from ragmeter.service import json_text
 from ragmeter.service import rows as scored_rows
 from ragmeter.service.file_names import safe_name
+from ragmeter.service.limits import Budget
 from ragmeter.service.server.batches import report, retention
 from ragmeter.service.server.batches.digest import Digest
 from ragmeter.service.server.batches.ingest import MB, IngestFailed, Spec
@@ -126,7 +127,7 @@ async def create_batch(
     pending = await store.pending_rows(tenant) if tenant is not None and settings.max_pending_rows else 0
     spec = Spec(filename=safe_name(file.filename), metrics=wanted, gate=gate_config, tenant=tenant, fmt=format,
                 mapping=column_map, separator=separator, needs_contexts=bool(requiring("retrieved_contexts", wanted)),
-                max_rows=_room(quota, settings, tenant, pending))
+                max_rows=_room(quota, settings, tenant, pending), budget=Budget.of(settings, judge))
     try:
         outcome = await request.app.state.ingestor.run(store, file.file, size, spec)
     except IngestFailed as exc:

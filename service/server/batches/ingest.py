@@ -18,6 +18,7 @@ from typing import BinaryIO
 
 from ragmeter.metrics import GateConfig
 
+from ragmeter.service.limits import Budget
 from ragmeter.service.settings import Settings
 from ragmeter.service.server.batches.store import AsyncStore, Store
 from ragmeter.service.eval_sets import BadUpload, read_upload
@@ -42,6 +43,7 @@ class Spec:
     separator: str | None = None
     needs_contexts: bool = True
     max_rows: int | None = None  # more rows than this: nothing is stored (a quota would be exceeded)
+    budget: Budget | None = None  # the most characters a row may hold (default RAGMETER_MAX_SAMPLE_CHARS)
 
 
 @dataclass
@@ -56,7 +58,7 @@ def ingest(store: Store, data: bytes, spec: Spec, settings: Settings) -> Outcome
     """Read, validate and store the file as a queued job; CPU-bound, so never on the event loop."""
     try:
         samples = read_upload(data, spec.filename, fmt=spec.fmt, mapping=spec.mapping, separator=spec.separator,
-                              needs_contexts=spec.needs_contexts, settings=settings)
+                              needs_contexts=spec.needs_contexts, settings=settings, budget=spec.budget)
     except BadUpload as exc:
         return Outcome(problems=[p.model_dump(exclude_none=True) for p in exc.problems])
     if spec.max_rows is not None and len(samples) > spec.max_rows:
