@@ -17,6 +17,7 @@ from ragmeter.metrics import Sample
 from ragmeter.metrics.sample import FIELD_ALIASES as ALIASES
 
 from ragmeter.service import json_text, metadata
+from ragmeter.service.ids import id_problems
 from ragmeter.service.json_text import BadJSON
 from ragmeter.service.limits import Budget, limit_problems
 from ragmeter.service.settings import Settings
@@ -114,6 +115,9 @@ def read_upload(data: bytes, filename: str, *, fmt: str | None = None, mapping: 
         if len(problems) >= MAX_PROBLEMS:
             break
         samples.append(sample)
+    if not problems:  # ids are checked across rows once every row is valid
+        problems = [Problem(row=row, field="id", message=message) for row, message in
+                    id_problems([s.id for s in samples])][:MAX_PROBLEMS]
     if problems:
         raise BadUpload(problems)
     return samples
