@@ -24,6 +24,7 @@ from ragmeter.service.server.batches.store import AsyncStore, Store
 from ragmeter.service.eval_sets import BadUpload, read_upload
 
 MB = 1024 * 1024
+WORKER_STOP_S = 5.0  # a worker given SIGTERM that has not exited by then is killed
 
 
 class IngestFailed(Exception):
@@ -124,6 +125,18 @@ class Ingestor:
         return self._pool
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        """Stop the worker processes now, an idle one or one mid-upload (its job is left `loading`, then swept)."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        # shutdown() alone left them running after SIGTERM, reparented to init, and with them the resource tracker
+        # (it waits for every holder of its pipe). The executor has no public way to stop a busy worker.
+        workers = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.join(WORKER_STOP_S)
+            if worker.is_alive():
+                worker.kill()
+                worker.join()
