@@ -137,3 +137,17 @@ async def test_a_client_disconnect_cancels_the_scoring_of_its_request():
         await asyncio.wait_for(judge.cancelled.wait(), 10)
         await asyncio.wait_for(request, 10)
     assert sent[0]["status"] == 499
+
+
+@pytest.mark.parametrize(("body", "loc"), [
+    ('{"samples": [{"question": "q", "contexts": ["c"], "answer": "a", "id": %s}]}', ["body", "samples", 0, "id"]),
+    ('{"samples": [{"question": "q", "contexts": ["c"], "answer": "a", "metadata": {"k": %s}}]}',
+     ["body", "samples", 0, "metadata", "k"]),
+    ('{"samples": [{"question": "q", "contexts": ["c"], "answer": "a"}], "gate": {"threshold": %s}}',
+     ["body", "gate", "threshold"]),
+])
+def test_evaluate_answers_a_4400_digit_integer_with_a_422_naming_the_field(client, body, loc):
+    response = client.post("/v1/evaluate", content=body % ("9" * 4400), headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    (problem,) = response.json()["detail"]
+    assert problem["loc"] == loc and "4400 digits" in problem["msg"]

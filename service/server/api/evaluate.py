@@ -17,9 +17,10 @@ from ragmeter.service.limits import Budget, limit_problems
 from ragmeter.service.settings import Settings
 from ragmeter.service.server.tenancy import get_tenant
 from ragmeter.service.server.api.deps import get_judge, get_settings
+from ragmeter.service.server.api.json_body import JSONTextRoute
 from ragmeter.service.server.api.responses import errors
 
-router = APIRouter(prefix="/v1", tags=["evaluate"], dependencies=[Depends(get_tenant)])
+router = APIRouter(prefix="/v1", tags=["evaluate"], dependencies=[Depends(get_tenant)], route_class=JSONTextRoute)
 log = logging.getLogger("ragmeter.evaluate")
 # Not sent (the client is gone); what the access log shows for a request whose client left mid-scoring (nginx's).
 CLIENT_GONE = 499
