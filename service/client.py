@@ -63,6 +63,14 @@ class RagmeterClient:
                 return status
             time.sleep(poll_s)
 
+    def cancel(self, batch_id: str) -> dict:
+        """DELETE /v1/batches/{id}: cancel a queued or running batch; its status."""
+        return self._json(self.http.delete(f"/v1/batches/{batch_id}"))
+
+    def delete(self, batch_id: str) -> dict:
+        """Delete a finished batch with its rows and results (DELETE ...?purge=true); 409 while it runs."""
+        return self._json(self.http.delete(f"/v1/batches/{batch_id}", params={"purge": "true"}))
+
     def results(self, batch_id: str, fmt: str = "jsonl") -> bytes:
         response = self.http.get(f"/v1/batches/{batch_id}/results", params={"format": fmt})
         self._check(response)

@@ -5,6 +5,7 @@ and, for the text formats, their line in the file.
 """
 from __future__ import annotations
 
+import csv
 import io
 from pathlib import Path, PurePath
 
@@ -16,8 +17,9 @@ from ragmeter.metrics import Sample
 from ragmeter.metrics.sample import FIELD_ALIASES as ALIASES
 
 from ragmeter.service import json_text, metadata
+from ragmeter.service.ids import id_problems
 from ragmeter.service.json_text import BadJSON
-from ragmeter.service.limits import limit_problems
+from ragmeter.service.limits import Budget, limit_problems
 from ragmeter.service.settings import Settings
 
 FORMATS = ("csv", "jsonl", "json", "parquet")
@@ -64,10 +66,13 @@ def read_file(path: Path, needs_contexts: bool = True, settings: Settings | None
 
 def read_upload(data: bytes, filename: str, *, fmt: str | None = None, mapping: dict[str, str] | None = None,
                 separator: str | None = None, needs_contexts: bool = True,
-                settings: Settings | None = None) -> list[Sample]:
-    """Every row as a validated Sample, or BadUpload naming each problem's row and line."""
+                settings: Settings | None = None, budget: Budget | None = None) -> list[Sample]:
+    """Every row as a validated Sample, or BadUpload naming each problem's row and line.
+
+    `budget`: the most characters a sample may hold (default RAGMETER_MAX_SAMPLE_CHARS)."""
+    settings = settings or Settings()
     fmt = detect_format(filename, fmt)
-    frame, first_line = _frame(data, fmt)
+    frame, first_line = _frame(data, fmt, settings.max_columns)
     if mapping:
         absent = [theirs for theirs in mapping.values() if theirs not in frame.columns]
         if absent:
@@ -104,22 +109,37 @@ def read_upload(data: bytes, filename: str, *, fmt: str | None = None, mapping: 
         if needs_contexts and not sample.retrieved_contexts:
             problems.append(Problem(row=i + 1, line=line, field="retrieved_contexts", message="no contexts"))
             continue
-        too_big = limit_problems(sample, settings or Settings())
+        too_big = limit_problems(sample, settings, budget)
         problems.extend(Problem(row=i + 1, line=line, field=".".join(map(str, p.field)), message=p.message)
                         for p in too_big)
         if len(problems) >= MAX_PROBLEMS:
             break
         samples.append(sample)
+    if not problems:  # ids are checked across rows once every row is valid
+        problems = [Problem(row=row, field="id", message=message) for row, message in
+                    id_problems([s.id for s in samples])][:MAX_PROBLEMS]
     if problems:
         raise BadUpload(problems)
     return samples
 
 
-def _frame(data: bytes, fmt: str) -> tuple[pd.DataFrame, int]:
+def _too_wide(columns: int, max_columns: int, what: str = "columns") -> None:
+    """BadUpload when a file has more columns than RAGMETER_MAX_COLUMNS: said before its rows are read."""
+    if columns > max_columns:
+        raise BadUpload([Problem(message=f"{columns} {what} is more than RAGMETER_MAX_COLUMNS={max_columns}")])
+
+
+def _frame(data: bytes, fmt: str, max_columns: int) -> tuple[pd.DataFrame, int]:
     """The file as a frame, and the file line of its first record (0 when lines mean nothing)."""
     if fmt == "parquet":
+        import pyarrow.parquet as pq
+
         try:
+            # The footer alone says how many columns there are; the data is read only when that is within bounds.
+            _too_wide(pq.ParquetFile(io.BytesIO(data)).metadata.num_columns, max_columns)
             return pd.read_parquet(io.BytesIO(data)), 0
+        except BadUpload:
+            raise
         except Exception as exc:  # pyarrow raises several types for a bad file
             raise BadUpload([Problem(message=f"not a readable Parquet file: {exc}")]) from exc
     try:
@@ -128,6 +148,10 @@ def _frame(data: bytes, fmt: str) -> tuple[pd.DataFrame, int]:
         where = data[:exc.start].count(b"\n") + 1
         raise BadUpload([Problem(line=where, message=f"not UTF-8 text: bad byte at offset {exc.start}")]) from exc
     if fmt == "csv":
+        try:
+            _too_wide(len(next(csv.reader(io.StringIO(text)), [])), max_columns, "header columns")
+        except csv.Error as exc:
+            raise BadUpload([Problem(line=1, message=f"not a readable CSV header: {exc}")]) from exc
         try:
             return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False), 2
         except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
@@ -140,6 +164,7 @@ def _frame(data: bytes, fmt: str) -> tuple[pd.DataFrame, int]:
             raise BadUpload([Problem(row=field[0], line=exc.line, field=field[1], message=exc.message)]) from exc
         if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
             raise BadUpload([Problem(message="a JSON upload must be a list of records (objects)")])
+        _too_wide(len(set().union(*records)), max_columns, "distinct record keys")
         return pd.DataFrame.from_records(records), 0
     records, problems = [], []
     for number, line in enumerate(text.splitlines(), start=1):
@@ -157,6 +182,8 @@ def _frame(data: bytes, fmt: str) -> tuple[pd.DataFrame, int]:
         records.append(record)
     if problems:
         raise BadUpload(problems)
+    # Every distinct key is a column of the frame: a few rows of many different keys would make it huge.
+    _too_wide(len(set().union(*records)), max_columns, "distinct record keys")
     # Blank lines are skipped, so JSONL line numbers are only exact without them.
     return pd.DataFrame.from_records(records), 1
 

@@ -160,7 +160,8 @@ class Encoder:
             # Lists go into CSV cells as JSON, the same form the upload reads back.
             for column in LIST_COLUMNS:
                 frame[column] = frame[column].map(lambda v: json.dumps(v, ensure_ascii=False))
-            for column in frame.select_dtypes(exclude=["number", "bool"]).columns:
+            # Ids are never altered (an upload refuses an id that would run as a formula: service/ids.py).
+            for column in frame.select_dtypes(exclude=["number", "bool"]).columns.drop("id", errors="ignore"):
                 frame[column] = frame[column].map(neutralise_formula)
             # CRLF rows (RFC 4180): the writer then quotes every cell holding \r or \n, so none splits a row.
             return frame.to_csv(index=False, header=first, lineterminator="\r\n").encode()
@@ -257,6 +258,9 @@ def read(path: Path) -> list[ScoredRow]:
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"{path}: scored results must be .jsonl, .csv or .parquet")
     frame = pd.read_csv(path) if fmt == "csv" else pd.read_parquet(path)
+    if fmt == "csv" and "id" in frame.columns:
+        # Ids stay the text written ("007", "-1", "NA"), not numbers or NaN guessed by the reader; empty is no id.
+        frame["id"] = pd.read_csv(path, usecols=["id"], dtype=str, keep_default_na=False)["id"].replace("", None)
     records = frame.astype(object).where(pd.notna(frame), None).to_dict(orient="records")
     return [_validated(number, r, ScoredRow.model_validate) for number, r in enumerate(records, 1)]
 

@@ -126,6 +126,12 @@ class Settings(BaseSettings):
                                                               "mid-way): its job is marked failed and its rows "
                                                               "deleted. Keep it above the longest upload's storing "
                                                               "time.")
+    retention_days: float = Field(0.0, ge=0, description="Finished batch jobs (done, failed, cancelled) are deleted "
+                                                         "with their rows and results this many days after they "
+                                                         "finished, at start-up and every hour; each deletion is "
+                                                         "logged to ragmeter.audit. 0 keeps them until deleted "
+                                                         "(DELETE /v1/batches/{id}?purge=true, `ragmeter jobs "
+                                                         "delete`).")
     download_process_rows: int = Field(20_000, ge=0, description="Result downloads of jobs with at least this "
                                                                  "many rows are encoded by a separate process; "
                                                                  "smaller ones in a thread.")
@@ -164,6 +170,14 @@ class Settings(BaseSettings):
     max_contexts: int = Field(100, ge=1, description="Contexts per sample.")
     max_field_chars: int = Field(20_000, ge=1, description="Characters in the question, answer or reference.")
     max_context_chars: int = Field(50_000, ge=1, description="Characters in one context.")
+    max_sample_chars: int = Field(200_000, ge=1, description="Characters of one sample together (question, answer, "
+                                  "reference and every context): the work budget of a sample, checked before "
+                                  "it is scored (422 on /v1/evaluate, 400 naming the row for an upload). The "
+                                  "judge's own cap applies too when smaller (the LLM judge 400,000, the embedded "
+                                  "judge 1,000,000).")
+    max_columns: int = Field(300, ge=1, description="Columns of a CSV or Parquet upload (and keys of a JSON record), "
+                                                    "counted from the header before the file is parsed; more get 400 "
+                                                    "at once.")
     max_metadata_keys: int = Field(100, ge=0, description="Keys in a sample's metadata (extra upload columns count).")
     max_metadata_chars: int = Field(10_000, ge=1, description="Characters in one metadata value.")
 

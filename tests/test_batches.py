@@ -124,3 +124,26 @@ def test_the_report_escapes_what_users_uploaded():
     html = highlight("<script>alert(1)</script> The sky is green.", ["The sky is green."])
     assert "<script>" not in html
     assert html.endswith('<mark class="unsupported">The sky is green.</mark>')
+
+
+def test_after_a_cancel_the_message_agrees_with_the_counts_when_rows_in_flight_finish(job_store):
+    from ragmeter.metrics import SampleResult
+
+    judge = StubJudge(hang_after=2)
+    with TestClient(create_app(Settings(batch_concurrency=4), judge=judge)) as c:
+        batch = upload(c, as_file(rows(6), "jsonl"), "set.jsonl", metrics="faithfulness").json()
+        assert judge.hanging.wait(10)
+        cancelled = c.delete(f"/v1/batches/{batch['id']}").json()
+        pending = cancelled["total"] - cancelled["done"]
+        assert f"{pending} rows were not scored" in cancelled["message"]
+        # Rows that were being scored at the cancel finish afterwards (another replica, a Ray worker): written.
+        store = Store(job_store)
+        stored = store.rows(batch["id"])
+        result = SampleResult.model_validate(next(r.result for r in stored if r.result is not None))
+        for row in stored:
+            if row.status == "pending":
+                store.finish_row(batch["id"], row.index, result)
+        store.close()
+        after = c.get(f"/v1/batches/{batch['id']}").json()
+        assert after["status"] == "cancelled" and after["done"] == after["total"] == 6
+        assert after["message"] == "cancelled; every row had been scored or finished scoring"

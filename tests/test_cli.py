@@ -106,11 +106,25 @@ def test_score_with_url_uploads_follows_the_job_and_downloads_results(server, tm
                                         "answer": "Fact." if i else "Fiction."}) + "\n" for i in range(5)))
     out = tmp_path / "scored.csv"
 
-    assert main(["score", str(data), "--url", server, "--out", str(out), "--metrics", "faithfulness"]) == 0
+    assert main(["score", str(data), "--url", server, "--out", str(out), "--metrics", "faithfulness", "--json"]) == 0
 
     summary = json.loads(capsys.readouterr().out)
     assert summary["rows"] == 5 and summary["metrics"]["faithfulness"]["mean"] == 0.8
     assert out.read_text().count("\n") == 6
+
+
+def test_score_with_url_prints_the_table_of_the_local_run(server, fake, tmp_path, monkeypatch, capsys):
+    data = tmp_path / "set.jsonl"
+    data.write_text(json.dumps({**SAMPLE, "id": "r0"}) + "\n")
+    assert main(["score", str(data), "--url", server, "--metrics", "faithfulness"]) == 0
+    remote = capsys.readouterr().out.splitlines()
+    monkeypatch.setenv("OPENAI_BASE_URL", fake.url)
+    assert main(["score", str(data), "--metrics", "faithfulness"]) == 0
+    local = capsys.readouterr().out.splitlines()
+    # The same title and columns; each row starts with its id.
+    assert remote[0].strip() == local[0].strip() == "ragmeter scores"
+    assert remote[2].split() == local[2].split() and "faithfulness" in remote[2]
+    assert any(line.split("│")[1].strip() == "r0" for line in remote if line.count("│") > 2)
 
 
 def test_serve_refuses_an_unusable_database_url_in_one_line(monkeypatch, capsys):

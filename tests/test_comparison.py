@@ -51,8 +51,10 @@ def test_rows_pair_by_id_then_question_and_contexts_then_question_alone():
     candidate = [row(0, 0.0, id="a"), row(1, 0.5, user_input="Q1", retrieved_contexts=["new retriever"]),
                  row(2, 1.0, user_input="Q2", retrieved_contexts=["c"]), row(3, 1.0, id="new")]
     pairing = pair(baseline, candidate)
-    assert len(pairing.pairs) == 3
-    assert (pairing.only_baseline, pairing.only_candidate, pairing.duplicates) == (1, 1, 1)
+    # "a" repeats in the baseline: neither of its rows nor the candidate's "a" is paired, and a note says so.
+    assert len(pairing.pairs) == 2
+    assert (pairing.only_baseline, pairing.only_candidate, pairing.duplicates) == (1, 1, 3)
+    assert [(n.code, n.ids) for n in pairing.notes] == [("duplicate_ids", ["a"])]
 
 
 def test_verdicts_need_the_interval_to_exclude_zero_and_the_minimum_effect():

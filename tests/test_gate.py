@@ -52,6 +52,17 @@ def test_exit_one_lists_failing_samples_and_their_unsupported_claims(tmp_path, c
     assert names == ["min_sample.faithfulness", "s2", "max_hallucination_rate", "s2", "s1"]
 
 
+def test_a_truncated_list_of_failing_samples_says_how_many_more(tmp_path, capsys):
+    results = scored(tmp_path / "r.jsonl", [0.2] * 12 + [1.0])
+    cfg = config(tmp_path, "max_hallucination_rate = 0.1\n")
+    assert main(["gate", "--scored", str(results), "--config", str(cfg)]) == 1
+    out = capsys.readouterr().out
+    assert "made-up claim 9" in out and "made-up claim 10" not in out and "... and 2 more" in out
+    assert main(["gate", "--scored", str(results), "--config", str(cfg), "--json"]) == 1
+    failing = json.loads(capsys.readouterr().out)["rules"][1]["failing_samples"]
+    assert len(failing) == 12
+
+
 def test_exit_two_on_usage_or_infrastructure_errors(tmp_path):
     results = scored(tmp_path / "r.jsonl", [1.0, None, None, 1.0], errors=2)
     cfg = config(tmp_path, "max_error_rate = 0.1\n")

@@ -43,6 +43,9 @@ class CascadeJudge:
         self.default_threshold = llm.default_threshold if default_threshold is None else default_threshold
         self.info = JudgeInfo(name=self.name, model=f"{embedded.info.model} + {llm.info.model}",
                               embedding_model=embedded.info.embedding_model)
+        caps = [c for c in (getattr(embedded, "max_sample_chars", None), getattr(llm, "max_sample_chars", None)) if c]
+        if caps:  # both judges may read a sample: the smaller cap
+            self.max_sample_chars = min(caps)
 
     # ------------------------------------------------------------ the protocol
     async def decompose(self, sample: Sample, need: Needs, usage: Usage) -> Decomposition:

@@ -47,6 +47,9 @@ _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.IGNORECASE)
 
 class LLMJudge:
     name = "openai"
+    # The verify prompt holds every context at once: 400,000 characters is about 100,000 tokens (4 a token
+    # in English), inside a 128k-token context window with room for the instructions and the reply.
+    max_sample_chars = 400_000
 
     def __init__(self, client: openai.AsyncOpenAI, *, model: str, embedding_model: str,
                  concurrency: int = 16, cache: ReplyCache | None = None, n_questions: int = 3,

@@ -22,6 +22,9 @@ class Judge(Protocol):
     info: JudgeInfo
     # The hallucination threshold this judge's scores are calibrated for.
     default_threshold: float
+    # Optional (read with getattr): the most characters of one sample (question, answer, reference and contexts
+    # together) the judge takes; the service refuses larger samples before scoring them.
+    # max_sample_chars: int
 
     async def decompose(self, sample: Sample, need: Needs, usage: Usage) -> Decomposition: ...
 

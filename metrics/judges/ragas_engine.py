@@ -44,6 +44,7 @@ def ragas_problem() -> str | None:
 
 class RagasEngine:
     name = "ragas"
+    max_sample_chars = 400_000  # its prompts hold every context too: the LLM judge's cap
 
     def __init__(self, *, model: str, embedding_model: str, api_key: str | None = None, base_url: str | None = None,
                  timeout: float = 60.0, max_retries: int = 4, concurrency: int = 16, cache: ReplyCache | None = None,

@@ -1,7 +1,9 @@
 """Two runs of the same evaluation set, compared row by row: is the candidate better than the baseline, and where?
 
-Rows pair by `id`, else by a hash of question and contexts, else (the retriever changed the
-contexts) by the question alone when it is unique in both runs. Per metric, and per slice of the
+Two runs of the same rows in the same order (a run with itself, two downloads of one job) pair row by row.
+Otherwise rows pair by `id` (compared as text: service/ids.py), else by a hash of question and contexts, else
+(the retriever changed the contexts) by the question alone when it is unique in both runs; an id (or hash)
+that repeats in either run pairs nothing, and the comparison says so in `notes`. Per metric, and per slice of the
 metadata, the mean difference (candidate - baseline) gets a paired bootstrap 95% interval and a
 verdict: better or worse only when the interval excludes zero (and the change exceeds
 `min_effect`), otherwise no detectable change. `ragmeter gate --baseline` uses the same code.
@@ -9,12 +11,12 @@ verdict: better or worse only when the interval excludes zero (and the change ex
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
-from dataclasses import dataclass
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from ragmeter.metrics import METRIC_NAMES, SampleResult
 
@@ -57,10 +59,19 @@ class SliceChange(BaseModel):
     metrics: list[MetricChange]
 
 
+class PairingNote(BaseModel):
+    code: Literal["duplicate_ids", "paired_in_order"]
+    message: str
+    ids: list[str] = Field(default_factory=list, description="The repeated ids (at most 20).")
+
+
 class Comparison(BaseModel):
     baseline: str
     candidate: str
-    rows: dict[str, int]  # baseline, candidate, paired, only_baseline, only_candidate, duplicate_ids
+    # baseline, candidate, paired, only_baseline, only_candidate, duplicate_ids (rows left unpaired: their id repeats)
+    rows: dict[str, int]
+    notes: list[PairingNote] = Field(default_factory=list, description="How rows were paired, when not simply by "
+                                                                       "unique ids, and which were left out.")
     min_effect: float
     metrics: list[MetricChange]
     by: list[str]
@@ -81,24 +92,26 @@ class Pairing:
     pairs: list[tuple[RunRow, RunRow]]  # (baseline, candidate), in the candidate's order
     only_baseline: int
     only_candidate: int
-    duplicates: int
+    duplicates: int  # rows of either run left unpaired because their id (or question and contexts) repeats
+    notes: list[PairingNote] = field(default_factory=list)
 
 
 def pair(baseline: list[RunRow], candidate: list[RunRow]) -> Pairing:
-    """Match rows across the runs; rows left over on either side are counted, a repeated key pairs once."""
-    old: dict[str, RunRow] = {}
-    duplicates = 0
-    for r in baseline:
-        duplicates += old.setdefault(sample_key(r.row), r) is not r
+    """Match rows across the runs; a key that repeats in either run pairs nothing, and a note says so."""
+    old_keys, new_keys = [sample_key(r.row) for r in baseline], [sample_key(r.row) for r in candidate]
+    if old_keys == new_keys and old_keys:  # the same rows in the same order: no guessing needed, repeats or not
+        return Pairing(list(zip(baseline, candidate, strict=True)), 0, 0, 0, [PairingNote(
+            code="paired_in_order", message=f"both runs hold the same {len(old_keys)} rows in the same order: "
+                                            "paired row by row")])
+    old_count, new_count = Counter(old_keys), Counter(new_keys)
+    repeated = {k for k in old_count | new_count if old_count[k] > 1 or new_count[k] > 1}
+    old = {k: r for k, r in zip(old_keys, baseline, strict=True) if k not in repeated}
     pairs, left, used = [], [], set()
-    for r in candidate:
-        key = sample_key(r.row)
-        if key in old and key not in used:
+    for key, r in zip(new_keys, candidate, strict=True):
+        if key in old:
             used.add(key)
             pairs.append((old[key], r))
-        elif key in used:
-            duplicates += 1
-        else:
+        elif key not in repeated:
             left.append(r)
     # Without ids a changed retriever changes the contexts: the question alone pairs what is unique on both sides.
     rest = [r for k, r in old.items() if k not in used and r.row.id in (None, "")]
@@ -106,7 +119,21 @@ def pair(baseline: list[RunRow], candidate: list[RunRow]) -> Pairing:
     candidates_by_question = _unique_questions([r for r in left if r.row.id in (None, "")])
     matched = {q for q in by_question if q in candidates_by_question}
     pairs += [(by_question[q], candidates_by_question[q]) for q in matched]
-    return Pairing(pairs, len(old) - len(used) - len(matched), len(left) - len(matched), duplicates)
+    duplicates = sum(old_count[k] + new_count[k] for k in repeated)
+    return Pairing(pairs, len(old) - len(used) - len(matched), len(left) - len(matched), duplicates,
+                   _repeat_notes(baseline + candidate, repeated, duplicates))
+
+
+def _repeat_notes(rows: list[RunRow], repeated: set[str], left_out: int) -> list[PairingNote]:
+    """The note saying which ids repeat and that their rows were not paired."""
+    if not repeated:
+        return []
+    ids = sorted({str(r.row.id) if r.row.id not in (None, "") else "(no id: same question and contexts)"
+                  for r in rows if sample_key(r.row) in repeated})
+    return [PairingNote(code="duplicate_ids", ids=ids[:20], message=(
+        f"{len(repeated)} ids repeat within a run ({', '.join(ids[:5])}{', ...' if len(ids) > 5 else ''}): "
+        f"their {left_out} rows are not paired, since which row matches which cannot be known; give every row "
+        "its own id to compare them"))]
 
 
 def _unique_questions(rows: list[RunRow]) -> dict[str, RunRow]:
@@ -185,4 +212,4 @@ def compare_runs(baseline: list[RunRow], candidate: list[RunRow], *, names: tupl
         rows={"baseline": len(baseline), "candidate": len(candidate), "paired": len(pairing.pairs),
               "only_baseline": pairing.only_baseline, "only_candidate": pairing.only_candidate,
               "duplicate_ids": pairing.duplicates},
-        top_changed=top_changed)
+        notes=pairing.notes, top_changed=top_changed)

@@ -85,9 +85,10 @@ def render(comparison: Comparison) -> str:
 <link rel="icon" href="/static/favicon.svg" type="image/svg+xml"><style>{STYLE}{PIECES_STYLE}</style></head><body>
 <h1>ragmeter comparison: {escape(comparison.baseline)} → {escape(comparison.candidate)}</h1>
 <p id="pairing">{counts["paired"]} rows paired; {counts["only_baseline"]} only in the baseline,
-{counts["only_candidate"]} only in the candidate{f", {counts['duplicate_ids']} repeated ids left out"
-if counts["duplicate_ids"] else ""}. A metric is better or worse when the paired bootstrap 95% interval of its mean
-difference (candidate - baseline) excludes zero{effect}; otherwise no detectable change.</p>
+{counts["only_candidate"]} only in the candidate{f", {counts['duplicate_ids']} rows with repeated ids left out"
+if counts["duplicate_ids"] else ""}.{"".join(f" {escape(n.message)}." for n in comparison.notes)}
+A metric is better or worse when the paired bootstrap 95% interval of its mean difference (candidate - baseline)
+excludes zero{effect}; otherwise no detectable change.</p>
 <h2>Metrics</h2><div class="cards">{"".join(_metric_card(c) for c in comparison.metrics)
 or "<p>No metric was scored in both runs.</p>"}</div>
 {_slices(comparison)}

@@ -12,6 +12,11 @@ from ragmeter.service.ci.verdict import GateVerdict
 SHOWN_SAMPLES = 10
 
 
+def more(total: int, shown: int = SHOWN_SAMPLES) -> str | None:
+    """The line saying how many failing samples a truncated list leaves out (all of them are in --json)."""
+    return f"... and {total - shown} more (every one in --json, --junit)" if total > shown else None
+
+
 def print_verdict(console: Console, verdict: GateVerdict) -> None:
     table = Table(title=f"ragmeter gate: {verdict.word.upper()} ({verdict.samples} samples)")
     for column in ("rule", "actual", "required", "result", "detail"):
@@ -32,6 +37,8 @@ def print_verdict(console: Console, verdict: GateVerdict) -> None:
                     console.print(f"    unsupported: {claim}", soft_wrap=True)
                 if row.error:
                     console.print(f"    error: {row.error}", soft_wrap=True)
+            if rest := more(len(r.failing_samples)):
+                console.print(f"  {rest}")
 
 
 def as_json(verdict: GateVerdict) -> dict:
@@ -77,10 +84,13 @@ def markdown(verdict: GateVerdict) -> str:
     lines += [f"| {r.name} | {r.actual} | {r.required} | {'pass' if r.passed else '**FAIL**'} |" for r in verdict.rules]
     lines += [f"| baseline.{g.metric} | {g.current_mean} | vs {g.baseline_mean} | "
               f"{'**FAIL**' if g.regressed else 'pass'}: {g.verdict} |" for g in verdict.regressions]
-    failing = [(r.name, s) for r in verdict.rules if not r.passed for s in r.failing_samples[:SHOWN_SAMPLES]]
+    failing = [r for r in verdict.rules if not r.passed and r.failing_samples]
     if failing:
         lines += ["", "Failing samples:"]
-        lines += [f"- `{s.label}` ({name}): {s.problem}" for name, s in failing]
+        for r in failing:
+            lines += [f"- `{s.label}` ({r.name}): {s.problem}" for s in r.failing_samples[:SHOWN_SAMPLES]]
+            if rest := more(len(r.failing_samples)):
+                lines.append(f"- {rest} ({r.name})")
     return "\n".join(lines) + "\n\n"
 
 
@@ -93,4 +103,6 @@ def failure_message(verdict: GateVerdict) -> str:
         lines.append(f"  {rule.name}: {rule.actual} (required {rule.required}); {rule.detail}")
         for s in rule.failing_samples[:SHOWN_SAMPLES]:
             lines.append(f"    {s.label}: {s.user_input!r}" + (f" -> unsupported: {s.problem}" if s.problem else ""))
+        if len(rule.failing_samples) > SHOWN_SAMPLES:
+            lines.append(f"    ... and {len(rule.failing_samples) - SHOWN_SAMPLES} more")
     return "\n".join(lines)

@@ -43,11 +43,12 @@ def main(argv: list[str] | None = None) -> int:
                           help="rows of the support scorer's training part, its held-out part, or all")
     accuracy.add_argument("--limit", type=int, default=None, help="score only the first N rows")
 
-    from ragmeter.service.cli import calibrate, compare, compare_judges, db, gate, keys
+    from ragmeter.service.cli import calibrate, compare, compare_judges, db, gate, jobs, keys
 
     gate.add_parser(commands)
     keys.add_parser(commands)
     db.add_parser(commands)
+    jobs.add_parser(commands)
     compare_judges.add_parser(commands)
     compare.add_parser(commands)
     calibrate.add_parser(commands)
@@ -100,7 +101,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 COMMAND_MODULES = {"accuracy": "accuracy", "gate": "gate", "compare-judges": "compare_judges",
-                   "calibrate": "calibrate", "compare": "compare", "keys": "keys", "db": "db", "score": "score"}
+                   "calibrate": "calibrate", "compare": "compare", "keys": "keys", "db": "db",
+                   "jobs": "jobs", "score": "score"}
 
 
 if __name__ == "__main__":

@@ -85,8 +85,11 @@ def print_comparison(console: Console, comparison: Comparison) -> None:
                       f"{c.difference:+.4f} [{c.ci95[0]:+.4f}, {c.ci95[1]:+.4f}]", _verdict(c.verdict), str(c.pairs),
                       f"{c.rows_worse}/{c.rows_better}")
     table.caption = (f"{counts['paired']} rows paired; {counts['only_baseline']} only in the baseline, "
-                     f"{counts['only_candidate']} only in the candidate, {counts['duplicate_ids']} repeated ids")
+                     f"{counts['only_candidate']} only in the candidate, {counts['duplicate_ids']} rows with "
+                     "repeated ids left out")
     console.print(table)
+    for note in comparison.notes:
+        console.print(f"note: {note.message}", markup=False)
     if comparison.slices:
         slices = Table(title=f"by {' x '.join(comparison.by)}")
         for column in ("slice", "pairs", *[c.metric for c in comparison.metrics]):

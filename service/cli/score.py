@@ -53,10 +53,15 @@ def run(args: argparse.Namespace) -> int:
         for result in results:
             print(result.model_dump_json())
     elif not args.out:
-        # Off a terminal (CI logs) rich would squeeze the table into 80 columns.
-        console = Console() if sys.stdout.isatty() else Console(width=200)
-        console.print(results_table(results, args.metrics))
+        rows = [ScoredRow.of(i, sample, result)
+                for i, (sample, result) in enumerate(zip(samples, results, strict=True))]
+        _console().print(results_table(rows, args.metrics, results))
     return 0
+
+
+def _console() -> Console:
+    # Off a terminal (CI logs) rich would squeeze the table into 80 columns.
+    return Console() if sys.stdout.isatty() else Console(width=200)
 
 
 def _score_remote(args: argparse.Namespace, out_format: str) -> int:
@@ -73,13 +78,20 @@ def _score_remote(args: argparse.Namespace, out_format: str) -> int:
             if args.out:
                 args.out.write_bytes(client.results(batch["id"], out_format))
                 err.print(f"wrote {status['total']} scored rows to {args.out}")
-            print(json.dumps(client.summary(batch["id"]), indent=1))
+            if args.json:  # the batch's summary (means, intervals, gate pass rate) as JSON
+                print(json.dumps(client.summary(batch["id"]), indent=1))
+            elif not args.out:  # the local run's table, from the downloaded rows
+                body = client.results(batch["id"], "jsonl").decode()
+                rows = [ScoredRow.model_validate_json(line) for line in body.splitlines() if line.strip()]
+                _console().print(results_table(rows, args.metrics))
     except (OSError, RagmeterError, httpx.HTTPError) as exc:
         return error(exc)
     return 0
 
 
-def results_table(results: list[SampleResult], metrics: list[str]) -> Table:
+def results_table(rows: list[ScoredRow], metrics: list[str], results: list[SampleResult] | None = None) -> Table:
+    """One line per row: scores, gate, unsupported claims. With the full `results` (a local run) each null score
+    gives its reason, the claim count and the judge's usage are shown too."""
     table = Table(title="ragmeter scores")
     table.add_column("id")
     for metric in metrics:
@@ -88,17 +100,22 @@ def results_table(results: list[SampleResult], metrics: list[str]) -> Table:
     table.add_column("unsupported", justify="right")
     table.add_column("first unsupported claim", no_wrap=True, overflow="ellipsis", max_width=60)
     usage = Usage()
-    for i, result in enumerate(results):
-        usage.add(result.usage)
-        row = [str(result.id if result.id is not None else i)]
+    for i, row in enumerate(rows):
+        result = results[i] if results is not None else None
+        cells = [row.label]
         for metric in metrics:
-            detail = getattr(result.details, metric)
-            row.append(f"{detail.score:.3f}" if detail.score is not None else f"null ({detail.reason})")
-        row.append("[green]pass[/green]" if result.gate.passed else "[red]FAIL[/red]")
-        unsupported = result.gate.unsupported_claims
-        row.append(f"{len(unsupported)}/{len(result.details.faithfulness.claims)}")
-        row.append(unsupported[0] if unsupported else "")
-        table.add_row(*row)
-    table.caption = (f"{usage.chat_calls} chat calls, {usage.cached_calls} cached, "
-                     f"{usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens")
+            score = row.score(metric)
+            reason = getattr(result.details, metric).reason if result is not None else row.error
+            cells.append(f"{score:.3f}" if score is not None else f"null ({reason})" if reason else "null")
+        cells.append("[green]pass[/green]" if row.gate_passed else "[red]FAIL[/red]")
+        unsupported = row.unsupported_claims
+        cells.append(f"{len(unsupported)}/{len(result.details.faithfulness.claims)}" if result is not None
+                     else str(len(unsupported)))
+        cells.append(unsupported[0] if unsupported else "")
+        table.add_row(*cells)
+        if result is not None:
+            usage.add(result.usage)
+    if results is not None:
+        table.caption = (f"{usage.chat_calls} chat calls, {usage.cached_calls} cached, "
+                         f"{usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens")
     return table

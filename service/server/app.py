@@ -16,7 +16,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from ragmeter.service.server.api import batches, catalog, comparisons, errors, evaluate, health, rows
 from ragmeter.service.server.api.headers import BodyLimit, RequestHeaders
-from ragmeter.service.server.batches import abandoned
+from ragmeter.service.server.batches import abandoned, retention
 from ragmeter.service.server.batches.digest import DigestCache
 from ragmeter.service.server.batches.download import Downloads
 from ragmeter.service.server.batches.executor import Executor, start_scoring
@@ -77,11 +77,18 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
         await app.state.runner.resume_unfinished()
         await abandoned.sweep_once(app.state.store.sync, settings.loading_timeout_s)
         sweeper = asyncio.create_task(abandoned.sweep(app.state.store.sync, settings.loading_timeout_s))
+        expiry = asyncio.create_task(retention.sweep(app.state.store.sync, settings.retention_days)) \
+            if settings.retention_days else None
+        if settings.retention_days:
+            log.info("retention: finished batch jobs are deleted %g days after they finished", settings.retention_days)
+            await retention.sweep_once(app.state.store.sync, settings.retention_days)
         app.state.runner.watch()  # other replicas' uploads, and rows whose replica died
         try:
             yield
         finally:
             sweeper.cancel()
+            if expiry is not None:
+                expiry.cancel()
             starting.cancel()
             await app.state.runner.stop()
             executor.close()

@@ -50,6 +50,9 @@ def match_text(claim: str, question: str) -> str:
 class EmbeddedJudge:
     # The wire name (judge.name); it was "local" before the judge registry, which keeps "local" as an alias.
     name = "embedded"
+    # Its time grows with the contexts' characters (every sentence embedded, then matched): 200,000 took 11 s
+    # on two busy cores (docs/security.md); a million is about a minute of CPU for one sample.
+    max_sample_chars = 1_000_000
 
     def __init__(self, encoder=None, model: SupportModel | None = None, claim_cutoff: float | None = None,
                  entailment=None):

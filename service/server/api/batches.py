@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal, NoReturn
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, Response, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, StreamingResponse
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from ragmeter.metrics import DEFAULT_METRICS, METRIC_NAMES, GateConfig, MetricName
 from ragmeter.metrics.judges import Judge
@@ -17,7 +17,8 @@ from ragmeter.metrics.registry import requiring
 from ragmeter.service import json_text
 from ragmeter.service import rows as scored_rows
 from ragmeter.service.file_names import safe_name
-from ragmeter.service.server.batches import report
+from ragmeter.service.limits import Budget
+from ragmeter.service.server.batches import report, retention
 from ragmeter.service.server.batches.digest import Digest
 from ragmeter.service.server.batches.ingest import MB, IngestFailed, Spec
 from ragmeter.service.server.batches.runner import BatchRunner
@@ -126,7 +127,7 @@ async def create_batch(
     pending = await store.pending_rows(tenant) if tenant is not None and settings.max_pending_rows else 0
     spec = Spec(filename=safe_name(file.filename), metrics=wanted, gate=gate_config, tenant=tenant, fmt=format,
                 mapping=column_map, separator=separator, needs_contexts=bool(requiring("retrieved_contexts", wanted)),
-                max_rows=_room(quota, settings, tenant, pending))
+                max_rows=_room(quota, settings, tenant, pending), budget=Budget.of(settings, judge))
     try:
         outcome = await request.app.state.ingestor.run(store, file.file, size, spec)
     except IngestFailed as exc:
@@ -171,11 +172,27 @@ async def get_batch(store: Store, tenant: Tenant, batch_id: str) -> BatchStatus:
     return await _status(store, await _job(store, batch_id, tenant))
 
 
-@router.delete("/{batch_id}", responses=errors(401, 404, 429))
+class DeletedBatch(BaseModel):
+    id: str
+    deleted: bool = Field(True, description="The job, its rows and their results are gone.")
+    rows: int = Field(description="Rows deleted with their results.")
+
+
+@router.delete("/{batch_id}", responses=errors(401, 404, 409, 429))
 async def cancel_batch(store: Store, tenant: Tenant, runner: Annotated[BatchRunner, Depends(get_runner)],
-                       batch_id: str) -> BatchStatus:
-    """Cancel a queued or running batch; rows already scored keep their results."""
+                       batch_id: str, purge: Annotated[bool, Query(
+                           description="Delete the finished job with its rows and results (409 while it is queued "
+                                       "or running: cancel it first). Without it, DELETE cancels.")] = False,
+                       ) -> BatchStatus | DeletedBatch:
+    """Cancel a queued or running batch (rows already scored keep their results); with `purge=true`, delete a finished
+    one and all its data."""
     job = await _job(store, batch_id, tenant)
+    if purge:
+        deletion = await asyncio.to_thread(retention.delete_job, store.sync, job, "api")
+        if deletion.rows is None:
+            raise HTTPException(409, f"batch {batch_id} is {job.status}; cancel it first (DELETE without purge), "
+                                     "then delete it")
+        return DeletedBatch(id=batch_id, rows=deletion.rows)
     if job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
         await runner.cancel(batch_id)
     return await _status(store, await _job(store, batch_id, tenant))

@@ -1,9 +1,11 @@
 """POST /v1/evaluate: score up to a few dozen samples synchronously."""
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
@@ -11,13 +13,17 @@ from ragmeter.metrics import DEFAULT_METRICS, GateConfig, MetricName, Sample, Sa
 from ragmeter.metrics.judges import Judge
 from ragmeter.metrics.registry import requiring
 
-from ragmeter.service.limits import limit_problems
+from ragmeter.service.limits import Budget, limit_problems
 from ragmeter.service.settings import Settings
 from ragmeter.service.server.tenancy import get_tenant
 from ragmeter.service.server.api.deps import get_judge, get_settings
+from ragmeter.service.server.api.json_body import JSONTextRoute
 from ragmeter.service.server.api.responses import errors
 
-router = APIRouter(prefix="/v1", tags=["evaluate"], dependencies=[Depends(get_tenant)])
+router = APIRouter(prefix="/v1", tags=["evaluate"], dependencies=[Depends(get_tenant)], route_class=JSONTextRoute)
+log = logging.getLogger("ragmeter.evaluate")
+# Not sent (the client is gone); what the access log shows for a request whose client left mid-scoring (nginx's).
+CLIENT_GONE = 499
 
 
 class EvaluateRequest(BaseModel):
@@ -44,10 +50,10 @@ class EvaluateResponse(BaseModel):
     usage: Usage = Field(description="Judge cost of the whole request.")
 
 
-@router.post("/evaluate", responses=errors(401, 413, 429, 503))
+@router.post("/evaluate", response_model=EvaluateResponse, responses=errors(401, 413, 429, 503))
 async def evaluate_samples(request: Request, body: EvaluateRequest, judge: Annotated[Judge, Depends(get_judge)],
                            tenant: Annotated[str | None, Depends(get_tenant)],
-                           settings: Annotated[Settings, Depends(get_settings)]) -> EvaluateResponse:
+                           settings: Annotated[Settings, Depends(get_settings)]) -> EvaluateResponse | Response:
     """Scores, gate verdict and evidence for each sample. A gate failure is data: still HTTP 200."""
     if len(body.samples) > settings.max_samples_per_request:
         raise HTTPException(413, f"{len(body.samples)} samples is more than the "
@@ -59,13 +65,17 @@ async def evaluate_samples(request: Request, body: EvaluateRequest, judge: Annot
     metrics = tuple(dict.fromkeys(body.metrics)) if body.metrics else DEFAULT_METRICS
     gate = body.gate or GateConfig()
     wanted = set(metrics) | set(gate.min_scores)
-    problems = [p for i, s in enumerate(body.samples) for p in _limit_problems(i, s, wanted, settings)]
+    budget = Budget.of(settings, judge)
+    problems = [p for i, s in enumerate(body.samples) for p in _limit_problems(i, s, wanted, settings, budget)]
     if problems:
         raise RequestValidationError(problems)
 
     if tenant is not None:
         request.app.state.quota.samples(tenant, len(body.samples))
-    results = await evaluate(body.samples, judge, metrics, gate, settings.hallucination_threshold)
+    results = await _unless_client_leaves(request, evaluate(body.samples, judge, metrics, gate,
+                                                            settings.hallucination_threshold))
+    if results is None:
+        return Response(status_code=CLIENT_GONE)
     total = Usage()
     for result in results:
         total.add(result.usage)
@@ -73,10 +83,32 @@ async def evaluate_samples(request: Request, body: EvaluateRequest, judge: Annot
     return EvaluateResponse(results=results, usage=total)
 
 
-def _limit_problems(i: int, sample: Sample, wanted: set[str], settings: Settings) -> list[dict]:
-    """Size limits and per-metric requirements, in FastAPI's own 422 error shape."""
+async def _unless_client_leaves(request: Request, scoring) -> list[SampleResult] | None:
+    """The results; None, with the scoring cancelled, when the client disconnects first (nobody would read them)."""
+    task = asyncio.ensure_future(scoring)
+    gone = asyncio.ensure_future(_disconnect(request))
+    try:
+        await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+        if not task.done():
+            task.cancel()
+    if not task.done() or task.cancelled():
+        log.info("client disconnected: scoring of its request cancelled")
+        return None
+    return task.result()
+
+
+async def _disconnect(request: Request) -> None:
+    """Returns when the client has gone: the body is read, so the next ASGI message can only be the disconnect."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+def _limit_problems(i: int, sample: Sample, wanted: set[str], settings: Settings, budget: Budget) -> list[dict]:
+    """Size limits, the sample's work budget and per-metric requirements, in FastAPI's own 422 error shape."""
     problems = [{"type": p.kind, "loc": ("body", "samples", i, *p.field), "msg": p.message, "input": None}
-                for p in limit_problems(sample, settings)]
+                for p in limit_problems(sample, settings, budget)]
     needing = sorted(requiring("retrieved_contexts", wanted))
     if needing and not sample.retrieved_contexts:
         problems.append({"type": "missing", "loc": ("body", "samples", i, "retrieved_contexts"), "input": None,

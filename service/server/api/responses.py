@@ -15,6 +15,7 @@ WHY = {
     400: "The uploaded file was not accepted; nothing was stored.",
     401: "An API key is required (keys are configured).",
     404: "No such batch (or it belongs to another tenant).",
+    409: "The batch is queued or running: cancel it (DELETE without purge) before deleting it.",
     413: "Too large: the request body, or more samples or rows than a limit allows.",
     429: "A per-key limit was reached; Retry-After says when to try again.",
     503: "No judge is configured, or its circuit breaker is open; Retry-After when known.",

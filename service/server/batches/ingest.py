@@ -18,11 +18,13 @@ from typing import BinaryIO
 
 from ragmeter.metrics import GateConfig
 
+from ragmeter.service.limits import Budget
 from ragmeter.service.settings import Settings
 from ragmeter.service.server.batches.store import AsyncStore, Store
 from ragmeter.service.eval_sets import BadUpload, read_upload
 
 MB = 1024 * 1024
+WORKER_STOP_S = 5.0  # a worker given SIGTERM that has not exited by then is killed
 
 
 class IngestFailed(Exception):
@@ -42,6 +44,7 @@ class Spec:
     separator: str | None = None
     needs_contexts: bool = True
     max_rows: int | None = None  # more rows than this: nothing is stored (a quota would be exceeded)
+    budget: Budget | None = None  # the most characters a row may hold (default RAGMETER_MAX_SAMPLE_CHARS)
 
 
 @dataclass
@@ -56,7 +59,7 @@ def ingest(store: Store, data: bytes, spec: Spec, settings: Settings) -> Outcome
     """Read, validate and store the file as a queued job; CPU-bound, so never on the event loop."""
     try:
         samples = read_upload(data, spec.filename, fmt=spec.fmt, mapping=spec.mapping, separator=spec.separator,
-                              needs_contexts=spec.needs_contexts, settings=settings)
+                              needs_contexts=spec.needs_contexts, settings=settings, budget=spec.budget)
     except BadUpload as exc:
         return Outcome(problems=[p.model_dump(exclude_none=True) for p in exc.problems])
     if spec.max_rows is not None and len(samples) > spec.max_rows:
@@ -122,6 +125,18 @@ class Ingestor:
         return self._pool
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        """Stop the worker processes now, an idle one or one mid-upload (its job is left `loading`, then swept)."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        # shutdown() alone left them running after SIGTERM, reparented to init, and with them the resource tracker
+        # (it waits for every holder of its pipe). The executor has no public way to stop a busy worker.
+        workers = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.join(WORKER_STOP_S)
+            if worker.is_alive():
+                worker.kill()
+                worker.join()

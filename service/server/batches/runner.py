@@ -22,6 +22,7 @@ from ragmeter.metrics.judges import Scorer
 from ragmeter.service.rows import RowStatus
 from ragmeter.service.ray_pool import RowFailed, Score, WorkerLost
 from ragmeter.service.server.telemetry import Telemetry
+from ragmeter.service.server.batches.status import cancelled_message
 from ragmeter.service.server.batches.store import UNFINISHED, AsyncStore, JobStatus, Row
 
 log = logging.getLogger("ragmeter.batches")
@@ -81,8 +82,8 @@ class BatchRunner:
 
     async def cancel(self, job_id: str) -> None:
         pending = (await self.store.counts(job_id)).get(RowStatus.PENDING, 0)
-        await self.store.set_status(job_id, JobStatus.CANCELLED,
-                                    f"cancelled; {pending} rows were not scored and will not be" if pending else None)
+        # Stored for readers of the store; the API says it again from the rows pending when it is read.
+        await self.store.set_status(job_id, JobStatus.CANCELLED, cancelled_message(pending))
         task = self.tasks.pop(job_id, None)
         if task:
             task.cancel()

@@ -26,6 +26,13 @@ class BatchStatus(BaseModel):
     links: dict[str, str]
 
 
+def cancelled_message(pending: int) -> str:
+    """What a cancelled job says, from its rows now: rows in flight at the cancel may still finish after it."""
+    if pending:
+        return f"cancelled; {pending} rows were not scored and will not be"
+    return "cancelled; every row had been scored or finished scoring"
+
+
 def batch_status(job: Job, counts: dict[str, int], now: float | None = None) -> BatchStatus:
     """The status of a job given its row counts by state."""
     scored, errors = counts.get(RowStatus.SCORED, 0), counts.get(RowStatus.ERROR, 0)
@@ -40,7 +47,9 @@ def batch_status(job: Job, counts: dict[str, int], now: float | None = None) -> 
         eta = round((job.total - done) / rate, 1) if rate else None
     base = f"/v1/batches/{job.id}"
     return BatchStatus(id=job.id, status=job.status, filename=safe_name(job.filename), total=job.total, done=done,
-                       scored=scored, errors=errors, rate_per_s=rate, eta_s=eta, message=job.message,
+                       scored=scored, errors=errors, rate_per_s=rate, eta_s=eta,
+                       message=cancelled_message(counts.get(RowStatus.PENDING, 0))
+                       if job.status == JobStatus.CANCELLED else job.message,
                        created_at=_utc(job.created_at).isoformat(),
                        links={"self": base, "results": f"{base}/results", "summary": f"{base}/summary",
                               "report": f"{base}/report"})

@@ -28,6 +28,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     exists,
+    delete,
     func,
     insert,
     or_,
@@ -271,6 +272,21 @@ class Store:
     def scored_rows(self, job_id: str) -> list[ScoredRow]:
         return [row.scored_row() for row in self.rows(job_id)]
 
+    def delete_job(self, job_id: str) -> int | None:
+        """Delete a finished job with its rows and results; how many rows went, None when it was not finished."""
+        finished = exists().where(Job.id == job_id, Job.status.in_(FINISHED))  # finished is final: no race
+        with self.session.begin() as s:
+            # Rows first: PostgreSQL's ON DELETE CASCADE would otherwise take them uncounted.
+            rows = changed(s.execute(delete(Row).where(Row.job_id == job_id, finished)))
+            gone = s.execute(delete(Job).where(Job.id == job_id, Job.status.in_(FINISHED)).returning(Job.id)).first()
+            return rows if gone is not None else None
+
+    def expired(self, before: datetime) -> list[Job]:
+        """Finished jobs that finished (or, with no finish time, were created) before `before`."""
+        ended = func.coalesce(Job.finished_at, Job.created_at)
+        with self.session() as s:
+            return list(s.scalars(select(Job).where(Job.status.in_(FINISHED), ended < before)))
+
     def close(self) -> None:
         self.engine.dispose()
 
@@ -323,6 +339,9 @@ class AsyncStore:
 
     async def scored_rows(self, job_id: str) -> list[ScoredRow]:
         return await asyncio.to_thread(self.sync.scored_rows, job_id)
+
+    async def delete_job(self, job_id: str) -> int | None:
+        return await asyncio.to_thread(self.sync.delete_job, job_id)
 
     async def pending_rows(self, tenant: str) -> int:
         return await asyncio.to_thread(self.sync.pending_rows, tenant)
