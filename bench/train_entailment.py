@@ -224,6 +224,14 @@ def save(weights: dict[str, np.ndarray], path: Path, meta: dict) -> None:
 
 # ------------------------------------------------------------------ evaluation
 THRESHOLDS = (0.2, 0.3, 0.4, 0.49, 0.725)
+CUTOFFS = (0.4, 0.5, 0.6, 0.7)
+
+
+def _unsupported_share(result, cutoff: float) -> float | None:
+    claims = result.details.faithfulness.claims
+    if not claims:
+        return 0.0 if result.details.faithfulness.reason == "no_claims" else None
+    return sum((c.probability or 0.0) < cutoff for c in claims) / len(claims)
 
 
 async def score_source(name: str, head_path: Path | None, threshold: float | None = None) -> dict:
@@ -250,6 +258,12 @@ async def score_source(name: str, head_path: Path | None, threshold: float | Non
     gate = {str(t): round(reports.balanced_accuracy(truth, [s is None or s > t or c for s, c in
                                                              zip(scores, contradicted, strict=True)]), 4)
             for t in THRESHOLDS}
+    # The same gate with other claim cut-offs, from the claims' probabilities: "cut-off/threshold" keys.
+    for cutoff in CUTOFFS:
+        shares = [_unsupported_share(res, cutoff) for res in results]
+        for t in THRESHOLDS:
+            flagged = [s is None or s > t or c for s, c in zip(shares, contradicted, strict=True)]
+            gate[f"{cutoff}/{t}"] = round(reports.balanced_accuracy(truth, flagged), 4)
     counts = np.array([reports.missing(r) for r in rows])
     overlap = max(reports.balanced_accuracy(truth, list(counts[:, k] > cut)) for k in (0, 1)
                   for cut in np.unique(counts[:, k]))
@@ -298,22 +312,22 @@ def loso(resume: bool, threshold: float | None) -> None:
     print_table(results)
 
 
-def choose_threshold(results: dict) -> float:
-    """The gate threshold, below 0.5 (one unsupported claim of two fails), that does best on average over
-    the held-out sources: each figure comes from a head that never saw that source."""
-    candidates = [t for t in THRESHOLDS if t < 0.5]
+def choose_threshold(results: dict) -> str:
+    """The claim cut-off and gate threshold ("cut-off/threshold"; threshold below 0.5, so one unsupported claim
+    of two fails) that do best on average over the held-out sources, each scored by a head that never saw it."""
+    candidates = [f"{c}/{t}" for c in CUTOFFS for t in THRESHOLDS if t < 0.5]
     held = [r["gate_by_threshold"] for name, r in results["sources"].items() if name in LOSO]
-    return max(candidates, key=lambda t: float(np.mean([g[str(t)] for g in held])))
+    return max(candidates, key=lambda k: float(np.mean([g[k] for g in held])))
 
 
 def print_table(results: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    t = str(results.get("threshold", 0.4))
+    t = str(results.get("threshold", "0.6/0.4"))
     baseline = json.loads(BASELINE.read_text()) if BASELINE.exists() else {}
     table = Table(title=f"Embedded judge, leave-one-source-out (each row: a head trained without that source; "
-                        f"QAGS and the suite: the head trained on all); gate threshold {t}")
+                        f"QAGS and the suite: the head trained on all); claim cut-off/gate threshold {t}")
     for column in ("source", "rows", "gate bal. acc", "ROC AUC", "last round bal. acc / AUC",
                    "overlap best bal. acc", "overlap AUC"):
         table.add_column(column, justify="left" if column == "source" else "right")
@@ -328,6 +342,26 @@ def print_table(results: dict) -> None:
 
 def _f(value) -> str:
     return "-" if value is None else f"{value:.3f}"
+
+
+def ship() -> None:
+    """The head trained on every training source, and the gate threshold the LOSO run chose, into assets/."""
+    from ragmeter.metrics.judges.embedded.support import WEIGHTS_FILE
+
+    results = json.loads(RESULTS.read_text())
+    if results.get("data_hash") != data_hash():
+        raise SystemExit("the LOSO results were computed on other pairs: run `loso` again first")
+    version = "e1-" + time.strftime("%Y-%m-%d")
+    held = {k: v for k, v in results["sources"].items() if "rows" in v}
+    save(train(set()), ASSET, {"version": version, "data_hash": results["data_hash"], "settings": SETTINGS,
+                               "script": "bench/train_entailment.py", "threshold": results["threshold"],
+                               "leave_one_source_out": {k: {"gate": v["gate_by_threshold"][str(results["threshold"])],
+                                                            "auc": v["hallucination_auc"]} for k, v in held.items()}})
+    weights = json.loads(WEIGHTS_FILE.read_text())
+    cutoff, threshold = (float(x) for x in results["threshold"].split("/"))
+    weights.update({"entailment_weight": 1.0, "claim_cutoff": cutoff, "threshold": threshold})
+    WEIGHTS_FILE.write_text(json.dumps(weights) + "\n")
+    print(f"wrote {ASSET} ({version}) and set the threshold {results['threshold']} in {WEIGHTS_FILE.name}")
 
 
 def main() -> None:
@@ -352,9 +386,7 @@ def main() -> None:
         BASELINE.write_text(json.dumps(out, indent=1) + "\n")
         print(json.dumps(out, indent=1))
     elif args.step == "ship":
-        save(train(set()), ASSET, {"trained": time.strftime("%Y-%m-%d"), "data_hash": data_hash(),
-                                   "settings": SETTINGS, "script": "bench/train_entailment.py"})
-        print(f"wrote {ASSET}")
+        ship()
     else:
         print_table(json.loads(RESULTS.read_text()))
 
