@@ -49,8 +49,11 @@ class Source:
     note: str = ""
 
 
+NO_QUESTION = "What does the source say?"  # WiCE claims and openings of dialogues come without a question
+
+
 def _row(question: str, contexts: list[str], response: str, hallucinated: bool, group: str) -> dict:
-    return {"user_input": question, "retrieved_contexts": contexts, "response": response,
+    return {"user_input": question.strip() or NO_QUESTION, "retrieved_contexts": contexts, "response": response,
             "label_hallucinated": hallucinated, "group": group}
 
 
