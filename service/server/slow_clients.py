@@ -107,7 +107,8 @@ class BodyTimeout:
             if complete:
                 return await receive()
             try:
-                message = await asyncio.wait_for(receive(), self.idle_s)
+                async with asyncio.timeout(self.idle_s):  # no task per chunk, unlike wait_for
+                    message = await receive()
             except TimeoutError:
                 log.info("request body stalled: no bytes for %g s on %s %s", self.idle_s, scope["method"],
                          scope["path"])
