@@ -94,6 +94,16 @@ class Settings(BaseSettings):
                                                        "pools and load balancers, so that they close first: a "
                                                        "server closing at the moment a client reuses the "
                                                        "connection drops that request.")
+    header_timeout_s: float = Field(10.0, gt=0, description="Seconds a client has to send a request's line and "
+                                                           "headers (from the connection or the request's first "
+                                                           "byte); the connection is closed after them. Also how "
+                                                           "long a body the service did not read may keep "
+                                                           "arriving after the response. Applies to `ragmeter "
+                                                           "serve`.")
+    body_timeout_s: float = Field(30.0, gt=0, description="Seconds a request body may stall (no new bytes) while "
+                                                         "the service reads it: then 408 and the connection closed. "
+                                                         "Between chunks, not for the whole body, so a large "
+                                                         "upload at any steady speed is not cut off.")
     shutdown_grace_s: float = Field(10.0, ge=0, description="On SIGTERM, seconds to let requests in flight finish; "
                                                             "batch rows in flight stay pending and resume on restart.")
     batch_concurrency: int = Field(8, ge=1, description="Batch rows this process scores at a time, taken in turn by "

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 import pytest
 import uvicorn
 from ragmeter.service.server.app import create_app
+from ragmeter.service.server.slow_clients import uvicorn_options
 from ragmeter.service.settings import Settings
 
 from .helpers import StubJudge, make_client
@@ -47,7 +48,9 @@ def serving(settings: Settings, judge=None):
     """The app on a real loopback port (for browsers and HTTP clients), scoring with a stub judge; its base URL."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    instance = uvicorn.Server(uvicorn.Config(create_app(settings, judge=judge or StubJudge()), log_level="warning"))
+    config = uvicorn.Config(create_app(settings, judge=judge or StubJudge()), log_level="warning",
+                            **uvicorn_options(settings))  # as `ragmeter serve` runs it
+    instance = uvicorn.Server(config)
     thread = threading.Thread(target=instance.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     while not instance.started:

@@ -144,6 +144,17 @@ def test_serve_keeps_idle_connections_open_as_long_as_configured(monkeypatch):
     assert started["timeout_keep_alive"] == 90 and started["port"] == 1
 
 
+def test_serve_times_out_incomplete_request_headers_as_configured(monkeypatch):
+    import uvicorn
+
+    started = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: started.update(options))
+    monkeypatch.setenv("RAGMETER_HEADER_TIMEOUT_S", "3")
+    monkeypatch.setenv("RAGMETER_JUDGE", "embedded")
+    assert main(["serve", "--port", "1"]) == 0
+    assert started["http"].header_timeout_s == 3
+
+
 def test_an_invalid_setting_is_one_line_not_a_traceback(monkeypatch, capsys):
     monkeypatch.setenv("RAGMETER_RATE_LIMIT_RPS", "-1")
     assert main(["keys", "list"]) == 2

@@ -80,6 +80,7 @@ def _run(args: argparse.Namespace) -> int:
         from ragmeter.service.judge_setup import judge_problem
         from ragmeter.service.logs import log_config
         from ragmeter.service.settings import Settings
+        from ragmeter.service.server.slow_clients import uvicorn_options
         from ragmeter.service.server.tenancy import open_network_problem
         from ragmeter.service.cli.errors import error
 
@@ -90,10 +91,10 @@ def _run(args: argparse.Namespace) -> int:
             return error(problem)
         if problem := judge_problem(settings):
             return error(problem)
-        # uvicorn annotates both timeouts as int but takes seconds as a float (asyncio timers).
+        # uvicorn annotates the timeout as int but takes seconds as a float (asyncio timers).
         uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=log_config(args.log_level.upper()),
                     timeout_graceful_shutdown=settings.shutdown_grace_s,  # type: ignore[arg-type]
-                    timeout_keep_alive=settings.keep_alive_s)  # type: ignore[arg-type]
+                    **uvicorn_options(settings))
         return 0
     # Each command's module is imported only when it runs: `ragmeter --help` stays fast.
     module = importlib.import_module(f".{COMMAND_MODULES.get(args.command, 'score')}", __package__)

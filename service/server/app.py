@@ -26,6 +26,7 @@ from ragmeter.service.server.batches.store import AsyncStore
 from ragmeter.service import logs
 from ragmeter.service.judge_setup import NO_JUDGE, build_judge
 from ragmeter.service.server.quota import Quota
+from ragmeter.service.server.slow_clients import BodyTimeout
 from ragmeter.service.settings import Settings
 from ragmeter.service.server.telemetry import Telemetry
 from ragmeter.service.server.tenancy import KeyRing, get_tenant
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
     app.state.digests = DigestCache()
     errors.install(app)
     app.add_middleware(BodyLimit, max_upload_mb=settings.max_upload_mb)
+    app.add_middleware(BodyTimeout, idle_s=settings.body_timeout_s)
     app.add_middleware(RequestHeaders)
     if settings.allowed_hosts != ["*"]:  # a foreign Host header is refused (DNS rebinding)
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
