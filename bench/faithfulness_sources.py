@@ -90,7 +90,8 @@ def wice() -> Source:
     for n, line in enumerate((FAITH / "wice" / "non_supported_tokens_train.jsonl").read_text().splitlines()):
         r = json.loads(line)
         kept = [t for t, bad in zip(r["claim_tokens"], r["non_supported_spans"], strict=True) if not bad]
-        claims, labels = [r["claim"]], [0]
+        claims: list[str] = [r["claim"]]
+        labels: list[int | None] = [0]
         trimmed = _detokenize(kept)
         if len(text.content_stems(trimmed)) >= 3 and any(r["non_supported_spans"]):
             claims.append(trimmed)

@@ -21,6 +21,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 from drill_service import serve
@@ -120,7 +121,8 @@ def main() -> int:
         env["RAGMETER_HEADER_TIMEOUT_S"] = str(args.header_timeout)
     if args.body_timeout is not None:
         env["RAGMETER_BODY_TIMEOUT_S"] = str(args.body_timeout)
-    settings = Settings(**{k.removeprefix("RAGMETER_").lower(): v for k, v in env.items()})
+    fields: dict[str, Any] = {k.removeprefix("RAGMETER_").lower(): v for k, v in env.items()}
+    settings = Settings(**fields)
     limits = {"partial headers": settings.header_timeout_s, "dripped headers": settings.header_timeout_s,
               "short body": settings.body_timeout_s}
     work = Path(tempfile.mkdtemp(prefix="ragmeter-slow-"))

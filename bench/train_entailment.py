@@ -26,6 +26,7 @@ import random
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -60,12 +61,13 @@ def build_pairs() -> None:
     encoder = Encoder.load()
     store = ContextStore(encoder, max_entries=20_000)
     items = [it for s in fs.all_sources() for it in s.items] + synthetic_items()
-    records, started = [], time.time()
+    records: list[dict[str, Any]] = []
+    started = time.time()
     for n, item in enumerate(items):
         index = store.index(item.contexts)
         parsed = [Claim.of(c, match_text(c, item.question) if item.as_answer else c) for c in item.claims]
         store.embed(parsed, index)
-        found = []
+        found: list[dict[str, Any]] = []
         for claim, label in zip(parsed, item.labels, strict=True):
             features, ci, si, _ = claim_features(claim, index, best_match(claim, index))
             if ci is not None and si is not None:
@@ -199,7 +201,7 @@ def check_parity(head, weights: dict[str, np.ndarray], sample: list[dict], cosin
     from ragmeter.metrics.judges.embedded.entailment import EntailmentHead
 
     states, offsets = data["states"], data["offsets"]
-    numpy_head = EntailmentHead(**{k: v for k, v in weights.items() if k != "b3"}, b3=float(weights["b3"]))
+    numpy_head = EntailmentHead.from_arrays(weights)
     with torch.no_grad():
         expected = torch.sigmoid(head(*tensors(sample, cosines, data["reduced"], offsets))).numpy()
     got = [numpy_head.probability(np.asarray(states[offsets[r["ci"]]:offsets[r["ci"] + 1]], dtype=np.float32),
@@ -290,7 +292,8 @@ def Head(settings: dict):  # noqa: N802 - builds a torch module; torch is import
 def save(weights: dict[str, np.ndarray], path: Path, meta: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as f:
-        np.savez_compressed(f, **weights, meta=np.array(json.dumps({**meta, "features": list(FEATURES)})))
+        arrays: dict[str, Any] = {**weights, "meta": np.array(json.dumps({**meta, "features": list(FEATURES)}))}
+        np.savez_compressed(f, **arrays)
 
 
 # ------------------------------------------------------------------ evaluation
@@ -411,6 +414,24 @@ def print_table(results: dict) -> None:
     Console(width=140).print(table)
 
 
+def markdown_table(results: dict) -> str:
+    """The same table for the README and docs/accuracy.md."""
+    t = results["threshold"]
+    baseline = json.loads(BASELINE.read_text()) if BASELINE.exists() else {}
+    lines = [f"| source | rows | gate bal. acc. (cut-off/threshold {t}) | ROC AUC | last round: gate / AUC "
+             "| overlap rule: best bal. acc. / AUC |", "|---|---|---|---|---|---|"]
+    for name, r in results["sources"].items():
+        if "rows" not in r:
+            continue
+        before = baseline.get(name)
+        last = f"{before['balanced_accuracy']:.3f} / {_f(before['hallucination_auc'])}" if before else "-"
+        overlap = f"{r['lexical_rule_best_cutoff_balanced_accuracy']:.3f} / {_f(r['lexical_rule_auc'])}"
+        gate = r["gate_by_threshold"][t]
+        auc = _f(r['hallucination_auc'])
+        lines.append(f"| {name} | {r['rows']:,} | **{gate:.3f}** | **{auc}** | {last} | {overlap} |")
+    return "\n".join(lines)
+
+
 def _f(value) -> str:
     return "-" if value is None else f"{value:.3f}"
 
@@ -441,6 +462,7 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true", help="loso: keep sources already in the results file")
     parser.add_argument("--threshold", type=float, default=None, help="gate threshold (default: the judge's)")
     parser.add_argument("--source", help="one: train without this source and score it")
+    parser.add_argument("--markdown", action="store_true", help="table: print it as a markdown table")
     args = parser.parse_args()
     if args.step == "pairs":
         build_pairs()
@@ -461,6 +483,8 @@ def main() -> None:
                 BASELINE.write_text(json.dumps(out, indent=1) + "\n")
     elif args.step == "ship":
         ship()
+    elif args.markdown:
+        print(markdown_table(json.loads(RESULTS.read_text())))
     else:
         print_table(json.loads(RESULTS.read_text()))
 

@@ -41,7 +41,14 @@ class EntailmentHead:
         with np.load(path, allow_pickle=False) as data:
             arrays = {name: np.asarray(data[name], dtype=np.float32) for name in _ARRAYS}
             meta = json.loads(str(data["meta"])) if "meta" in data else {}
-        return cls(**{k: v for k, v in arrays.items() if k != "b3"}, b3=float(arrays["b3"]), meta=meta)
+        return cls.from_arrays(arrays, meta)
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], meta: dict | None = None) -> EntailmentHead:
+        """The head from its named weight arrays (as the training script exports them)."""
+        a = {name: np.asarray(arrays[name], dtype=np.float32) for name in _ARRAYS}
+        return cls(proj=a["proj"], proj_b=a["proj_b"], w1=a["w1"], b1=a["b1"], w2=a["w2"], b2=a["b2"],
+                   w3=a["w3"], b3=float(a["b3"]), meta=meta or {})
 
     @property
     def features(self) -> tuple[str, ...]:
