@@ -445,7 +445,14 @@ def ship() -> None:
         raise SystemExit("the LOSO results were computed on other pairs: run `loso` again first")
     version = "e1-" + time.strftime("%Y-%m-%d")
     held = {k: v for k, v in results["sources"].items() if "rows" in v}
-    save(train(set()), ASSET, {"version": version, "data_hash": results["data_hash"], "settings": SETTINGS,
+    # The LOSO run's last head is the one trained on every source, with the same settings and seed.
+    trained = WORK / "loso" / "all.npz"
+    if trained.exists():
+        with np.load(trained, allow_pickle=False) as data:
+            weights = {k: np.asarray(data[k]) for k in data.files if k != "meta"}
+    else:
+        weights = train(set())
+    save(weights, ASSET, {"version": version, "data_hash": results["data_hash"], "settings": SETTINGS,
                                "script": "bench/train_entailment.py", "threshold": results["threshold"],
                                "leave_one_source_out": {k: {"gate": v["gate_by_threshold"][str(results["threshold"])],
                                                             "auc": v["hallucination_auc"]} for k, v in held.items()}})
@@ -458,7 +465,9 @@ def ship() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("step", choices=["pairs", "loso", "ship", "table", "one", "baseline"])
+    parser.add_argument("step", choices=["pairs", "loso", "ship", "table", "one", "baseline", "score"])
+    parser.add_argument("--head", type=Path, default=None, help="score: the head's .npz (default: the shipped judge)")
+    parser.add_argument("--sources", nargs="*", default=[], help="score: the sources to score")
     parser.add_argument("--resume", action="store_true", help="loso: keep sources already in the results file")
     parser.add_argument("--threshold", type=float, default=None, help="gate threshold (default: the judge's)")
     parser.add_argument("--source", help="one: train without this source and score it")
@@ -472,6 +481,9 @@ def main() -> None:
         path = WORK / "loso" / f"{args.source}.npz"
         save(train({args.source, *RELATED.get(args.source, ())}), path, {"held_out": [args.source]})
         print(asyncio.run(score_source(args.source, path, args.threshold)))
+    elif args.step == "score":
+        for name in args.sources:
+            print(name, json.dumps(asyncio.run(score_source(name, args.head, args.threshold))), flush=True)
     elif args.step == "baseline":
         # The judge as installed, no head: run from a checkout of the last round to get its figures.
         out = json.loads(BASELINE.read_text()) if args.resume and BASELINE.exists() else {}
