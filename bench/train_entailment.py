@@ -308,7 +308,8 @@ def _unsupported_share(result, cutoff: float) -> float | None:
     return sum((c.probability or 0.0) < cutoff for c in claims) / len(claims)
 
 
-async def score_source(name: str, head_path: Path | None, threshold: float | None = None) -> dict:
+async def score_source(name: str, head_path: Path | None, threshold: float | None = None,
+                       weight: float = 1.0) -> dict:
     """The whole judge, with this head (None: the shipped judge), on one source's evaluation rows: the gate's
     balanced accuracy at each of THRESHOLDS (a contradicted claim fails at any), ROC AUC, the overlap rule."""
     from ragmeter.metrics.judges.embedded.judge import EmbeddedJudge
@@ -323,7 +324,7 @@ async def score_source(name: str, head_path: Path | None, threshold: float | Non
     else:
         from ragmeter.metrics.judges.embedded.entailment import EntailmentHead
 
-        model = dataclasses.replace(SupportModel.load(), entailment_weight=1.0)
+        model = dataclasses.replace(SupportModel.load(), entailment_weight=weight)
         judge = EmbeddedJudge(model=model, entailment=EntailmentHead.load(head_path))
     results = await evaluate([Sample.model_validate(r) for r in rows], judge, ["faithfulness"], threshold=threshold)
     truth = [bool(r["label_hallucinated"]) for r in rows]
@@ -468,6 +469,8 @@ def main() -> None:
     parser.add_argument("step", choices=["pairs", "loso", "ship", "table", "one", "baseline", "score"])
     parser.add_argument("--head", type=Path, default=None, help="score: the head's .npz (default: the shipped judge)")
     parser.add_argument("--sources", nargs="*", default=[], help="score: the sources to score")
+    parser.add_argument("--weight", type=float, default=1.0,
+                        help="score: the head's weight against the features' probability, in log-odds")
     parser.add_argument("--resume", action="store_true", help="loso: keep sources already in the results file")
     parser.add_argument("--threshold", type=float, default=None, help="gate threshold (default: the judge's)")
     parser.add_argument("--source", help="one: train without this source and score it")
@@ -483,7 +486,7 @@ def main() -> None:
         print(asyncio.run(score_source(args.source, path, args.threshold)))
     elif args.step == "score":
         for name in args.sources:
-            print(name, json.dumps(asyncio.run(score_source(name, args.head, args.threshold))), flush=True)
+            print(name, json.dumps(asyncio.run(score_source(name, args.head, args.threshold, args.weight))), flush=True)
     elif args.step == "baseline":
         # The judge as installed, no head: run from a checkout of the last round to get its figures.
         out = json.loads(BASELINE.read_text()) if args.resume and BASELINE.exists() else {}
