@@ -96,6 +96,25 @@ class Encoder:
         out = np.zeros((len(texts), DIM), dtype=np.float32)
         if not texts:
             return out
+        for idx, hidden, mask, _ in self._hidden_states(texts, batch_size):
+            out[idx] = _mean_pool_normalise(hidden, mask)
+        return out
+
+    def token_states(self, texts: list[str]) -> list[np.ndarray]:
+        """Each text's contextual token vectors (n_tokens x 384, float32), without [CLS] and [SEP].
+
+        What the entailment head aligns: the same encoder run as `encode`, before pooling.
+        """
+        out: list[np.ndarray] = [np.zeros((0, DIM), dtype=np.float32)] * len(texts)
+        for idx, hidden, _, lengths in self._hidden_states(texts):
+            for row, i in enumerate(idx):
+                out[i] = np.ascontiguousarray(hidden[row, 1:int(lengths[i]) - 1], dtype=np.float32)
+        return out
+
+    def _hidden_states(self, texts: list[str], batch_size: int | None = None):
+        """The encoder's last hidden states, one length-sorted batch at a time: (indices, hidden, mask, lengths)."""
+        if not texts:
+            return
         encodings = self.tokenizer.encode_batch(list(texts))
         lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
         # Longest first so that batches hold similar lengths (less padding) and memory peaks early.
@@ -110,35 +129,7 @@ class Encoder:
                 ids[row, :n] = encodings[i].ids
                 mask[row, :n] = 1
             feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-            hidden = self.session.run(None, {k: v for k, v in feeds.items() if k in input_names})[0]
-            out[idx] = _mean_pool_normalise(hidden, mask)
-        return out
-
-    def token_states(self, texts: list[str]) -> list[np.ndarray]:
-        """Each text's contextual token vectors (n_tokens x 384, float32), without [CLS] and [SEP].
-
-        What the entailment head aligns: the same encoder run as `encode`, before pooling.
-        """
-        out: list[np.ndarray] = [np.zeros((0, DIM), dtype=np.float32)] * len(texts)
-        if not texts:
-            return out
-        encodings = self.tokenizer.encode_batch(list(texts))
-        lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
-        order = np.argsort(-lengths, kind="stable")
-        input_names = {i.name for i in self.session.get_inputs()}
-        for idx in _batches(order, lengths, self.batch_size, TOKEN_BUDGET):
-            width = int(lengths[idx].max())
-            ids = np.zeros((len(idx), width), dtype=np.int64)
-            mask = np.zeros((len(idx), width), dtype=np.int64)
-            for row, i in enumerate(idx):
-                n = int(lengths[i])
-                ids[row, :n] = encodings[i].ids
-                mask[row, :n] = 1
-            feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-            hidden = self.session.run(None, {k: v for k, v in feeds.items() if k in input_names})[0]
-            for row, i in enumerate(idx):
-                out[i] = np.ascontiguousarray(hidden[row, 1:int(lengths[i]) - 1], dtype=np.float32)
-        return out
+            yield idx, self.session.run(None, {k: v for k, v in feeds.items() if k in input_names})[0], mask, lengths
 
 
 def _batches(order: np.ndarray, lengths: np.ndarray, size: int, budget: int) -> list[np.ndarray]:
