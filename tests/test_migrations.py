@@ -10,6 +10,7 @@ from ragmeter.service.server.batches.store import Base, Store
 from ragmeter.service.cli import main
 from ragmeter.service.rows import RowStatus
 from ragmeter.service.server.tenancy import create_key, list_keys  # noqa: F401  (its table is part of the schema)
+from ragmeter.service.server.traffic import tables as traffic_tables  # noqa: F401  (records, roll-ups, alerts)
 from sqlalchemy import create_engine, text
 
 from .helpers import rows
