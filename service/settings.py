@@ -142,6 +142,18 @@ class Settings(BaseSettings):
                                                          "logged to ragmeter.audit. 0 keeps them until deleted "
                                                          "(DELETE /v1/batches/{id}?purge=true, `ragmeter jobs "
                                                          "delete`).")
+    record_retention_days: float = Field(0.0, ge=0, description="Production records (POST /v1/records, /v1/traces) "
+                                                                "older than this many days are rolled up into hourly "
+                                                                "aggregates per app and metric, then deleted, at "
+                                                                "start-up and every hour; charts of older periods "
+                                                                "read the roll-ups (no metadata slices). 0 keeps "
+                                                                "every record.")
+    monitor_window_s: float = Field(3600.0, gt=0, description="The window, in seconds, of the per-app Prometheus "
+                                                              "gauges (ragmeter_record_score and others): the mean "
+                                                              "over the records of the last this many seconds.")
+    monitor_max_apps: int = Field(50, ge=1, description="Most apps given their own Prometheus series (those with "
+                                                        "the most records in the window); the rest are counted "
+                                                        "in ragmeter_monitor_apps_omitted.")
     download_process_rows: int = Field(20_000, ge=0, description="Result downloads of jobs with at least this "
                                                                  "many rows are encoded by a separate process; "
                                                                  "smaller ones in a thread.")

@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from ragmeter.metrics.judges import Judge
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from ragmeter.service.server.api import batches, catalog, comparisons, errors, evaluate, health, rows
+from ragmeter.service.server.api import batches, catalog, comparisons, errors, evaluate, health, monitor, rows
 from ragmeter.service.server.api.headers import BodyLimit, RequestHeaders
 from ragmeter.service.server.batches import abandoned, retention
 from ragmeter.service.server.batches.digest import DigestCache
@@ -30,6 +30,8 @@ from ragmeter.service.server.slow_clients import BodyTimeout
 from ragmeter.service.settings import Settings
 from ragmeter.service.server.telemetry import Telemetry
 from ragmeter.service.server.tenancy import KeyRing, get_tenant
+from ragmeter.service.server.traffic import rollups
+from ragmeter.service.server.traffic.prometheus import RecordCollector
 
 log = logging.getLogger("ragmeter.app")
 WEB = Path(__file__).resolve().parent / "web"
@@ -83,6 +85,14 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
         if settings.retention_days:
             log.info("retention: finished batch jobs are deleted %g days after they finished", settings.retention_days)
             await retention.sweep_once(app.state.store.sync, settings.retention_days)
+        collector = RecordCollector(app.state.store.sync, settings.monitor_window_s, settings.monitor_max_apps)
+        app.state.telemetry.registry.register(collector)
+        record_expiry = asyncio.create_task(rollups.sweep(app.state.store.sync, settings.record_retention_days)) \
+            if settings.record_retention_days else None
+        if settings.record_retention_days:
+            log.info("retention: production records are rolled up per app and hour, then deleted, %g days after "
+                     "their timestamp", settings.record_retention_days)
+            await rollups.sweep_once(app.state.store.sync, settings.record_retention_days)
         app.state.runner.watch()  # other replicas' uploads, and rows whose replica died
         try:
             yield
@@ -90,6 +100,9 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
             sweeper.cancel()
             if expiry is not None:
                 expiry.cancel()
+            if record_expiry is not None:
+                record_expiry.cancel()
+            app.state.telemetry.registry.unregister(collector)
             starting.cancel()
             await app.state.runner.stop()
             executor.close()
@@ -121,6 +134,7 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
     app.include_router(batches.router)
     app.include_router(rows.router)
     app.include_router(comparisons.router)
+    app.include_router(monitor.router)
 
     @app.get("/", include_in_schema=False, dependencies=[Depends(get_tenant)])
     async def web_page() -> FileResponse:

@@ -1,6 +1,7 @@
 """Liveness, readiness and Prometheus metrics: what monitoring reads, open without an API key."""
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -44,5 +45,8 @@ async def readyz(judge: Annotated[Judge | None, Depends(get_optional_judge)],
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
-    """Prometheus metrics: requests and latency per route, judge calls, tokens, errors, gate verdicts, batch rows."""
-    return Response(generate_latest(request.app.state.telemetry.registry), media_type=CONTENT_TYPE_LATEST)
+    """Prometheus metrics: requests and latency per route, judge calls, tokens, errors, gate verdicts, batch rows,
+    and per-app production record figures."""
+    # In a thread: the production record gauges are read from the database at scrape time.
+    body = await asyncio.to_thread(generate_latest, request.app.state.telemetry.registry)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

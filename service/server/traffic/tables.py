@@ -27,7 +27,9 @@ DEFAULT_APP = "default"
 class Record(Base):
     __tablename__ = "records"
     __table_args__ = (Index("ix_records_tenant_app_ts", "tenant", "app", "ts"),
-                      Index("ix_records_status_lease", "status", "lease_until"))
+                      Index("ix_records_status_lease", "status", "lease_until"),
+                      # across apps by time: retention's oldest-hour search, the Prometheus window's scrape
+                      Index("ix_records_ts", "ts"))
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     tenant: Mapped[str | None] = mapped_column(String(64), nullable=True)

@@ -42,6 +42,8 @@ def upgrade() -> None:
     )
     op.create_index("ix_records_tenant_app_ts", "records", ["tenant", "app", "ts"])
     op.create_index("ix_records_status_lease", "records", ["status", "lease_until"])
+    # Across apps by time: retention's oldest-hour search and the Prometheus window's scrape.
+    op.create_index("ix_records_ts", "records", ["ts"])
     op.create_index("ix_records_lease_owner", "records", ["lease_owner"])
     op.create_table(
         "record_rollups",
