@@ -96,15 +96,23 @@ def hist20(values: np.ndarray) -> np.ndarray:
 
 
 def hist_quantile(hist: np.ndarray, q: float) -> float | None:
-    """The q-quantile read from a 20-bin histogram, interpolated within its bin."""
+    """The q-quantile from a 20-bin histogram: each order statistic placed inside its bin (so within 0.05 of its
+    true value), then interpolated between the two around the quantile as np.percentile does."""
     n = int(hist.sum())
     if n == 0:
         return None
-    target = q * (n - 1) + 1  # the rank np.percentile's linear method lands on, 1-based
     cumulative = np.cumsum(hist)
-    b = int(np.searchsorted(cumulative, target))
-    before = cumulative[b - 1] if b else 0
-    return float((b + (target - before) / hist[b]) / BINS)
+
+    def order_stat(k: int) -> float:  # the k-th smallest value, 1-based
+        b = int(np.searchsorted(cumulative, k))
+        before = int(cumulative[b - 1]) if b else 0
+        return float((b + (k - before - 0.5) / hist[b]) / BINS)
+
+    rank = q * (n - 1)
+    low = int(rank)
+    if low + 1 >= n:
+        return order_stat(n)
+    return order_stat(low + 1) + (rank - low) * (order_stat(low + 2) - order_stat(low + 1))
 
 
 @dataclass

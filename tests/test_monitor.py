@@ -1,0 +1,226 @@
+"""Monitoring production records: bucketed aggregates, slices, tenants, retention's roll-ups, API, Prometheus."""
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from ragmeter.metrics import Sample, score_sample
+from ragmeter.service.server.app import create_app
+from ragmeter.service.server.batches.store import Store
+from ragmeter.service.server.traffic import rollups
+from ragmeter.service.server.traffic.monitor import Query, series
+from ragmeter.service.server.traffic.tables import WATCHED, Record, Rollup
+from ragmeter.service.settings import Settings
+
+from .helpers import SAMPLE, StubJudge
+
+# A real result: the stub judge finds "It is 500 metres tall." in no context, so the gate fails on it.
+RESULT = asyncio.run(score_sample(Sample(**SAMPLE), StubJudge())).model_dump(mode="json")
+T0 = datetime(2025, 3, 1, tzinfo=UTC)
+
+
+def add(store: Store, ts: datetime, faithfulness: float | None = None, passed: bool | None = None, *,
+        app: str = "chat", tenant: str | None = None, meta: dict | None = None, status: str = "scored",
+        **scores: float | None) -> None:
+    with store.session.begin() as s:
+        s.add(Record(id=str(uuid.uuid4()), tenant=tenant, app=app, ts=ts, received_at=ts, sample=SAMPLE,
+                     meta=meta or {}, metrics=list(WATCHED), gate={}, status=status,
+                     result=RESULT if status == "scored" else None, scored_at=ts, faithfulness=faithfulness,
+                     gate_passed=passed if status == "scored" else None, **scores))
+
+
+def query(store: Store, start: datetime = T0, hours: int = 3, bucket_s: int = 3600, **options):
+    with store.session() as s:
+        return series(s, Query(tenant=options.pop("tenant", None), app=options.pop("app", "chat"), start=start,
+                               end=start + timedelta(hours=hours), bucket_s=bucket_s, **options))
+
+
+def pick(result, metric: str, group: str | None = None):
+    return next(s for s in result.series if s.metric == metric and s.group == group)
+
+
+@pytest.fixture
+def store(job_store):
+    s = Store(job_store)
+    yield s
+    s.close()
+
+
+def test_buckets_give_count_mean_p10_and_intervals_and_count_nulls_apart(store):
+    values = [0.1 * i for i in range(1, 11)]
+    for i, v in enumerate(values):
+        add(store, T0 + timedelta(minutes=5 * i), v, passed=i < 7, answer_relevancy=1.0)
+    add(store, T0 + timedelta(minutes=55), None, passed=True)  # null faithfulness (no claims)
+    add(store, T0 + timedelta(minutes=56), status="error")
+    add(store, T0 + timedelta(hours=2, minutes=1), 0.4, passed=False)
+
+    result = query(store)
+    first, empty, last = pick(result, "faithfulness").buckets
+    assert (first.count, first.nulls) == (10, 2)
+    assert first.mean == pytest.approx(0.55)
+    assert first.p10 == pytest.approx(np.percentile(values, 10), abs=1e-4)
+    half = 2.262 * np.std(values, ddof=1) / np.sqrt(10)  # t with 9 degrees of freedom
+    assert first.ci95 == pytest.approx((0.55 - half, 0.55 + half), abs=1e-3)
+    assert (empty.count, empty.nulls, empty.mean, empty.ci95) == (0, 0, None, None)
+    assert (last.count, last.mean, last.ci95) == (1, 0.4, None)  # one value has no interval
+    rate = pick(result, "gate_pass_rate").buckets[0]
+    assert (rate.count, rate.nulls, rate.mean, rate.p10) == (11, 1, pytest.approx(8 / 11, abs=1e-4), None)
+    assert rate.ci95 == pytest.approx((0.4343, 0.9025), abs=1e-3)  # Wilson 95% of 8/11
+    assert pick(result, "answer_relevancy").buckets[0].count == 10
+    assert [b.start for b in pick(result, "faithfulness").buckets] == [T0 + timedelta(hours=h) for h in range(3)]
+
+
+def test_the_mean_and_pass_rate_intervals_cover_the_true_values_about_95_percent_of_the_time(store):
+    rng = np.random.default_rng(7)
+    hours = 120
+    for h in range(hours):
+        for v, p in zip(rng.beta(6, 2, size=12), rng.random(12) < 0.8, strict=True):
+            add(store, T0 + timedelta(hours=h, minutes=1), float(v), passed=bool(p))
+    result = query(store, hours=hours)
+    means = [b.ci95 for b in pick(result, "faithfulness").buckets]
+    rates = [b.ci95 for b in pick(result, "gate_pass_rate").buckets]
+    covered = sum(lo <= 0.75 <= hi for lo, hi in means) / hours  # Beta(6, 2) has mean 0.75
+    covered_rate = sum(lo <= 0.8 <= hi for lo, hi in rates) / hours
+    assert 0.88 <= covered <= 1.0 and 0.88 <= covered_rate <= 1.0
+
+
+def test_slices_filter_by_several_fields_and_group_by_one_top_values_first(store):
+    for i in range(12):
+        model = ["gpt", "gpt", "claude", "llama"][i % 4]
+        add(store, T0 + timedelta(minutes=i), 0.9 if model == "gpt" else 0.5, passed=True,
+            meta={"model": model, "lang": "en" if i < 6 else "fr", "v": 2})
+
+    only = query(store, hours=1, where={"model": "gpt", "lang": "en", "v": "2"})
+    assert pick(only, "faithfulness").count == 4 and pick(only, "faithfulness").buckets[0].mean == 0.9
+    grouped = query(store, hours=1, group_by="model", top=2)
+    assert [s.group for s in grouped.series if s.metric == "faithfulness"] == ["gpt", "claude"]
+    assert grouped.groups_left_out == 1
+    assert pick(grouped, "faithfulness", "claude").count == 3
+    assert pick(grouped, "faithfulness", "gpt").buckets[0].mean == 0.9
+
+
+def test_roll_up_then_delete_keeps_the_series_and_runs_idempotently(store):
+    rng = np.random.default_rng(3)
+    old = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=10)
+    for h in range(6):
+        for v in rng.random(25):
+            add(store, old + timedelta(hours=h, minutes=int(v * 59)), float(v), passed=bool(v > 0.3),
+                context_recall=float(1 - v), meta={"model": "gpt"})
+        add(store, old + timedelta(hours=h, minutes=30), None, passed=True)
+        add(store, old + timedelta(hours=h, minutes=31), status="error")
+    before = {b: query(store, start=old, hours=6, bucket_s=b) for b in (3600, 3 * 3600)}
+
+    assert rollups.expire_records(store, days=7) == 6 * 27
+    assert rollups.expire_records(store, days=7) == 0  # nothing left to count twice
+    with store.session() as s:
+        assert s.scalar(select(func.count()).select_from(Record)) == 0
+        assert s.scalar(select(func.sum(Rollup.count)).where(Rollup.metric == "records")) == 6 * 27
+    for size, was in before.items():
+        now = query(store, start=old, hours=6, bucket_s=size)
+        for metric in ("faithfulness", "context_recall", "gate_pass_rate"):
+            for a, b in zip(pick(was, metric).buckets, pick(now, metric).buckets, strict=True):
+                assert (b.count, b.nulls, b.rolled_up) == (a.count, a.nulls, True)
+                assert b.mean == pytest.approx(a.mean, abs=1e-4)
+                assert b.ci95 == pytest.approx(a.ci95, abs=1e-4)
+                assert (b.p10 is None) == (a.p10 is None) and (a.p10 is None or abs(a.p10 - b.p10) <= 0.05)
+        assert any("roll-ups" in n for n in now.notes)
+    sliced = query(store, start=old, hours=6, where={"model": "gpt"})
+    assert pick(sliced, "faithfulness").count == 0 and any("slice" in n for n in sliced.notes)
+
+
+def test_a_crash_between_roll_up_and_delete_counts_nothing_and_late_records_join_their_hour(store):
+    old = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=3)
+    for i in range(4):
+        add(store, old + timedelta(minutes=i), 0.5, passed=True)
+    with pytest.raises(RuntimeError), store.session.begin() as s:
+        rollups.roll_up_hour(s, old)
+        raise RuntimeError("killed before the commit")
+    assert rollups.expire_records(store, days=1) == 4
+    add(store, old + timedelta(minutes=9), 1.0, passed=False)  # scored after its hour was rolled up
+    add(store, old + timedelta(minutes=8), status="pending")  # never deleted unscored
+    assert rollups.expire_records(store, days=1) == 1
+    bucket = pick(query(store, start=old, hours=1), "faithfulness").buckets[0]
+    assert (bucket.count, bucket.mean) == (5, 0.6)
+    with store.session() as s:
+        assert s.scalar(select(func.count()).select_from(Record)) == 1
+
+
+def test_series_and_retention_on_postgresql(pg_url):
+    store = Store(pg_url)
+    try:
+        old = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=3)
+        for i in range(10):
+            add(store, old + timedelta(minutes=i), i / 10, passed=i % 2 == 0, meta={"k": i % 2})
+        before = query(store, start=old, hours=1)
+        assert pick(query(store, start=old, hours=1, where={"k": "1"}), "faithfulness").count == 5
+        assert rollups.expire_records(store, days=1) == 10
+        after = query(store, start=old, hours=1)
+        assert pick(after, "faithfulness").buckets[0].mean == pick(before, "faithfulness").buckets[0].mean == 0.45
+        assert pick(after, "gate_pass_rate").buckets[0].ci95 == pick(before, "gate_pass_rate").buckets[0].ci95
+    finally:
+        store.close()
+
+
+KEYS = {"alice": "key-alice", "bob": "key-bob"}
+
+
+def test_routes_are_tenant_scoped_and_list_apps_series_and_failures(job_store):
+    store = Store(job_store)
+    now = datetime.now(UTC)
+    add(store, now - timedelta(minutes=5), 0.9, passed=True, tenant="alice", app="support")
+    add(store, now - timedelta(minutes=4), 0.0, passed=False, tenant="alice", app="support")
+    add(store, now - timedelta(minutes=3), 0.2, passed=False, tenant="bob", app="sales")
+    with TestClient(create_app(Settings(api_keys=KEYS), judge=StubJudge())) as c:
+        alice = {"X-API-Key": "key-alice"}
+        apps = c.get("/v1/monitor/apps", headers=alice).json()["apps"]
+        assert [(a["app"], a["records"]) for a in apps] == [("support", 2)]
+        body = c.get("/v1/monitor/series", params={"app": "support", "metric": "faithfulness"}, headers=alice).json()
+        assert [s["metric"] for s in body["series"]] == ["faithfulness"]
+        assert sum(b["count"] for b in body["series"][0]["buckets"]) == 2 and body["bucket_s"] == 900
+        other = c.get("/v1/monitor/series", params={"app": "sales"}, headers=alice).json()
+        assert all(s["count"] == 0 for s in other["series"])
+        failures = c.get("/v1/monitor/failures", headers=alice).json()["failures"]
+        assert len(failures) == 1 and failures[0]["app"] == "support"
+        claim = failures[0]["claims"][0]
+        assert claim["verdict"] == "unsupported" and "500 metres" in claim["claim"]
+        assert failures[0]["answer"] == SAMPLE["response"] and failures[0]["question"] == SAMPLE["user_input"]
+        assert c.get("/v1/monitor/apps").status_code == 401
+    store.close()
+
+
+@pytest.mark.parametrize(("params", "named"), [
+    ({"where": "model"}, "where"), ({"metric": "speed"}, "metric"),
+    ({"from": "2025-03-02T00:00:00Z", "to": "2025-03-01T00:00:00Z"}, "from"), ({"bucket": "60", "from":
+     "2025-01-01T00:00:00Z", "to": "2025-03-01T00:00:00Z"}, "bucket"), ({"from": "yesterday"}, "from"),
+    ({"top": "0", "group_by": "m"}, "top")])
+def test_bad_parameters_answer_422_naming_the_parameter(params, named):
+    with TestClient(create_app(Settings(), judge=StubJudge())) as c:
+        response = c.get("/v1/monitor/series", params=params)
+    assert response.status_code == 422
+    assert named in str(response.json()["detail"])
+
+
+def test_prometheus_has_per_app_series_capped_at_the_most_active_apps(job_store):
+    store = Store(job_store)
+    now = datetime.now(UTC)
+    for v, passed in ((0.4, True), (0.8, False), (None, True)):
+        add(store, now - timedelta(minutes=1), v, passed=passed, app="chat")
+    add(store, now - timedelta(minutes=1), status="pending", app="chat")
+    add(store, now - timedelta(minutes=1), 1.0, passed=True, app="quiet")
+    add(store, now - timedelta(hours=3), 0.0, passed=False, app="chat")  # outside the window
+    with TestClient(create_app(Settings(monitor_max_apps=1), judge=StubJudge())) as c:
+        text = c.get("/metrics").text
+    store.close()
+    assert 'ragmeter_record_score{app="chat",metric="faithfulness",tenant=""} 0.6' in text
+    assert 'ragmeter_record_score_count{app="chat",metric="faithfulness",tenant=""} 2.0' in text
+    assert 'ragmeter_record_gate_pass_rate{app="chat",tenant=""} 0.666' in text
+    assert 'ragmeter_records{app="chat",status="pending",tenant=""} 1.0' in text
+    assert 'ragmeter_records{app="chat",status="scored",tenant=""} 3.0' in text
+    assert 'app="quiet"' not in text
+    assert "ragmeter_monitor_apps_omitted 1.0" in text
