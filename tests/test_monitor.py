@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -18,6 +19,7 @@ from ragmeter.service.server.traffic.monitor import Query, series
 from ragmeter.service.server.traffic.tables import WATCHED, Record, Rollup
 from ragmeter.service.settings import Settings
 
+from .conftest import serving
 from .helpers import SAMPLE, StubJudge
 
 # A real result: the stub judge finds "It is 500 metres tall." in no context, so the gate fails on it.
@@ -224,3 +226,32 @@ def test_prometheus_has_per_app_series_capped_at_the_most_active_apps(job_store)
     assert 'ragmeter_records{app="chat",status="scored",tenant=""} 3.0' in text
     assert 'app="quiet"' not in text
     assert "ragmeter_monitor_apps_omitted 1.0" in text
+
+
+def test_web_page_draws_each_metric_with_its_interval_band_and_marks_failing_claims(job_store):
+    sync = pytest.importorskip("playwright.sync_api")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("Debian chromium is not installed")
+    store = Store(job_store)
+    now = datetime.now(UTC)
+    for i in range(30):
+        add(store, now - timedelta(hours=i % 5, minutes=1), (i % 10) / 10, passed=i % 3 > 0, meta={"m": i % 2})
+    store.close()
+    with serving(Settings()) as url, sync.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page()
+        page.goto(url)
+        page.locator("#mon-charts svg.mon-chart").first.wait_for()
+        assert page.locator("#mon-charts figure").count() == 5
+        faithfulness = page.locator("figure[data-metric=faithfulness]")
+        assert faithfulness.locator("path.band").count() >= 1 and faithfulness.locator("path.mean").count() >= 1
+        assert faithfulness.locator("circle").count() == 5  # one per hour that has records
+        assert "30 values" in faithfulness.inner_text()
+        page.locator(".mon-failure").first.wait_for()
+        assert "500 metres" in page.locator(".mon-failure mark.unsupported").first.inner_text()
+        page.fill("#mon-where", "m:1")
+        page.click("#mon-apply")
+        page.wait_for_function("document.querySelector('figure[data-metric=faithfulness]')"
+                               ".innerText.includes('15 values')")
+        browser.close()
