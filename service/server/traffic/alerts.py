@@ -13,6 +13,7 @@ evaluated every `every_s` seconds too (windows age out without traffic; other re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import uuid
@@ -100,7 +101,7 @@ def evaluate(store: Store, rule_id: str, at: datetime | None = None, base_url: s
                 s.execute(insert(AlertEvent).values(
                     rule_id=rule_id, tenant=rule.tenant, kind=kind, at=at, value=seen.value, count=seen.count,
                     payload=payload(rule, kind, seen, at, link), attempts=0,
-                    next_attempt_at=at if rule.webhook_url else None))
+                    next_attempt_at=store.clock() if rule.webhook_url else None))
                 event = kind
                 log.warning("alert %s (%s) %s: %s %s over %d records (threshold %s)", rule.name, rule_id, kind,
                             rule.metric, f"{seen.value:.3f}", seen.count, rule.threshold)
@@ -168,10 +169,8 @@ class AlertEvaluator:
         loop = asyncio.get_running_loop()
         due = loop.time()  # the first pass evaluates every rule: state may have changed while this process was down
         while True:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), timeout=max(0.0, due - loop.time()))
-            except TimeoutError:
-                pass
             self.wake.clear()
             with self.lock:
                 marks, self.marks = self.marks, set()

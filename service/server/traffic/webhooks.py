@@ -16,6 +16,7 @@ leaves it to be retried once that lapses. Failures are retried with exponential 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import ipaddress
@@ -62,7 +63,7 @@ def check_url(url: str, allow_private: bool) -> None:
     except (socket.gaierror, UnicodeError) as exc:
         raise BadWebhook(f"host {parts.hostname!r} does not resolve: {exc}") from exc
     for address in addresses:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        ip = ipaddress.ip_address(str(address).split("%", 1)[0])
         if not ip.is_global:
             raise BadWebhook(f"host {parts.hostname!r} is a non-public address ({ip}); set "
                              "RAGMETER_ALERT_ALLOW_PRIVATE_WEBHOOKS=true to post to loopback or private networks")
@@ -240,8 +241,6 @@ class Deliverer:
                     wait = min(wait, max(0.0, (due - self.store.clock()).total_seconds()))
             except Exception:  # the database may be briefly away; try again at the next poll
                 log.exception("alert webhook delivery pass failed")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), timeout=wait)
-            except TimeoutError:
-                pass
             self.wake.clear()
