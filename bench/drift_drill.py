@@ -118,8 +118,9 @@ def faithfulness_of(db: str, since: datetime, until: datetime) -> list[float]:
     store = Store(db)
     try:
         with store.session() as s:
-            return [v for v in s.scalars(select(Record.faithfulness).where(
-                Record.app == APP, Record.ts >= since, Record.ts < until, Record.faithfulness.is_not(None)))]
+            found = s.scalars(select(Record.faithfulness).where(Record.app == APP, Record.ts >= since,
+                                                                Record.ts < until))
+            return [v for v in found if v is not None]
     finally:
         store.close()
 
