@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 from datetime import datetime
 from typing import Annotated, NoReturn
@@ -24,6 +25,10 @@ router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 Store = Annotated[AsyncStore, Depends(get_store)]
 Tenant = Annotated[str | None, Depends(get_tenant)]
 MAX_WINDOW_S = 30 * 86400.0
+# PostgreSQL text cannot hold NUL characters: refused here rather than a 500 there.
+NO_NUL = r"^[^\x00]*$"
+# A metadata field name that is safe inside a JSON path on both databases.
+SLICE_KEY = re.compile(r'[^"\\\x00-\x1f]{1,128}')
 
 
 class AlertIn(BaseModel):
@@ -31,18 +36,32 @@ class AlertIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(None, min_length=1, max_length=128, description="Defaults to \"METRIC < THRESHOLD\".")
+    name: str | None = Field(None, min_length=1, max_length=128, pattern=NO_NUL,
+                             description="Defaults to \"METRIC < THRESHOLD\".")
     metric: str = Field(description=f"One of {', '.join(METRICS)}.")
-    app: str | None = Field(None, min_length=1, max_length=128, description="Watch one app; every app when omitted.")
+    app: str | None = Field(None, min_length=1, max_length=128, pattern=NO_NUL,
+                            description="Watch one app; every app when omitted.")
     slice: dict[str, str] = Field(default_factory=dict, description="Metadata field -> value; only records whose "
                                   "metadata has all of them count (values compared as text).")
     window_s: float = Field(gt=0, le=MAX_WINDOW_S, description="Seconds of records (by their timestamp) in the "
                                                                "window, ending now.")
     threshold: float = Field(ge=0, le=1, description="Breached when the window's mean is below it.")
     min_count: int = Field(10, ge=1, description="Scored records the window needs before the rule is evaluated.")
-    webhook_url: str | None = Field(None, max_length=2000, description="http(s) URL that receives each event.")
-    secret: str | None = Field(None, min_length=16, max_length=256, description="HMAC key of the webhook body; "
-                                                                                "generated when omitted.")
+    webhook_url: str | None = Field(None, max_length=2000, pattern=NO_NUL,
+                                    description="http(s) URL that receives each event.")
+    secret: str | None = Field(None, min_length=16, max_length=256, pattern=NO_NUL,
+                               description="HMAC key of the webhook body; generated when omitted.")
+
+    @field_validator("slice")
+    @classmethod
+    def _plain_keys(cls, slice: dict[str, str]) -> dict[str, str]:
+        for key, value in slice.items():
+            if "\x00" in value:
+                raise ValueError(f"the value of {key!r} must not hold a NUL character")
+            if not SLICE_KEY.fullmatch(key):
+                raise ValueError(f"metadata field {key!r} must be 1 to 128 characters without quotes, backslashes "
+                                 "or control characters")
+        return slice
 
     @field_validator("metric")
     @classmethod

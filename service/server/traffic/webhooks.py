@@ -48,7 +48,11 @@ class BadWebhook(ValueError):
 def check_url(url: str, allow_private: bool) -> None:
     """Refuse a URL that is not http(s) with a host, or whose host resolves to a loopback, private, link-local or
     otherwise non-public address unless `allow_private` (this resolves the name: call it from a worker thread)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:  # a malformed IPv6 host or port
+        raise BadWebhook(f"is not a valid URL: {exc}") from exc
     if parts.scheme not in ("http", "https"):
         raise BadWebhook(f"must be an http:// or https:// URL, not {parts.scheme or 'a relative one'}")
     if not parts.hostname:
@@ -58,9 +62,9 @@ def check_url(url: str, allow_private: bool) -> None:
     if allow_private:
         return
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 443,
+        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, port or 443,
                                                                proto=socket.IPPROTO_TCP)}
-    except (socket.gaierror, UnicodeError) as exc:
+    except (OSError, UnicodeError, ValueError) as exc:  # unknown name, or one no resolver accepts
         raise BadWebhook(f"host {parts.hostname!r} does not resolve: {exc}") from exc
     for address in addresses:
         ip = ipaddress.ip_address(str(address).split("%", 1)[0])
