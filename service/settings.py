@@ -177,6 +177,25 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(
         [], description="Origins whose pages may call the API from a browser (JSON list); none by default.")
 
+    alert_eval_s: float = Field(10.0, gt=0, description="Seconds between passes that evaluate every alert rule, "
+                                                      "new scores or not (so windows age out and records scored by "
+                                                      "other replicas count); rules watching a newly scored "
+                                                      "record's app are evaluated within about a second anyway.")
+    alert_allow_private_webhooks: bool = Field(
+        False, description="Allow alert webhooks to loopback, private, link-local and other non-public addresses. "
+                           "Off: a rule's URL must resolve to public addresses only (checked when the rule is made "
+                           "and before each delivery), so API callers cannot make the service post to internal "
+                           "hosts.")
+    alert_webhook_timeout_s: float = Field(5.0, gt=0, description="Seconds one webhook delivery may take.")
+    alert_webhook_max_attempts: int = Field(8, ge=1, description="Delivery attempts per alert event before it is "
+                                                                 "given up (the event stays, marked failed).")
+    alert_webhook_backoff_s: float = Field(2.0, gt=0, description="Wait after a webhook's first failed attempt; it "
+                                                                  "doubles per attempt (at most 10 minutes), with "
+                                                                  "jitter.")
+    public_url: str = Field("", description="This service's base URL as people reach it (e.g. "
+                                            "https://ragmeter.example.com), for the page links in alert webhooks; "
+                                            "unset, they are paths (/#alerts).")
+
     hallucination_threshold: float | None = Field(
         None, ge=0, le=1, description="Default gate threshold; unset means ragmeter.toml's [gate] threshold "
                                       "(`ragmeter calibrate --write`), else the judge's own (0.2 for the LLM "

@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
                           help="rows of the support scorer's training part, its held-out part, or all")
     accuracy.add_argument("--limit", type=int, default=None, help="score only the first N rows")
 
-    from ragmeter.service.cli import calibrate, compare, compare_judges, db, gate, jobs, keys
+    from ragmeter.service.cli import alerts, calibrate, compare, compare_judges, db, gate, jobs, keys
 
     gate.add_parser(commands)
     keys.add_parser(commands)
@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     compare_judges.add_parser(commands)
     compare.add_parser(commands)
     calibrate.add_parser(commands)
+    alerts.add_parser(commands)
 
     args = parser.parse_args(argv)
     try:
@@ -103,7 +104,7 @@ def _run(args: argparse.Namespace) -> int:
 
 COMMAND_MODULES = {"accuracy": "accuracy", "gate": "gate", "compare-judges": "compare_judges",
                    "calibrate": "calibrate", "compare": "compare", "keys": "keys", "db": "db",
-                   "jobs": "jobs", "score": "score"}
+                   "jobs": "jobs", "score": "score", "alerts": "alerts"}
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from ragmeter.metrics.judges import Judge
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from ragmeter.service.server.api import batches, catalog, comparisons, errors, evaluate, health, monitor, rows
+from ragmeter.service.server.api import alerts, batches, catalog, comparisons, errors, evaluate, health, monitor, rows
 from ragmeter.service.server.api.headers import BodyLimit, RequestHeaders
 from ragmeter.service.server.batches import abandoned, retention
 from ragmeter.service.server.batches.digest import DigestCache
@@ -32,6 +32,7 @@ from ragmeter.service.server.telemetry import Telemetry
 from ragmeter.service.server.tenancy import KeyRing, get_tenant
 from ragmeter.service.server.traffic import rollups
 from ragmeter.service.server.traffic.prometheus import RecordCollector
+from ragmeter.service.server.traffic import alert_tasks
 
 log = logging.getLogger("ragmeter.app")
 WEB = Path(__file__).resolve().parent / "web"
@@ -94,9 +95,11 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
                      "their timestamp", settings.record_retention_days)
             await rollups.sweep_once(app.state.store.sync, settings.record_retention_days)
         app.state.runner.watch()  # other replicas' uploads, and rows whose replica died
+        alerting = alert_tasks.start(app, settings)
         try:
             yield
         finally:
+            await alerting.stop()
             sweeper.cancel()
             if expiry is not None:
                 expiry.cancel()
@@ -119,6 +122,8 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
     app.state.ingestor = Ingestor(settings)
     app.state.downloads = Downloads(settings)
     app.state.digests = DigestCache()
+    # Called with (tenant, app) after each production record is scored: alerts (and others) watch them.
+    app.state.record_listeners = []
     errors.install(app)
     app.add_middleware(BodyLimit, max_upload_mb=settings.max_upload_mb)
     app.add_middleware(BodyTimeout, idle_s=settings.body_timeout_s)
@@ -135,6 +140,7 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
     app.include_router(rows.router)
     app.include_router(comparisons.router)
     app.include_router(monitor.router)
+    app.include_router(alerts.router)
 
     @app.get("/", include_in_schema=False, dependencies=[Depends(get_tenant)])
     async def web_page() -> FileResponse:
