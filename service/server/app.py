@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from ragmeter.metrics.judges import Judge
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from ragmeter.service.server.api import batches, catalog, comparisons, errors, evaluate, health, rows
+from ragmeter.service.server.api import batches, catalog, comparisons, errors, evaluate, health, rows, traces
 from ragmeter.service.server.api.headers import BodyLimit, RequestHeaders
 from ragmeter.service.server.batches import abandoned, retention
 from ragmeter.service.server.batches.digest import DigestCache
@@ -30,6 +30,7 @@ from ragmeter.service.server.slow_clients import BodyTimeout
 from ragmeter.service.settings import Settings
 from ragmeter.service.server.telemetry import Telemetry
 from ragmeter.service.server.tenancy import KeyRing, get_tenant
+from ragmeter.service.server.traffic.assembly import TraceAssembler
 
 log = logging.getLogger("ragmeter.app")
 WEB = Path(__file__).resolve().parent / "web"
@@ -106,6 +107,8 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
     app.state.ingestor = Ingestor(settings)
     app.state.downloads = Downloads(settings)
     app.state.digests = DigestCache()
+    app.state.traces = TraceAssembler(app.state.telemetry.registry, settings.otlp_staging_s,
+                                      settings.otlp_staging_spans)
     errors.install(app)
     app.add_middleware(BodyLimit, max_upload_mb=settings.max_upload_mb)
     app.add_middleware(BodyTimeout, idle_s=settings.body_timeout_s)
@@ -121,6 +124,7 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
     app.include_router(batches.router)
     app.include_router(rows.router)
     app.include_router(comparisons.router)
+    app.include_router(traces.router)
 
     @app.get("/", include_in_schema=False, dependencies=[Depends(get_tenant)])
     async def web_page() -> FileResponse:
