@@ -468,3 +468,16 @@ def test_a_span_whose_parent_is_in_another_process_roots_the_trace_here():
     assert [r.user_input for r in done.records] == [QUESTION]
     root.flags = 0x100  # the parent is local but has not arrived: wait for it
     assert assembler.collect("t", otlp.spans_of(request(*langchain_trace(bytes(16))[1:], root))).records == []
+
+
+@pytest.mark.parametrize("attrs", [
+    {"input.value": 7, "output.value": ["a", 1]},
+    {"input.value": "[1, {\"kwargs\": 3}, [\"x\"]]", "output.value": "{\"generations\": [[{\"text\": 5}]]}"},
+    {"llm.input_messages.0.message.content": ["x"], "llm.output_messages.x.message.role": "assistant",
+     "metadata": "[1, 2]", "gen_ai.input.messages": "{}", "gen_ai.output.messages": "[1, \"a\"]"},
+    {"gen_ai.retrieval.documents": "{\"content\": 1}", "retrieval.documents.0.document.content": 3},
+])
+def test_odd_attribute_types_are_unmapped_not_errors(attrs):
+    for kind in ("CHAIN", "LLM", "RETRIEVER"):
+        result = mapped(span(1, None, "x", {"openinference.span.kind": kind, "gen_ai.operation.name": "chat", **attrs}))
+        assert isinstance(result, Unmapped)

@@ -9,6 +9,7 @@ arrived is mapped and handed to `accept` at once, which stores it durably before
 """
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable
@@ -22,11 +23,13 @@ from ragmeter.service.server.traffic.otlp import SpanView
 from ragmeter.service.server.traffic.spans import REASONS, Unmapped, map_trace
 
 # Reasons besides spans.REASONS, for spans never mapped at all.
-EXPIRED, EVICTED, LATE = "root_never_arrived", "staging_full", "after_root"
-NOTES = {**REASONS, LATE: "arrived after its trace's root span had been mapped"}
+EXPIRED, EVICTED, LATE, FAILED = "root_never_arrived", "staging_full", "after_root", "mapping_failed"
+NOTES = {**REASONS, LATE: "arrived after its trace's root span had been mapped",
+         FAILED: "mapping it failed (logged by ragmeter.otlp)"}
 # Traces mapped recently, remembered so a straggler span is reported at once rather than staged to expire.
 DONE_REMEMBERED = 10_000
 
+log = logging.getLogger("ragmeter.otlp")
 Key = tuple[str | None, str]  # tenant, trace id
 
 
@@ -85,7 +88,11 @@ class TraceAssembler:
                 if earlier:
                     out.taken[key] = earlier
                 whole = list({s.span_id: s for s in earlier + members}.values())  # a retried request repeats
-                mapped = map_trace(whole)
+                try:
+                    mapped = map_trace(whole)
+                except Exception:  # a shape no test foresaw: counted and logged, never a 500 to the exporter
+                    log.exception("could not map trace %s", trace_id)
+                    mapped = Unmapped(FAILED)
                 if isinstance(mapped, Unmapped):
                     out.rejected[mapped.reason] += len(whole)
                 else:

@@ -187,6 +187,8 @@ def _last_message(messages: list, roles: tuple[str, ...]) -> str | None:
             message = message[-1]
         if isinstance(message, dict):
             body = message.get("kwargs", message)  # LangChain's serialised messages
+            if not isinstance(body, dict):
+                continue
             role = _text(body.get("role") or body.get("type") or _class_name(message)).lower()
             wanted = role.removesuffix("message") in roles or (not role and "text" in body)
             if wanted and (text := message_text(body)):
