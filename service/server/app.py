@@ -14,7 +14,8 @@ from fastapi.staticfiles import StaticFiles
 from ragmeter.metrics.judges import Judge
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from ragmeter.service.server.api import alerts, batches, catalog, comparisons, errors, evaluate, health, monitor, rows
+from ragmeter.service.server.api import (alerts, batches, catalog, comparisons, errors, evaluate, health,
+                                           monitor, rows, traces)
 from ragmeter.service.server.api.headers import BodyLimit, RequestHeaders
 from ragmeter.service.server.batches import abandoned, retention
 from ragmeter.service.server.batches.digest import DigestCache
@@ -33,6 +34,7 @@ from ragmeter.service.server.tenancy import KeyRing, get_tenant
 from ragmeter.service.server.traffic import rollups
 from ragmeter.service.server.traffic.prometheus import RecordCollector
 from ragmeter.service.server.traffic import alert_tasks
+from ragmeter.service.server.traffic.assembly import TraceAssembler
 
 log = logging.getLogger("ragmeter.app")
 WEB = Path(__file__).resolve().parent / "web"
@@ -124,6 +126,8 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
     app.state.digests = DigestCache()
     # Called with (tenant, app) after each production record is scored: alerts (and others) watch them.
     app.state.record_listeners = []
+    app.state.traces = TraceAssembler(app.state.telemetry.registry, settings.otlp_staging_s,
+                                      settings.otlp_staging_spans)
     errors.install(app)
     app.add_middleware(BodyLimit, max_upload_mb=settings.max_upload_mb)
     app.add_middleware(BodyTimeout, idle_s=settings.body_timeout_s)
@@ -141,6 +145,7 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
     app.include_router(comparisons.router)
     app.include_router(monitor.router)
     app.include_router(alerts.router)
+    app.include_router(traces.router)
 
     @app.get("/", include_in_schema=False, dependencies=[Depends(get_tenant)])
     async def web_page() -> FileResponse:
