@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from ragmeter.metrics.judges import Judge
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from ragmeter.service.server.api import batches, catalog, comparisons, errors, evaluate, health, rows
+from ragmeter.service.server.api import batches, catalog, comparisons, errors, evaluate, guard, health, rows
 from ragmeter.service.server.api.headers import BodyLimit, RequestHeaders
 from ragmeter.service.server.batches import abandoned, retention
 from ragmeter.service.server.batches.digest import DigestCache
@@ -95,6 +95,8 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
             executor.close()
             app.state.ingestor.close()
             await app.state.store.close()
+            if (worker := getattr(app.state, "guard_worker", None)) is not None:
+                await worker.aclose()
             if app.state.judge is not None:
                 await app.state.judge.aclose()
 
@@ -121,6 +123,7 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
     app.include_router(batches.router)
     app.include_router(rows.router)
     app.include_router(comparisons.router)
+    app.include_router(guard.router)
 
     @app.get("/", include_in_schema=False, dependencies=[Depends(get_tenant)])
     async def web_page() -> FileResponse:
