@@ -118,13 +118,13 @@ async def guard(ws: WebSocket) -> None:
     try:
         tenant = await _tenant(ws)
         judges = judges_of(app)
-        if app.state.__dict__.setdefault("guard_sessions", 0) >= settings.guard_max_sessions:
+        if getattr(app.state, "guard_sessions", 0) >= settings.guard_max_sessions:
             raise Problem(None, f"{settings.guard_max_sessions} guard sessions are open, the most this server "
                                 "takes (RAGMETER_GUARD_MAX_SESSIONS); retry shortly", TRY_LATER)
     except Problem as problem:
         await _refuse(ws, problem)
         return
-    app.state.guard_sessions += 1
+    app.state.guard_sessions = getattr(app.state, "guard_sessions", 0) + 1
     try:
         await Session(ws, settings, judges, tenant).run()
     finally:
