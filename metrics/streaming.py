@@ -20,7 +20,7 @@ from .judgements import ClaimVerdict, Decomposition, Needs, Usage, Verdict
 from .judges.embedded import text
 from .judges.embedded.claims import ClaimText, resolve, split_joined, subject_of
 from .judges.embedded.judge import EmbeddedJudge, claim_sentence, match_text
-from .judges.embedded.support import Claim, ContextIndex
+from .judges.embedded.support import Claim, ContextIndex, needed_sentences
 from .judges.protocol import Judge
 from .sample import Sample
 
@@ -156,11 +156,17 @@ def judge_batch(judge: EmbeddedJudge, items: list[tuple[StreamContext, list[Clai
     """Verdicts of each item's claims; every claim of every item is encoded in one encoder run."""
     claims = [[Claim.of(c.text, match_text(c.resolved, stream.question)) for c in texts] for stream, texts in items]
     probes = list(dict.fromkeys(c.probe for group in claims for c in group))
-    if probes:
-        by_probe = dict(zip(probes, judge.store.encode(probes), strict=True))
+    # The context sentences these claims will be compared with and that are not encoded yet go in the same run.
+    todo = {(id(ctx), i): (ctx, i) for (stream, _), group in zip(items, claims, strict=True) for c in group
+            for ctx, i in needed_sentences(c, stream.index)}
+    if probes or todo:
+        vectors = judge.store.encode(probes, [ctx.probes[i] for ctx, i in todo.values()])
+        by_probe = dict(zip(probes, vectors[:len(probes)], strict=True))
         for group in claims:
             for c in group:
                 c.embedding = by_probe[c.probe]
+        for (ctx, i), vector in zip(todo.values(), vectors[len(probes):], strict=True):
+            ctx.vectors[i] = vector
     return [check_claims(judge.claim_verdicts(group, stream.index), stream.contexts) if group else []
             for (stream, _), group in zip(items, claims, strict=True)]
 

@@ -191,6 +191,8 @@ class Session:
             for task in (receiving, sending):
                 if task is not None:
                     task.cancel()
+                    if task.done() and not task.cancelled():
+                        task.exception()  # seen: the client leaving after the final verdict is no error
             while not self.queue.empty():
                 if (item := self.queue.get_nowait()) is not None:
                     item.task.cancel()
