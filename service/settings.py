@@ -229,6 +229,11 @@ class Settings(BaseSettings):
                                                     "at once.")
     max_metadata_keys: int = Field(100, ge=0, description="Keys in a sample's metadata (extra upload columns count).")
     max_metadata_chars: int = Field(10_000, ge=1, description="Characters in one metadata value.")
+    guard_max_sessions: int = Field(64, ge=1, description="Streaming guard (/v1/guard): WebSocket sessions open at "
+                                    "once in this process; one more is refused with close code 1013 (try again "
+                                    "later).")
+    guard_idle_timeout_s: float = Field(30.0, gt=0, description="Streaming guard: seconds a session may wait for the "
+                                        "client's next message before it is closed (code 1008).")
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,

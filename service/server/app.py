@@ -14,8 +14,8 @@ from fastapi.staticfiles import StaticFiles
 from ragmeter.metrics.judges import Judge
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from ragmeter.service.server.api import (alerts, batches, catalog, comparisons, errors, evaluate, health,
-                                           monitor, rows, traces)
+from ragmeter.service.server.api import (alerts, batches, catalog, comparisons, errors, evaluate, guard,
+                                           health, monitor, rows, traces)
 from ragmeter.service.server.api.headers import BodyLimit, RequestHeaders
 from ragmeter.service.server.batches import abandoned, retention
 from ragmeter.service.server.batches.digest import DigestCache
@@ -113,6 +113,8 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
             executor.close()
             app.state.ingestor.close()
             await app.state.store.close()
+            if (worker := getattr(app.state, "guard_worker", None)) is not None:
+                await worker.aclose()
             if app.state.judge is not None:
                 await app.state.judge.aclose()
 
@@ -146,6 +148,7 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
     app.include_router(monitor.router)
     app.include_router(alerts.router)
     app.include_router(traces.router)
+    app.include_router(guard.router)
 
     @app.get("/", include_in_schema=False, dependencies=[Depends(get_tenant)])
     async def web_page() -> FileResponse:

@@ -22,7 +22,7 @@ from .claims import ClaimText, claim_texts
 from .contexts import ContextStore
 from .encoder import LABEL as ENCODER_LABEL
 from .entailment import EntailmentHead, TokenCache
-from .support import Claim, Support, SupportModel, claim_features, passage, score_claim
+from .support import Claim, ContextIndex, Support, SupportModel, claim_features, passage, score_claim
 
 SHORT_ANSWER_WORDS = 4
 # The rules beside the learned weights (rewording, thesaurus, units, contradictions) change verdicts
@@ -37,9 +37,13 @@ def split_claims(answer: str) -> list[str]:
 
 
 def _claim_texts(answer: str) -> list[ClaimText]:
-    sentences = [s for s in text.sentences(answer) if not (text.evasive(s) and len(text.content_stems(s)) <= 6)
-                 and not text.content_free(s) and not s.rstrip().endswith(":")]
-    return claim_texts(sentences)
+    return claim_texts([s for s in text.sentences(answer) if claim_sentence(s)])
+
+
+def claim_sentence(sentence: str) -> bool:
+    """False for a sentence that declines to answer, says nothing, or introduces a list: it makes no claim."""
+    return (not (text.evasive(sentence) and len(text.content_stems(sentence)) <= 6)
+            and not text.content_free(sentence) and not sentence.rstrip().endswith(":"))
 
 
 def match_text(claim: str, question: str) -> str:
@@ -163,6 +167,13 @@ class EmbeddedJudge:
             result.contexts = [self._context_verdict(i, [(t, supports[id(t)]) for t in targets])
                                for i in range(len(contexts))]
         return result
+
+    def claim_verdicts(self, claims: list[Claim], contexts: list[ContextIndex]) -> list[ClaimVerdict]:
+        """Verdicts of claims against indexed contexts (the streaming guard): one encoder run for what is new."""
+        self.store.embed(claims, contexts)
+        entailed = self._entailment(claims, contexts)
+        return [self._claim_verdict(c, score_claim(self.model, c, contexts, self.store.encode, entailed.get(id(c))))
+                for c in claims]
 
     def _uses_entailment(self) -> bool:
         return self.entailment is not None and bool(self.model.entailment_weight)
