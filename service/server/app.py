@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from ragmeter.metrics.judges import Judge
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from ragmeter.service.server.api import batches, catalog, comparisons, errors, evaluate, health, rows
+from ragmeter.service.server.api import batches, catalog, comparisons, errors, evaluate, health, records, rows
 from ragmeter.service.server.api.headers import BodyLimit, RequestHeaders
 from ragmeter.service.server.batches import abandoned, retention
 from ragmeter.service.server.batches.digest import DigestCache
@@ -30,6 +30,9 @@ from ragmeter.service.server.slow_clients import BodyTimeout
 from ragmeter.service.settings import Settings
 from ragmeter.service.server.telemetry import Telemetry
 from ragmeter.service.server.tenancy import KeyRing, get_tenant
+from ragmeter.service.server.traffic.ingest import Backlog
+from ragmeter.service.server.traffic.runner import RecordQueue
+from ragmeter.service.server.traffic.store import AsyncRecordStore, RecordStore
 
 log = logging.getLogger("ragmeter.app")
 WEB = Path(__file__).resolve().parent / "web"
@@ -84,6 +87,10 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
             log.info("retention: finished batch jobs are deleted %g days after they finished", settings.retention_days)
             await retention.sweep_once(app.state.store.sync, settings.retention_days)
         app.state.runner.watch()  # other replicas' uploads, and rows whose replica died
+        # Production records: scored by the same runner, in the same slots, under the same leases as batch rows.
+        app.state.record_store = AsyncRecordStore(RecordStore(app.state.store.sync))
+        app.state.record_queue = RecordQueue(app.state.record_store, app.state.record_listeners, app.state.telemetry)
+        app.state.runner.serve(app.state.record_queue)
         try:
             yield
         finally:
@@ -106,6 +113,9 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
     app.state.ingestor = Ingestor(settings)
     app.state.downloads = Downloads(settings)
     app.state.digests = DigestCache()
+    app.state.record_backlog = Backlog()
+    # Called with (tenant, app) after each record is scored (alerts); cheap, and never raising into the runner.
+    app.state.record_listeners = []
     errors.install(app)
     app.add_middleware(BodyLimit, max_upload_mb=settings.max_upload_mb)
     app.add_middleware(BodyTimeout, idle_s=settings.body_timeout_s)
@@ -121,6 +131,7 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
     app.include_router(batches.router)
     app.include_router(rows.router)
     app.include_router(comparisons.router)
+    app.include_router(records.router)
 
     @app.get("/", include_in_schema=False, dependencies=[Depends(get_tenant)])
     async def web_page() -> FileResponse:

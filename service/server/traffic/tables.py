@@ -26,8 +26,11 @@ DEFAULT_APP = "default"
 
 class Record(Base):
     __tablename__ = "records"
+    # status+received_at: the runner claims the oldest pending record without sorting the backlog; status+tenant:
+    # a tenant's backlog is counted on each POST /v1/records without reading its scored records.
     __table_args__ = (Index("ix_records_tenant_app_ts", "tenant", "app", "ts"),
-                      Index("ix_records_status_lease", "status", "lease_until"))
+                      Index("ix_records_status_received", "status", "received_at"),
+                      Index("ix_records_status_tenant", "status", "tenant"))
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     tenant: Mapped[str | None] = mapped_column(String(64), nullable=True)
