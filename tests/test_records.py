@@ -311,3 +311,40 @@ async def test_records_of_a_runner_that_died_are_taken_over_when_its_lease_lapse
     finally:
         for s in stores:
             s.close()
+
+
+class Ordered(StubJudge):
+    """Notes the order in which samples start being scored, once the test says go."""
+
+    def __init__(self):
+        super().__init__()
+        self.order: list[str] = []
+        self.go = asyncio.Event()
+
+    async def decompose(self, sample, need, usage):
+        await self.go.wait()
+        self.order.append(str(sample.id))
+        await asyncio.sleep(0)
+        return await super().decompose(sample, need, usage)
+
+
+async def test_records_and_a_batch_take_the_slots_in_turn(job_store):
+    store = Store(job_store)
+    records = AsyncRecordStore(RecordStore(store))
+    try:
+        await records.add(None, new_records(30), ["faithfulness"], GateConfig())
+        judge = Ordered()
+        runner = BatchRunner(AsyncStore(store), judge, 2, poll_s=0.01)
+        runner.serve(RecordQueue(records))  # the flood of records is there first
+        rows = [Sample.model_validate({**SAMPLE, "id": f"row{i}"}) for i in range(5)]
+        job = await AsyncStore(store).create_job("set.jsonl", rows, ["faithfulness"], GateConfig())
+        runner.start(job.id)
+        await asyncio.wait_for(until(lambda: asyncio.sleep(0, len(runner.slots()._waiters or ()) == 2)), TIMEOUT)
+        judge.go.set()  # both the records and the batch now wait for a slot
+        await asyncio.wait_for(runner.tasks[job.id], TIMEOUT)
+        batch_done_after = max(judge.order.index(f"row{i}") for i in range(5)) + 1
+        assert batch_done_after <= 16  # about every other slot (2 + 2 * 5), not after the 30 records
+        await asyncio.wait_for(until(lambda: asyncio.to_thread(lambda: records.sync.pending() == 0)), TIMEOUT)
+        await runner.stop()
+    finally:
+        store.close()
