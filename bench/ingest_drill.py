@@ -128,25 +128,45 @@ def counts(url: str) -> dict[str, int]:
         engine.dispose()
 
 
+def server_latency(base: str) -> dict[float, float]:
+    """The server's own histogram of POST /v1/records latency: cumulative count per upper bound (seconds)."""
+    found = {}
+    for line in httpx.get(f"{base}/metrics").text.splitlines():
+        if line.startswith("ragmeter_http_request_seconds_bucket") and 'route="/v1/records"' in line \
+                and 'method="POST"' in line:
+            bound = line.split('le="')[1].split('"')[0]
+            found[float(bound)] = float(line.rsplit(" ", 1)[1])
+    return found
+
+
 def ms(values: list[float], q: float) -> float:
     return float(np.percentile(values, q) * 1000) if values else float("nan")
 
 
+# The baseline: scoring held back, as while a Ray executor is still joining a cluster (here one that is not there).
+HELD = {"RAGMETER_EXECUTOR": "ray", "RAY_ADDRESS": "127.0.0.1:9", "RAGMETER_RAY_START_TIMEOUT_S": "600"}
+
+
 def throughput(args: argparse.Namespace, url: str, port: int) -> None:
-    server = serve(port, url, LOG, RAGMETER_JUDGE="embedded")
+    server = serve(port, url, LOG, RAGMETER_JUDGE="embedded", **(HELD if args.hold_scoring else {}))
     try:
         load = Load(f"http://127.0.0.1:{port}", args.rate, args.clients, args.per_request)
         wall = asyncio.run(load.run(args.seconds))
         stored = counts(url)
+        buckets = server_latency(f"http://127.0.0.1:{port}")
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(30)
     accepted = len(load.ids)
-    print(f"part 1: {args.clients} clients, {args.per_request} records per request, offered {args.rate:g} records/s "
+    print(f"part 1{' (scoring held back: the baseline)' if args.hold_scoring else ''}: {args.clients} clients, {args.per_request} records per request, offered {args.rate:g} records/s "
           f"for {wall:.1f} s")
     print(f"  accepted {accepted} records = {accepted / wall:.0f} records/s; answers {dict(load.statuses)}")
     print(f"  acceptance latency per request: p50 {ms(load.latencies, 50):.1f} ms, p99 {ms(load.latencies, 99):.1f} "
           f"ms, max {ms(load.latencies, 100):.1f} ms")
+    total = buckets.get(float("inf"), 0)
+    print("  the same requests timed inside the server (its request-latency histogram): " + ", ".join(
+        f"{share:.0%} under {bound * 1000:g} ms" for bound, n in buckets.items() if bound in (0.025, 0.05, 0.1)
+        for share in [n / total if total else 0]))
     print(f"  scored meanwhile by the same server: {stored.get('scored', 0) + stored.get('error', 0)} "
           f"(pending {stored.get('pending', 0)})")
 
@@ -208,6 +228,8 @@ def main() -> None:
     parser.add_argument("--per-request", type=int, default=50)
     parser.add_argument("--port", type=int, default=8731)
     parser.add_argument("--skip-kill", action="store_true")
+    parser.add_argument("--hold-scoring", action="store_true",
+                        help="part 1 with no scoring in the server meanwhile (the baseline)")
     args = parser.parse_args()
     print(f"database: {'PostgreSQL' if args.pg else 'SQLite'}; {os.cpu_count()} CPUs")
     with database(args.pg) as url:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import sys
 from contextlib import asynccontextmanager
@@ -91,6 +92,10 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
         app.state.record_store = AsyncRecordStore(RecordStore(app.state.store.sync))
         app.state.record_queue = RecordQueue(app.state.record_store, app.state.record_listeners, app.state.telemetry)
         app.state.runner.serve(app.state.record_queue)
+        # What start-up loaded (the judge's models and word lists, the libraries) lives as long as the process:
+        # kept out of the garbage collector's full passes, which otherwise walk it all and stall requests.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
