@@ -158,7 +158,9 @@ def throughput(args: argparse.Namespace, url: str, port: int) -> None:
         server.send_signal(signal.SIGTERM)
         server.wait(30)
     accepted = len(load.ids)
-    print(f"part 1{' (scoring held back: the baseline)' if args.hold_scoring else ''}: {args.clients} clients, {args.per_request} records per request, offered {args.rate:g} records/s "
+    held = " (scoring held back: the baseline)" if args.hold_scoring else ""
+    print(f"part 1{held}: {args.clients} clients, {args.per_request} records per request, offered {args.rate:g} "
+          f"records/s "
           f"for {wall:.1f} s")
     print(f"  accepted {accepted} records = {accepted / wall:.0f} records/s; answers {dict(load.statuses)}")
     print(f"  acceptance latency per request: p50 {ms(load.latencies, 50):.1f} ms, p99 {ms(load.latencies, 99):.1f} "
@@ -187,7 +189,8 @@ def kill_and_restart(args: argparse.Namespace, url: str, port: int) -> None:
     server.wait(30)
     at_kill = counts(url)
     print(f"part 2: kill -9 after {args.seconds / 2:g} s of ingestion at {args.kill_rate:g} records/s "
-          f"(scoring falls behind, so records are in flight and pending at the kill): {len(load.ids)} records got a 202; answers {dict(load.statuses)}; "
+          "(scoring falls behind, so records are in flight and pending at the kill): "
+          f"{len(load.ids)} records got a 202; answers {dict(load.statuses)}; "
           f"in the database at the kill: {at_kill}")
     started = time.perf_counter()
     server = serve(port, url, LOG, RAGMETER_JUDGE="embedded")

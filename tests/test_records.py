@@ -280,6 +280,22 @@ async def test_two_runners_on_one_database_score_each_record_exactly_once(url):
             s.close()
 
 
+async def test_records_another_replica_stored_are_found_by_polling(job_store):
+    store = Store(job_store)
+    records = AsyncRecordStore(RecordStore(store))
+    try:
+        runner = BatchRunner(AsyncStore(store), StubJudge(), 2, poll_s=0.01)
+        runner.serve(RecordQueue(records))  # idle: nothing stored yet
+        other = RecordStore(Store(job_store))  # another replica stores records; nobody wakes this runner
+        added = await asyncio.to_thread(other.add, None, new_records(3), ["faithfulness"], GateConfig())
+        await asyncio.wait_for(until(lambda: asyncio.to_thread(lambda: records.sync.pending() == 0)), TIMEOUT)
+        await runner.stop()
+        assert {records.sync.get(i).status for i in added.ids} == {"scored"}
+        other.store.close()
+    finally:
+        store.close()
+
+
 class Clock:
     def __init__(self):
         self.moment = datetime(2026, 1, 1, tzinfo=UTC)

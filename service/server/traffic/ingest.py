@@ -148,11 +148,14 @@ async def accept(request: Request, tenant: str | None, records: list[RecordIn], 
                  metrics: list[str] | None = None, gate: GateConfig | None = None) -> Accepted:
     """Sample, check the backlog (429 with Retry-After when full), store durably, wake the runner; what was stored.
 
-    422 (RequestValidationError) when a record breaks a limit, 503 without a judge; nothing is stored then."""
+    422 (RequestValidationError) when a record breaks a limit, 503 without a judge or executor; nothing is stored
+    then."""
     state = request.app.state
     settings: Settings = state.settings
     if state.judge is None:  # 503 now rather than records that stay pending
         raise HTTPException(503, NO_JUDGE)
+    if state.executor.state == "failed":  # Ray did not start: nothing here would score them
+        raise HTTPException(503, state.executor.reason)
     if len(records) > settings.record_max_per_request:
         raise HTTPException(413, f"{len(records)} records is more than the {settings.record_max_per_request} "
                                  "allowed per request (RAGMETER_RECORD_MAX_PER_REQUEST); send several requests")
