@@ -5,7 +5,7 @@ import os
 from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
@@ -167,6 +167,20 @@ class Settings(BaseSettings):
                                                                  "smaller ones in a thread.")
     download_workers: int = Field(2, ge=1, description="Large result downloads encoded at a time (one process "
                                                        "each); more wait their turn.")
+
+    record_sample_rate: float = Field(1.0, ge=0, le=1, description="Share of production records (POST /v1/records, "
+                                                                    "/v1/traces) stored and scored; the others are "
+                                                                    "counted as sampled out. Decided by a hash of "
+                                                                    "the trace id (else the record's id), so a "
+                                                                    "trace is kept or dropped whole.")
+    record_sample_rates: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(
+        {}, description='Per-tenant sampling rates as a JSON object {"tenant": 0.1}; tenants not named use '
+                        "RAGMETER_RECORD_SAMPLE_RATE.")
+    record_max_backlog: int = Field(100_000, ge=0, description="Production records per tenant stored but not yet "
+                                                               "scored (0: no limit); a request that would exceed "
+                                                               "it gets 429 with Retry-After, nothing stored.")
+    record_max_per_request: int = Field(1_000, ge=1, description="Records one POST /v1/records may carry; more get "
+                                                                 "413.")
 
     api_keys: dict[str, str] = Field(
         {}, description='Static API keys as a JSON object {"name": "key"}; each name is its own tenant. Keys made '

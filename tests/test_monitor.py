@@ -30,9 +30,12 @@ T0 = datetime(2025, 3, 1, tzinfo=UTC)
 def add(store: Store, ts: datetime, faithfulness: float | None = None, passed: bool | None = None, *,
         app: str = "chat", tenant: str | None = None, meta: dict | None = None, status: str = "scored",
         **scores: float | None) -> None:
+    # A pending record is leased to a scorer that is not there, so a running app's runner leaves it pending.
+    lease = {"lease_owner": "elsewhere", "lease_until": datetime.now(UTC) + timedelta(days=1)} \
+        if status == "pending" else {}
     with store.session.begin() as s:
         s.add(Record(id=str(uuid.uuid4()), tenant=tenant, app=app, ts=ts, received_at=ts, sample=SAMPLE,
-                     meta=meta or {}, metrics=list(WATCHED), gate={}, status=status,
+                     meta=meta or {}, metrics=list(WATCHED), gate={}, status=status, **lease,
                      result=RESULT if status == "scored" else None, scored_at=ts, faithfulness=faithfulness,
                      gate_passed=passed if status == "scored" else None, **scores))
 

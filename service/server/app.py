@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import sys
 from contextlib import asynccontextmanager
@@ -15,7 +16,7 @@ from ragmeter.metrics.judges import Judge
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from ragmeter.service.server.api import (alerts, batches, catalog, comparisons, errors, evaluate, guard,
-                                           health, monitor, rows, traces)
+                                           health, monitor, records, rows, traces)
 from ragmeter.service.server.api.headers import BodyLimit, RequestHeaders
 from ragmeter.service.server.batches import abandoned, retention
 from ragmeter.service.server.batches.digest import DigestCache
@@ -35,6 +36,9 @@ from ragmeter.service.server.traffic import rollups
 from ragmeter.service.server.traffic.prometheus import RecordCollector
 from ragmeter.service.server.traffic import alert_tasks
 from ragmeter.service.server.traffic.assembly import TraceAssembler
+from ragmeter.service.server.traffic.ingest import Backlog
+from ragmeter.service.server.traffic.runner import RecordQueue
+from ragmeter.service.server.traffic.store import AsyncRecordStore, RecordStore
 
 log = logging.getLogger("ragmeter.app")
 WEB = Path(__file__).resolve().parent / "web"
@@ -97,6 +101,14 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
                      "their timestamp", settings.record_retention_days)
             await rollups.sweep_once(app.state.store.sync, settings.record_retention_days)
         app.state.runner.watch()  # other replicas' uploads, and rows whose replica died
+        # Production records: scored by the same runner, in the same slots, under the same leases as batch rows.
+        app.state.record_store = AsyncRecordStore(RecordStore(app.state.store.sync))
+        app.state.record_queue = RecordQueue(app.state.record_store, app.state.record_listeners, app.state.telemetry)
+        app.state.runner.serve(app.state.record_queue)
+        # What start-up loaded (the judge's models and word lists, the libraries) lives as long as the process:
+        # kept out of the garbage collector's full passes, which otherwise walk it all and stall requests.
+        gc.collect()
+        gc.freeze()
         alerting = alert_tasks.start(app, settings)
         try:
             yield
@@ -126,6 +138,7 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
     app.state.ingestor = Ingestor(settings)
     app.state.downloads = Downloads(settings)
     app.state.digests = DigestCache()
+    app.state.record_backlog = Backlog()
     # Called with (tenant, app) after each production record is scored: alerts (and others) watch them.
     app.state.record_listeners = []
     app.state.traces = TraceAssembler(app.state.telemetry.registry, settings.otlp_staging_s,
@@ -149,6 +162,7 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
     app.include_router(alerts.router)
     app.include_router(traces.router)
     app.include_router(guard.router)
+    app.include_router(records.router)
 
     @app.get("/", include_in_schema=False, dependencies=[Depends(get_tenant)])
     async def web_page() -> FileResponse:

@@ -5,6 +5,8 @@ result written as soon as it is scored, once: a crash loses at most the rows in 
 runner (a restarted process, another replica on the same database) claims again when their leases
 lapse. The runner's slots are taken in turn by the jobs that want one, so a small job is not queued
 behind a huge one. Rows are scored in this process with the judge, or by another scorer (Ray workers).
+Other leased queues (production records, traffic/runner.py) are served by the same runner: its owner id, leases,
+renewal, release at stop, scorer and slots, which they take in turn with the batch jobs.
 """
 from __future__ import annotations
 
@@ -14,7 +16,9 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Awaitable, Callable, Coroutine
 from functools import partial
+from typing import Any, Protocol, TypeVar
 
 from ragmeter.metrics import GateConfig, Sample, SampleResult, score_sample
 from ragmeter.metrics.judges import Scorer
@@ -26,6 +30,47 @@ from ragmeter.service.server.batches.status import cancelled_message
 from ragmeter.service.server.batches.store import UNFINISHED, AsyncStore, JobStatus, Row
 
 log = logging.getLogger("ragmeter.batches")
+T = TypeVar("T")
+
+
+class LeasedQueue(Protocol):
+    """Another kind of leased row the runner scores in its slots: it claims, scores and writes its own rows."""
+
+    name: str
+
+    async def run(self, runner: BatchRunner) -> None:
+        """Score the queue's rows until cancelled (through `runner.lease_loop`)."""
+
+    async def renew(self, owner: str, lease_s: float) -> int:
+        """Extend the leases `owner` holds on the queue's rows."""
+
+    async def release(self, owner: str) -> int:
+        """Give up the leases `owner` holds on the queue's rows."""
+
+
+async def landed(claiming: Awaitable[T]) -> T:
+    """Await a claim; when cancelled meanwhile, first let the claim land, so that `stop` releases what it took."""
+    task = asyncio.ensure_future(claiming)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await task
+        raise
+
+
+async def attempt(score: Score, sample: Sample, metrics: list[str], gate: GateConfig,
+                  threshold: float | None) -> tuple[SampleResult | None, str | None] | None:
+    """Score one row: (result, None), (None, why) when it failed, or None when its Ray worker died (retry it)."""
+    try:
+        return await score(sample, metrics, gate, threshold), None
+    except WorkerLost:
+        return None
+    except RowFailed as exc:
+        return None, str(exc)
+    except Exception as exc:  # never lose a row: it ends as an explicit error
+        return None, f"{type(exc).__name__}: {exc}"
+
 
 def owner_id() -> str:
     """Who holds a lease: host, process and a random part (two runners in one process differ)."""
@@ -51,6 +96,7 @@ class BatchRunner:
         self._slots: asyncio.Semaphore | None = None
         self._renewer: asyncio.Task | None = None
         self._watcher: asyncio.Task | None = None
+        self.queues: dict[str, tuple[LeasedQueue, asyncio.Task]] = {}
         self._open = asyncio.Event()
         if not held:
             self._open.set()
@@ -65,8 +111,57 @@ class BatchRunner:
         """Score the job's pending rows (alongside any other runner on the same store)."""
         if job_id not in self.tasks or self.tasks[job_id].done():
             self.tasks[job_id] = asyncio.create_task(self._run(job_id, resume), name=f"batch-{job_id}")
+        self._renewing()
+
+    def serve(self, queue: LeasedQueue) -> None:
+        """Score another queue's rows too, in this runner's slots, under its owner id and lease renewal."""
+        if queue.name not in self.queues or self.queues[queue.name][1].done():
+            self.queues[queue.name] = (queue, asyncio.create_task(queue.run(self), name=f"queue-{queue.name}"))
+        self._renewing()
+
+    def _renewing(self) -> None:
         if self._renewer is None:
             self._renewer = asyncio.create_task(self._renew(), name="batch-leases")
+
+    async def scorer(self) -> Score | None:
+        """How rows are scored, once `open` has said so (Ray workers started); None when there is no judge."""
+        await self._open.wait()
+        return self.score
+
+    def slots(self) -> asyncio.Semaphore:
+        """The process's scoring slots, shared by every job and queue (sized when the first one starts)."""
+        self._slots = self._slots or asyncio.Semaphore(self.concurrency)
+        return self._slots
+
+    async def lease_loop(self, claim: Callable[[], Awaitable[T | None]], work: Callable[[T], Coroutine[Any, Any, None]],
+                         idle: Callable[[set[asyncio.Task]], Awaitable[bool]]) -> None:
+        """Claim and score one row per free slot until `idle` (called when nothing was claimed, with the rows in
+        flight) says to stop. The semaphore serves waiters first come, first served, so jobs and queues take
+        slots in turn however many rows each has."""
+        slots = self.slots()
+        scoring: set[asyncio.Task] = set()
+        try:
+            while True:
+                await slots.acquire()
+                try:
+                    claimed = await claim()
+                except BaseException:
+                    slots.release()
+                    raise
+                if claimed is not None:
+                    task = asyncio.create_task(work(claimed))
+                    scoring.add(task)
+                    task.add_done_callback(scoring.discard)
+                    # A callback, not a finally: a task cancelled before it ever ran must give its slot back too.
+                    task.add_done_callback(lambda _: slots.release())
+                    continue
+                slots.release()
+                if await idle(scoring):
+                    return
+        except asyncio.CancelledError:
+            for task in scoring:
+                task.cancel()
+            raise
 
     async def resume_unfinished(self) -> list[str]:
         """Restart every job a previous process left queued or running."""
@@ -90,16 +185,21 @@ class BatchRunner:
 
     async def stop(self) -> None:
         """Shutdown: stop the workers and give the leases back, so that any runner resumes those rows at once."""
+        queues = [queue for queue, _ in self.queues.values()]
         await self.halt()
         await self.store.release(self.owner)
+        for queue in queues:
+            await queue.release(self.owner)
 
     async def halt(self) -> None:
         """Stop at once and keep the leases, as a crashed process would (they lapse after lease_s)."""
         background = [t for t in (self._renewer, self._watcher) if t is not None]
+        background += [task for _, task in self.queues.values()]
         for task in [*self.tasks.values(), *background]:
             task.cancel()
         await asyncio.gather(*self.tasks.values(), *background, return_exceptions=True)
         self.tasks.clear()
+        self.queues.clear()
         self._renewer = self._watcher = None
 
     async def _watch(self) -> None:
@@ -114,6 +214,8 @@ class BatchRunner:
             await asyncio.sleep(self.lease_s / 3)
             try:
                 await self.store.renew(self.owner, self.lease_s)
+                for queue, _ in list(self.queues.values()):
+                    await queue.renew(self.owner, self.lease_s)
             except Exception:  # a missed renewal is retried; two in a row still leave a third of the lease
                 log.warning("could not renew batch row leases", exc_info=True)
 
@@ -129,51 +231,28 @@ class BatchRunner:
             return
         if job.status == JobStatus.QUEUED or resume:
             await store.set_status(job_id, JobStatus.RUNNING)
-        slots = self._slots = self._slots or asyncio.Semaphore(self.concurrency)
-        scoring: set[asyncio.Task] = set()
+        gate = job.gate_config
+
+        async def claim() -> Row | None:
+            rows = await landed(store.claim(job_id, self.owner, 1, self.lease_s))
+            return rows[0] if rows else None
+
+        async def idle(scoring: set[asyncio.Task]) -> bool:
+            if scoring:
+                await asyncio.wait(scoring, return_when=asyncio.FIRST_COMPLETED)
+                return False
+            if await store.complete(job_id) or (now := await store.job(job_id)) is None \
+                    or now.status not in UNFINISHED:
+                return True
+            # The rows left are leased by another runner: wait until it finishes them or its lease lapses.
+            await asyncio.sleep(self.poll_s)
+            return False
+
         try:
-            while True:
-                # One row per free slot: the semaphore serves waiting jobs first come, first served, so
-                # jobs take slots in turn however many rows each has.
-                await slots.acquire()
-                try:
-                    claimed = await self._claim(job_id)
-                except BaseException:
-                    slots.release()
-                    raise
-                if claimed:
-                    task = asyncio.create_task(self._score_row(score, job_id, claimed[0], job.metrics,
-                                                               job.gate_config))
-                    scoring.add(task)
-                    task.add_done_callback(scoring.discard)
-                    # A callback, not a finally: a task cancelled before it ever ran must give its slot back too.
-                    task.add_done_callback(lambda _: slots.release())
-                    continue
-                slots.release()
-                if scoring:
-                    await asyncio.wait(scoring, return_when=asyncio.FIRST_COMPLETED)
-                elif await store.complete(job_id) or (now := await store.job(job_id)) is None \
-                        or now.status not in UNFINISHED:
-                    return
-                else:  # the rows left are leased by another runner: wait until it finishes them or its lease lapses
-                    await asyncio.sleep(self.poll_s)
-        except asyncio.CancelledError:
-            for task in scoring:
-                task.cancel()
-            raise
+            await self.lease_loop(claim, lambda row: self._score_row(score, job_id, row, job.metrics, gate), idle)
         except Exception as exc:  # a store failure: the job says why instead of hanging in "running"
             log.exception("batch %s failed", job_id)
             await store.set_status(job_id, JobStatus.FAILED, f"{type(exc).__name__}: {exc}")
-
-    async def _claim(self, job_id: str) -> list[Row]:
-        """Claim one row; when cancelled meanwhile, first let the claim land, so that `stop` releases that row too."""
-        claiming = asyncio.ensure_future(self.store.claim(job_id, self.owner, 1, self.lease_s))
-        try:
-            return await asyncio.shield(claiming)
-        except asyncio.CancelledError:
-            with contextlib.suppress(Exception):
-                await claiming
-            raise
 
     @staticmethod
     async def _score_here(judge: Scorer, sample: Sample, metrics: list[str], gate: GateConfig,
@@ -184,19 +263,12 @@ class BatchRunner:
         return await score_sample(sample, judge, metrics, gate, threshold)
 
     async def _score_row(self, score: Score, job_id: str, row: Row, metrics: list[str], gate: GateConfig) -> None:
-        try:
-            result = await score(row.to_sample(), metrics, gate, self.threshold)
-        except WorkerLost:
+        outcome = await attempt(score, row.to_sample(), metrics, gate, self.threshold)
+        if outcome is None:
             log.warning("batch %s row %d: its worker died; the row goes back to pending", job_id, row.index)
             await self.store.release(self.owner, job_id, row.index)
             return
-        except RowFailed as exc:
-            await self._finish(job_id, row.index, None, str(exc))
-            return
-        except Exception as exc:  # never lose a row: it ends as an explicit error
-            await self._finish(job_id, row.index, None, f"{type(exc).__name__}: {exc}")
-            return
-        await self._finish(job_id, row.index, result, None)
+        await self._finish(job_id, row.index, *outcome)
 
     async def _finish(self, job_id: str, index: int, result: SampleResult | None, error: str | None) -> None:
         if not await self.store.finish_row(job_id, index, result, error, owner=self.owner):

@@ -26,8 +26,11 @@ DEFAULT_APP = "default"
 
 class Record(Base):
     __tablename__ = "records"
+    # status+received_at: the runner claims the oldest pending record without sorting the backlog; status+tenant:
+    # a tenant's backlog is counted on each POST /v1/records without reading its scored records.
     __table_args__ = (Index("ix_records_tenant_app_ts", "tenant", "app", "ts"),
-                      Index("ix_records_status_lease", "status", "lease_until"),
+                      Index("ix_records_status_received", "status", "received_at"),
+                      Index("ix_records_status_tenant", "status", "tenant"),
                       # across apps by time: retention's oldest-hour search, the Prometheus window's scrape
                       Index("ix_records_ts", "ts"))
 

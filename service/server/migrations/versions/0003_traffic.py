@@ -41,7 +41,8 @@ def upgrade() -> None:
         sa.Column("gate_passed", sa.Boolean, nullable=True),
     )
     op.create_index("ix_records_tenant_app_ts", "records", ["tenant", "app", "ts"])
-    op.create_index("ix_records_status_lease", "records", ["status", "lease_until"])
+    op.create_index("ix_records_status_received", "records", ["status", "received_at"])
+    op.create_index("ix_records_status_tenant", "records", ["status", "tenant"])
     # Across apps by time: retention's oldest-hour search and the Prometheus window's scrape.
     op.create_index("ix_records_ts", "records", ["ts"])
     op.create_index("ix_records_lease_owner", "records", ["lease_owner"])
