@@ -5,7 +5,8 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query as Param
+from fastapi import APIRouter, Depends, Query as Param
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
 from ragmeter.service.server.api.deps import get_store
@@ -32,8 +33,9 @@ class Failures(BaseModel):
     failures: list[Failure]
 
 
-def _invalid(name: str, message: str) -> HTTPException:
-    return HTTPException(422, f"{name}: {message}")
+def _invalid(name: str, message: str) -> RequestValidationError:
+    # FastAPI's own 422 shape (a list naming the parameter), as the OpenAPI document promises.
+    return RequestValidationError([{"type": "value_error", "loc": ("query", name), "msg": message, "input": None}])
 
 
 def _utc(value: datetime) -> datetime:
