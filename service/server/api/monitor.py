@@ -38,6 +38,11 @@ def _invalid(name: str, message: str) -> RequestValidationError:
     return RequestValidationError([{"type": "value_error", "loc": ("query", name), "msg": message, "input": None}])
 
 
+MAX_BUCKET_S = 366 * 86_400
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
 def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
@@ -69,8 +74,9 @@ async def get_series(
                                                                           "no offset); `to` minus 24 h when "
                                                                           "omitted.")] = None,
         end: Annotated[datetime | None, Param(alias="to", description="Window end; now by default.")] = None,
-        bucket: Annotated[int | None, Param(ge=60, description="Bucket size in seconds; chosen from the window "
-                                                               "(at most ~100 buckets) when omitted.")] = None,
+        bucket: Annotated[int | None, Param(ge=60, le=MAX_BUCKET_S,
+                                            description="Bucket size in seconds (at most 366 days); chosen from "
+                                                        "the window (at most ~100 buckets) when omitted.")] = None,
         where: Annotated[list[str] | None, Param(description="Metadata filter key:value; repeat it for several "
                                                              "(all must match).")] = None,
         group_by: Annotated[str | None, Param(max_length=128, description="A metadata field: one series per "
@@ -83,6 +89,9 @@ async def get_series(
         raise _invalid("metric", f"unknown {', '.join(map(repr, unknown))}; known: {', '.join(SERIES)}")
     end_at = _utc(end) if end is not None else datetime.now(UTC)
     start_at = _utc(start) if start is not None else end_at - DEFAULT_WINDOW
+    for name, moment in (("to", end_at), ("from", start_at)):
+        if not EARLIEST <= moment <= LATEST:  # bucket starts are computed as Unix times: keep them representable
+            raise _invalid(name, f"must be between {EARLIEST.date()} and {LATEST.date()}")
     if start_at >= end_at:
         raise _invalid("from", "must be before `to`")
     span = (end_at - start_at).total_seconds()
