@@ -204,7 +204,7 @@ def test_routes_are_tenant_scoped_and_list_apps_series_and_failures(job_store):
     ({"where": "model"}, "where"), ({"metric": "speed"}, "metric"),
     ({"from": "2025-03-02T00:00:00Z", "to": "2025-03-01T00:00:00Z"}, "from"), ({"bucket": "60", "from":
      "2025-01-01T00:00:00Z", "to": "2025-03-01T00:00:00Z"}, "bucket"), ({"from": "yesterday"}, "from"),
-    ({"top": "0", "group_by": "m"}, "top")])
+    ({"top": "0", "group_by": "m"}, "top"), ({"where": 'a"b:1'}, "where"), ({"group_by": "a\\b"}, "group_by")])
 def test_bad_parameters_answer_422_naming_the_parameter(params, named):
     with TestClient(create_app(Settings(), judge=StubJudge())) as c:
         response = c.get("/v1/monitor/series", params=params)

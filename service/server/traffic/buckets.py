@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import (BigInteger, ColumnElement, Float, Integer, String, case, cast, func, literal, select, union_all)
+from sqlalchemy import (BigInteger, ColumnElement, Float, Integer, String, case, cast, func, literal, null, select,
+                        union_all)
 from sqlalchemy.orm import Session
 
 from ragmeter.service.analysis.stats import mean_ci, wilson_ci
@@ -161,15 +162,23 @@ class Row:
     high: float | None
 
 
+@dataclass
+class Groups:
+    """With group_by: the `top` values with the most records (ties by name) and how many other values there are."""
+
+    top: list[str]
+    left_out: int
+
+
 def aggregate(session: Session, metrics: Sequence[str], filters: Sequence[ColumnElement[bool]], origin: int,
-              bucket_s: int, group: ColumnElement[Any] | None = None) -> list[Row]:
-    """Per metric, bucket, group and bin of the records matching `filters`: how many records, values, their sums,
-    smallest and largest. The records are read once, into a small table (a CTE used several times, which both
-    databases materialize) of bucket, values and bins, then grouped once per metric."""
+              bucket_s: int, group: ColumnElement[Any] | None = None, top: int = 5) -> tuple[list[Row], Groups]:
+    """Per metric, bucket, (top) group and bin of the records matching `filters`: how many records, values, their
+    sums, smallest and largest. The records are read once, into a small table (a CTE used several times, which
+    both databases materialize) of bucket, group, values and bins, then grouped once per metric."""
     dialect = session.get_bind().dialect.name
     values = [value_of(m) for m in metrics]
-    # Bins and bucket are columns of the CTE so that each GROUP BY names plain columns (PostgreSQL would see
-    # expressions' bound parameters as different expressions).
+    # Bins, bucket and group are columns of the CTE so that each GROUP BY names plain columns (PostgreSQL would
+    # see expressions' bound parameters as different expressions).
     per_record = (select(bucket_index(dialect, origin, bucket_s).label("b"),
                          *([group.label("g")] if group is not None else []),
                          *(v.label(f"v{i}") for i, v in enumerate(values)),
@@ -177,29 +186,35 @@ def aggregate(session: Session, metrics: Sequence[str], filters: Sequence[Column
                   .where(*filters).cte("per_record"))
     c = per_record.c
     grouped = [c.g] if group is not None else []
+    kept: list[ColumnElement[bool]] = []
     parts = []
+    if group is not None:
+        n = func.count()
+        ranked = (select(c.g, n.label("n"), func.count().over().label("groups")).group_by(c.g)
+                  .order_by(n.desc(), c.g).limit(top).cte("ranked"))
+        kept.append(c.g.in_(select(ranked.c.g)))
+        # The ranking rides along as rows of metric -1: its `b` is how many values there are, `records` its count.
+        parts.append(select(literal(-1, Integer), ranked.c.groups, cast(null(), Integer), ranked.c.g, ranked.c.n,
+                            literal(0, Integer), cast(null(), Float), cast(null(), Float), cast(null(), Float),
+                            cast(null(), Float)))
     for i in range(len(metrics)):
         v, bin_ = c[f"v{i}"], c[f"bin{i}"]
-        parts.append(select(literal(i, Integer).label("k"), c.b, bin_.label("bin"), *grouped, func.count(),
-                            func.count(v), func.sum(v), func.sum(v * v), func.min(v), func.max(v))
-                     .group_by(c.b, bin_, *grouped))
+        parts.insert(i, select(literal(i, Integer).label("k"), c.b, bin_.label("bin"), *grouped, func.count(),
+                               func.count(v), func.sum(v), func.sum(v * v), func.min(v), func.max(v))
+                     .where(*kept).group_by(c.b, bin_, *grouped))
     out = []
+    ranking: list[tuple[int, str]] = []
+    groups = 0
     for r in session.execute(union_all(*parts) if len(parts) > 1 else parts[0]):
         k, b, bin_, *rest = r
         g = rest.pop(0) if group is not None else None
         records, count, total, total_sq, low, high = rest
+        if k < 0:
+            ranking.append((-int(records), str(g)))
+            groups = int(b)
+            continue
         out.append(Row(metric=metrics[k], bucket=int(b), group=g, bin=None if bin_ is None else int(bin_),
                        records=int(records), count=int(count), total=float(total or 0.0),
                        total_sq=float(total_sq or 0.0), low=low, high=high))
-    return out
-
-
-def top_groups(session: Session, group: ColumnElement[Any], filters: Sequence[ColumnElement[bool]],
-               top: int) -> tuple[list[str], int]:
-    """The `top` values of `group` with the most matching records (ties by name), and how many others there are."""
-    per_record = select(group.label("g")).where(*filters).subquery("grouped")
-    n = func.count()
-    stmt = (select(per_record.c.g, n, func.count().over()).group_by(per_record.c.g)
-            .order_by(n.desc(), per_record.c.g).limit(top))
-    found = session.execute(stmt).all()
-    return [g for g, _, _ in found], (max(0, int(found[0][2]) - top) if found else 0)
+    # Ties in the order Python names them, whatever the database's collation.
+    return out, Groups(top=[g for _, g in sorted(ranking)], left_out=max(0, groups - top))

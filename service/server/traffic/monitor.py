@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from ragmeter.service.rows import RowStatus
-from ragmeter.service.server.traffic.buckets import Agg, aggregate, meta_text, top_groups
+from ragmeter.service.server.traffic.buckets import Agg, aggregate, meta_text
 from ragmeter.service.server.traffic.tables import PASS_RATE, WATCHED, Record, Rollup
 
 SERIES = (*WATCHED, PASS_RATE)
@@ -36,11 +36,13 @@ class Bucket(BaseModel):
     count: int = Field(description="Values in the bucket (for the pass rate: records with a gate verdict).")
     nulls: int = Field(description="Finished records in the bucket without a value: a null score or an error.")
     mean: float | None = Field(description="Mean score, or the share of records whose gate passed.")
-    p10: float | None = Field(description="10th percentile of the scores; null for the pass rate.")
+    p10: float | None = Field(description="10th percentile of the scores, from a 20-bin histogram with each bin's "
+                                          "smallest and largest score (within 0.05, usually far closer); null for "
+                                          "the pass rate.")
     ci95: tuple[float, float] | None = Field(description="95% interval of the mean (t) or pass rate (Wilson); "
                                                          "null below two values.")
-    rolled_up: bool = Field(False, description="Part of the bucket was read from hourly roll-ups: p10 is then "
-                                               "read from a 20-bin histogram (within 0.05).")
+    rolled_up: bool = Field(False, description="Part of the bucket was read from hourly roll-ups, which keep only "
+                                               "the histogram's counts: p10 is then within 0.05.")
 
 
 class Series(BaseModel):
@@ -97,19 +99,14 @@ def series(session: Session, q: Query) -> SeriesResult:
     sliced = bool(q.where or q.group_by)
     filters = [tenant_is(Record.tenant, q.tenant), Record.app == q.app, Record.ts >= q.start, Record.ts < q.end,
                Record.status.in_(FINISHED), *(meta_text(dialect, k) == v for k, v in q.where.items())]
-    groups: list[str | None] = [None]
-    left_out = 0
     label = meta_text(dialect, q.group_by) if q.group_by else None
-    if label is not None:
-        top, left_out = top_groups(session, label, filters, q.top)
-        groups = list(top)
-        filters.append(label.in_(top))
+    rows, ranked = aggregate(session, q.metrics, filters, origin, q.bucket_s, label, q.top)
+    groups: list[str | None] = [None] if label is None else list(ranked.top)
     aggs = {(g, m): [Agg() for _ in starts] for g in groups for m in q.metrics}
-    if label is None or groups:
-        for row in aggregate(session, q.metrics, filters, origin, q.bucket_s, label):
-            if 0 <= row.bucket < count:
-                aggs[(row.group, row.metric)][row.bucket].add_bin(row.bin, row.records, row.count, row.total,
-                                                                  row.total_sq, row.low, row.high)
+    for row in rows:
+        if 0 <= row.bucket < count:
+            aggs[(row.group, row.metric)][row.bucket].add_bin(row.bin, row.records, row.count, row.total,
+                                                              row.total_sq, row.low, row.high)
     notes: list[str] = []
     rolled = _add_rollups(session, aggs, q, origin, count) if not sliced else 0
     if sliced and _has_rollups(session, q):
@@ -125,7 +122,7 @@ def series(session: Session, q: Query) -> SeriesResult:
                                                                                      strict=True)])
            for g in groups for m in q.metrics]
     return SeriesResult(app=q.app, start=q.start, end=q.end, bucket_s=q.bucket_s, where=q.where, group_by=q.group_by,
-                        series=out, groups_left_out=left_out, notes=notes)
+                        series=out, groups_left_out=ranked.left_out, notes=notes)
 
 
 def _epoch(ts: datetime) -> float:
