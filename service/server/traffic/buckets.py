@@ -3,9 +3,9 @@
 The database returns one row per (metric, bucket[, group], histogram bin) instead of one per record: the
 count of records, of values, their sum, sum of squares, minimum and maximum. These are the statistics an
 hourly roll-up keeps (less the bins' minimum and maximum), so `Agg` folds raw buckets and roll-ups alike:
-the mean's interval is exact from the sums; p10 is read from the 20-bin histogram, its order statistics placed
-between their bin's smallest and largest value (exact at those two, within the bin's spread, at most 0.05,
-between), or spread evenly across the bin where a roll-up contributed (within 0.05).
+the mean's interval is exact from the sums. p10 is read from the 20-bin histogram: its order statistics are
+placed evenly between their bin's smallest and largest value, so within that spread (at most 0.05) and exact
+for a bin of one or two values; where a roll-up contributed to a bin, evenly across the bin (within 0.05).
 """
 from __future__ import annotations
 
