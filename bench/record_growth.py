@@ -3,7 +3,8 @@
 Inserts N realistic scored records (a real SampleResult from the stub judge, four metric columns, metadata)
 into SQLite and PostgreSQL (a database it creates and drops), measures the database's size before and after,
 rolls them all up (retention) and measures the roll-ups' size, then prints bytes per record and per million.
-With --query it also times GET /v1/monitor/series's work over 24 h of the inserted records.
+With --query it also times GET /v1/monitor/series's work over 24 h of the inserted records (best of 3): plain,
+filtered on a metadata field, and grouped by one.
 
     .venv/bin/python bench/record_growth.py --records 100000 --query
 """
@@ -80,13 +81,18 @@ def _relation_size(store: Store, table: str) -> int:
         return int(conn.execute(text(f"SELECT pg_total_relation_size('{table}')")).scalar_one())
 
 
-def timed_query(store: Store, end: datetime, where: dict[str, str] | None = None) -> float:
-    started = time.perf_counter()
-    with store.session() as s:
-        result = series(s, Query(tenant=None, app="app0", start=end - timedelta(hours=24), end=end, bucket_s=900,
-                                 where=where or {}))
-    assert result.series[0].count > 0
-    return time.perf_counter() - started
+def timed_query(store: Store, end: datetime, where: dict[str, str] | None = None, group_by: str | None = None,
+                repeat: int = 3) -> float:
+    """The best of `repeat` runs (the development machine is shared: the best run is the least disturbed)."""
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.perf_counter()
+        with store.session() as s:
+            result = series(s, Query(tenant=None, app="app0", start=end - timedelta(hours=24), end=end, bucket_s=900,
+                                     where=where or {}, group_by=group_by))
+        best = min(best, time.perf_counter() - started)
+        assert result.series[0].count > 0
+    return best
 
 
 def measure(name: str, url: str, path: Path | None, n: int, query_n: int) -> None:
@@ -105,11 +111,16 @@ def measure(name: str, url: str, path: Path | None, n: int, query_n: int) -> Non
               f"independent of the records per hour)")
         if query_n:
             fill(store, query_n, end, span_h=24, apps=1)
+            if path is None:  # as autovacuum would soon after such a burst: the planner's row counts
+                with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                    conn.execute(text("ANALYZE records"))
             plain = timed_query(store, end)
             sliced = timed_query(store, end, {"model": "gpt-4o"})
-            print(f"{name}: 24 h series (5 series, 96 buckets) over {query_n} records of one app: {plain:.2f} s "
-                  f"= {plain * 1e6 / query_n:.1f} s per million; with a metadata filter {sliced:.2f} s "
-                  f"= {sliced * 1e6 / query_n:.1f} s per million (linear in the records read)")
+            grouped = timed_query(store, end, group_by="model")
+            print(f"{name}: 24 h series (5 series, 96 buckets) over {query_n} records of one app, best of 3: "
+                  f"{plain:.2f} s = {plain * 1e6 / query_n:.1f} s per million; with a metadata filter {sliced:.2f} s "
+                  f"= {sliced * 1e6 / query_n:.1f} s per million; grouped by a metadata field {grouped:.2f} s "
+                  f"= {grouped * 1e6 / query_n:.1f} s per million")
     finally:
         store.close()
 

@@ -54,8 +54,15 @@ def parse_where(values: list[str]) -> dict[str, str]:
         key, sep, wanted = value.partition(":")
         if not sep or not key.strip():
             raise _invalid("where", f"{value!r} is not key:value (e.g. where=model:gpt-4o)")
-        where[key.strip()] = wanted.strip()
+        where[_key("where", key.strip())] = wanted.strip()
     return where
+
+
+def _key(name: str, key: str) -> str:
+    # Keys are read with SQLite's JSON paths, where '"' and '\\' cannot be written (as in the batch row browser).
+    if '"' in key or "\\" in key:
+        raise _invalid(name, f"{key!r}: a metadata key cannot hold '\"' or '\\\\'")
+    return key
 
 
 @router.get("/apps", responses=errors(401, 429))
@@ -100,7 +107,8 @@ async def get_series(
         raise _invalid("bucket", f"{size} s cuts the window into more than {MAX_BUCKETS} buckets; choose a larger one")
     query = Query(tenant=tenant, app=app, start=start_at, end=end_at, bucket_s=size,
                   metrics=tuple(m for m in SERIES if m in metric) if metric else SERIES,
-                  where=parse_where(where or []), group_by=group_by or None, top=top)
+                  where=parse_where(where or []), group_by=_key("group_by", group_by) if group_by else None,
+                  top=top)
     return await asyncio.to_thread(_with_session, store, lambda s: monitor.series(s, query))
 
 

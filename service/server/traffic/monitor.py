@@ -2,30 +2,28 @@
 count, mean, p10 and a 95% interval; sliced by metadata; raw records where kept, hourly roll-ups past retention.
 
 The mean's interval is Student's t from the count, sum and sum of squares, so a bucket read from roll-ups has the
-same interval as it had from its raw records; the pass rate's is Wilson's. p10 is exact over raw records and read
-from the roll-ups' 20-bin histogram (within 0.05) once part of a bucket was rolled up (`rolled_up` says so).
+same interval as it had from its raw records; the pass rate's is Wilson's. The database computes the buckets
+(buckets.py): p10 comes from a 20-bin histogram, within 0.05 of the exact p10 (much closer from raw records,
+whose bins' smallest and largest values are known; see buckets.py), also where part of a bucket was rolled up
+(`rolled_up` says so). Slices filter and group on the metadata's JSON in SQL.
 """
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import numpy as np
 from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from ragmeter.service.analysis.stats import mean_ci, wilson_ci
-from ragmeter.service.metadata import value_label
 from ragmeter.service.rows import RowStatus
+from ragmeter.service.server.traffic.buckets import Agg, aggregate, meta_text
 from ragmeter.service.server.traffic.tables import PASS_RATE, WATCHED, Record, Rollup
 
 SERIES = (*WATCHED, PASS_RATE)
 FINISHED = (RowStatus.SCORED.value, RowStatus.ERROR.value)
 RECORDS = "records"  # the roll-up row that counts an hour's finished records (total: how many were errors)
-BINS = 20
 HOUR_S = 3600
 # Bucket sizes offered by the automatic choice: the smallest giving at most TARGET_BUCKETS buckets.
 AUTO_BUCKETS_S = (60, 300, 900, 3600, 6 * 3600, 86400, 7 * 86400)
@@ -38,11 +36,13 @@ class Bucket(BaseModel):
     count: int = Field(description="Values in the bucket (for the pass rate: records with a gate verdict).")
     nulls: int = Field(description="Finished records in the bucket without a value: a null score or an error.")
     mean: float | None = Field(description="Mean score, or the share of records whose gate passed.")
-    p10: float | None = Field(description="10th percentile of the scores; null for the pass rate.")
+    p10: float | None = Field(description="10th percentile of the scores, from a 20-bin histogram with each bin's "
+                                          "smallest and largest score (within 0.05, usually far closer); null for "
+                                          "the pass rate.")
     ci95: tuple[float, float] | None = Field(description="95% interval of the mean (t) or pass rate (Wilson); "
                                                          "null below two values.")
-    rolled_up: bool = Field(False, description="Part of the bucket was read from hourly roll-ups: p10 is then "
-                                               "read from a 20-bin histogram (within 0.05).")
+    rolled_up: bool = Field(False, description="Part of the bucket was read from hourly roll-ups, which keep only "
+                                               "the histogram's counts: p10 is then within 0.05.")
 
 
 class Series(BaseModel):
@@ -90,103 +90,23 @@ def rollup_tenant(tenant: str | None) -> str:
     return tenant or ""
 
 
-def hist20(values: np.ndarray) -> np.ndarray:
-    """Counts of `values` (in [0, 1]) in 20 equal bins; 1.0 falls in the last."""
-    return np.bincount(np.clip((values * BINS).astype(int), 0, BINS - 1), minlength=BINS)
-
-
-def hist_quantile(hist: np.ndarray, q: float) -> float | None:
-    """The q-quantile from a 20-bin histogram: each order statistic placed inside its bin (so within 0.05 of its
-    true value), then interpolated between the two around the quantile as np.percentile does."""
-    n = int(hist.sum())
-    if n == 0:
-        return None
-    cumulative = np.cumsum(hist)
-
-    def order_stat(k: int) -> float:  # the k-th smallest value, 1-based
-        b = int(np.searchsorted(cumulative, k))
-        before = int(cumulative[b - 1]) if b else 0
-        return float((b + (k - before - 0.5) / hist[b]) / BINS)
-
-    rank = q * (n - 1)
-    low = int(rank)
-    if low + 1 >= n:
-        return order_stat(n)
-    return order_stat(low + 1) + (rank - low) * (order_stat(low + 2) - order_stat(low + 1))
-
-
-@dataclass
-class Agg:
-    """One bucket of one series while it is being read: raw values and roll-up sums."""
-
-    records: int = 0
-    n: int = 0
-    total: float = 0.0
-    total_sq: float = 0.0
-    values: list[np.ndarray] = field(default_factory=list)
-    hist: np.ndarray | None = None
-
-    def add_values(self, values: np.ndarray, records: int) -> None:
-        self.records += records
-        self.n += len(values)
-        self.total += float(values.sum())
-        self.total_sq += float((values * values).sum())
-        self.values.append(values)
-
-    def add_rollup(self, count: int, total: float, total_sq: float, hist: list[int]) -> None:
-        self.n += count
-        self.total += total
-        self.total_sq += total_sq
-        self.hist = (self.hist if self.hist is not None else np.zeros(BINS, dtype=int)) + np.array(hist, dtype=int)
-
-    def bucket(self, start: datetime, pass_rate: bool) -> Bucket:
-        nulls = max(0, self.records - self.n)
-        if self.n == 0:
-            return Bucket(start=start, count=0, nulls=nulls, mean=None, p10=None, ci95=None,
-                          rolled_up=self.hist is not None)
-        values = np.concatenate(self.values) if self.values else np.zeros(0)
-        ci = wilson_ci(round(self.total), self.n) if pass_rate else mean_ci(self.n, self.total, self.total_sq)
-        if pass_rate:
-            p10 = None
-        elif self.hist is None:
-            p10 = float(np.percentile(values, 10))
-        else:
-            p10 = hist_quantile(self.hist + hist20(values), 0.1)
-        return Bucket(start=start, count=self.n, nulls=nulls, mean=_r(self.total / self.n), p10=_r(p10),
-                      ci95=(_r(ci[0]), _r(ci[1])) if ci else None, rolled_up=self.hist is not None)
-
-
-def _r(value: float | None) -> float | None:
-    return None if value is None else round(min(1.0, max(0.0, value)), 4)
-
-
-def _epoch(ts: datetime) -> float:
-    return (ts if ts.tzinfo else ts.replace(tzinfo=UTC)).timestamp()
-
-
 def series(session: Session, q: Query) -> SeriesResult:
     """The query's series: one per metric (and group_by value, top N by count), each a list of buckets."""
     origin = int(_epoch(q.start)) // q.bucket_s * q.bucket_s
     count = max(1, -(-(int(_epoch(q.end)) - origin) // q.bucket_s))
     starts = [datetime.fromtimestamp(origin + i * q.bucket_s, UTC) for i in range(count)]
+    dialect = session.get_bind().dialect.name
     sliced = bool(q.where or q.group_by)
-    columns = [Record.ts, *(getattr(Record, m) for m in WATCHED if m in q.metrics), Record.gate_passed]
-    stmt = (select(*columns, *([Record.meta] if sliced else []))
-            .where(tenant_is(Record.tenant, q.tenant), Record.app == q.app, Record.ts >= q.start,
-                   Record.ts < q.end, Record.status.in_(FINISHED)))
-    rows = list(session.execute(stmt).all())
-    groups: list[str | None] = [None]
-    left_out = 0
-    if sliced:
-        rows = [r for r in rows if all(value_label((r[-1] or {}).get(k)) == v for k, v in q.where.items())]
-    labels: list[str | None] = [None] * len(rows)
-    if q.group_by:
-        labels = [value_label((r[-1] or {}).get(q.group_by)) for r in rows]
-        ranked = Counter(labels).most_common()
-        groups, left_out = [g for g, _ in ranked[:q.top]], max(0, len(ranked) - q.top)
+    filters = [tenant_is(Record.tenant, q.tenant), Record.app == q.app, Record.ts >= q.start, Record.ts < q.end,
+               Record.status.in_(FINISHED), *(meta_text(dialect, k) == v for k, v in q.where.items())]
+    label = meta_text(dialect, q.group_by) if q.group_by else None
+    rows, ranked = aggregate(session, q.metrics, filters, origin, q.bucket_s, label, q.top)
+    groups: list[str | None] = [None] if label is None else list(ranked.top)
     aggs = {(g, m): [Agg() for _ in starts] for g in groups for m in q.metrics}
-    if rows:
-        _add_raw(aggs, rows, labels, groups, q, origin)
+    for row in rows:
+        if 0 <= row.bucket < count:
+            aggs[(row.group, row.metric)][row.bucket].add_bin(row.bin, row.records, row.count, row.total,
+                                                              row.total_sq, row.low, row.high)
     notes: list[str] = []
     rolled = _add_rollups(session, aggs, q, origin, count) if not sliced else 0
     if sliced and _has_rollups(session, q):
@@ -198,31 +118,15 @@ def series(session: Session, q: Query) -> SeriesResult:
     if q.bucket_s < HOUR_S and rolled:
         notes.append("Roll-ups are hourly: each rolled-up hour is counted in the bucket where it starts.")
     out = [Series(metric=m, group=g, count=sum(a.n for a in aggs[(g, m)]),
-                  buckets=[a.bucket(s, m == PASS_RATE) for a, s in zip(aggs[(g, m)], starts, strict=True)])
+                  buckets=[Bucket(start=s, **a.stats(m == PASS_RATE)) for a, s in zip(aggs[(g, m)], starts,
+                                                                                     strict=True)])
            for g in groups for m in q.metrics]
     return SeriesResult(app=q.app, start=q.start, end=q.end, bucket_s=q.bucket_s, where=q.where, group_by=q.group_by,
-                        series=out, groups_left_out=left_out, notes=notes)
+                        series=out, groups_left_out=ranked.left_out, notes=notes)
 
 
-def _add_raw(aggs: dict, rows: list, labels: list[str | None], groups: list[str | None], q: Query,
-             origin: int) -> None:
-    stamps = np.array([_epoch(r[0]) for r in rows])
-    index = ((stamps - origin) // q.bucket_s).astype(int)
-    watched = [m for m in WATCHED if m in q.metrics]
-    table = {m: np.array([np.nan if r[i + 1] is None else r[i + 1] for r in rows], dtype=float)
-             for i, m in enumerate(watched)}
-    gate_at = 1 + len(watched)
-    table[PASS_RATE] = np.array([np.nan if r[gate_at] is None else float(r[gate_at]) for r in rows], dtype=float)
-    label_array = np.array(labels, dtype=object)
-    for g in groups:
-        mine = np.flatnonzero(label_array == g) if q.group_by else np.arange(len(rows))
-        order = mine[np.argsort(index[mine], kind="stable")]
-        edges = np.searchsorted(index[order], np.arange(len(aggs[(g, q.metrics[0])]) + 1))
-        for m in q.metrics:
-            column = table[m][order]
-            for b, agg in enumerate(aggs[(g, m)]):
-                chunk = column[edges[b]:edges[b + 1]]
-                agg.add_values(chunk[~np.isnan(chunk)], len(chunk))
+def _epoch(ts: datetime) -> float:
+    return (ts if ts.tzinfo else ts.replace(tzinfo=UTC)).timestamp()
 
 
 def _rollup_query(q: Query):

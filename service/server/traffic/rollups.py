@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 
 from ragmeter.service.rows import RowStatus
 from ragmeter.service.server.batches.store import Store, now
-from ragmeter.service.server.traffic.monitor import FINISHED, HOUR_S, RECORDS, hist20, rollup_tenant
+from ragmeter.service.server.traffic.buckets import hist20
+from ragmeter.service.server.traffic.monitor import FINISHED, HOUR_S, RECORDS, rollup_tenant
 from ragmeter.service.server.traffic.tables import PASS_RATE, WATCHED, Record, Rollup
 
 log = logging.getLogger("ragmeter.traffic")

@@ -22,13 +22,16 @@ WATCHED = ("faithfulness", "answer_relevancy", "context_precision", "context_rec
 # What a rule or a chart may watch besides those: the share of records whose gate passed.
 PASS_RATE = "gate_pass_rate"
 DEFAULT_APP = "default"
+COVERED = ("status", *WATCHED, "gate_passed")
 
 
 class Record(Base):
     __tablename__ = "records"
-    # status+received_at: the runner claims the oldest pending record without sorting the backlog; status+tenant:
-    # a tenant's backlog is counted on each POST /v1/records without reading its scored records.
-    __table_args__ = (Index("ix_records_tenant_app_ts", "tenant", "app", "ts"),
+    # An app's records by time, covering what monitoring and alerts read (status, scores, gate): a series scans
+    # this index alone instead of each record's row, whose scores sit behind kilobytes of JSON. status+received_at:
+    # the runner claims the oldest pending record without sorting the backlog; status+tenant: a tenant's backlog is
+    # counted on each POST /v1/records without reading its scored records.
+    __table_args__ = (Index("ix_records_tenant_app_ts", "tenant", "app", "ts", *COVERED),
                       Index("ix_records_status_received", "status", "received_at"),
                       Index("ix_records_status_tenant", "status", "tenant"),
                       # across apps by time: retention's oldest-hour search, the Prometheus window's scrape
@@ -43,8 +46,10 @@ class Record(Base):
     trace_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # tenant, app and the caller's own id: a retried send of the same record is stored once.
     dedupe_key: Mapped[str | None] = mapped_column(String(400), nullable=True, unique=True)
+    # The sample's metadata, sliced on by monitoring; before the large JSON columns, so that SQLite finds it in
+    # a row's first page (the migration creates the columns in this order).
+    meta: Mapped[dict] = mapped_column(JSON, default=dict)
     sample: Mapped[dict] = mapped_column(JSON)
-    meta: Mapped[dict] = mapped_column(JSON, default=dict)  # the sample's metadata, sliced on by monitoring
     metrics: Mapped[list] = mapped_column(JSON)
     gate: Mapped[dict] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default=RowStatus.PENDING)
