@@ -38,7 +38,8 @@ def guard_verdicts(judge: EmbeddedJudge, row: dict) -> list[tuple[str, str]]:
     stream = StreamContext(row["user_input"], row["retrieved_contexts"])
     index_contexts(judge, stream)
     prefetch(judge, stream, stream.question, 1_000)
-    buffer, out, asked = SentenceBuffer(), [], 0
+    buffer, asked = SentenceBuffer(), 0
+    out: list[tuple[str, str]] = []
     for token in [*TOKEN.findall(row["response"]), None]:
         sentences = buffer.finish() if token is None else buffer.feed(token)
         if sentences:
