@@ -37,7 +37,6 @@ def full_verdicts(judge: EmbeddedJudge, row: dict) -> list[tuple[str, str]]:
 def guard_verdicts(judge: EmbeddedJudge, row: dict) -> list[tuple[str, str]]:
     stream = StreamContext(row["user_input"], row["retrieved_contexts"])
     index_contexts(judge, stream)
-    prefetch(judge, stream, stream.question, 1_000)
     buffer, asked = SentenceBuffer(), 0
     out: list[tuple[str, str]] = []
     for token in [*TOKEN.findall(row["response"]), None]:

@@ -189,8 +189,10 @@ def prefetch(judge: EmbeddedJudge, stream: StreamContext, partial: str, limit: i
     complete; most are then encoded before its last token. Returns True when more remain to encode.
     """
     partial = partial.strip()
-    if partial != stream.question and len(text.words(partial)) <= SHORT_ANSWER_WORDS:
-        return False  # a short claim is matched with its question: the question's own candidates stand in
+    if len(text.words(partial)) <= SHORT_ANSWER_WORDS:
+        # A short claim is matched with its question, whose candidates are most of the contexts (encoding them
+        # ahead cost 4 times the encoding on rag_bench for 6% fewer encodes at a sentence's end): not prefetched.
+        return False
     resolved = resolve(partial, stream.subject)
     todo = needed_sentences(Claim.of(resolved), stream.index)
     if todo:

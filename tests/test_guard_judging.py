@@ -57,8 +57,6 @@ def streamed(judge: EmbeddedJudge, answer: str, contexts: list[str], prefetching
     """The guard's claim verdicts for the answer fed a token at a time (prefetching as the server does)."""
     stream = StreamContext(QUESTION, contexts)
     index_contexts(judge, stream)
-    if prefetching:
-        prefetch(judge, stream, QUESTION, 1_000)
     buffer, verdicts = SentenceBuffer(), []
     for token in [*tokens(answer), None]:
         sentences = buffer.finish() if token is None else buffer.feed(token)

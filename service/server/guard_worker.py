@@ -29,8 +29,7 @@ class GuardWorker:
     def __init__(self, judge: EmbeddedJudge):
         self.judge = judge
         self._waiting: list[tuple[StreamContext, list[ClaimText], asyncio.Future]] = []
-        # What to prefetch for, in turn: each stream's question (at its start), then its sentence still streaming.
-        self._partial: dict[tuple[int, bool], tuple[StreamContext, str]] = {}
+        self._partial: dict[int, tuple[StreamContext, str]] = {}  # each stream's sentence still streaming
         self._wake = asyncio.Event()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="ragmeter-guard")
         self._task: asyncio.Task | None = None
@@ -43,24 +42,17 @@ class GuardWorker:
         return await future
 
     async def index(self, stream: StreamContext) -> None:
-        """Split and index the stream's contexts (cached by content), off the event loop.
-
-        A short claim ("Delhi.") is matched with its question, so the sentences closest to the question are
-        the first prefetched.
-        """
+        """Split and index the stream's contexts (cached by content), off the event loop; nothing is encoded."""
         await asyncio.to_thread(index_contexts, self.judge, stream)
-        self._partial[(id(stream), False)] = (stream, stream.question)
-        self._kick()
 
     def prefetch(self, stream: StreamContext, partial: str) -> None:
         """Note the text of the stream's sentence still streaming; its candidates are encoded when nothing waits."""
-        self._partial[(id(stream), True)] = (stream, partial)  # streams take turns: a stream keeps its place
+        self._partial[id(stream)] = (stream, partial)  # streams take turns: a stream keeps its place
         self._kick()
 
     def forget(self, stream: StreamContext) -> None:
         """The stream ended: nothing more to prefetch for it."""
-        self._partial.pop((id(stream), False), None)
-        self._partial.pop((id(stream), True), None)
+        self._partial.pop(id(stream), None)
 
     def _kick(self) -> None:
         if self._task is None or self._task.done():
