@@ -123,7 +123,14 @@ def test_sentences_split_across_many_deltas_and_several_in_one_delta():
 
 @pytest.mark.parametrize("answer", [FAITHFUL, INVENTED, "He moved to the U.S. He left in 2001. It cost $3.5 million.",
                                     "Mr. J. R. Smith, i.e. the founder, sold it for 4.2 bn. Why? Nobody knows!",
-                                    "Steps:\n1. Boil water.\n2. Add 2.5 g of tea. Wait 3 min."])
+                                    "Steps:\n1. Boil water.\n2. Add 2.5 g of tea. Wait 3 min.",
+                                    # quotations, brackets and ellipses: the whole-answer split keeps them whole
+                                    'Mark Ronson\'s "Uptown Funk!" featuring Bruno Mars broke the record. It lasted.',
+                                    "About 3% of the 1940 population (est. 2.3 billion) died. So the answer is 821.",
+                                    '"You\'re a star with a trust fund. Stop the hood stuff!" he said. Then he left.',
+                                    "The show gives away a car ... accidentally. A model makes a mistake.",
+                                    "He condemned the attack on the South Korea-U.S. alliance. Police said so.",
+                                    'She called him "moronic and despicable." Critics agreed.'])
 def test_streamed_sentences_are_the_judges_own_split_of_the_whole_answer(answer):
     from ragmeter.metrics.judges.embedded import text
 
@@ -132,7 +139,8 @@ def test_streamed_sentences_are_the_judges_own_split_of_the_whole_answer(answer)
 
 def test_which_endings_wait_for_more_text():
     assert ends_sentence("It is done.") and ends_sentence("Really?") and ends_sentence('He said "stop."')
-    for pending in ("It costs 3.", "I met Dr.", "Tools, e.g.", "Signed J.", "In the U.S.", "No end"):
+    for pending in ("It costs 3.", "I met Dr.", "Tools, e.g.", "Signed J.", "In the U.S.", "No end",
+                    'He hosted "You Bet!', 'He hosted "You Bet!"', "(est.", "South Korea-U."):
         assert not ends_sentence(pending), pending
 
 

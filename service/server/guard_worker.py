@@ -1,50 +1,58 @@
 """The streaming guard's embedded-judge worker: one thread judges the sentences of every open stream.
 
-Sentences that wait are judged together (one encoder run for all their claims), ahead of the warm-up
-work that encodes new streams' context sentences in small chunks between batches. One thread, because
-onnxruntime already spreads one run over every core: two runs at once only queue for them.
+A new stream's contexts are split and indexed (off the event loop), never encoded whole: each sentence's
+claims encode only the few context sentences they share most words with, as the full judge does, so a
+sentence waits for its own work and for the sentences ahead of it, not for other streams' contexts.
+Complete sentences are judged in arrival order, a few at a time (`MAX_BATCH`): on the CPU a batch costs
+about the sum of its texts, so a large batch only makes its first sentence wait for its last. When no
+sentence waits, the worker encodes the likely candidates of the sentences still streaming (`prefetch`), a
+text or two at a time, so that a sentence's verdict mostly waits only for its own claims' encoding. One
+thread, because onnxruntime already spreads one run over every core: two runs at once only queue for them.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 from ragmeter.metrics.judgements import ClaimVerdict
 from ragmeter.metrics.judges.embedded.claims import ClaimText
 from ragmeter.metrics.judges.embedded.judge import EmbeddedJudge
-from ragmeter.metrics.judges.embedded.support import ContextIndex
-from ragmeter.metrics.streaming import StreamContext, encode_sentences, index_contexts, judge_batch, unencoded
+from ragmeter.metrics.streaming import StreamContext, index_contexts, judge_batch, prefetch
 
 log = logging.getLogger("ragmeter.guard")
-MAX_BATCH = 32  # sentences per encoder run
-WARM_CHUNK = 8  # context sentences per warm-up run: about 15 ms, the most a waiting sentence is held up
+MAX_BATCH = 4  # sentences per encoder run
+PREFETCH_TEXTS = 1  # context sentences per prefetch run: the most a sentence that arrives meanwhile waits for
 
 
 class GuardWorker:
     def __init__(self, judge: EmbeddedJudge):
         self.judge = judge
         self._waiting: list[tuple[StreamContext, list[ClaimText], asyncio.Future]] = []
-        self._warm: deque[list[tuple[ContextIndex, int]]] = deque()
+        self._partial: dict[int, tuple[StreamContext, str]] = {}  # each stream's sentence still streaming
         self._wake = asyncio.Event()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="ragmeter-guard")
         self._task: asyncio.Task | None = None
 
     async def judge_claims(self, stream: StreamContext, claims: list[ClaimText]) -> list[ClaimVerdict]:
-        """The claims' verdicts, judged in the next batch."""
+        """The claims' verdicts, judged in turn with the other streams' sentences."""
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         self._waiting.append((stream, claims, future))
         self._kick()
         return await future
 
     async def index(self, stream: StreamContext) -> None:
-        """Split the stream's contexts (off the event loop), then queue their sentences for warm-up encoding."""
+        """Split and index the stream's contexts (cached by content), off the event loop; nothing is encoded."""
         await asyncio.to_thread(index_contexts, self.judge, stream)
-        todo = unencoded(stream)
-        for i in range(0, len(todo), WARM_CHUNK):
-            self._warm.append(todo[i:i + WARM_CHUNK])
+
+    def prefetch(self, stream: StreamContext, partial: str) -> None:
+        """Note the text of the stream's sentence still streaming; its candidates are encoded when nothing waits."""
+        self._partial[id(stream)] = (stream, partial)  # streams take turns: a stream keeps its place
         self._kick()
+
+    def forget(self, stream: StreamContext) -> None:
+        """The stream ended: nothing more to prefetch for it."""
+        self._partial.pop(id(stream), None)
 
     def _kick(self) -> None:
         if self._task is None or self._task.done():
@@ -56,28 +64,37 @@ class GuardWorker:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._waiting or self._warm:
-                if self._waiting:
-                    batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
-                    live = [b for b in batch if not b[2].done()]  # a closed stream's sentences are dropped
-                    try:
-                        results = await loop.run_in_executor(self._pool, judge_batch, self.judge,
-                                                             [(s, c) for s, c, _ in live])
-                    except Exception as error:  # noqa: BLE001 - handed to each waiting stream, which reports it
-                        log.exception("guard: judging a batch failed")
-                        for _, _, future in live:
-                            if not future.done():
-                                future.set_exception(error)
-                        continue
-                    for (_, _, future), verdicts in zip(live, results, strict=True):
+            while self._waiting or self._partial:
+                if not self._waiting:
+                    await self._prefetch(loop)
+                    continue
+                batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
+                live = [b for b in batch if not b[2].done()]  # a closed stream's sentences are dropped
+                if not live:
+                    continue
+                try:
+                    results = await loop.run_in_executor(self._pool, judge_batch, self.judge,
+                                                         [(s, c) for s, c, _ in live])
+                except Exception as error:  # noqa: BLE001 - handed to each waiting stream, which reports it
+                    log.exception("guard: judging a batch failed")
+                    for _, _, future in live:
                         if not future.done():
-                            future.set_result(verdicts)
-                else:
-                    chunk = self._warm.popleft()
-                    try:
-                        await loop.run_in_executor(self._pool, encode_sentences, self.judge, chunk)
-                    except Exception:  # noqa: BLE001 - warm-up only: the sentence batch encodes what is missing
-                        log.exception("guard: warm-up encoding failed")
+                            future.set_exception(error)
+                    continue
+                for (_, _, future), verdicts in zip(live, results, strict=True):
+                    if not future.done():
+                        future.set_result(verdicts)
+
+    async def _prefetch(self, loop: asyncio.AbstractEventLoop) -> None:
+        key = next(iter(self._partial))
+        stream, partial = self._partial.pop(key)
+        try:
+            more = await loop.run_in_executor(self._pool, prefetch, self.judge, stream, partial, PREFETCH_TEXTS)
+        except Exception:  # noqa: BLE001 - ahead-of-time work only: judging encodes whatever is missing
+            log.exception("guard: prefetching context sentences failed")
+            return
+        if more and key not in self._partial:
+            self._partial[key] = (stream, partial)
 
     async def aclose(self) -> None:
         if self._task is not None:

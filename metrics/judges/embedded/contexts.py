@@ -61,22 +61,31 @@ class ContextStore:
 
     def embed(self, claims: list[Claim], contexts: list[ContextIndex]) -> None:
         """Encode, in one batch, each claim and every context sentence it will be compared with."""
+        self.embed_groups([(claims, contexts)])
+
+    def embed_groups(self, groups: list[tuple[list[Claim], list[ContextIndex]]]) -> None:
+        """`embed` for several samples' claims (each group against its own contexts), in one encoder batch.
+
+        A claim found verbatim in its contexts is matched without its vector (`best_match`), so it is not encoded.
+        """
         todo: dict[tuple[int, int], tuple[ContextIndex, int]] = {}
-        for claim in claims:
-            for ctx, i in needed_sentences(claim, contexts):
-                todo[(id(ctx), i)] = (ctx, i)
-        probes = list(dict.fromkeys(c.probe for c in claims if c.embedding is None))
+        wanted: list[Claim] = []
+        for claims, contexts in groups:
+            for claim in claims:
+                if claim.embedding is None and not any(claim.verbatim_in(c) for c in contexts):
+                    wanted.append(claim)
+                for ctx, i in needed_sentences(claim, contexts):
+                    todo[(id(ctx), i)] = (ctx, i)
+        probes = list(dict.fromkeys(c.probe for c in wanted))
         sentences = [ctx.probes[i] for ctx, i in todo.values()]
         if not probes and not sentences:
             return
         vectors = self.encode(probes, sentences)
         by_probe = dict(zip(probes, vectors[: len(probes)], strict=True))
-        for claim in claims:
-            if claim.embedding is None:
-                claim.embedding = by_probe[claim.probe]
+        for claim in wanted:
+            claim.embedding = by_probe[claim.probe]
         for (ctx, i), vector in zip(todo.values(), vectors[len(probes):], strict=True):
             ctx.vectors[i] = vector
-
 
 def build_index(context: str) -> ContextIndex:
     sentences = text.sentences(context) or [context]

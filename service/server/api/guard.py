@@ -43,6 +43,8 @@ BAD_DATA = 1007  # a message that is not valid JSON, of an unknown type, out of 
 TOO_BIG = 1009  # contexts or answer over the service's size limits
 TRY_LATER = 1013  # too many guard sessions open; the key's rate limit; the judge's breaker is open
 SERVER_ERROR = 1011  # the judge failed or none is configured
+# Characters (two or three words) the streaming sentence grows by before its candidates are looked up again.
+PREFETCH_EVERY = 12
 _FIELDS = {"user_input": "question", "retrieved_contexts": "contexts", "response": "text"}
 
 
@@ -169,9 +171,11 @@ class Session:
     budget: Budget | None = None
     base_chars: int = 0  # the question's and the contexts' characters, against the sample budget
     judged: int = 0  # sentence messages sent
+    prefetched: int = 0  # characters of the streaming sentence when its candidates were last asked for
 
     async def run(self) -> None:
         receiving = sending = None
+        start: StreamContext | None = None
         try:
             start = await self._start()
             receiving = asyncio.create_task(self._receive(start))
@@ -188,6 +192,8 @@ class Session:
         except WebSocketDisconnect:
             pass
         finally:
+            if start is not None and self.judges.worker is not None:
+                self.judges.worker.forget(start)
             for task in (receiving, sending):
                 if task is not None:
                     task.cancel()
@@ -264,9 +270,14 @@ class Session:
                 raise Problem("text", f"the answer and contexts hold {self.base_chars + size} characters, more than "
                                       f"{self.budget.source}", TOO_BIG)
             self._submit(stream, self.buffer.feed(delta.text))
+            if self.judges.worker is not None and len(self.buffer.pending) >= self.prefetched + PREFETCH_EVERY:
+                self.prefetched = len(self.buffer.pending)
+                self.judges.worker.prefetch(stream, self.buffer.pending)
 
     def _submit(self, stream: StreamContext, sentences: list[Sentence]) -> None:
         now = time.perf_counter()
+        if sentences:
+            self.prefetched = 0
         for sentence in sentences:
             claims = stream.claims(sentence.text)  # here, in order: a pronoun reads the sentence before it
             task = asyncio.create_task(self._verdicts(stream, claims, self.buffer.text[:sentence.end]))
