@@ -253,6 +253,7 @@ def test_record_listener_evaluates_promptly(job_store):
     ({"metric": "helpfulness"}, "metric"), ({"threshold": 1.5}, "threshold"), ({"threshold": -0.1}, "threshold"),
     ({"window_s": 0}, "window_s"), ({"webhook_url": "ftp://example.com/x"}, "webhook_url"),
     ({"webhook_url": "file:///etc/passwd"}, "webhook_url"), ({"min_count": 0}, "min_count"),
+    ({"min_count": 2**63}, "min_count"),
     ({"windw_s": 5}, "windw_s"), ({"slice": {"a\"b": "x"}}, "slice"), ({"name": "a\u0000b"}, "name")])
 def test_bad_rules_are_422_naming_the_field(change, field):
     with TestClient(create_app(settings(), judge=StubJudge())) as client:

@@ -46,7 +46,8 @@ class AlertIn(BaseModel):
     window_s: float = Field(gt=0, le=MAX_WINDOW_S, description="Seconds of records (by their timestamp) in the "
                                                                "window, ending now.")
     threshold: float = Field(ge=0, le=1, description="Breached when the window's mean is below it.")
-    min_count: int = Field(10, ge=1, description="Scored records the window needs before the rule is evaluated.")
+    min_count: int = Field(10, ge=1, le=1_000_000_000,
+                           description="Scored records the window needs before the rule is evaluated.")
     webhook_url: str | None = Field(None, max_length=2000, pattern=NO_NUL,
                                     description="http(s) URL that receives each event.")
     secret: str | None = Field(None, min_length=16, max_length=256, pattern=NO_NUL,
