@@ -20,6 +20,12 @@ class Needs:
     relevance: bool = False         # how well the answer addresses the question
     statements: bool = False        # the reference's statements, each attributed to the contexts
     context_verdicts: bool = False  # each context judged useful or not
+    # Every context that supports each claim and statement (ClaimVerdict.contexts), not only the best one:
+    # RAGChecker's retriever and generator metrics and the citation checks read which chunk holds what.
+    chunk_support: bool = False
+    # The answer's claims checked against the reference, and the reference's statements against the answer
+    # (`Comparison`): answer correctness and RAGChecker's precision and recall. One judge call more.
+    correctness: bool = False
 
     @classmethod
     def union(cls, needs: Iterable[Needs]) -> Needs:
@@ -28,11 +34,11 @@ class Needs:
 
     @property
     def decompose(self) -> bool:
-        return self.claims or self.relevance or self.statements
+        return self.claims or self.relevance or self.statements or self.correctness
 
     @property
     def verify(self) -> bool:
-        return self.claims or self.statements or self.context_verdicts
+        return self.claims or self.statements or self.context_verdicts or self.chunk_support
 
 
 Verdict = Literal["supported", "unsupported", "contradicted"]
@@ -57,6 +63,10 @@ class ClaimVerdict(BaseModel):
     abstained: str | None = Field(default=None, description="Why the judge could not judge this claim "
                                   "(a null reason, e.g. unsupported_language); its verdict then counts for nothing.")
     judged_by: str | None = Field(default=None, description="Which judge decided this verdict (the cascade's).")
+    contexts: list[int] | None = Field(default=None, description="0-based indices of every context that supports "
+                                       "the claim; null when per-chunk support was not asked for.")
+    span: list[int] | None = Field(default=None, description="[start, end) character offsets of the claim in the "
+                                   "response (the closest span when the claim rewords it); null when not found.")
 
 
 class StatementVerdict(BaseModel):
@@ -68,6 +78,8 @@ class StatementVerdict(BaseModel):
     probability: float | None = None
     abstained: str | None = Field(default=None, description="Why the judge could not judge this statement.")
     judged_by: str | None = None
+    contexts: list[int] | None = Field(default=None, description="0-based indices of every context that supports "
+                                       "the statement; null when per-chunk support was not asked for.")
 
 
 class ContextVerdict(BaseModel):
@@ -84,6 +96,28 @@ class Verification(BaseModel):
     claims: list[ClaimVerdict] = []
     statements: list[StatementVerdict] = []
     contexts: list[ContextVerdict] = []
+
+
+class EntailmentVerdict(BaseModel):
+    """Whether one text's item is stated or implied by another text (an answer claim by the reference, or a
+    reference statement by the answer)."""
+
+    text: str
+    entailed: bool
+    reason: str = ""
+    evidence: str = ""
+    probability: float | None = Field(default=None, description="P(entailed), for judges that estimate it.")
+    abstained: str | None = Field(default=None, description="Why the judge could not judge this item.")
+    judged_by: str | None = None
+
+
+class Comparison(BaseModel):
+    """The answer and the reference read against each other, without the contexts."""
+
+    claims: list[EntailmentVerdict] = Field(default=[], description="Each answer claim: does the reference state "
+                                            "it? In the order of Decomposition.claims.")
+    statements: list[EntailmentVerdict] = Field(default=[], description="Each reference statement: does the "
+                                                "answer state it? In the order of Decomposition.statements.")
 
 
 class GeneratedQuestion(BaseModel):

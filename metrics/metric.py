@@ -9,8 +9,9 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
-from .judgements import Decomposition, Needs, Relevance, Verification
+from .judgements import Comparison, Decomposition, Needs, Relevance, Verification
 from .sample import Sample
 from .metric_score import INVALID_VALUE, JUDGE_ERROR, NEEDS_FIELD, NOT_REQUESTED, MetricScore
 
@@ -27,6 +28,7 @@ class Judged:
     verification: Verification | None
     relevance_judgement: Relevance | None
     vectors: dict[str, list[float]] | None
+    comparison: Comparison | None = None  # asked for only when a metric needs correctness
 
     @property
     def parts(self) -> Decomposition:
@@ -39,6 +41,10 @@ class Judged:
     @property
     def relevance(self) -> Relevance:
         return _present(self.relevance_judgement)
+
+    @property
+    def compared(self) -> Comparison:
+        return _present(self.comparison)
 
     def vector(self, text: str) -> list[float]:
         """The embedding of a text the metric asked for through `Metric.embeds`."""
@@ -84,6 +90,9 @@ class Metric:
     null_reasons: tuple[str, ...] = ()  # the metric's own; the common ones are added by `all_null_reasons`
     default: bool = True  # computed when a request names no metrics
     ragas: RagasCounterpart | None = None  # the same metric in ragas, for the ragas engine
+    # Which way is good: "lower" for rates of something bad (hallucination); comparisons, CI rules and the
+    # gate read it so that a rise in hallucination is a regression.
+    better: Literal["higher", "lower"] = "higher"
 
     @property
     def definition(self) -> str:

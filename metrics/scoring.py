@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from typing import cast
 
 from .gate import GateConfig, apply_gate
-from .judgements import Decomposition, ErrorInfo, JudgeError, Needs, Relevance, Usage, Verification
+from .judgements import Comparison, Decomposition, ErrorInfo, JudgeError, Needs, Relevance, Usage, Verification
 from .judges.protocol import Judge, Scorer
 from .judges.registry import is_engine
 from .metric import Judged, Metric
@@ -64,15 +64,17 @@ async def _judged_details(sample: Sample, judge: Judge, active: list[Metric], wa
     # Without a decomposition only the context verdicts can still be judged.
     verify_need = need if parts is not None else Needs(context_verdicts=need.context_verdicts)
     texts = list(dict.fromkeys(t for m in active if m.embeds for t in m.embeds(sample)))
-    verification, relevance, vectors = await asyncio.gather(
+    verification, relevance, vectors, comparison = await asyncio.gather(
         _attempt(judge.verify(sample, parts or Decomposition(), verify_need, usage), errors)
         if verify_need.verify else _done(Verification()),
         _attempt(judge.relevance(sample, parts, usage), errors)
         if need.relevance and parts is not None else _done(None if need.relevance else Relevance()),
         _attempt(judge.embed(texts, usage), errors) if texts else _done([]),
+        _attempt(judge.compare(sample, parts, usage), errors)
+        if need.correctness and parts is not None else _done(None if need.correctness else Comparison()),
     )
     judged = Judged(parts, verification, relevance,
-                    dict(zip(texts, vectors, strict=True)) if vectors is not None else None)
+                    dict(zip(texts, vectors, strict=True)) if vectors is not None else None, comparison)
 
     return {m.name: m.evaluate(sample, judged, m.name in wanted) for m in METRICS}
 

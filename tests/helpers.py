@@ -12,8 +12,8 @@ from typing import Any
 import pandas as pd
 from fastapi.testclient import TestClient
 
-from ragmeter.metrics.judgements import (ClaimVerdict, ContextVerdict, Decomposition, JudgeInfo, Relevance,
-                                         Verification)
+from ragmeter.metrics.judgements import (ClaimVerdict, Comparison, ContextVerdict, Decomposition, EntailmentVerdict,
+                                         JudgeInfo, Relevance, Verification)
 from ragmeter.metrics.judges.llm import LLMJudge
 from ragmeter.service.server.app import create_app
 from ragmeter.service.settings import Settings
@@ -74,6 +74,11 @@ class StubJudge:
 
     async def embed(self, texts, usage):
         return [[1.0, 0.0] for _ in texts]
+
+    async def compare(self, sample, parts, usage):
+        return Comparison(
+            claims=[EntailmentVerdict(text=c, entailed=c in (sample.reference or "")) for c in parts.claims],
+            statements=[EntailmentVerdict(text=s, entailed=s in sample.response) for s in parts.statements])
 
     def unavailable_for(self):
         return 0.0

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from ..judgements import Decomposition, JudgeInfo, Needs, Relevance, Usage, Verification
+from ..judgements import Comparison, Decomposition, JudgeInfo, Needs, Relevance, Usage, Verification
 from ..sample import Sample
 from .protocol import Judge
 
@@ -96,6 +96,9 @@ class CascadeJudge:
 
     async def embed(self, texts: list[str], usage: Usage) -> list[list[float]]:
         return await self.embedded.embed(texts, usage)
+
+    async def compare(self, sample: Sample, parts: Decomposition, usage: Usage) -> Comparison:
+        raise NotImplementedError("the comparison judgement is being built (#22)")
 
     def unavailable_for(self) -> float:
         return self.llm.unavailable_for()

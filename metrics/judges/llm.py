@@ -19,7 +19,7 @@ import openai
 from pydantic import ValidationError
 
 from ..answer_relevancy import cosine_similarities
-from ..judgements import (Decomposition, GeneratedQuestion, JudgeError, JudgeInfo, Needs, Relevance, Usage,
+from ..judgements import (Comparison, Decomposition, GeneratedQuestion, JudgeError, JudgeInfo, Needs, Relevance, Usage,
                           Verification)
 from ..sample import Sample
 from . import llm_replies, prompts
@@ -111,6 +111,9 @@ class LLMJudge:
 
     async def embed(self, texts: list[str], usage: Usage) -> list[list[float]]:
         return await self.embeddings.embed(texts, usage)
+
+    async def compare(self, sample: Sample, parts: Decomposition, usage: Usage) -> Comparison:
+        raise NotImplementedError("the comparison judgement is being built (#22)")
 
     def unavailable_for(self) -> float:
         return self.breaker.open_for()

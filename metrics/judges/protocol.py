@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from ..judgements import Decomposition, ErrorInfo, JudgeInfo, Needs, Relevance, Usage, Verification
+from ..judgements import Comparison, Decomposition, ErrorInfo, JudgeInfo, Needs, Relevance, Usage, Verification
 from ..metric_score import MetricScore
 from ..sample import Sample
 
@@ -31,6 +31,10 @@ class Judge(Protocol):
     async def verify(self, sample: Sample, parts: Decomposition, need: Needs, usage: Usage) -> Verification: ...
 
     async def relevance(self, sample: Sample, parts: Decomposition, usage: Usage) -> Relevance: ...
+
+    async def compare(self, sample: Sample, parts: Decomposition, usage: Usage) -> Comparison:
+        """The answer's claims against the reference and the reference's statements against the answer."""
+        ...
 
     async def embed(self, texts: list[str], usage: Usage) -> list[list[float]]: ...
 

@@ -13,7 +13,7 @@ import threading
 
 import numpy as np
 
-from ...judgements import (ClaimVerdict, ContextVerdict, Decomposition, JudgeInfo, Needs, Relevance,
+from ...judgements import (ClaimVerdict, Comparison, ContextVerdict, Decomposition, JudgeInfo, Needs, Relevance,
                            StatementVerdict, Usage, Verification)
 from ...metric_score import UNSUPPORTED_LANGUAGE
 from ...sample import Sample
@@ -100,6 +100,9 @@ class EmbeddedJudge:
 
     async def embed(self, texts: list[str], usage: Usage) -> list[list[float]]:
         return (await self._off_loop(self.encoder.encode, texts)).tolist()
+
+    async def compare(self, sample: Sample, parts: Decomposition, usage: Usage) -> Comparison:
+        raise NotImplementedError("the comparison judgement is being built (#22)")
 
     async def _off_loop(self, work, *args):
         """Run CPU work in a thread so the event loop stays responsive."""
