@@ -12,6 +12,17 @@ METRIC_MODULES = (
     "context_precision",
     "context_recall",
     "semantic_similarity",
+    "answer_correctness",
+    "overall_precision",
+    "overall_recall",
+    "overall_f1",
+    "claim_recall",
+    "retriever_context_precision",
+    "context_utilization",
+    "noise_sensitivity_relevant",
+    "noise_sensitivity_irrelevant",
+    "hallucination",
+    "self_knowledge",
 )
 
 METRICS: tuple[Metric, ...] = tuple(import_module(f"{__package__}.{name}").METRIC for name in METRIC_MODULES)

@@ -9,10 +9,13 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from .answer_correctness import AnswerCorrectnessDetail
 from .answer_relevancy import AnswerRelevancyDetail
+from .claim_sets import ShareDetail
 from .context_precision import ContextPrecisionDetail
 from .context_recall import ContextRecallDetail
 from .faithfulness import FaithfulnessDetail
+from .overall_f1 import OverallF1Detail
 from .gate import GateResult
 from .judgements import ErrorInfo, JudgeInfo, Usage
 from .registry import BY_NAME
@@ -32,6 +35,17 @@ class Scores(BaseModel):
     context_precision: float | None = score_field("context_precision")
     context_recall: float | None = score_field("context_recall")
     semantic_similarity: float | None = score_field("semantic_similarity")
+    answer_correctness: float | None = score_field("answer_correctness")
+    overall_precision: float | None = score_field("overall_precision")
+    overall_recall: float | None = score_field("overall_recall")
+    overall_f1: float | None = score_field("overall_f1")
+    claim_recall: float | None = score_field("claim_recall")
+    retriever_context_precision: float | None = score_field("retriever_context_precision")
+    context_utilization: float | None = score_field("context_utilization")
+    noise_sensitivity_relevant: float | None = score_field("noise_sensitivity_relevant")
+    noise_sensitivity_irrelevant: float | None = score_field("noise_sensitivity_irrelevant")
+    hallucination: float | None = score_field("hallucination")
+    self_knowledge: float | None = score_field("self_knowledge")
 
 
 class Details(BaseModel):
@@ -42,6 +56,17 @@ class Details(BaseModel):
     context_precision: ContextPrecisionDetail
     context_recall: ContextRecallDetail
     semantic_similarity: SemanticSimilarityDetail
+    answer_correctness: AnswerCorrectnessDetail
+    overall_precision: ShareDetail
+    overall_recall: ShareDetail
+    overall_f1: OverallF1Detail
+    claim_recall: ShareDetail
+    retriever_context_precision: ShareDetail
+    context_utilization: ShareDetail
+    noise_sensitivity_relevant: ShareDetail
+    noise_sensitivity_irrelevant: ShareDetail
+    hallucination: ShareDetail
+    self_knowledge: ShareDetail
 
 
 class SampleResult(BaseModel):

@@ -48,6 +48,17 @@ class ScoredRow(BaseModel):
     context_precision: float | None = None
     context_recall: float | None = None
     semantic_similarity: float | None = None
+    answer_correctness: float | None = None
+    overall_precision: float | None = None
+    overall_recall: float | None = None
+    overall_f1: float | None = None
+    claim_recall: float | None = None
+    retriever_context_precision: float | None = None
+    context_utilization: float | None = None
+    noise_sensitivity_relevant: float | None = None
+    noise_sensitivity_irrelevant: float | None = None
+    hallucination: float | None = None
+    self_knowledge: float | None = None
     gate_passed: bool | None = None
     hallucination_score: float | None = None
     unsupported_claims: list[str] = []
