@@ -1,19 +1,20 @@
 """The hallucination gate: should the app block this answer?
 
 The answer fails when its hallucination score (1 - faithfulness) is above the threshold, when
-a claim is contradicted by the contexts, or when a score is below a per-metric minimum the caller
-set. An answer with no claims (a refusal) has nothing to hallucinate and passes, saying so. When a score the gate needs
-could not be computed, `on_error` decides: block (the default, fail closed) or allow.
+a claim is contradicted by the contexts, or when a score is below a per-metric minimum (above a
+maximum, for a lower-is-better metric such as RAGChecker's hallucination) the caller set. An answer
+with no claims (a refusal) has nothing to hallucinate and passes, saying so. When a score the gate
+needs could not be computed, `on_error` decides: block (the default, fail closed) or allow.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .judgements import ClaimVerdict
-from .registry import MetricName
+from .registry import BY_NAME, MetricName
 from .metric_score import JUDGE_ERROR, NO_CLAIMS, NOT_REQUESTED, MetricScore
 
 
@@ -26,13 +27,16 @@ class GateConfig(BaseModel):
                                     description="Largest hallucination score (1 - faithfulness) that passes.")
     min_scores: dict[MetricName, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
         default_factory=dict, description="Per-metric minimums in [0, 1], e.g. {\"context_recall\": 0.5}.")
+    max_scores: dict[MetricName, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
+        default_factory=dict, description="Per-metric maximums in [0, 1] for lower-is-better metrics, e.g. "
+                                          "{\"hallucination\": 0.1}.")
     on_error: Literal["block", "allow"] = Field(default="block",
                                                 description="Verdict when a needed score could not be computed.")
     fail_on_contradiction: bool = Field(
         default=True, description="Fail the answer when any claim is contradicted by the contexts, whatever the "
                                   "hallucination score.")
 
-    @field_validator("threshold", "min_scores", mode="before")
+    @field_validator("threshold", "min_scores", "max_scores", mode="before")
     @classmethod
     def _no_booleans(cls, value: object) -> object:
         # JSON true/false would otherwise pass as 1.0/0.0.
@@ -40,6 +44,27 @@ class GateConfig(BaseModel):
         if any(isinstance(v, bool) for v in values):
             raise ValueError("must be a number in [0, 1], not true/false")
         return value
+
+    @model_validator(mode="after")
+    def _limits_in_the_metrics_direction(self) -> GateConfig:
+        # A minimum on a rate of something bad (or a maximum on a good score) blocks the good answers: refused.
+        check_directions(self.min_scores, self.max_scores)
+        return self
+
+    @property
+    def limited_metrics(self) -> set[str]:
+        """The metrics a per-metric limit names: scored even when the request did not list them."""
+        return {*self.min_scores, *self.max_scores}
+
+
+def check_directions(minimums: Mapping[str, float], maximums: Mapping[str, float]) -> None:
+    """ValueError when a minimum names a lower-is-better metric or a maximum a higher-is-better one."""
+    wrong = [f"{m} is lower-is-better: give it a maximum (max_scores / max_mean / max_sample), not a minimum"
+             for m in minimums if m in BY_NAME and BY_NAME[m].better == "lower"]
+    wrong += [f"{m} is higher-is-better: give it a minimum, not a maximum"
+              for m in maximums if m in BY_NAME and BY_NAME[m].better == "higher"]
+    if wrong:
+        raise ValueError("; ".join(wrong))
 
 
 class GateResult(BaseModel):
@@ -84,6 +109,12 @@ def apply_gate(scores: Mapping[str, MetricScore], claims: list[ClaimVerdict],
             _unavailable(metric, score, config, failed, notes)
         elif score.score < minimum:
             failed.append(f"{metric} {score.score:.3f} < minimum {minimum:.3f}")
+    for metric, maximum in config.max_scores.items():
+        score = scores.get(metric)
+        if score is None or score.score is None:
+            _unavailable(metric, score, config, failed, notes)
+        elif score.score > maximum:
+            failed.append(f"{metric} {score.score:.3f} > maximum {maximum:.3f}")
 
     return GateResult(
         passed=not failed,

@@ -78,6 +78,9 @@ class SampleResult(BaseModel):
     usage: Usage
     errors: list[ErrorInfo] = []
     metadata: dict[str, Any] = Field(default_factory=dict, description="The sample's own fields, echoed back.")
+    diagnosis: list[str] | None = Field(default=None, description="Which part of the pipeline to fix, in plain "
+                                        "words, from RAGChecker's metrics; [] when nothing stands out, null when "
+                                        "none of them was computed.")
 
     def error_text(self) -> str | None:
         """The judge errors as one line, or None when there were none."""

@@ -9,6 +9,7 @@ import asyncio
 from collections.abc import Iterable
 from typing import cast
 
+from .diagnosis import diagnose
 from .gate import GateConfig, apply_gate
 from .judgements import Comparison, Decomposition, ErrorInfo, JudgeError, Needs, Relevance, Usage, Verification
 from .judges.protocol import Judge, Scorer
@@ -27,7 +28,7 @@ async def score_sample(sample: Sample, judge: Scorer, metrics: Iterable[str] | N
                        gate: GateConfig | None = None, threshold: float | None = None) -> SampleResult:
     """Score one sample on the requested metrics (the default ones when None) and apply the gate."""
     gate = gate or GateConfig()
-    wanted = frozenset(DEFAULT_METRICS if metrics is None else metrics) | frozenset(gate.min_scores)
+    wanted = frozenset(DEFAULT_METRICS if metrics is None else metrics) | frozenset(gate.limited_metrics)
     active = [m for m in METRICS if m.name in wanted and m.missing_field(sample) is None]
     need = Needs.union(m.needs for m in active)
     usage = Usage()
@@ -42,9 +43,10 @@ async def score_sample(sample: Sample, judge: Scorer, metrics: Iterable[str] | N
     errors += [ErrorInfo(stage=name, kind=INVALID_VALUE, message="the computation gave NaN or an infinity")
                for name, detail in details.items() if detail.reason == INVALID_VALUE]
     checked = Details.model_validate(details)
+    scores = {name: detail.score for name, detail in details.items()}
     return SampleResult(
         id=sample.id,
-        scores=Scores(**{name: detail.score for name, detail in details.items()}),
+        scores=Scores(**scores),
         gate=apply_gate(details, checked.faithfulness.claims, gate,
                         _first_set(gate.threshold, threshold, judge.default_threshold)),
         details=checked,
@@ -52,6 +54,7 @@ async def score_sample(sample: Sample, judge: Scorer, metrics: Iterable[str] | N
         usage=usage,
         errors=errors,
         metadata=sample.metadata,
+        diagnosis=diagnose(scores),
     )
 
 

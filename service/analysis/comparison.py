@@ -19,6 +19,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from ragmeter.metrics import METRIC_NAMES, SampleResult
+from ragmeter.metrics.registry import BY_NAME
 
 from ragmeter.service.rows import ScoredRow
 from ragmeter.service.analysis.stats import bootstrap_ci
@@ -41,6 +42,7 @@ class RunRow:
 
 class MetricChange(BaseModel):
     metric: str
+    better: Literal["higher", "lower"] = "higher"  # for "lower" (hallucination) a rise is "worse"
     pairs: int
     baseline_mean: float
     candidate_mean: float
@@ -145,21 +147,33 @@ def _unique_questions(rows: list[RunRow]) -> dict[str, RunRow]:
 
 def metric_change(metric: str, scores: np.ndarray, min_effect: float = 0.0, resamples: int = 2000,
                   seed: int = 0) -> MetricChange:
-    """Mean difference (candidate - baseline) of paired scores (columns: baseline, candidate) with its verdict."""
+    """Mean difference (candidate - baseline) of paired scores (columns: baseline, candidate) with its verdict.
+
+    The verdict reads the metric's direction: for a lower-is-better metric a rise is worse."""
     diffs = scores[:, 1] - scores[:, 0]
     low, high = bootstrap_ci(diffs, resamples, seed)
     mean = float(diffs.mean())
-    if high < 0 and -mean > min_effect:
+    lower_is_better = direction(metric) == "lower"
+    gain, gain_low, gain_high = (-mean, -high, -low) if lower_is_better else (mean, low, high)
+    if gain_high < 0 and -gain > min_effect:
         verdict: Verdict = "worse"
-    elif low > 0 and mean > min_effect:
+    elif gain_low > 0 and gain > min_effect:
         verdict = "better"
     else:
         verdict = "no detectable change"
+    gains = -diffs if lower_is_better else diffs
     counts, _ = np.histogram(diffs, bins=HISTOGRAM_BINS, range=HISTOGRAM_RANGE)
-    return MetricChange(metric=metric, pairs=len(diffs), baseline_mean=round(float(scores[:, 0].mean()), 4),
+    return MetricChange(metric=metric, better=direction(metric), pairs=len(diffs),
+                        baseline_mean=round(float(scores[:, 0].mean()), 4),
                         candidate_mean=round(float(scores[:, 1].mean()), 4), difference=round(mean, 4),
-                        ci95=(round(low, 4), round(high, 4)), verdict=verdict, rows_worse=int((diffs < 0).sum()),
-                        rows_better=int((diffs > 0).sum()), histogram=counts.tolist())
+                        ci95=(round(low, 4), round(high, 4)), verdict=verdict, rows_worse=int((gains < 0).sum()),
+                        rows_better=int((gains > 0).sum()), histogram=counts.tolist())
+
+
+def direction(metric: str) -> Literal["higher", "lower"]:
+    """Which way the metric is good; "higher" for a name the registry does not know."""
+    known = BY_NAME.get(metric)
+    return known.better if known is not None else "higher"
 
 
 def paired_scores(pairs: list[tuple[RunRow, RunRow]], metric: str) -> tuple[np.ndarray, list[int]]:
@@ -201,7 +215,8 @@ def compare_runs(baseline: list[RunRow], candidate: list[RunRow], *, names: tupl
     top_changed = {}
     for metric in [c.metric for c in overall]:
         scores, positions = paired_scores(pairing.pairs, metric)
-        diffs = scores[:, 1] - scores[:, 0]
+        # Ordered by gain, so that a rise in a lower-is-better metric is among the worse rows.
+        diffs = (scores[:, 1] - scores[:, 0]) * (-1 if direction(metric) == "lower" else 1)
         order = np.argsort(diffs, kind="stable")
         worse = [positions[i] for i in order[:top] if diffs[i] < 0]
         better = [positions[i] for i in order[::-1][:top] if diffs[i] > 0]

@@ -24,12 +24,17 @@ def _verdict(change: MetricChange) -> str:
     return f'<span class="verdict {css}">{escape(change.verdict)}</span>'
 
 
+def _lower(change: MetricChange) -> str:
+    return ' <span class="muted">(lower is better)</span>' if change.better == "lower" else ""
+
+
 def _interval(change: MetricChange) -> str:
     return f"{change.difference:+.3f} [{change.ci95[0]:+.3f}, {change.ci95[1]:+.3f}]"
 
 
 def _metric_card(change: MetricChange) -> str:
-    return (f'<div class="card" data-metric="{change.metric}"><div><b>{change.metric}</b> {_verdict(change)}</div>'
+    return (f'<div class="card" data-metric="{change.metric}"><div><b>{change.metric}</b>{_lower(change)} '
+            f'{_verdict(change)}</div>'
             f"<div>{change.baseline_mean:.3f} → {change.candidate_mean:.3f}: {_interval(change)} over "
             f"{change.pairs} pairs; {change.rows_worse} rows worse, {change.rows_better} better</div>"
             f"{difference_histogram(change.histogram)}</div>")

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from ragmeter.metrics import METRIC_NAMES
+from ragmeter.metrics.diagnosis import diagnose
 
 from ragmeter.service.rows import RowStatus, ScoredRow
 from ragmeter.service.analysis.stats import bootstrap_ci
@@ -24,6 +25,8 @@ class Summary(BaseModel):
     errors: int
     gate_pass_rate: float | None
     metrics: dict[str, MetricSummary]
+    diagnosis: list[str] | None = Field(default=None, description="Which part of the pipeline to fix, from the "
+                                        "means of RAGChecker's metrics; null when none was computed.")
 
 
 def summarise(rows: list[ScoredRow], resamples: int = 2000, seed: int = 0) -> Summary:
@@ -50,4 +53,4 @@ def summary_of(scores: dict[str, list[float]], verdicts: list[bool], *, rows: in
                                         ci95=(round(low, 4), round(high, 4)))
     return Summary(rows=rows, scored=finished, errors=errors,
                    gate_pass_rate=round(sum(verdicts) / len(verdicts), 4) if verdicts else None,
-                   metrics=metrics)
+                   metrics=metrics, diagnosis=diagnose({m: s.mean for m, s in metrics.items()}))

@@ -22,7 +22,7 @@ class Regression:
     pairs: int
     baseline_mean: float
     current_mean: float
-    drop: float
+    drop: float  # the loss: how much worse the mean got, in the metric's good direction
     ci95: tuple[float, float]
     regressed: bool
     verdict: str
@@ -41,15 +41,19 @@ def paired_drop(metric: str, pairs: np.ndarray, tolerance: float, resamples: int
 
 
 def _regression(change: MetricChange, tolerance: float) -> Regression:
-    """The comparison's view (candidate - baseline) turned into the gate's (the drop, baseline - current)."""
-    drop = -change.difference
-    low, high = -change.ci95[1], -change.ci95[0]
+    """The comparison's view (candidate - baseline) turned into the gate's: the loss, baseline - current for a
+    higher-is-better metric, current - baseline for a lower-is-better one (a rise in hallucination is a loss)."""
+    lower = change.better == "lower"
+    drop = change.difference if lower else -change.difference
+    low, high = (change.ci95[0], change.ci95[1]) if lower else (-change.ci95[1], -change.ci95[0])
+    moved = "rose" if lower else "dropped"
     regressed = change.verdict == "worse"
     if regressed:
-        verdict = f"regression: dropped {drop:.3f} > tolerance {tolerance}, 95% CI [{low:.3f}, {high:.3f}] excludes 0"
+        verdict = f"regression: {moved} {abs(drop):.3f} > tolerance {tolerance}, 95% CI [{low:.3f}, {high:.3f}] " \
+                  "excludes 0"
     elif drop > tolerance:
-        verdict = f"noise: dropped {drop:.3f} but the 95% CI [{low:.3f}, {high:.3f}] includes 0"
+        verdict = f"noise: {moved} {abs(drop):.3f} but the 95% CI [{low:.3f}, {high:.3f}] includes 0"
     else:
-        verdict = f"ok: change {-drop:+.3f} within tolerance {tolerance}"
+        verdict = f"ok: change {change.difference:+.3f} within tolerance {tolerance}"
     return Regression(change.metric, change.pairs, change.baseline_mean, change.candidate_mean, round(drop, 4) + 0.0,
                       (round(low, 4) + 0.0, round(high, 4) + 0.0), regressed, verdict)

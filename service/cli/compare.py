@@ -81,7 +81,8 @@ def print_comparison(console: Console, comparison: Comparison) -> None:
     for column in ("metric", "baseline", "candidate", "difference [95% CI]", "verdict", "pairs", "rows -/+"):
         table.add_column(column)
     for c in comparison.metrics:
-        table.add_row(c.metric, f"{c.baseline_mean:.4f}", f"{c.candidate_mean:.4f}",
+        name = c.metric + (" (lower is better)" if c.better == "lower" else "")
+        table.add_row(name, f"{c.baseline_mean:.4f}", f"{c.candidate_mean:.4f}",
                       f"{c.difference:+.4f} [{c.ci95[0]:+.4f}, {c.ci95[1]:+.4f}]", _verdict(c.verdict), str(c.pairs),
                       f"{c.rows_worse}/{c.rows_better}")
     table.caption = (f"{counts['paired']} rows paired; {counts['only_baseline']} only in the baseline, "

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 from ragmeter.metrics import Sample, SampleResult, Usage
+from ragmeter.metrics.diagnosis import diagnose
 from ragmeter.metrics.registry import requiring
 from rich.console import Console
 from rich.progress import Progress
@@ -56,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         rows = [ScoredRow.of(i, sample, result)
                 for i, (sample, result) in enumerate(zip(samples, results, strict=True))]
         _console().print(results_table(rows, args.metrics, results))
+        print_diagnosis(rows)
     return 0
 
 
@@ -84,9 +86,21 @@ def _score_remote(args: argparse.Namespace, out_format: str) -> int:
                 body = client.results(batch["id"], "jsonl").decode()
                 rows = [ScoredRow.model_validate_json(line) for line in body.splitlines() if line.strip()]
                 _console().print(results_table(rows, args.metrics))
+                print_diagnosis(rows)
     except (OSError, RagmeterError, httpx.HTTPError) as exc:
         return error(exc)
     return 0
+
+
+def print_diagnosis(rows: list[ScoredRow]) -> None:
+    """The batch's diagnosis from the means of RAGChecker's metrics, when any was scored."""
+    means = {}
+    for metric in ScoredRow.model_fields:
+        values = [s for r in rows if isinstance(s := getattr(r, metric), float)]
+        means[metric] = sum(values) / len(values) if values else None
+    findings = diagnose(means)
+    if findings is not None:
+        _console().print("diagnosis: " + ("; ".join(findings) or "nothing stands out"), soft_wrap=True)
 
 
 def results_table(rows: list[ScoredRow], metrics: list[str], results: list[SampleResult] | None = None) -> Table:

@@ -64,7 +64,7 @@ async def evaluate_samples(request: Request, body: EvaluateRequest, judge: Annot
                             headers={"Retry-After": str(max(1, round(wait)))})
     metrics = tuple(dict.fromkeys(body.metrics)) if body.metrics else DEFAULT_METRICS
     gate = body.gate or GateConfig()
-    wanted = set(metrics) | set(gate.min_scores)
+    wanted = set(metrics) | gate.limited_metrics
     budget = Budget.of(settings, judge)
     problems = [p for i, s in enumerate(body.samples) for p in _limit_problems(i, s, wanted, settings, budget)]
     if problems:

@@ -12,6 +12,7 @@ from urllib.parse import quote
 import numpy as np
 
 from ragmeter.metrics import METRIC_NAMES
+from ragmeter.metrics.registry import BY_NAME
 
 from ragmeter.service.file_names import safe_name
 from ragmeter.service.server.batches.digest import Digest
@@ -101,7 +102,8 @@ def render(job: Job, digest: Digest, api_key: str | None = None, extra: str = ""
         if not stats.n or stats.ci95 is None:
             continue
         values = digest.scores[metric]
-        charts.append(f'<div class="card" data-metric="{metric}"><div><b>{metric}</b> mean {stats.mean:.3f} '
+        lower = " (lower is better)" if BY_NAME[metric].better == "lower" else ""
+        charts.append(f'<div class="card" data-metric="{metric}"><div><b>{metric}</b>{lower} mean {stats.mean:.3f} '
                       f'(95% CI {stats.ci95[0]:.3f}-{stats.ci95[1]:.3f}), median {stats.median:.3f}, '
                       f'p10 {stats.p10:.3f}</div>{histogram_svg(values)}</div>')
     worst_rows = "".join(
@@ -124,6 +126,7 @@ def render(job: Job, digest: Digest, api_key: str | None = None, extra: str = ""
 <a href="/v1/batches/{job.id}/results?format=parquet{key}">Parquet</a> ·
 <a href="/v1/batches/{job.id}/summary{key.replace('&amp;', '?', 1)}">summary (JSON)</a></p>
 <div class="cards">{"".join(cards)}</div>
+{_diagnosis(summary.diagnosis)}
 <h2>Scores</h2><div class="cards">{"".join(charts) or "<p>No scores yet.</p>"}</div>
 {extra}
 <h2>Worst rows</h2><p>Gate failures first, then lowest faithfulness; marked text is a claim the contexts do not
@@ -139,3 +142,11 @@ def _pct(value: float | None) -> str:
 
 def _num(value: float | None) -> str:
     return "null" if value is None else f"{value:.3f}"
+
+
+def _diagnosis(findings: list[str] | None) -> str:
+    """What the means of RAGChecker's metrics say to fix; nothing when none was computed."""
+    if findings is None:
+        return ""
+    items = "".join(f"<li>{escape(f)}</li>" for f in findings) or "<li>nothing stands out</li>"
+    return f'<h2>Diagnosis</h2><ul id="diagnosis">{items}</ul>'

@@ -87,7 +87,7 @@ def kept(record: RecordIn, rate: float) -> bool:
 def record_problems(records: list[RecordIn], metrics: list[str], gate: GateConfig, settings: Settings,
                     budget: Budget) -> list[dict[str, Any]]:
     """The limits of /v1/evaluate for each record, in FastAPI's 422 shape naming ["body", "records", i, ...]."""
-    wanted = set(metrics) | set(gate.min_scores)
+    wanted = set(metrics) | gate.limited_metrics
     needing = sorted(requiring("retrieved_contexts", wanted))
     problems = []
     for i, record in enumerate(records):
