@@ -6,6 +6,12 @@ A scripted LLM hands ragas' metrics (`ragas.metrics.collections`) random per-cla
 and per-context verdicts and random question embeddings; ragmeter's formulas get the very same
 verdicts. Prints, per metric, how many cases agree exactly, the largest difference, and each kind
 of case where they differ, with an example. Needs the extra: pip install 'ragmeter[ragas]'.
+
+Answer correctness is checked the same way against ragas' AnswerCorrectness. RAGChecker's metrics
+(Ru et al., 2024) are checked against `ragchecker_reference`, an independent numpy rendering of the
+paper's formulas over the claim-by-chunk entailment matrices, on random matrices. Where RAGChecker
+scores 0 for lack of input (no claims, no statements, no reference statement in any chunk) ragmeter
+is null with a reason: those cases are printed as their own kind.
 """
 from __future__ import annotations
 
@@ -21,7 +27,15 @@ from ragmeter.metrics.answer_relevancy import answer_relevancy, cosine_similarit
 from ragmeter.metrics.context_precision import context_precision
 from ragmeter.metrics.context_recall import context_recall
 from ragmeter.metrics.faithfulness import faithfulness
-from ragmeter.metrics.judgements import ClaimVerdict, StatementVerdict
+from ragmeter.metrics.judgements import (ClaimVerdict, Comparison, Decomposition, EntailmentVerdict, StatementVerdict,
+                                         Verification)
+from ragmeter.metrics.metric import Judged
+from ragmeter.metrics.registry import BY_NAME
+from ragmeter.metrics.sample import Sample
+
+RAGCHECKER = ("overall_precision", "overall_recall", "overall_f1", "claim_recall", "retriever_context_precision",
+              "context_utilization", "noise_sensitivity_relevant", "noise_sensitivity_irrelevant", "hallucination",
+              "self_knowledge", "faithfulness")
 
 
 def scripted_ragas():
@@ -109,14 +123,78 @@ async def one_case(rng: random.Random, llm, vectors, metrics) -> dict[str, tuple
     return out
 
 
-async def run(cases: int, seed: int) -> None:
-    llm, vectors, metrics = scripted_ragas()
+def ragchecker_reference(answer2response: np.ndarray, response2answer: np.ndarray, retrieved2response: np.ndarray,
+                         retrieved2answer: np.ndarray) -> dict[str, float]:
+    """RAGChecker's metrics from its four entailment arrays, as the paper defines them.
+
+    answer2response[i]: the reference entails answer claim i; response2answer[j]: the answer entails
+    reference statement j; retrieved2response[i, k] / retrieved2answer[j, k]: chunk k entails the claim /
+    the statement. An empty input scores 0, as RAGChecker's code does.
+    """
+    def mean(values: np.ndarray) -> float:
+        return float(values.mean()) if values.size else 0.0
+
+    precision, recall = mean(answer2response), mean(response2answer)
+    in_chunks = retrieved2answer.any(axis=1) if retrieved2answer.size else np.zeros(0, bool)
+    relevant = retrieved2answer.any(axis=0) if retrieved2answer.size else np.zeros(retrieved2response.shape[1], bool)
+    faithful = retrieved2response.any(axis=1)
+    from_relevant = (retrieved2response & relevant).any(axis=1)
+    from_irrelevant = (retrieved2response & ~relevant).any(axis=1) & ~from_relevant
+    wrong = ~answer2response
+    return {
+        "overall_precision": precision, "overall_recall": recall,
+        "overall_f1": 2 * precision * recall / (precision + recall) if precision > 0 and recall > 0 else 0.0,
+        "claim_recall": mean(in_chunks), "retriever_context_precision": mean(relevant) if in_chunks.size else 0.0,
+        "context_utilization": float((in_chunks & response2answer).sum() / in_chunks.sum()) if in_chunks.any()
+        else 0.0,
+        # Without reference statements no chunk can be told relevant: RAGChecker scores both 0.
+        "noise_sensitivity_relevant": mean(from_relevant & wrong) if in_chunks.size else 0.0,
+        "noise_sensitivity_irrelevant": mean(from_irrelevant & wrong) if in_chunks.size else 0.0,
+        "hallucination": mean(~faithful & wrong), "self_knowledge": mean(~faithful & answer2response),
+        "faithfulness": mean(faithful),
+    }
+
+
+def ragchecker_case(rng: random.Random) -> dict[str, tuple[float | None, float | None, str]]:
+    """Random entailment arrays through ragmeter's metrics (as per-chunk verdicts) and through the reference."""
+    n, m, k = rng.choice([0, 1, 2, 3, 5, 8]), rng.choice([0, 1, 2, 4, 6]), rng.choice([1, 2, 3, 5])
+    density = rng.choice([0.1, 0.3, 0.6])
+    a2r = np.array([rng.random() < 0.6 for _ in range(n)], bool)
+    r2a = np.array([rng.random() < 0.5 for _ in range(m)], bool)
+    c2resp = np.array([[rng.random() < density for _ in range(k)] for _ in range(n)], bool).reshape(n, k)
+    c2ans = np.array([[rng.random() < density for _ in range(k)] for _ in range(m)], bool).reshape(m, k)
+    contexts = [f"chunk number {i} says something." for i in range(k)]
+
+    def support(row: np.ndarray) -> tuple[list[int], str]:
+        chunks = [int(i) for i in np.flatnonzero(row)]
+        return chunks, contexts[chunks[0]] if chunks else ""
+
+    claims = [f"claim {i}" for i in range(n)]
+    statements = [f"statement {j}" for j in range(m)]
+    verification = Verification(
+        claims=[ClaimVerdict(claim=c, verdict="supported" if support(row)[0] else "unsupported",
+                             contexts=support(row)[0], evidence=support(row)[1]) for c, row in zip(claims, c2resp)],
+        statements=[StatementVerdict(statement=s, attributable=bool(support(row)[0]), contexts=support(row)[0],
+                                     evidence=support(row)[1]) for s, row in zip(statements, c2ans)])
+    comparison = Comparison(claims=[EntailmentVerdict(text=c, entailed=bool(e)) for c, e in zip(claims, a2r)],
+                            statements=[EntailmentVerdict(text=s, entailed=bool(e)) for s, e in zip(statements, r2a)])
+    judged = Judged(Decomposition(claims=claims, statements=statements), verification, None, None, comparison)
+    sample = Sample(user_input="q", retrieved_contexts=contexts, response="a", reference="r")
+    reference = ragchecker_reference(a2r, r2a, c2resp, c2ans)
+    kind = ("no claims" if n == 0 else "no statements" if m == 0
+            else "no statement in chunks" if not c2ans.any() else "claims and statements")
+    return {name: (BY_NAME[name].evaluate(sample, judged, True).score, reference[name], kind) for name in RAGCHECKER}
+
+
+async def run(cases: int, seed: int, with_ragas: bool = True) -> None:
+    llm, vectors, metrics = scripted_ragas() if with_ragas else (None, None, {})
     rng = random.Random(seed)
     tally: dict[str, Counter] = {}
     worst: dict[str, float] = {}
     examples: dict[tuple[str, str, str], tuple] = {}
     for _ in range(cases):
-        for metric, (mine, ragas, kind) in (await one_case(rng, llm, vectors, metrics)).items():
+        outcomes = {**(await one_case(rng, llm, vectors, metrics) if with_ragas else {}), **ragchecker_case(rng)}
+        for metric, (mine, ragas, kind) in outcomes.items():
             if mine is None or ragas is None:
                 same = mine is None and ragas is None
                 gap = 0.0 if same else math.inf
@@ -132,15 +210,17 @@ async def run(cases: int, seed: int) -> None:
         print(f"{metric}: largest finite difference {worst.get(metric, 0.0):.2e}")
         for (kind, verdict), n in sorted(counts.items()):
             mine, ragas = examples[(metric, kind, verdict)]
-            print(f"  {kind:22} {verdict:12} {n:6}   e.g. ragmeter {mine!r:24} ragas {ragas!r}")
+            print(f"  {kind:22} {verdict:12} {n:6}   e.g. ragmeter {mine!r:24} theirs {ragas!r}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", type=int, default=5000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ragchecker-only", action="store_true",
+                        help="only RAGChecker's metrics against the reference formulas (needs no ragas)")
     args = parser.parse_args()
-    asyncio.run(run(args.cases, args.seed))
+    asyncio.run(run(args.cases, args.seed, with_ragas=not args.ragchecker_only))
     return 0
 
 

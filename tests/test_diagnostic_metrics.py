@@ -308,7 +308,11 @@ async def test_end_to_end_the_scores_follow_the_judges_literal_verdicts():
     assert s.hallucination == pytest.approx(1 / 3) and s.self_knowledge == 0.0  # "It cost a billion."
     assert s.faithfulness == pytest.approx(2 / 3)
     assert result.details.hallucination.counted == ["It cost a billion."]
-    assert "retriever misses 50% of the reference's claims" in result.diagnosis
+    assert result.diagnosis == [  # docs/metrics.md's worked example
+        "retriever misses 50% of the reference's claims",
+        "generator repeats wrong claims from irrelevant chunks (noise sensitivity 0.33)",
+        "generator makes up 33% of its claims (in no chunk, and wrong)",
+        "67% of the answer's claims are not in the reference", "answer gives only 50% of the reference's claims"]
 
 
 async def test_a_failed_comparison_call_nulls_only_the_metrics_that_read_it():
