@@ -68,7 +68,8 @@ def scripted_ragas():
     llm, vectors = Scripted(), Vectors()
     return llm, vectors, {"faithfulness": rc.Faithfulness(llm=llm), "context_precision": rc.ContextPrecision(llm=llm),
                           "context_recall": rc.ContextRecall(llm=llm),
-                          "answer_relevancy": rc.AnswerRelevancy(llm=llm, embeddings=vectors, strictness=3)}
+                          "answer_relevancy": rc.AnswerRelevancy(llm=llm, embeddings=vectors, strictness=3),
+                          "answer_correctness": rc.AnswerCorrectness(llm=llm, embeddings=vectors)}
 
 
 def ours(score) -> float | None:
@@ -120,7 +121,39 @@ async def one_case(rng: random.Random, llm, vectors, metrics) -> dict[str, tuple
     mine = answer_relevancy(sims, noncommittal)
     kind = "noncommittal" if noncommittal else "negative mean cosine" if sum(sims) < 0 else "positive mean cosine"
     out["answer_relevancy"] = (ours(mine), theirs(ragas), kind)
+    out["answer_correctness"] = await answer_correctness_case(rng, llm, vectors, metrics["answer_correctness"])
     return out
+
+
+async def answer_correctness_case(rng: random.Random, llm, vectors, metric) -> tuple[float | None, float | None, str]:
+    """Random TP/FP/FN classifications and embeddings through ragas' AnswerCorrectness and through ragmeter's."""
+    tp, fp = rng.choice([0, 0, 1, 2, 3]), rng.choice([0, 1, 2])
+    matched, fn = tp if rng.random() < 0.7 else rng.choice([0, 1]), rng.choice([0, 0, 1, 3])
+    answer = [f"a{i}" for i in range(tp + fp)]
+    reference = [f"r{j}" for j in range(matched + fn)]
+    dim = 8
+    base = np.random.default_rng(rng.randrange(2**32)).normal(size=dim)
+    other = base + np.random.default_rng(rng.randrange(2**32)).normal(0, rng.choice([0.2, 1.0, 3.0]), dim)
+    vectors.table = {"response": list(base), "reference": list(other)}
+
+    def reasons(names: list[str]) -> list[dict]:
+        return [{"statement": s, "reason": "r"} for s in names]
+
+    llm.queue = [{"statements": answer}, {"statements": reference}]
+    if answer and reference:
+        llm.queue.append({"TP": reasons(answer[:tp]), "FP": reasons(answer[tp:]), "FN": reasons(reference[matched:])})
+    ragas = (await metric.ascore(user_input="q", response="response", reference="reference")).value
+    judged = Judged(Decomposition(claims=answer, statements=reference), Verification(), None,
+                    {"response": list(base), "reference": list(other)}, Comparison(
+                        claims=[EntailmentVerdict(text=a, entailed=i < tp) for i, a in enumerate(answer)],
+                        statements=[EntailmentVerdict(text=r, entailed=j < matched) for j, r in enumerate(reference)]))
+    mine = BY_NAME["answer_correctness"].evaluate(Sample(user_input="q", response="response", reference="reference"),
+                                                  judged, True)
+    cosine = cosine_similarities(base, [other])[0]
+    kind = ("no claims on either side" if not answer and not reference else "no answer claims" if not answer
+            else "no reference statements" if not reference else "negative cosine" if cosine < 0
+            else "claims on both sides")
+    return ours(mine), theirs(ragas), kind
 
 
 def ragchecker_reference(answer2response: np.ndarray, response2answer: np.ndarray, retrieved2response: np.ndarray,
@@ -131,7 +164,8 @@ def ragchecker_reference(answer2response: np.ndarray, response2answer: np.ndarra
     reference statement j; retrieved2response[i, k] / retrieved2answer[j, k]: chunk k entails the claim /
     the statement. An empty input scores 0, as RAGChecker's code does.
     """
-    def mean(values: np.ndarray) -> float:
+    def mean(values) -> float:
+        values = np.asarray(values)
         return float(values.mean()) if values.size else 0.0
 
     precision, recall = mean(answer2response), mean(response2answer)
@@ -171,13 +205,15 @@ def ragchecker_case(rng: random.Random) -> dict[str, tuple[float | None, float |
 
     claims = [f"claim {i}" for i in range(n)]
     statements = [f"statement {j}" for j in range(m)]
-    verification = Verification(
-        claims=[ClaimVerdict(claim=c, verdict="supported" if support(row)[0] else "unsupported",
-                             contexts=support(row)[0], evidence=support(row)[1]) for c, row in zip(claims, c2resp)],
-        statements=[StatementVerdict(statement=s, attributable=bool(support(row)[0]), contexts=support(row)[0],
-                                     evidence=support(row)[1]) for s, row in zip(statements, c2ans)])
-    comparison = Comparison(claims=[EntailmentVerdict(text=c, entailed=bool(e)) for c, e in zip(claims, a2r)],
-                            statements=[EntailmentVerdict(text=s, entailed=bool(e)) for s, e in zip(statements, r2a)])
+    claim_verdicts = [ClaimVerdict(claim=c, verdict="supported" if support(row)[0] else "unsupported",
+                                   contexts=support(row)[0], evidence=support(row)[1])
+                      for c, row in zip(claims, c2resp, strict=True)]
+    statement_verdicts = [StatementVerdict(statement=s, attributable=bool(support(row)[0]), contexts=support(row)[0],
+                                           evidence=support(row)[1]) for s, row in zip(statements, c2ans, strict=True)]
+    verification = Verification(claims=claim_verdicts, statements=statement_verdicts)
+    comparison = Comparison(
+        claims=[EntailmentVerdict(text=c, entailed=bool(e)) for c, e in zip(claims, a2r, strict=True)],
+        statements=[EntailmentVerdict(text=s, entailed=bool(e)) for s, e in zip(statements, r2a, strict=True)])
     judged = Judged(Decomposition(claims=claims, statements=statements), verification, None, None, comparison)
     sample = Sample(user_input="q", retrieved_contexts=contexts, response="a", reference="r")
     reference = ragchecker_reference(a2r, r2a, c2resp, c2ans)

@@ -5,6 +5,8 @@ reference: TP = answer claims the reference entails, FP = answer claims it does 
 statements the answer does not state; F1 = TP / (TP + 0.5 (FP + FN)), 0 when TP is 0, and 1 when neither
 text has a claim (as ragas scores it). Semantic similarity is the semantic_similarity metric's cosine.
 """
+# Where one side only has claims, ragas 0.4.3 scores factuality 1 (a refusal would be fully factual); the
+# formula's 0 is kept there, as ragas' earlier AnswerCorrectness did (bench/formula_parity.py shows the cases).
 from __future__ import annotations
 
 import math
