@@ -137,7 +137,7 @@ def test_building_the_engine_turns_ragas_analytics_off_unless_the_user_chose(rag
     assert os.environ["RAGAS_DO_NOT_TRACK"] == "true"
     # One ragas metric per counterpart the metrics declare, with context precision's no-reference one.
     assert set(engine.metrics) == {"Faithfulness", "AnswerRelevancy", "ContextPrecision", "ContextUtilization",
-                                   "ContextRecall", "SemanticSimilarity"}
+                                   "ContextRecall", "SemanticSimilarity", "AnswerCorrectness"}
 
     monkeypatch.setenv("RAGAS_DO_NOT_TRACK", "false")
     RagasEngine(model="judge", embedding_model="embedder")
