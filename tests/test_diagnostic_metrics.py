@@ -411,3 +411,12 @@ def test_a_batch_shows_the_new_metrics_in_csv_summary_and_report_with_its_diagno
     assert "retriever misses 50% of the reference's claims" in summary["diagnosis"]
     assert 'id="diagnosis"' in report and "retriever misses 50%" in report
     assert 'data-metric="noise_sensitivity_irrelevant"' in report and "(lower is better)" in report
+
+
+def test_ragmeter_score_prints_the_diagnosis_under_its_table_only_when_there_is_one(capsys):
+    from ragmeter.service.cli.score import print_diagnosis
+
+    print_diagnosis([ScoredRow(row=1, claim_recall=0.4), ScoredRow(row=2, claim_recall=0.6)])
+    assert "diagnosis: retriever misses 50% of the reference's claims" in capsys.readouterr().out
+    print_diagnosis([ScoredRow(row=1, faithfulness=0.5)])
+    assert capsys.readouterr().out == ""
