@@ -6,6 +6,12 @@ import pytest
 from .helpers import CONTEXTS, SAMPLE, make_client
 from .scripted_judge import Fault
 
+# #22's diagnostic metrics, computed only when asked for.
+OPT_IN = ["answer_correctness", "overall_precision", "overall_recall", "overall_f1", "claim_recall",
+          "retriever_context_precision", "context_utilization", "noise_sensitivity_relevant",
+          "noise_sensitivity_irrelevant", "hallucination", "self_knowledge"]
+
+
 def evaluate(client, *samples, **body):
     response = client.post("/v1/evaluate", json={"samples": list(samples), **body})
     assert response.status_code == 200, response.text
@@ -17,7 +23,7 @@ def test_normal_sample_scores_all_four_metrics_with_evidence_in_two_chat_calls(c
 
     assert result["scores"] == pytest.approx({"faithfulness": 2 / 3, "answer_relevancy": 1.0,
                                               "context_precision": 1.0, "context_recall": 1.0,
-                                              "semantic_similarity": None})
+                                              "semantic_similarity": None, **dict.fromkeys(OPT_IN)})
     # A metric that is not computed by default says so rather than look like a failure.
     assert result["details"]["semantic_similarity"] == {"score": None, "reason": "not_requested"}
     claims = result["details"]["faithfulness"]["claims"]
@@ -239,8 +245,8 @@ def test_health_readiness_and_metric_catalog(client):
     assert ready.status_code == 200 and ready.json()["ready"] is True
     catalog = client.get("/v1/metrics").json()
     assert [m["name"] for m in catalog] == ["faithfulness", "answer_relevancy", "context_precision", "context_recall",
-                                            "semantic_similarity"]
-    assert [m["default"] for m in catalog] == [True, True, True, True, False]
+                                            "semantic_similarity", *OPT_IN]
+    assert [m["default"] for m in catalog] == [True, True, True, True, False] + [False] * len(OPT_IN)
     recall = catalog[3]
     assert "reference" in recall["required_fields"] and "needs_reference" in recall["null_reasons"]
     assert all("invalid_value" in m["null_reasons"] for m in catalog)

@@ -214,7 +214,8 @@ async def test_scoring_asks_the_declaration_not_the_methods_whether_a_judge_is_a
 def test_every_metric_declares_its_ragas_counterpart():
     assert {m.name: m.ragas.metric for m in METRICS if m.ragas} == {
         "faithfulness": "Faithfulness", "answer_relevancy": "AnswerRelevancy", "context_precision": "ContextPrecision",
-        "context_recall": "ContextRecall", "semantic_similarity": "SemanticSimilarity"}
+        "context_recall": "ContextRecall", "semantic_similarity": "SemanticSimilarity",
+        "answer_correctness": "AnswerCorrectness"}
 
 
 def test_the_ragas_engine_module_imports_without_changing_the_environment():
