@@ -20,10 +20,12 @@ _CLAUSE_END = re.compile(r"[,;:\u2013\u2014]\s+")
 
 def find_span(claim: str, text: str) -> tuple[int, int] | None:
     """The claim's [start, end) in `text`: exact (case/space-insensitive) first, else the closest window."""
-    core = claim.strip(_EDGE)
+    whole = claim.strip()
+    core = whole.strip(_EDGE).strip()
     if not core:
         return None
-    return _exact(core, text) or _closest(core, text)
+    # With its own end punctuation when the response has it too ("...1889." marks the full stop as well).
+    return _exact(whole, text) or _exact(core, text) or _closest(core, text)
 
 
 def segments(text: str, boundary: re.Pattern[str] = _SENTENCE_END) -> list[tuple[int, int]]:

@@ -17,7 +17,8 @@ def test_normal_sample_scores_all_four_metrics_with_evidence_in_two_chat_calls(c
 
     assert result["scores"] == pytest.approx({"faithfulness": 2 / 3, "answer_relevancy": 1.0,
                                               "context_precision": 1.0, "context_recall": 1.0,
-                                              "semantic_similarity": None})
+                                              "semantic_similarity": None, "citation_recall": None,
+                                              "citation_precision": None})
     # A metric that is not computed by default says so rather than look like a failure.
     assert result["details"]["semantic_similarity"] == {"score": None, "reason": "not_requested"}
     claims = result["details"]["faithfulness"]["claims"]

@@ -121,7 +121,7 @@ def test_markers_are_stripped_before_judging_and_spans_point_into_the_original_a
     assert [c.claim for c in claims] == [PARIS, BERLIN]
     assert result.scores.faithfulness == 1.0
     assert [response[c.span[0]:c.span[1]] for c in claims if c.span] == \
-        ["Paris is the capital of France", "Berlin is the capital of Germany"]
+        ["Paris is the capital of France [1].", "Berlin is the capital of Germany [2]."]
     assert [s.span for s in result.details.citation_recall.sentences] == [[0, 35], [36, 73]]
 
 
