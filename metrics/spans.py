@@ -7,6 +7,7 @@ one shares too few words with it.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 # Below this word overlap (F1 of the two word sets) the closest window is a guess, not the claim's place.
 MIN_OVERLAP = 0.5
@@ -42,6 +43,7 @@ def segments(text: str, boundary: re.Pattern[str] = _SENTENCE_END) -> list[tuple
     return pieces
 
 
+@lru_cache(maxsize=8)
 def _folded(text: str) -> tuple[str, list[int]]:
     """Lower-cased text with whitespace runs as one space, and each of its characters' index in `text`."""
     out: list[str] = []
@@ -72,14 +74,19 @@ def _closest(core: str, text: str) -> tuple[int, int] | None:
     if not words:
         return None
     best: tuple[float, int, tuple[int, int]] | None = None
-    for window in _windows(text):
-        other = set(_WORD.findall(text[window[0]:window[1]].lower()))
+    for window, other in _window_words(text):
         overlap = 2 * len(words & other) / (len(words) + len(other)) if other else 0.0
         # Higher overlap wins; among equals the shorter window, then the earlier one.
         key = (overlap, -(window[1] - window[0]), window)
         if overlap >= MIN_OVERLAP and (best is None or key[:2] > best[:2]):
             best = key
     return best[2] if best else None
+
+
+@lru_cache(maxsize=8)
+def _window_words(text: str) -> tuple[tuple[tuple[int, int], frozenset[str]], ...]:
+    """Each window with its words, once per response however many claims it has."""
+    return tuple((w, frozenset(_WORD.findall(text[w[0]:w[1]].lower()))) for w in _windows(text))
 
 
 def _windows(text: str) -> list[tuple[int, int]]:
