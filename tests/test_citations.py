@@ -6,8 +6,10 @@ import re
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, strategies as st
 
 from ragmeter.metrics import GateConfig, Sample, score_sample
+from ragmeter.metrics.citations import DEFAULT_PATTERN, mark
 from ragmeter.metrics.judgements import ClaimVerdict, Decomposition, Verification
 from ragmeter.service.server.app import create_app
 from ragmeter.service.settings import Settings
@@ -171,3 +173,14 @@ def test_end_to_end_through_the_api():
         assert client.post("/v1/evaluate", json={**body, "citation_pattern": "<"}).status_code == 422
         listed = {m["name"] for m in client.get("/v1/metrics").json()}
         assert set(CITED) <= listed
+
+
+@given(st.lists(st.sampled_from(["Paris", " ", ".", "[1]", "[doc2]", "[^3]", "[", "]", "x"]), max_size=30))
+def test_stripping_markers_keeps_every_other_character_where_it_was(pieces):
+    response = "".join(pieces)
+    marked = mark(response)
+    assert all(response[i] == marked.text[n] for n, i in enumerate(marked.kept)) or not marked.markers
+    assert not marked.markers or not re.search(DEFAULT_PATTERN, marked.text)
+    for start, end in marked.sentences():
+        a, b = marked.to_original(start, end)
+        assert 0 <= a < b <= len(response)
