@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 
 import pytest
@@ -14,7 +15,7 @@ from ragmeter.metrics.judgements import ClaimVerdict, Decomposition, Verificatio
 from ragmeter.service.server.app import create_app
 from ragmeter.service.settings import Settings
 
-from .helpers import StubJudge
+from .helpers import StubJudge, as_file, upload, wait_done
 
 PARIS = "Paris is the capital of France."
 BERLIN = "Berlin is the capital of Germany."
@@ -184,3 +185,17 @@ def test_stripping_markers_keeps_every_other_character_where_it_was(pieces):
     for start, end in marked.sentences():
         a, b = marked.to_original(start, end)
         assert 0 <= a < b <= len(response)
+
+
+def test_a_batch_reads_the_services_pattern_and_its_report_charts_the_citation_scores():
+    records = [{"id": "a", "question": "Capitals?", "contexts": [PARIS, BERLIN],
+                "answer": "Paris is the capital of France {2}. Berlin is the capital of Germany {2}."}]
+    settings = Settings(citation_pattern=r"\{(\d+)\}")
+    with TestClient(create_app(settings, judge=SentenceJudge())) as client:
+        batch = upload(client, as_file(records, "jsonl"), "cited.jsonl",
+                       metrics="faithfulness,citation_recall,citation_precision").json()
+        assert wait_done(client, batch["id"])["status"] == "done"
+        [row] = [json.loads(line) for line in client.get(f"/v1/batches/{batch['id']}/results").text.splitlines()]
+        assert (row["faithfulness"], row["citation_recall"], row["citation_precision"]) == (1.0, 0.5, 0.5)
+        report = client.get(f"/v1/batches/{batch['id']}/report").text
+    assert 'data-metric="citation_recall"' in report
