@@ -240,8 +240,8 @@ def test_health_readiness_and_metric_catalog(client):
     assert ready.status_code == 200 and ready.json()["ready"] is True
     catalog = client.get("/v1/metrics").json()
     assert [m["name"] for m in catalog] == ["faithfulness", "answer_relevancy", "context_precision", "context_recall",
-                                            "semantic_similarity"]
-    assert [m["default"] for m in catalog] == [True, True, True, True, False]
+                                            "semantic_similarity", "citation_recall", "citation_precision"]
+    assert [m["default"] for m in catalog] == [True, True, True, True, False, False, False]
     recall = catalog[3]
     assert "reference" in recall["required_fields"] and "needs_reference" in recall["null_reasons"]
     assert all("invalid_value" in m["null_reasons"] for m in catalog)
