@@ -12,6 +12,8 @@ METRIC_MODULES = (
     "context_precision",
     "context_recall",
     "semantic_similarity",
+    "citation_recall",
+    "citation_precision",
 )
 
 METRICS: tuple[Metric, ...] = tuple(import_module(f"{__package__}.{name}").METRIC for name in METRIC_MODULES)

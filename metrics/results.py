@@ -10,6 +10,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from .answer_relevancy import AnswerRelevancyDetail
+from .citation_precision import CitationPrecisionDetail
+from .citation_recall import CitationRecallDetail
 from .context_precision import ContextPrecisionDetail
 from .context_recall import ContextRecallDetail
 from .faithfulness import FaithfulnessDetail
@@ -32,6 +34,8 @@ class Scores(BaseModel):
     context_precision: float | None = score_field("context_precision")
     context_recall: float | None = score_field("context_recall")
     semantic_similarity: float | None = score_field("semantic_similarity")
+    citation_recall: float | None = score_field("citation_recall")
+    citation_precision: float | None = score_field("citation_precision")
 
 
 class Details(BaseModel):
@@ -42,6 +46,8 @@ class Details(BaseModel):
     context_precision: ContextPrecisionDetail
     context_recall: ContextRecallDetail
     semantic_similarity: SemanticSimilarityDetail
+    citation_recall: CitationRecallDetail
+    citation_precision: CitationPrecisionDetail
 
 
 class SampleResult(BaseModel):

@@ -48,6 +48,8 @@ class ScoredRow(BaseModel):
     context_precision: float | None = None
     context_recall: float | None = None
     semantic_similarity: float | None = None
+    citation_recall: float | None = None
+    citation_precision: float | None = None
     gate_passed: bool | None = None
     hallucination_score: float | None = None
     unsupported_claims: list[str] = []

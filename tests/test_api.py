@@ -17,7 +17,8 @@ def test_normal_sample_scores_all_four_metrics_with_evidence_in_two_chat_calls(c
 
     assert result["scores"] == pytest.approx({"faithfulness": 2 / 3, "answer_relevancy": 1.0,
                                               "context_precision": 1.0, "context_recall": 1.0,
-                                              "semantic_similarity": None})
+                                              "semantic_similarity": None, "citation_recall": None,
+                                              "citation_precision": None})
     # A metric that is not computed by default says so rather than look like a failure.
     assert result["details"]["semantic_similarity"] == {"score": None, "reason": "not_requested"}
     claims = result["details"]["faithfulness"]["claims"]
@@ -239,8 +240,8 @@ def test_health_readiness_and_metric_catalog(client):
     assert ready.status_code == 200 and ready.json()["ready"] is True
     catalog = client.get("/v1/metrics").json()
     assert [m["name"] for m in catalog] == ["faithfulness", "answer_relevancy", "context_precision", "context_recall",
-                                            "semantic_similarity"]
-    assert [m["default"] for m in catalog] == [True, True, True, True, False]
+                                            "semantic_similarity", "citation_recall", "citation_precision"]
+    assert [m["default"] for m in catalog] == [True, True, True, True, False, False, False]
     recall = catalog[3]
     assert "reference" in recall["required_fields"] and "needs_reference" in recall["null_reasons"]
     assert all("invalid_value" in m["null_reasons"] for m in catalog)
