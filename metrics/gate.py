@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from .judgements import ClaimVerdict
 from .registry import BY_NAME, MetricName
-from .metric_score import JUDGE_ERROR, NO_CLAIMS, NOT_REQUESTED, MetricScore
+from .metric_score import JUDGE_ERROR, NO_CITATIONS, NO_CLAIMS, NOT_REQUESTED, MetricScore
 
 
 class GateConfig(BaseModel):
@@ -35,6 +35,9 @@ class GateConfig(BaseModel):
     fail_on_contradiction: bool = Field(
         default=True, description="Fail the answer when any claim is contradicted by the contexts, whatever the "
                                   "hallucination score.")
+    fail_on_unsupported_citation: bool = Field(
+        default=False, description="Fail the answer when a sentence with citation markers is not supported by the "
+                                   "contexts it cites (rule `unsupported_citation`; computes citation_recall).")
 
     @field_validator("threshold", "min_scores", "max_scores", mode="before")
     @classmethod
@@ -103,6 +106,9 @@ def apply_gate(scores: Mapping[str, MetricScore], claims: list[ClaimVerdict],
         more = f" and {len(contradicted) - 1} more" if len(contradicted) > 1 else ""
         failed.append(f"contradicted claim: \"{contradicted[0][:120]}\"{more}")
 
+    if config.fail_on_unsupported_citation:
+        _citations(scores.get("citation_recall"), config, failed, notes)
+
     for metric, minimum in config.min_scores.items():
         score = scores.get(metric)
         if score is None or score.score is None:
@@ -124,6 +130,21 @@ def apply_gate(scores: Mapping[str, MetricScore], claims: list[ClaimVerdict],
         failed_rules=failed,
         notes=notes,
     )
+
+
+def _citations(recall: MetricScore | None, config: GateConfig, failed: list[str], notes: list[str]) -> None:
+    """The unsupported_citation rule: every sentence that cites contexts is supported by them."""
+    if recall is not None and recall.reason == NO_CITATIONS:
+        notes.append("unsupported_citation not checked: the answer has no citation markers")
+        return
+    if recall is None or (recall.score is None and recall.reason != NO_CLAIMS):
+        _unavailable("citation_recall", recall, config, failed, notes)
+        return
+    # Only sentences that cite something: an uncited sentence lowers citation recall but cites nothing wrong.
+    wrong = [s.text for s in getattr(recall, "sentences", []) if s.citations and s.supported is False]
+    if wrong:
+        more = f" and {len(wrong) - 1} more" if len(wrong) > 1 else ""
+        failed.append(f"unsupported_citation: \"{wrong[0][:120]}\"{more}")
 
 
 def _unavailable(metric: str, score: MetricScore | None, config: GateConfig,

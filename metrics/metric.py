@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from .citations import Marked
 from .judgements import Comparison, Decomposition, Needs, Relevance, Verification
 from .sample import Sample
 from .metric_score import INVALID_VALUE, JUDGE_ERROR, NEEDS_FIELD, NOT_REQUESTED, MetricScore
@@ -29,6 +30,7 @@ class Judged:
     relevance_judgement: Relevance | None
     vectors: dict[str, list[float]] | None
     comparison: Comparison | None = None  # asked for only when a metric needs correctness
+    cited: Marked | None = None  # the answer's citation markers; the judges read it without them
 
     @property
     def parts(self) -> Decomposition:

@@ -14,6 +14,7 @@ NEEDS_CONTEXTS = "needs_contexts"
 NEEDS_REFERENCE = "needs_reference"
 NO_CLAIMS = "no_claims"
 NO_STATEMENTS = "no_statements"
+NO_CITATIONS = "no_citations"  # the answer has no citation markers: the citation checks have nothing to check
 # The judge cannot read the claims' language (the embedded judge reads English): it abstains.
 UNSUPPORTED_LANGUAGE = "unsupported_language"
 

@@ -23,6 +23,8 @@ METRIC_MODULES = (
     "noise_sensitivity_irrelevant",
     "hallucination",
     "self_knowledge",
+    "citation_recall",
+    "citation_precision",
 )
 
 METRICS: tuple[Metric, ...] = tuple(import_module(f"{__package__}.{name}").METRIC for name in METRIC_MODULES)

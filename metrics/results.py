@@ -12,6 +12,8 @@ from pydantic import BaseModel, Field
 from .answer_correctness import AnswerCorrectnessDetail
 from .answer_relevancy import AnswerRelevancyDetail
 from .claim_sets import ShareDetail
+from .citation_precision import CitationPrecisionDetail
+from .citation_recall import CitationRecallDetail
 from .context_precision import ContextPrecisionDetail
 from .context_recall import ContextRecallDetail
 from .faithfulness import FaithfulnessDetail
@@ -46,6 +48,8 @@ class Scores(BaseModel):
     noise_sensitivity_irrelevant: float | None = score_field("noise_sensitivity_irrelevant")
     hallucination: float | None = score_field("hallucination")
     self_knowledge: float | None = score_field("self_knowledge")
+    citation_recall: float | None = score_field("citation_recall")
+    citation_precision: float | None = score_field("citation_precision")
 
 
 class Details(BaseModel):
@@ -67,6 +71,8 @@ class Details(BaseModel):
     noise_sensitivity_irrelevant: ShareDetail
     hallucination: ShareDetail
     self_knowledge: ShareDetail
+    citation_recall: CitationRecallDetail
+    citation_precision: CitationPrecisionDetail
 
 
 class SampleResult(BaseModel):

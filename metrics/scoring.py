@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import cast
 
 from .diagnosis import diagnose
+from .citations import Marked, mark, with_spans
 from .gate import GateConfig, apply_gate
 from .judgements import Comparison, Decomposition, ErrorInfo, JudgeError, Needs, Relevance, Usage, Verification
 from .judges.protocol import Judge, Scorer
@@ -25,10 +26,17 @@ NOTHING_JUDGED = Judged(None, None, None, None)
 
 
 async def score_sample(sample: Sample, judge: Scorer, metrics: Iterable[str] | None = None,
-                       gate: GateConfig | None = None, threshold: float | None = None) -> SampleResult:
-    """Score one sample on the requested metrics (the default ones when None) and apply the gate."""
+                       gate: GateConfig | None = None, threshold: float | None = None,
+                       citation_pattern: str | None = None) -> SampleResult:
+    """Score one sample on the requested metrics (the default ones when None) and apply the gate.
+
+    `citation_pattern`: the regex of citation markers (default `citations.DEFAULT_PATTERN`)."""
     gate = gate or GateConfig()
-    wanted = frozenset(DEFAULT_METRICS if metrics is None else metrics) | frozenset(gate.limited_metrics)
+    wanted = frozenset(DEFAULT_METRICS if metrics is None else metrics) | frozenset(gate.limited_metrics) \
+        | frozenset(["citation_recall"] if gate.fail_on_unsupported_citation else [])
+    cited = mark(sample.response, citation_pattern)
+    # The judges and the formulas read the answer without its markers; spans and citations map back to it.
+    sample = sample.model_copy(update={"response": cited.text}) if cited.markers else sample
     active = [m for m in METRICS if m.name in wanted and m.missing_field(sample) is None]
     need = Needs.union(m.needs for m in active)
     usage = Usage()
@@ -39,7 +47,9 @@ async def score_sample(sample: Sample, judge: Scorer, metrics: Iterable[str] | N
         details = {m.name: scored[m.name] if m.name in scored else m.evaluate(sample, NOTHING_JUDGED, m.name in wanted)
                    for m in METRICS}
     else:
-        details = await _judged_details(sample, cast(Judge, judge), active, wanted, need, usage, errors)
+        details = await _judged_details(sample, cast(Judge, judge), active, wanted, need, usage, errors, cited)
+    if claims := getattr(details["faithfulness"], "claims", None):
+        details["faithfulness"] = details["faithfulness"].model_copy(update={"claims": with_spans(claims, cited)})
     errors += [ErrorInfo(stage=name, kind=INVALID_VALUE, message="the computation gave NaN or an infinity")
                for name, detail in details.items() if detail.reason == INVALID_VALUE]
     checked = Details.model_validate(details)
@@ -59,7 +69,7 @@ async def score_sample(sample: Sample, judge: Scorer, metrics: Iterable[str] | N
 
 
 async def _judged_details(sample: Sample, judge: Judge, active: list[Metric], wanted: frozenset[str], need: Needs,
-                          usage: Usage, errors: list[ErrorInfo]) -> dict:
+                          usage: Usage, errors: list[ErrorInfo], cited: Marked) -> dict:
     """Each metric's detail from the judge's judgements: decompose, then verify, relevance and embeddings."""
     parts: Decomposition | None = Decomposition()
     if need.decompose:
@@ -77,16 +87,18 @@ async def _judged_details(sample: Sample, judge: Judge, active: list[Metric], wa
         if need.correctness and parts is not None else _done(None if need.correctness else Comparison()),
     )
     judged = Judged(parts, verification, relevance,
-                    dict(zip(texts, vectors, strict=True)) if vectors is not None else None, comparison)
+                    dict(zip(texts, vectors, strict=True)) if vectors is not None else None, comparison, cited)
 
     return {m.name: m.evaluate(sample, judged, m.name in wanted) for m in METRICS}
 
 
 async def evaluate(samples: Iterable[Sample], judge: Scorer, metrics: Iterable[str] | None = None,
-                   gate: GateConfig | None = None, threshold: float | None = None) -> list[SampleResult]:
+                   gate: GateConfig | None = None, threshold: float | None = None,
+                   citation_pattern: str | None = None) -> list[SampleResult]:
     """Score many samples concurrently; the judge's own cap bounds the calls in flight."""
     metrics = None if metrics is None else tuple(metrics)
-    return list(await asyncio.gather(*(score_sample(s, judge, metrics, gate, threshold) for s in samples)))
+    return list(await asyncio.gather(*(score_sample(s, judge, metrics, gate, threshold, citation_pattern)
+                                       for s in samples)))
 
 
 def _first_set(*values: float | None) -> float:

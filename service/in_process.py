@@ -34,7 +34,8 @@ def score_samples(samples: list[Sample], metrics: list[str] | None = None, gate:
         raise NoJudge(NO_JUDGE)
 
     async def one(sample: Sample) -> SampleResult:
-        return await score_sample(sample, judge, metrics, gate, settings.hallucination_threshold)
+        return await score_sample(sample, judge, metrics, gate, settings.hallucination_threshold,
+                                  settings.citation_pattern)
 
     return _with_progress(samples, one, judge.aclose)
 

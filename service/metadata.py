@@ -18,7 +18,7 @@ from ragmeter.service.json_text import BadJSON
 # so that re-uploading a results file does not turn its scores into metadata.
 SCORED_COLUMNS = ("row", "status", "error", "gate_passed", "hallucination_score", "unsupported_claims",
                   "useful_contexts", "faithfulness", "answer_relevancy", "context_precision", "context_recall",
-                  "semantic_similarity")
+                  "semantic_similarity", "citation_recall", "citation_precision")
 RESERVED = frozenset({"metadata", *SCORED_COLUMNS, *(a for aliases in FIELD_ALIASES.values() for a in aliases)})
 MAX_KEY_CHARS = 100
 

@@ -59,6 +59,8 @@ class ScoredRow(BaseModel):
     noise_sensitivity_irrelevant: float | None = None
     hallucination: float | None = None
     self_knowledge: float | None = None
+    citation_recall: float | None = None
+    citation_precision: float | None = None
     gate_passed: bool | None = None
     hallucination_score: float | None = None
     unsupported_claims: list[str] = []

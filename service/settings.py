@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
+from ragmeter.metrics.citations import DEFAULT_PATTERN, compile_pattern
 from ragmeter.metrics.judges.registry import JUDGE_SPELLINGS, JUDGES
 
 from ragmeter.service import config_file
@@ -228,6 +229,11 @@ class Settings(BaseSettings):
                                          "[embedded] claim_cutoff (`ragmeter calibrate --write`), else the weights' "
                                          "own (0.6 for the shipped weights). Contradicted claims sit at 0.05 or "
                                          "below.")
+    citation_pattern: str = Field(
+        DEFAULT_PATTERN, description="Regex of a citation marker in an answer, with one group: the 1-based number "
+                                     "of the context it cites. The default takes [1], [doc3] (or [Doc 3]) and "
+                                     "footnotes [^1]. Markers are removed from the answer the judges read; "
+                                     "citation_recall and citation_precision check them.")
     max_samples_per_request: int = Field(50, ge=1, description="Samples one POST /v1/evaluate may carry; more get 413, "
                                          "pointing to batch scoring (POST /v1/batches).")
     max_contexts: int = Field(100, ge=1, description="Contexts per sample.")
@@ -253,6 +259,12 @@ class Settings(BaseSettings):
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
                                    file_secret_settings) -> tuple[PydanticBaseSettingsSource, ...]:
         return init_settings, env_settings, dotenv_settings, file_secret_settings, ConfigFileSettings(settings_cls)
+
+    @field_validator("citation_pattern")
+    @classmethod
+    def _one_group(cls, pattern: str) -> str:
+        compile_pattern(pattern)  # ValueError says what is wrong
+        return pattern
 
     @field_validator("cascade_band_high")
     @classmethod

@@ -9,7 +9,7 @@ from .scripted_judge import Fault
 # #22's diagnostic metrics, computed only when asked for.
 OPT_IN = ["answer_correctness", "overall_precision", "overall_recall", "overall_f1", "claim_recall",
           "retriever_context_precision", "context_utilization", "noise_sensitivity_relevant",
-          "noise_sensitivity_irrelevant", "hallucination", "self_knowledge"]
+          "noise_sensitivity_irrelevant", "hallucination", "self_knowledge", "citation_recall", "citation_precision"]
 
 
 def evaluate(client, *samples, **body):

@@ -179,3 +179,17 @@ def test_web_page_marks_a_pasted_answers_contradicted_claim_apart(contradicting_
     page.wait_for_selector("#highlighted mark")
     assert page.inner_text("#highlighted mark.contradicted") == "Fact 1 is false."
     assert page.locator("#result .legend").count() == 1
+
+
+def test_web_page_marks_a_claim_at_its_span_across_citation_markers_without_parsing_the_answer(contradicting_server,
+                                                                                               page):
+    server, _ = contradicting_server
+    page.goto(server)
+    page.fill("#question", "Is fact 1 true?")
+    page.fill("#contexts", "<i>Fact</i> 1 is true.")
+    # The judge reads "<i>Fact</i> 1 is false." (markers stripped); the mark covers the answer as written.
+    page.fill("#answer", "<i>Fact</i> 1 is false [1].")
+    page.click("#score")
+    mark = page.locator("#highlighted mark.contradicted")
+    playwright.expect(mark).to_have_text("<i>Fact</i> 1 is false [1].")
+    assert page.locator("#highlighted i").count() == 0

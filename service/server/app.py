@@ -82,7 +82,7 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
         app.state.runner = BatchRunner(app.state.store, app.state.judge, executor.rows,
                                        settings.hallucination_threshold, app.state.telemetry, score=executor.score,
                                        lease_s=settings.lease_s, poll_s=settings.poll_s,
-                                       held=executor.state != "ready")
+                                       held=executor.state != "ready", citation_pattern=settings.citation_pattern)
         starting = asyncio.create_task(start_scoring(executor, app.state.runner), name="executor-start")
         await app.state.runner.resume_unfinished()
         await abandoned.sweep_once(app.state.store.sync, settings.loading_timeout_s)

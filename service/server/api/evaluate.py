@@ -7,9 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from ragmeter.metrics import DEFAULT_METRICS, GateConfig, MetricName, Sample, SampleResult, Usage, evaluate
+from ragmeter.metrics.citations import compile_pattern
 from ragmeter.metrics.judges import Judge
 from ragmeter.metrics.registry import requiring
 
@@ -32,6 +33,16 @@ class EvaluateRequest(BaseModel):
         default=None, min_length=1,
         description="Metrics to compute; the four Ragas metrics when omitted (see GET /v1/metrics).")
     gate: GateConfig | None = Field(default=None, description="Hallucination threshold and per-metric minimums.")
+    citation_pattern: str | None = Field(
+        default=None, description="Regex of a citation marker, with one group: the 1-based context number; "
+                                  "RAGMETER_CITATION_PATTERN when omitted.")
+
+    @field_validator("citation_pattern")
+    @classmethod
+    def _one_group(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            compile_pattern(pattern)  # ValueError says what is wrong: a 422
+        return pattern
 
     model_config = {"json_schema_extra": {"examples": [{
         "samples": [{
@@ -73,7 +84,8 @@ async def evaluate_samples(request: Request, body: EvaluateRequest, judge: Annot
     if tenant is not None:
         request.app.state.quota.samples(tenant, len(body.samples))
     results = await _unless_client_leaves(request, evaluate(body.samples, judge, metrics, gate,
-                                                            settings.hallucination_threshold))
+                                                            settings.hallucination_threshold,
+                                                            body.citation_pattern or settings.citation_pattern))
     if results is None:
         return Response(status_code=CLIENT_GONE)
     total = Usage()

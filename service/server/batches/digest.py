@@ -30,6 +30,8 @@ class Digest:
     errors: list[ScoredRow] = field(default_factory=list)  # the first rows that ended in an error
     # Per worst row (by its 1-based number), the claims the contexts contradict rather than merely not support.
     contradicted: dict[int, set[str]] = field(default_factory=dict)
+    # Per worst row, its claims the contexts do not back (verdict and span), to mark them where they are.
+    unbacked: dict[int, list[dict]] = field(default_factory=dict)
 
 
 def digest(store: Store, job_id: str, page_rows: int = PAGE_ROWS) -> Digest:
@@ -62,7 +64,8 @@ def digest(store: Store, job_id: str, page_rows: int = PAGE_ROWS) -> Digest:
     worst_rows = _rows(store, job_id, [w[2] for w in worst])
     return Digest(summary, scores, [r.scored_row() for r in worst_rows],
                   [r.scored_row() for r in _rows(store, job_id, errors)],
-                  {r.index + 1: contradicted_claims(r.result) for r in worst_rows})
+                  {r.index + 1: contradicted_claims(r.result) for r in worst_rows},
+                  {r.index + 1: unbacked_claims(r.result) for r in worst_rows})
 
 
 def _rows(store: Store, job_id: str, indices: list[int]) -> list[Row]:
@@ -72,8 +75,13 @@ def _rows(store: Store, job_id: str, indices: list[int]) -> list[Row]:
 
 def contradicted_claims(result: dict | None) -> set[str]:
     """The claims a stored result's faithfulness verdicts call contradicted."""
+    return {c["claim"] for c in unbacked_claims(result) if c.get("verdict") == "contradicted"}
+
+
+def unbacked_claims(result: dict | None) -> list[dict]:
+    """The claims a stored result's faithfulness verdicts call unsupported or contradicted."""
     claims = ((result or {}).get("details") or {}).get("faithfulness", {}).get("claims") or []
-    return {c["claim"] for c in claims if c.get("verdict") == "contradicted"}
+    return [c for c in claims if c.get("verdict") != "supported"]
 
 
 class DigestCache:

@@ -68,9 +68,12 @@ def histogram_svg(values: list[float], width: int = 300, height: int = 150) -> s
             f'</svg>')
 
 
-def highlight(answer: str, unsupported: list[str], contradicted: Collection[str] = ()) -> str:
+def highlight(answer: str, unsupported: list[str], contradicted: Collection[str] = (),
+              claims: list[dict] | None = None) -> str:
     """The answer with its claims that the contexts do not support marked, those they contradict marked apart;
-    claims not found verbatim are listed after it."""
+    claims not found verbatim are listed after it. `claims` (verdicts with spans) marks each at its span."""
+    if claims and any(c.get("span") for c in claims):
+        return _at_spans(answer, claims)
     html = escape(answer)
     leftover = []
     for claim in unsupported:
@@ -83,6 +86,34 @@ def highlight(answer: str, unsupported: list[str], contradicted: Collection[str]
     if leftover:
         html += "".join(f'<br><mark class="{verdict}">{escape(c)}</mark>' for c, verdict in leftover)
     return html
+
+
+def _at_spans(answer: str, claims: list[dict]) -> str:
+    """Each claim marked at its [start, end) offsets; one without a span (or overlapping another) after the answer."""
+    def mark(text: str, verdict: str | None) -> str:
+        return f'<mark class="{"contradicted" if verdict == "contradicted" else "unsupported"}">{escape(text)}</mark>'
+
+    spanned = sorted((c for c in claims if _valid_span(c.get("span"), answer)), key=lambda c: c["span"][0])
+    parts, leftover, cursor = [], [c for c in claims if c not in spanned], 0
+    for claim in spanned:
+        start, end = claim["span"]
+        if start < cursor:
+            leftover.append(claim)
+            continue
+        parts += [escape(answer[cursor:start]), mark(answer[start:end], claim.get("verdict"))]
+        cursor = end
+    parts.append(escape(answer[cursor:]))
+    return "".join(parts) + "".join(f'<br>{mark(c.get("claim", ""), c.get("verdict"))}' for c in leftover)
+
+
+def _marked_answer(row, digest: Digest) -> str:
+    return highlight(row.response or "", row.unsupported_claims, digest.contradicted.get(row.row, ()),
+                     digest.unbacked.get(row.row))
+
+
+def _valid_span(span: object, answer: str) -> bool:
+    return isinstance(span, list) and len(span) == 2 and all(isinstance(i, int) for i in span) \
+        and 0 <= span[0] < span[1] <= len(answer)
 
 
 def render(job: Job, digest: Digest, api_key: str | None = None, extra: str = "") -> str:
@@ -109,8 +140,7 @@ def render(job: Job, digest: Digest, api_key: str | None = None, extra: str = ""
     worst_rows = "".join(
         f'<tr class="worst-row"><td>{escape(str(r.id if r.id is not None else r.row))}</td>'
         f'<td>{escape(r.user_input or "")}</td>'
-        f'<td class="answer">{highlight(r.response or "", r.unsupported_claims, digest.contradicted.get(r.row, ()))}'
-        f"</td>"
+        f'<td class="answer">{_marked_answer(r, digest)}</td>'
         f'<td>{_num(r.faithfulness)}</td><td class="{"pass" if r.gate_passed else "fail"}">'
         f'{"pass" if r.gate_passed else "FAIL"}</td></tr>' for r in digest.worst)
     errors = digest.errors

@@ -80,12 +80,14 @@ def owner_id() -> str:
 class BatchRunner:
     def __init__(self, store: AsyncStore, judge: Scorer | None, concurrency: int = 8, threshold: float | None = None,
                  telemetry: Telemetry | None = None, *, score: Score | None = None, lease_s: float = 30.0,
-                 poll_s: float = 2.0, owner: str | None = None, held: bool = False):
+                 poll_s: float = 2.0, owner: str | None = None, held: bool = False,
+                 citation_pattern: str | None = None):
         """`held`: jobs wait (queued) until `open` says how rows are scored (Ray workers still starting)."""
         self.store = store
         self.telemetry = telemetry
         self.judge = judge
-        self.score = score or (partial(self._score_here, judge) if judge is not None else None)
+        self.score = score or (partial(self._score_here, judge, citation_pattern=citation_pattern)
+                               if judge is not None else None)
         self.concurrency = concurrency
         self.threshold = threshold
         self.lease_s = lease_s
@@ -256,11 +258,11 @@ class BatchRunner:
 
     @staticmethod
     async def _score_here(judge: Scorer, sample: Sample, metrics: list[str], gate: GateConfig,
-                          threshold: float | None) -> SampleResult:
+                          threshold: float | None, citation_pattern: str | None = None) -> SampleResult:
         # While the judge's circuit breaker is open the job pauses rather than fill rows with errors.
         while (wait := judge.unavailable_for()) > 0:
             await asyncio.sleep(wait)
-        return await score_sample(sample, judge, metrics, gate, threshold)
+        return await score_sample(sample, judge, metrics, gate, threshold, citation_pattern)
 
     async def _score_row(self, score: Score, job_id: str, row: Row, metrics: list[str], gate: GateConfig) -> None:
         outcome = await attempt(score, row.to_sample(), metrics, gate, self.threshold)

@@ -19,7 +19,8 @@ document.getElementById("single").addEventListener("submit", async event => {
     `<tr><td>${m}</td><td class="score" data-metric="${m}">${num(v)}</td><td>${esc(v === null ? r.details[m].reason : "")}</td></tr>`).join("");
   out.innerHTML = `<p>Gate: <span id="gate" class="${r.gate.passed ? "pass" : "fail"}">${r.gate.passed ? "pass" : "FAIL"}</span>
     (hallucination ${num(r.gate.hallucination_score)}, threshold ${r.gate.threshold}; judge ${esc(r.judge.name)})</p>
-    <table id="scores">${rows}</table><p id="highlighted">${highlight(sample.response, unbacked(r))}</p>${LEGEND}`;
+    <table id="scores">${rows}</table><p id="highlighted"></p>${LEGEND}`;
+  markClaims(document.getElementById("highlighted"), sample.response, unbacked(r));
 });
 
 async function follow(id) {

@@ -79,11 +79,12 @@ async function openRow(row) {
       ${body.error ? `<span class="fail">${esc(body.error)}</span>` : ""}</p>
     ${scores ? `<table class="row-scores">${scores}</table>` : ""}
     <h4>Question</h4><p id="row-question">${esc(sample.user_input)}</p>
-    <h4>Answer</h4><p id="row-answer">${highlight(sample.response, unbacked(result))}</p>${LEGEND}
+    <h4>Answer</h4><p id="row-answer"></p>${LEGEND}
     <h4>Contexts</h4><ol id="row-contexts">${sample.retrieved_contexts.map(c => `<li>${esc(c)}</li>`).join("")}</ol>
     ${sample.reference ? `<h4>Reference</h4><p>${esc(sample.reference)}</p>` : ""}
     <h4>Claims</h4>${claims.length ? `<div class="table-scroll"><table id="row-claims"><tr><th>claim</th>
       <th>verdict</th><th>evidence</th><th>why</th></tr>${claimRows}</table></div>` : "<p>No claims judged.</p>"}`;
+  markClaims(document.getElementById("row-answer"), sample.response, unbacked(result));
   out.scrollIntoView({block: "nearest"});
 }
 
