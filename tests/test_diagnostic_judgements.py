@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 from ragmeter.metrics import Sample
-from ragmeter.metrics.judgements import (Comparison, Decomposition, EntailmentVerdict, ErrorInfo, JudgeInfo, Needs,
-                                         Usage)
+from ragmeter.metrics.judgements import (ClaimVerdict, Comparison, Decomposition, EntailmentVerdict, ErrorInfo,
+                                         JudgeInfo, Needs, Usage, Verification)
 from ragmeter.metrics.judges import llm_replies
 from ragmeter.metrics.judges.cascade import Band, CascadeJudge
 from ragmeter.metrics.judges.embedded.judge import EmbeddedJudge
@@ -205,3 +205,34 @@ async def test_a_metric_ragas_lacks_is_null_with_a_reason_under_the_ragas_engine
     details = await engine.score_metrics(SAMPLE, ["faithfulness"], Usage(), errors)
     assert details["faithfulness"].score is None and details["faithfulness"].reason == NOT_IN_ENGINE
     assert errors == []
+
+
+class SureVerify:
+    """An embedded judge stand-in whose verdicts have fixed probabilities and per-chunk support."""
+
+    info = JudgeInfo(name="embedded")
+    default_threshold = 0.4
+
+    async def verify(self, sample, parts, need, usage):
+        return Verification(claims=[ClaimVerdict(claim=c, verdict="supported", probability=p, contexts=[0])
+                                    for c, p in zip(parts.claims, (0.99, 0.5), strict=True)])
+
+
+class AskedVerify:
+    info = JudgeInfo(name="openai")
+    default_threshold = 0.2
+
+    def __init__(self):
+        self.needs: list[Needs] = []
+
+    async def verify(self, sample, parts, need, usage):
+        self.needs.append(need)
+        return Verification(claims=[ClaimVerdict(claim=c, verdict="supported", contexts=[0, 2]) for c in parts.claims])
+
+
+async def test_the_cascade_takes_the_llms_chunk_list_for_the_claims_it_escalates():
+    llm = AskedVerify()
+    cascade = CascadeJudge(SureVerify(), llm, Band(0.2, 0.95))  # type: ignore[arg-type]
+    verdicts = await cascade.verify(SAMPLE, PARTS, Needs(claims=True, chunk_support=True), Usage())
+    assert llm.needs == [Needs(claims=True, chunk_support=True)]
+    assert [v.contexts for v in verdicts.claims] == [[0], [0, 2]]
