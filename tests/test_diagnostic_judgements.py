@@ -232,7 +232,7 @@ class AskedVerify:
 
 async def test_the_cascade_takes_the_llms_chunk_list_for_the_claims_it_escalates():
     llm = AskedVerify()
-    cascade = CascadeJudge(SureVerify(), llm, Band(0.2, 0.95))  # type: ignore[arg-type]
+    cascade = CascadeJudge(SureVerify(), llm, Band(0.2, 0.95))
     verdicts = await cascade.verify(SAMPLE, PARTS, Needs(claims=True, chunk_support=True), Usage())
     assert llm.needs == [Needs(claims=True, chunk_support=True)]
     assert [v.contexts for v in verdicts.claims] == [[0], [0, 2]]
