@@ -1,10 +1,13 @@
 """Speed of the embedded judge: cold start and samples per second, all four metrics, one process.
 
-    python bench/local_speed.py [--data rag_bench_100.jsonl] [--repeats 3]
+    python bench/local_speed.py [--data rag_bench_100.jsonl] [--repeats 3] [--no-diagnostics]
 
 Cold start is the time from importing the package to the first scored sample. Throughput is
 measured on a fresh judge (empty caches) so no context is read for free; a second pass over the
-same samples shows the cached figure.
+same samples shows the cached figure. Then the same with every judgement of the diagnostic metrics
+(#22) on as well: per-chunk support and the answer-against-reference comparison ("all_judgements"), and
+with the whole answer's and reference's embeddings on top (a semantic similarity, which ragas' answer
+correctness blends in; the same texts as semantic_similarity's).
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import json  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from ragmeter.metrics import DEFAULT_METRICS, Sample, evaluate, score_sample  # noqa: E402
+from ragmeter.metrics.judgements import Needs, Usage  # noqa: E402
 from ragmeter.metrics.judges.embedded import text  # noqa: E402
 from ragmeter.metrics.judges.embedded.judge import EmbeddedJudge  # noqa: E402
 
@@ -28,6 +32,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", default="rag_bench_100.jsonl")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-diagnostics", action="store_true", help="only the four metrics' figure")
     args = parser.parse_args()
     samples = [Sample.model_validate_json(line) for line in (DATA / args.data).read_text().splitlines()]
 
@@ -51,6 +56,32 @@ async def main() -> None:
                       "samples_per_s_runs": [round(len(samples) / r, 1) for r in runs],
                       "samples_per_s_cached_contexts": round(len(samples) / cached, 1),
                       "null_scores": nulls, "errors": sum(len(r.errors) for r in results)}))
+    if args.no_diagnostics:
+        return
+    for label, similarity in (("all_judgements", False), ("all_judgements_and_similarity_embeddings", True)):
+        runs = []
+        for _ in range(args.repeats):
+            judge = EmbeddedJudge(encoder=judge.encoder, model=judge.model)
+            text._sentences.cache_clear()
+            t0 = time.perf_counter()
+            await asyncio.gather(*(judge_everything(s, judge, similarity) for s in samples))
+            runs.append(time.perf_counter() - t0)
+        print(json.dumps({"run": label, "samples": len(samples), "samples_per_s": round(len(samples) / min(runs), 1),
+                          "samples_per_s_runs": [round(len(samples) / r, 1) for r in runs]}))
+
+
+ALL = Needs(claims=True, relevance=True, statements=True, context_verdicts=True, chunk_support=True, correctness=True)
+
+
+async def judge_everything(sample: Sample, judge: EmbeddedJudge, similarity: bool) -> None:
+    """Every judgement the four metrics and #22's diagnostics read, the way scoring.score_sample asks for them;
+    `similarity`: also the whole answer's and reference's embeddings (a semantic similarity, as ragas' answer
+    correctness blends in)."""
+    usage = Usage()
+    parts = await judge.decompose(sample, ALL, usage)
+    embeddings = [judge.embed([sample.response, sample.reference or ""], usage)] if similarity else []
+    await asyncio.gather(judge.verify(sample, parts, ALL, usage), judge.relevance(sample, parts, usage),
+                         judge.compare(sample, parts, usage), *embeddings)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 Every claim of a row labelled hallucinated is "unsupported"; every claim of a row labelled faithful
 is "supported", quoting the start of the row's first context. Rows are found by their first context
-and the claim's text within their answer. It answers nothing else (no decompose, no embeddings).
+and the claim's text within their answer; asked for per-chunk support, it names the first context for a
+supported claim. It answers nothing else (no decompose, no compare, no embeddings).
 """
 from __future__ import annotations
 
@@ -85,7 +86,10 @@ class OracleJudge:
             listed = _CLAIMS.search(prompt)
             assert listed is not None, "the oracle answers verify calls only, which list claims"
             claims = [re.sub(r"^\d+\. ", "", line) for line in listed.group(1).splitlines()]
-            content = json.dumps({"claims": [self.verdict(prompt, _squash(c)) for c in claims]})
+            verdicts = [self.verdict(prompt, _squash(c)) for c in claims]
+            if '"supported_by"' in prompt:
+                verdicts = [{**v, "supported_by": [1] if v["verdict"] == "supported" else []} for v in verdicts]
+            content = json.dumps({"claims": verdicts})
             return completion(body, content)
 
         return app

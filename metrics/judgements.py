@@ -153,6 +153,8 @@ class Usage(BaseModel):
     escalated_claims: int = 0
     escalated_statements: int = 0
     escalated_contexts: int = 0
+    # Answer claims and reference statements whose comparison (Judge.compare) the cascade sent on.
+    escalated_comparisons: int = 0
 
     def add(self, other: Usage) -> None:
         for name in Usage.model_fields:

@@ -10,6 +10,8 @@ from pydantic import BaseModel, Field, model_validator
 NOT_REQUESTED = "not_requested"
 JUDGE_ERROR = "judge_error"
 INVALID_VALUE = "invalid_value"  # the computation produced NaN or an infinity
+# The scoring engine asked for (ragas) has no implementation of this metric.
+NOT_IN_ENGINE = "not_in_engine"
 NEEDS_CONTEXTS = "needs_contexts"
 NEEDS_REFERENCE = "needs_reference"
 NO_CLAIMS = "no_claims"

@@ -25,7 +25,7 @@ REFUSALS = ("i don't know", "i do not know", "cannot answer", "no information")
 
 @dataclass
 class Fault:
-    kind: str  # "pass", "status", "malformed", "hang", "wrong_count"
+    kind: str  # "pass", "status", "malformed", "hang", "wrong_count", "out_of_range" (context numbers 0 and 99)
     status: int = 500
     headers: dict = field(default_factory=dict)
 
@@ -107,6 +107,11 @@ class ScriptedJudge:
                         if data.get(key):
                             data[key] = data[key][:-1]
                     content = json.dumps(data)
+                if fault and fault.kind == "out_of_range":
+                    data = json.loads(content)
+                    for item in data.get("claims", []) + data.get("statements", []):
+                        item["supported_by"] = [0, *item.get("supported_by", []), 99]
+                    content = json.dumps(data)
                 return completion(body, content)
             finally:
                 judge.in_flight -= 1
@@ -146,6 +151,8 @@ def answer(body: dict) -> dict:
     prompt = next(m["content"] for m in body["messages"] if m["role"] == "user")
     if "CONTEXTS:" in prompt:
         return _verify(prompt)
+    if '"stated"' in prompt:
+        return _compare(prompt)
     return _decompose(prompt)
 
 
@@ -193,25 +200,47 @@ def _verify(prompt: str) -> dict:
                 return True, text.rstrip("."), i
         return False, "", 0
 
+    def every(text: str) -> dict:
+        # Per-chunk support, only when the prompt asks for it: every context holding the text word for word.
+        if '"supported_by"' not in prompt:
+            return {}
+        needle = text.rstrip(".").lower()
+        return {"supported_by": [i for i, c in enumerate(contexts, start=1) if needle in c.lower()]}
+
     data: dict = {}
     if claims:
         data["claims"] = []
         for claim in claims:
             ok, quote, n = check(claim)
             data["claims"].append({"verdict": "supported" if ok else "unsupported", "evidence": quote,
-                                   "context": n, "reason": "stated in the context" if ok else "not stated"})
+                                   "context": n, "reason": "stated in the context" if ok else "not stated",
+                                   **every(claim)})
     if statements:
         data["statements"] = []
         for statement in statements:
             ok, quote, n = check(statement)
             data["statements"].append({"attributable": ok, "evidence": quote, "context": n,
-                                       "reason": "stated in the context" if ok else "not stated"})
+                                       "reason": "stated in the context" if ok else "not stated", **every(statement)})
     if '"contexts"' in prompt:
         whole = _section(prompt, "REFERENCE ANSWER") or _section(prompt, "ANSWER") or ""
         targets = [t.rstrip(".").lower() for t in statements or claims or _sentences(whole)]
         useful = [any(t in c.lower() for t in targets) for c in contexts]
         data["contexts"] = [{"useful": u, "reason": "states the facts needed" if u else "unrelated to them"}
                             for u in useful]
+    return data
+
+
+def _compare(prompt: str) -> dict:
+    """Answer claims found word for word in the reference, reference statements found word for word in the answer."""
+    answer_text = (_section(prompt, "ANSWER") or "").lower()
+    reference = (_section(prompt, "REFERENCE") or "").lower()
+    data: dict = {}
+    for key, title, other in (("claims", "ANSWER CLAIMS", reference), ("statements", "REFERENCE STATEMENTS",
+                                                                        answer_text)):
+        items = _numbered(_section(prompt, title), r"^\d+\. (.*)$")
+        if items:
+            data[key] = [{"stated": item.rstrip(".").lower() in other, "evidence": "", "reason": "compared as written"}
+                         for item in items]
     return data
 
 

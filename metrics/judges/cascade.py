@@ -3,15 +3,16 @@
 Decompose, relevance and embeddings stay embedded (decompose can be the LLM's, by setting). Verify
 runs the embedded judge first; every claim, reference statement and context whose support
 probability lies in the uncertain band, or that it abstained on (a language it cannot read), goes
-to the LLM judge, all of one sample's in one verify call. Each verdict says which judge decided it
-(`judged_by`), and `usage` counts what was escalated.
+to the LLM judge, all of one sample's in one verify call (with its per-chunk support list when asked
+for). The comparison of answer and reference (`compare`) follows the same rule in one compare call.
+Each verdict says which judge decided it (`judged_by`), and `usage` counts what was escalated.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
 
-from ..judgements import Comparison, Decomposition, JudgeInfo, Needs, Relevance, Usage, Verification
+from ..judgements import Comparison, Decomposition, EntailmentVerdict, JudgeInfo, Needs, Relevance, Usage, Verification
 from ..sample import Sample
 from .protocol import Judge
 
@@ -72,7 +73,8 @@ class CascadeJudge:
         asked = Decomposition(claims=[local.claims[i].claim for i in claims],
                               statements=[local.statements[i].statement for i in statements])
         escalated = await self.llm.verify(
-            sample, asked, Needs(claims=bool(claims), statements=bool(statements), context_verdicts=bool(contexts)),
+            sample, asked, Needs(claims=bool(claims), statements=bool(statements), context_verdicts=bool(contexts),
+                                 chunk_support=need.chunk_support and bool(claims or statements)),
             usage)
         decided_by = self.llm.info.name
         for i, claim in zip(claims, escalated.claims, strict=True):
@@ -98,7 +100,27 @@ class CascadeJudge:
         return await self.embedded.embed(texts, usage)
 
     async def compare(self, sample: Sample, parts: Decomposition, usage: Usage) -> Comparison:
-        raise NotImplementedError("the comparison judgement is being built (#22)")
+        local = await self.embedded.compare(sample, parts, usage)
+        claims = [i for i, v in enumerate(local.claims) if self._escalates(v)]
+        statements = [i for i, v in enumerate(local.statements) if self._escalates(v)]
+        name = self.embedded.info.name
+        result = Comparison(claims=[v.model_copy(update={"judged_by": name}) for v in local.claims],
+                            statements=[v.model_copy(update={"judged_by": name}) for v in local.statements])
+        if not (claims or statements):
+            return result
+        asked = Decomposition(claims=[local.claims[i].text for i in claims],
+                              statements=[local.statements[i].text for i in statements])
+        escalated = await self.llm.compare(sample, asked, usage)
+        decided_by = self.llm.info.name
+        for mine, theirs, picked in ((result.claims, escalated.claims, claims),
+                                     (result.statements, escalated.statements, statements)):
+            for i, verdict in zip(picked, theirs, strict=True):
+                mine[i] = verdict.model_copy(update={"judged_by": decided_by, "probability": mine[i].probability})
+        usage.escalated_comparisons += len(claims) + len(statements)
+        return result
+
+    def _escalates(self, verdict: EntailmentVerdict) -> bool:
+        return bool(verdict.abstained) or self.band.uncertain(verdict.probability)
 
     def unavailable_for(self) -> float:
         return self.llm.unavailable_for()

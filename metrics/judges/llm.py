@@ -1,6 +1,7 @@
 """The LLM judge: any OpenAI-compatible chat endpoint (OpenAI, Azure, vLLM, Ollama, llama.cpp).
 
-Two chat calls per sample at most (decompose, verify) plus one embedding call, at temperature 0,
+Two chat calls per sample at most (decompose, verify), a third (compare) only for the correctness metrics,
+plus one embedding call, at temperature 0,
 with structured output validated by pydantic (`llm_replies.py`). Transport retries (429/5xx/timeouts, honouring
 Retry-After) are the openai SDK's own; on top of them: one repair attempt for invalid output,
 one cap on calls in flight, and a cache so an identical request is never paid twice.
@@ -96,8 +97,8 @@ class LLMJudge:
             return Verification()
         return await self._chat_json(
             "verify", prompts.verify_messages(sample, parts, need),
-            llm_replies.verify_schema(counts),
-            lambda data: llm_replies.parse_verification(data, sample, parts, counts), usage)
+            llm_replies.verify_schema(counts, need.chunk_support),
+            lambda data: llm_replies.parse_verification(data, sample, parts, counts, need.chunk_support), usage)
 
     async def relevance(self, sample: Sample, parts: Decomposition, usage: Usage) -> Relevance:
         """The generated questions, each with its embedding's cosine to the question asked."""
@@ -113,7 +114,13 @@ class LLMJudge:
         return await self.embeddings.embed(texts, usage)
 
     async def compare(self, sample: Sample, parts: Decomposition, usage: Usage) -> Comparison:
-        raise NotImplementedError("the comparison judgement is being built (#22)")
+        """One chat call: the answer's claims against the reference, the reference's statements against the answer."""
+        counts = llm_replies.compare_counts(parts)
+        if not counts:
+            return Comparison()
+        return await self._chat_json(
+            "compare", prompts.compare_messages(sample, parts), llm_replies.compare_schema(counts),
+            lambda data: llm_replies.parse_comparison(data, parts, counts), usage)
 
     def unavailable_for(self) -> float:
         return self.breaker.open_for()

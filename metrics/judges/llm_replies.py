@@ -11,7 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, create_model, field_validator
 
-from ..judgements import ClaimVerdict, ContextVerdict, Decomposition, Needs, StatementVerdict, Verification
+from ..judgements import (ClaimVerdict, Comparison, ContextVerdict, Decomposition, EntailmentVerdict, Needs,
+                          StatementVerdict, Verification)
 from ..sample import Sample
 
 
@@ -35,6 +36,15 @@ class StatementItem(BaseModel):
     reason: str = ""
 
 
+# With per-chunk support asked for (Needs.chunk_support): every context that supports the item, 1-based.
+class ClaimChunkItem(ClaimItem):
+    supported_by: list[int]
+
+
+class StatementChunkItem(StatementItem):
+    supported_by: list[int]
+
+
 class ContextItem(BaseModel):
     useful: bool
     reason: str = ""
@@ -43,6 +53,14 @@ class ContextItem(BaseModel):
 # The type of each VERIFY key's list (a value, not an annotation: the reply model is built from it).
 VERIFY_LISTS: dict[str, Any] = {"claims": list[ClaimItem], "statements": list[StatementItem],
                                 "contexts": list[ContextItem]}
+CHUNK_LISTS: dict[str, Any] = {**VERIFY_LISTS, "claims": list[ClaimChunkItem], "statements": list[StatementChunkItem]}
+
+
+# COMPARE: each item of one text, stated or implied by the other text or not.
+class CompareItem(BaseModel):
+    stated: bool
+    evidence: str = ""
+    reason: str = ""
 
 
 # ---------------------------------------------------------------- reply models
@@ -73,15 +91,42 @@ def verify_counts(sample: Sample, parts: Decomposition, need: Needs) -> dict[str
     return counts
 
 
-def verify_reply(counts: dict[str, int]) -> type[BaseModel]:
-    """The VERIFY reply: one item per claim, statement and context sent."""
-    return _verify_reply(tuple(counts.items()))
+def verify_reply(counts: dict[str, int], chunk_support: bool = False) -> type[BaseModel]:
+    """The VERIFY reply: one item per claim, statement and context sent (with `supported_by` on request)."""
+    return _verify_reply(tuple(counts.items()), chunk_support)
 
 
 @lru_cache(maxsize=1024)
-def _verify_reply(counts: tuple[tuple[str, int], ...]) -> type[BaseModel]:
-    fields: dict = {key: (VERIFY_LISTS[key], Field(min_length=n, max_length=n)) for key, n in counts}
+def _verify_reply(counts: tuple[tuple[str, int], ...], chunk_support: bool = False) -> type[BaseModel]:
+    lists = CHUNK_LISTS if chunk_support else VERIFY_LISTS
+    fields: dict = {key: (lists[key], Field(min_length=n, max_length=n)) for key, n in counts}
     return create_model("VerifyReply", **fields)
+
+
+def compare_counts(parts: Decomposition) -> dict[str, int]:
+    """How many items each key of the COMPARE reply must hold (a key with none is left out)."""
+    return {key: len(items) for key, items in (("claims", parts.claims), ("statements", parts.statements)) if items}
+
+
+@lru_cache(maxsize=1024)
+def _compare_reply(counts: tuple[tuple[str, int], ...]) -> type[BaseModel]:
+    fields: dict = {key: (list[CompareItem], Field(min_length=n, max_length=n)) for key, n in counts}
+    return create_model("CompareReply", **fields)
+
+
+def compare_reply(counts: dict[str, int]) -> type[BaseModel]:
+    """The COMPARE reply: one item per answer claim and per reference statement sent."""
+    return _compare_reply(tuple(counts.items()))
+
+
+def compare_schema(counts: dict[str, int]) -> dict:
+    """The strict schema of the COMPARE reply."""
+    return _compare_schema(tuple(counts.items()))
+
+
+@lru_cache(maxsize=1024)
+def _compare_schema(counts: tuple[tuple[str, int], ...]) -> dict:
+    return strict_schema(compare_reply(dict(counts)))
 
 
 def strict_schema(model: type[BaseModel]) -> dict:
@@ -119,14 +164,14 @@ def decompose_schema(need: Needs, n_questions: int) -> dict:
     return strict_schema(decompose_reply(need, n_questions))
 
 
-def verify_schema(counts: dict[str, int]) -> dict:
+def verify_schema(counts: dict[str, int], chunk_support: bool = False) -> dict:
     """The strict schema of the VERIFY reply."""
-    return _verify_schema(tuple(counts.items()))
+    return _verify_schema(tuple(counts.items()), chunk_support)
 
 
 @lru_cache(maxsize=1024)
-def _verify_schema(counts: tuple[tuple[str, int], ...]) -> dict:
-    return strict_schema(verify_reply(dict(counts)))
+def _verify_schema(counts: tuple[tuple[str, int], ...], chunk_support: bool = False) -> dict:
+    return strict_schema(verify_reply(dict(counts), chunk_support))
 
 
 # ---------------------------------------------------------------- parsing
@@ -149,25 +194,58 @@ def parse_decomposition(data: dict, need: Needs, n_questions: int) -> Decomposit
                          statements=_clean(getattr(reply, "statements", [])))
 
 
-def parse_verification(data: dict, sample: Sample, parts: Decomposition, counts: dict[str, int]) -> Verification:
+def parse_verification(data: dict, sample: Sample, parts: Decomposition, counts: dict[str, int],
+                       chunk_support: bool = False) -> Verification:
     """Validate a VERIFY reply against the items sent; raises ValueError naming what is wrong."""
-    reply = validate(verify_reply(counts), data)
+    reply = validate(verify_reply(counts, chunk_support), data)
     n_contexts = len(sample.retrieved_contexts)
 
     def index(item: ClaimItem | StatementItem) -> int | None:
         return item.context - 1 if item.context and 1 <= item.context <= n_contexts else None
 
+    def supporting(item: ClaimItem | StatementItem, supported: bool) -> list[int] | None:
+        if not chunk_support:
+            return None
+        return supporting_contexts(getattr(item, "supported_by", []), index(item), supported, n_contexts)
+
     # A key not asked for (say need.claims false) has no items in the reply: its texts get no verdicts.
     return Verification(
         claims=[ClaimVerdict(claim=text, verdict=item.verdict, reason=item.reason, evidence=item.evidence,
-                             context_index=index(item))
+                             context_index=index(item), contexts=supporting(item, item.verdict == "supported"))
                 for text, item in zip(parts.claims, getattr(reply, "claims", []), strict=False)],
         statements=[StatementVerdict(statement=text, attributable=item.attributable, reason=item.reason,
-                                     evidence=item.evidence, context_index=index(item))
+                                     evidence=item.evidence, context_index=index(item),
+                                     contexts=supporting(item, item.attributable))
                     for text, item in zip(parts.statements, getattr(reply, "statements", []), strict=False)],
         contexts=[ContextVerdict(index=i, useful=item.useful, reason=item.reason)
                   for i, item in enumerate(getattr(reply, "contexts", []))],
     )
+
+
+def supporting_contexts(numbers: list[int], quoted: int | None, supported: bool, n_contexts: int) -> list[int]:
+    """The 0-based contexts that support an item, from the judge's 1-based numbers, kept consistent with its verdict.
+
+    Numbers out of range (a miscount, or 0 for none) are dropped rather than failing the whole reply; an item
+    judged unsupported has no supporting context, and a supported one always has the context it quotes.
+    """
+    if not supported:
+        return []
+    found = {n - 1 for n in numbers if 1 <= n <= n_contexts}
+    if quoted is not None:
+        found.add(quoted)
+    return sorted(found)
+
+
+def parse_comparison(data: dict, parts: Decomposition, counts: dict[str, int]) -> Comparison:
+    """Validate a COMPARE reply against the claims and statements sent; raises ValueError naming what is wrong."""
+    reply = validate(compare_reply(counts), data)
+
+    def verdicts(texts: list[str], items: list[CompareItem]) -> list[EntailmentVerdict]:
+        return [EntailmentVerdict(text=t, entailed=item.stated, evidence=item.evidence, reason=item.reason)
+                for t, item in zip(texts, items, strict=True)]
+
+    return Comparison(claims=verdicts(parts.claims, getattr(reply, "claims", [])),
+                      statements=verdicts(parts.statements, getattr(reply, "statements", [])))
 
 
 def _describe(exc: ValidationError) -> str:

@@ -2,7 +2,8 @@
 
 Two prompts per sample: DECOMPOSE reads the answer (and reference) without the contexts;
 VERIFY reads every context once and judges all claims, statements and contexts together.
-Each asks only for the keys the requested metrics need.
+A third, COMPARE, only for the correctness metrics: the answer and the reference read against
+each other, without the contexts. Each asks only for the keys the requested metrics need.
 """
 from __future__ import annotations
 
@@ -85,6 +86,10 @@ def verify_messages(sample: Sample, parts: Decomposition, need: Needs) -> list[d
     quote = ('"evidence": a quote copied word for word from one context that shows the verdict (empty '
              'string when there is none), "context": the number of that context (0 when none), '
              '"reason": one short sentence')
+    if need.chunk_support:
+        # Which chunk holds what: the retriever and generator diagnostics read every supporting context.
+        quote += ('; "supported_by": the numbers of ALL contexts that on their own state or directly imply the '
+                  'item (several when several do; [] when none)')
     if claims:
         keys.append(
             '- "claims": one object per CLAIM, in the same order, with "verdict": "supported" when the '
@@ -101,6 +106,36 @@ def verify_messages(sample: Sample, parts: Decomposition, need: Needs) -> list[d
             '- "contexts": one object per CONTEXT, in the same order, with "useful": true when the context '
             f'holds information needed to arrive at {target}, otherwise false; "reason": one short sentence.'
         )
+    sections.append("Reply with a JSON object with these keys:\n" + "\n".join(keys))
+    sections.append("Write each reason in the language of the item it is about.")
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "\n\n".join(sections)}]
+
+
+# ---------------------------------------------------------------- compare
+def compare_messages(sample: Sample, parts: Decomposition) -> list[dict]:
+    """The answer's claims against the reference and the reference's statements against the answer, in one call."""
+    sections = [
+        "Compare an assistant's ANSWER with the REFERENCE answer written by a person. Judge only from what the "
+        "two texts say, never from your own knowledge or from whether an item is true in the world.",
+        f"QUESTION:\n{sample.user_input}",
+        f"ANSWER:\n{sample.response}",
+        f"REFERENCE:\n{sample.reference or ''}",
+    ]
+    if parts.claims:
+        sections.append("ANSWER CLAIMS:\n" + _numbered(parts.claims))
+    if parts.statements:
+        sections.append("REFERENCE STATEMENTS:\n" + _numbered(parts.statements))
+    rule = ('"stated": true only when {other} states it or directly implies it (a different number, date or name, '
+            'an added or dropped negation, or a claim {other} does not make, is false); "evidence": a quote copied '
+            'word for word from {other} that shows the verdict (empty string when there is none); "reason": one '
+            "short sentence")
+    keys = []
+    if parts.claims:
+        keys.append('- "claims": one object per ANSWER CLAIM, in the same order, with '
+                    + rule.format(other="the REFERENCE") + ".")
+    if parts.statements:
+        keys.append('- "statements": one object per REFERENCE STATEMENT, in the same order, with '
+                    + rule.format(other="the ANSWER") + ".")
     sections.append("Reply with a JSON object with these keys:\n" + "\n".join(keys))
     sections.append("Write each reason in the language of the item it is about.")
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "\n\n".join(sections)}]

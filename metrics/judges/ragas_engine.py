@@ -19,7 +19,7 @@ import openai
 
 from ..judgements import ErrorInfo, JudgeError, JudgeInfo, Usage
 from ..metric import RagasCounterpart
-from ..metric_score import JUDGE_ERROR, MetricScore
+from ..metric_score import JUDGE_ERROR, NOT_IN_ENGINE, MetricScore
 from ..registry import BY_NAME
 from ..sample import Sample
 from .breaker import CircuitBreaker
@@ -85,12 +85,15 @@ class RagasEngine:
     async def score_metrics(self, sample: Sample, names: list[str], usage: Usage,
                             errors: list[ErrorInfo]) -> dict[str, MetricScore]:
         """Each named metric's detail as ragas computes it; a metric that fails is null with `judge_error`."""
+        # A metric ragas does not have (RAGChecker's, the citation checks) is null with a reason, costing no call.
+        details: dict[str, MetricScore] = {name: BY_NAME[name].detail.null(NOT_IN_ENGINE)
+                                           for name in names if BY_NAME[name].ragas is None}
+        names = [name for name in names if name not in details]
         token = current_meter.set(Meter(usage))
         try:
             outcomes = await asyncio.gather(*(self._one(name, sample) for name in names), return_exceptions=True)
         finally:
             current_meter.reset(token)
-        details = {}
         for name, outcome in zip(names, outcomes, strict=True):
             if isinstance(outcome, BaseException):
                 error = self._error(name, outcome)

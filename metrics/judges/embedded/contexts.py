@@ -63,10 +63,12 @@ class ContextStore:
         """Encode, in one batch, each claim and every context sentence it will be compared with."""
         self.embed_groups([(claims, contexts)])
 
-    def embed_groups(self, groups: list[tuple[list[Claim], list[ContextIndex]]]) -> None:
+    def embed_groups(self, groups: list[tuple[list[Claim], list[ContextIndex]]], cache_sentences: bool = False) -> None:
         """`embed` for several samples' claims (each group against its own contexts), in one encoder batch.
 
         A claim found verbatim in its contexts is matched without its vector (`best_match`), so it is not encoded.
+        `cache_sentences`: keep the sentences' vectors by text too, for texts that are both a sentence and a claim
+        (the answer's sentences and claims when the answer and the reference are compared).
         """
         todo: dict[tuple[int, int], tuple[ContextIndex, int]] = {}
         wanted: list[Claim] = []
@@ -80,7 +82,7 @@ class ContextStore:
         sentences = [ctx.probes[i] for ctx, i in todo.values()]
         if not probes and not sentences:
             return
-        vectors = self.encode(probes, sentences)
+        vectors = self.encode(probes + sentences) if cache_sentences else self.encode(probes, sentences)
         by_probe = dict(zip(probes, vectors[: len(probes)], strict=True))
         for claim in wanted:
             claim.embedding = by_probe[claim.probe]
