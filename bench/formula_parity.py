@@ -149,7 +149,7 @@ async def answer_correctness_case(rng: random.Random, llm, vectors, metric) -> t
                         statements=[EntailmentVerdict(text=r, entailed=j < matched) for j, r in enumerate(reference)]))
     mine = BY_NAME["answer_correctness"].evaluate(Sample(user_input="q", response="response", reference="reference"),
                                                   judged, True)
-    cosine = cosine_similarities(base, [other])[0]
+    cosine = cosine_similarities(list(base), [list(other)])[0]
     kind = ("no claims on either side" if not answer and not reference else "no answer claims" if not answer
             else "no reference statements" if not reference else "negative cosine" if cosine < 0
             else "claims on both sides")

@@ -6,6 +6,7 @@ disagree about a score. A judge failure nulls only the scores that read the fail
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from collections.abc import Iterable
 from typing import cast
 
@@ -73,7 +74,11 @@ async def _judged_details(sample: Sample, judge: Judge, active: list[Metric], wa
     """Each metric's detail from the judge's judgements: decompose, then verify, relevance and embeddings."""
     parts: Decomposition | None = Decomposition()
     if need.decompose:
-        parts = await _attempt(judge.decompose(sample, need, usage), errors)
+        # The comparison reads the answer's claims and the reference's statements: they are taken apart
+        # even when no requested metric verifies them against the contexts (verify keeps `need`).
+        wider = replace(need, claims=need.claims or need.correctness,
+                        statements=need.statements or (need.correctness and bool(sample.reference)))
+        parts = await _attempt(judge.decompose(sample, wider, usage), errors)
     # Without a decomposition only the context verdicts can still be judged.
     verify_need = need if parts is not None else Needs(context_verdicts=need.context_verdicts)
     texts = list(dict.fromkeys(t for m in active if m.embeds for t in m.embeds(sample)))
