@@ -15,6 +15,7 @@ from ragmeter.metrics.judges.llm import LLMJudge
 from ragmeter.metrics.judges.ragas_engine import RagasEngine
 from ragmeter.metrics.metric_score import NOT_IN_ENGINE
 from ragmeter.metrics.registry import BY_NAME
+from ragmeter.metrics.scoring import score_sample
 
 from .scripted_judge import Fault
 
@@ -236,3 +237,15 @@ async def test_the_cascade_takes_the_llms_chunk_list_for_the_claims_it_escalates
     verdicts = await cascade.verify(SAMPLE, PARTS, Needs(claims=True, chunk_support=True), Usage())
     assert llm.needs == [Needs(claims=True, chunk_support=True)]
     assert [v.contexts for v in verdicts.claims] == [[0], [0, 2]]
+
+
+async def test_correctness_metrics_score_on_the_embedded_judge_alone(embedded):
+    # Asked without any context metric, the comparison still gets the answer's claims and the reference's statements.
+    sample = Sample(user_input="When was the Eiffel Tower completed?", retrieved_contexts=["unrelated"],
+                    response="The Eiffel Tower was completed in 1889.",
+                    reference="The Eiffel Tower was completed in 1889. It is 330 metres tall.")
+    result = await score_sample(sample, embedded, ["answer_correctness", "overall_precision", "overall_recall"])
+    assert result.scores.overall_precision == 1.0
+    assert result.scores.overall_recall == 0.5
+    assert result.scores.answer_correctness is not None
+    assert result.details.answer_correctness.false_negatives == ["It is 330 metres tall."]
