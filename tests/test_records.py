@@ -365,3 +365,40 @@ async def test_records_and_a_batch_take_the_slots_in_turn(job_store):
         await runner.stop()
     finally:
         store.close()
+
+
+def tenant_records(prefix: str, n: int) -> list[NewRecord]:
+    return [NewRecord(Sample.model_validate({**SAMPLE, "id": f"{prefix}{i}"}), app="bot") for i in range(n)]
+
+
+async def test_a_tenant_flooding_the_queue_does_not_hold_back_another_tenants_records(job_store):
+    store = Store(job_store)
+    records = AsyncRecordStore(RecordStore(store))
+    try:
+        await records.add("flood", tenant_records("a", 1000), ["faithfulness"], GateConfig())
+        await records.add("small", tenant_records("b", 5), ["faithfulness"], GateConfig())  # after the flood
+        judge = Ordered()
+        judge.go.set()
+        runner = BatchRunner(AsyncStore(store), judge, 2, poll_s=0.01)
+        runner.serve(RecordQueue(records))
+        await asyncio.wait_for(until(lambda: asyncio.to_thread(lambda: records.sync.backlog("small") == 0)), TIMEOUT)
+        await runner.stop()
+        assert max(judge.order.index(f"b{i}") for i in range(5)) < 12  # every other claim, not after 1,000
+        assert [i for i in judge.order if i.startswith("a")][:5] == ["a0", "a1", "a2", "a3", "a4"]  # oldest first
+    finally:
+        store.close()
+
+
+def test_claims_take_each_tenants_oldest_record_in_turn_open_mode_included(url):
+    store = Store(url)
+    try:
+        records = RecordStore(store)
+        records.add("y", tenant_records("y", 3), ["faithfulness"], GateConfig())
+        records.add("x", tenant_records("x", 1), ["faithfulness"], GateConfig())
+        records.add(None, tenant_records("open", 2), ["faithfulness"], GateConfig())
+        taken = [r.sample["id"] for _ in range(4) for r in records.claim("me", 1, 30)]
+        taken += [r.sample["id"] for r in records.claim("me", 5, 30)]  # one call takes turns too
+        assert taken == ["open0", "x0", "y0", "open1", "y1", "y2"]
+        assert records.claim("me", 5, 30) == []  # every record is leased
+    finally:
+        store.close()

@@ -28,12 +28,11 @@ COVERED = ("status", *WATCHED, "gate_passed")
 class Record(Base):
     __tablename__ = "records"
     # An app's records by time, covering what monitoring and alerts read (status, scores, gate): a series scans
-    # this index alone instead of each record's row, whose scores sit behind kilobytes of JSON. status+received_at:
-    # the runner claims the oldest pending record without sorting the backlog; status+tenant: a tenant's backlog is
-    # counted on each POST /v1/records without reading its scored records.
+    # this index alone instead of each record's row, whose scores sit behind kilobytes of JSON.
+    # status+tenant+received_at: the runner claims each tenant's oldest pending record in turn without sorting the
+    # backlog, and a tenant's backlog is counted on each POST /v1/records without reading its scored records.
     __table_args__ = (Index("ix_records_tenant_app_ts", "tenant", "app", "ts", *COVERED),
-                      Index("ix_records_status_received", "status", "received_at"),
-                      Index("ix_records_status_tenant", "status", "tenant"),
+                      Index("ix_records_status_tenant_received", "status", "tenant", "received_at"),
                       # across apps by time: retention's oldest-hour search, the Prometheus window's scrape
                       Index("ix_records_ts", "ts"))
 
