@@ -8,10 +8,10 @@ squares and a 20-bin histogram; the `records` row counts the hour's finished rec
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import numpy as np
 from sqlalchemy import delete, func, select
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from ragmeter.service.rows import RowStatus
 from ragmeter.service.server.batches.store import Store, now
+from ragmeter.service.server.sweeps import repeat, run_once
 from ragmeter.service.server.traffic.buckets import hist20
 from ragmeter.service.server.traffic.monitor import FINISHED, HOUR_S, RECORDS, rollup_tenant
 from ragmeter.service.server.traffic.tables import PASS_RATE, WATCHED, Record, Rollup
@@ -91,17 +92,12 @@ def expire_records(store: Store, days: float, clock=now) -> int:
 
 async def sweep_once(store: Store, days: float) -> None:
     """`expire_records` off the event loop; a failure is logged and the next sweep tries again."""
-    try:
-        n = await asyncio.to_thread(expire_records, store, days)
-        if n:
-            log.info("retention: %d records older than RAGMETER_RECORD_RETENTION_DAYS=%g rolled up and deleted",
-                     n, days)
-    except Exception:
-        log.exception("rolling up records older than RAGMETER_RECORD_RETENTION_DAYS=%g failed", days)
+    n = await run_once(partial(expire_records, store, days), log,
+                       f"rolling up records older than RAGMETER_RECORD_RETENTION_DAYS={days:g} failed")
+    if n:
+        log.info("retention: %d records older than RAGMETER_RECORD_RETENTION_DAYS=%g rolled up and deleted", n, days)
 
 
 async def sweep(store: Store, days: float, every_s: float = SWEEP_EVERY_S) -> None:
     """Sweep every `every_s` seconds until cancelled (the start-up sweep is `sweep_once`)."""
-    while True:
-        await asyncio.sleep(every_s)
-        await sweep_once(store, days)
+    await repeat(every_s, partial(sweep_once, store, days))
