@@ -73,7 +73,9 @@ def scored_columns(result: SampleResult) -> dict[str, Any]:
 
 class Rollup(Base):
     """One hour of one app's records for one watched metric (or the pass rate): what charts read once the raw
-    records are past retention. `hist` counts values in 20 equal bins of [0, 1], enough for p10 within 0.05."""
+    records are past retention. `hist` counts values in 20 equal bins of [0, 1]; `bin_low` and `bin_high` keep each
+    bin's smallest and largest value (null for an empty bin, and the columns null in roll-ups made before 0005),
+    so that p10 is read as closely as from the raw records."""
     __tablename__ = "record_rollups"
 
     tenant: Mapped[str] = mapped_column(String(64), primary_key=True)  # "" in open mode (no keys)
@@ -84,6 +86,8 @@ class Rollup(Base):
     total: Mapped[float] = mapped_column(Float)  # sum of the values (passes, for the pass rate)
     total_sq: Mapped[float] = mapped_column(Float)
     hist: Mapped[list] = mapped_column(JSON)
+    bin_low: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    bin_high: Mapped[list | None] = mapped_column(JSON, nullable=True)
 
 
 class AlertRule(Base):
