@@ -16,12 +16,11 @@ import argparse
 import json
 import random
 import socket
+import sys
 import tempfile
-import threading
 import time
 import uuid
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -29,6 +28,9 @@ from drill_service import serve
 
 from ragmeter.metrics import SampleResult
 from ragmeter.service.server.traffic.webhooks import SIGNATURE, TIMESTAMP, verify
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' webhook receiver
+from tests.webhook_receiver import WebhookReceiver  # noqa: E402
 
 APP = "drill"
 FACTS = [f"The {name} valve on line {n} was replaced in {year}." for n, (name, year) in enumerate(
@@ -46,26 +48,6 @@ def sample(faithful: int, invented: int, rng: random.Random) -> dict:
     rng.shuffle(sentences)
     return {"user_input": "What do we know about the valves of the plant?", "retrieved_contexts": [" ".join(FACTS)],
             "response": " ".join(sentences), "metrics": ["faithfulness"]}
-
-
-class Receiver:
-    def __init__(self):
-        self.hooks: list[tuple[float, dict, bytes]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.hooks.append((time.time(), dict(self.headers), body))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
 def free_port() -> int:
@@ -138,7 +120,7 @@ def main() -> int:
     folder = Path(tempfile.mkdtemp(prefix="drift-drill-"))
     db = f"sqlite:///{folder}/drill.db"
     port = free_port()
-    receiver = Receiver()
+    receiver = WebhookReceiver()
     service = serve(port, db, RAGMETER_JUDGE="embedded", RAGMETER_ALERT_ALLOW_PRIVATE_WEBHOOKS="true",
                     RAGMETER_ALERT_EVAL_S="2")
     rng = random.Random(21)
@@ -157,9 +139,7 @@ def main() -> int:
                     sender.send(sample(faithful, invented, rng), datetime.now(UTC))
                     time.sleep(max(0.0, 1 / args.rate - 0.01))
                 bounds.append((name, began, datetime.now(UTC)))
-            deadline = time.time() + args.window + 10  # the last recovery may need the window to turn over
-            while time.time() < deadline and len(receiver.hooks) < 2:
-                time.sleep(0.5)
+            hooks = receiver.wait_for(2, timeout=args.window + 10)  # the recovery may need the window to turn over
             detail = http.get(f"/v1/alerts/{rule['id']}").json()
         print(f"via /v1/{args.via}; rule: faithfulness < {args.threshold} over {args.window:g} s, "
               f"min_count {args.min_count}; {args.rate:g} records/s, {args.phase:g} s per phase")
@@ -174,9 +154,8 @@ def main() -> int:
             since = at - (drop if kind == "fired" else rise)
             print(f"  {kind} {since:.1f} s after the {'drop' if kind == 'fired' else 'recovery'} began "
                   f"(window {args.window:g} s)")
-        kinds = [json.loads(body)["kind"] for _, _, body in receiver.hooks]
-        valid = [verify(rule["secret"], body, headers[SIGNATURE], headers[TIMESTAMP])
-                 for _, headers, body in receiver.hooks]
+        kinds = [json.loads(body)["kind"] for _, body in hooks]
+        valid = [verify(rule["secret"], body, headers[SIGNATURE], headers[TIMESTAMP]) for headers, body in hooks]
         print(f"  webhooks received: {kinds}, signatures valid: {valid}")
         fired = [at for kind, at in events if kind == "fired"]
         ok = (kinds == ["fired", "recovered"] and all(valid) and len(fired) == 1
@@ -186,7 +165,7 @@ def main() -> int:
     finally:
         service.terminate()
         service.wait(timeout=30)
-        receiver.server.shutdown()
+        receiver.close()
 
 
 if __name__ == "__main__":

@@ -70,6 +70,7 @@ def size(store: Store, path: Path | None) -> int:
             conn.commit()
         with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM"))
+            conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))  # in WAL mode the file shrinks only here
         return os.path.getsize(path)
     with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM ANALYZE"))

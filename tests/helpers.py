@@ -7,6 +7,7 @@ import json
 import threading
 import time
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -102,6 +103,38 @@ class ContradictingJudge(StubJudge):
                 verdict.verdict, verdict.evidence, verdict.reason = "contradicted", opposite, "the context says true"
                 verdict.context_index = next(i for i, c in enumerate(sample.retrieved_contexts) if opposite in c)
         return verification
+
+
+class Watched(StubJudge):
+    """The stub judge, noting in `overlaps` each sample that two scorers (runners sharing the dicts) held at once."""
+
+    def __init__(self, in_flight: dict, overlaps: list, hang_after: int | None = None):
+        super().__init__(hang_after)
+        self.in_flight, self.overlaps = in_flight, overlaps
+
+    async def decompose(self, sample, need, usage):
+        key = str(sample.id)
+        if self.in_flight.get(key):
+            self.overlaps.append(key)
+        self.in_flight[key] = self.in_flight.get(key, 0) + 1
+        try:
+            await asyncio.sleep(0)  # let the other runner in while this sample is being scored
+            return await super().decompose(sample, need, usage)
+        finally:
+            self.in_flight[key] -= 1
+
+
+class Clock:
+    """A clock the test moves by hand, so that a lease lapses without waiting for it."""
+
+    def __init__(self):
+        self.moment = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.moment
+
+    def advance(self, seconds: float) -> None:
+        self.moment += timedelta(seconds=seconds)
 
 
 def rows(n: int) -> list[dict]:

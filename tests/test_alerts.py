@@ -6,7 +6,6 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -23,6 +22,7 @@ from ragmeter.service.settings import Settings
 
 from .conftest import serving
 from .helpers import StubJudge
+from .webhook_receiver import WebhookReceiver
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 RULE = {"name": "faith", "app": "chat", "metric": "faithfulness", "slice": {}, "window_s": 60.0, "threshold": 0.75,
@@ -120,50 +120,12 @@ def test_two_evaluators_on_postgresql_fire_once(pg_url):
             store.close()
 
 
-class Receiver:
-    """A local webhook receiver that answers 500 to the first `failures` posts, then 200."""
-
-    def __init__(self, failures: int = 0):
-        self.failures = failures
-        self.posts: list[tuple[dict, bytes]] = []
-        self.accepted: list[tuple[dict, bytes]] = []
-        self.arrived = threading.Condition()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                with receiver.arrived:
-                    receiver.posts.append((dict(self.headers), body))
-                    ok = len(receiver.posts) > receiver.failures
-                    if ok:
-                        receiver.accepted.append((dict(self.headers), body))
-                    receiver.arrived.notify_all()
-                self.send_response(200 if ok else 500)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def wait_accepted(self, n: int, timeout: float = 30.0) -> list[tuple[dict, bytes]]:
-        with self.arrived:
-            assert self.arrived.wait_for(lambda: len(self.accepted) >= n, timeout), self.posts
-            return list(self.accepted)
-
-    def close(self) -> None:
-        self.server.shutdown()
-
-
 @pytest.fixture
 def receiver():
-    made: list[Receiver] = []
+    made: list[WebhookReceiver] = []
 
-    def make(failures: int = 0) -> Receiver:
-        made.append(Receiver(failures))
+    def make(failures: int = 0) -> WebhookReceiver:
+        made.append(WebhookReceiver(failures))
         return made[-1]
 
     yield make
@@ -178,7 +140,7 @@ def test_webhook_body_is_signed_with_the_rules_secret(store, receiver):
     alerts.evaluate(store, rule.id, NOW)
     with httpx.Client() as client:
         assert deliver_due(store, Policy(allow_private=True), client) == 1
-    [(headers, body)] = hook.wait_accepted(1)
+    [(headers, body)] = hook.wait_for(1, timeout=30)
     assert headers[SIGNATURE] == sign(RULE["secret"], body)
     assert verify(RULE["secret"], body, headers[SIGNATURE], headers[TIMESTAMP])
     assert not verify("another secret of 32 characters..", body, headers[SIGNATURE], headers[TIMESTAMP])
@@ -215,7 +177,7 @@ def test_webhook_retried_after_failing_receiver(job_store, receiver):
     add_records(store, [0.1] * 6, at=datetime.now(UTC))
     with serving(settings()) as url:
         made = httpx.post(f"{url}/v1/alerts", json=dict(RULE, webhook_url=hook.url)).json()
-        [(headers, body)] = hook.wait_accepted(1)
+        [(headers, body)] = hook.wait_for(1, timeout=30)
         assert len(hook.posts) == 3 and json.loads(body)["kind"] == "fired"
         assert verify(RULE["secret"], body, headers[SIGNATURE], headers[TIMESTAMP])
         # Each retry is the same event.

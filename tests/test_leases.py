@@ -3,7 +3,6 @@ fairly."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from ragmeter.metrics import GateConfig, Sample
@@ -11,42 +10,10 @@ from ragmeter.service.server.batches.runner import BatchRunner
 from ragmeter.service.server.batches.store import AsyncStore, JobStatus, Store
 from ragmeter.service.rows import RowStatus
 
-from .helpers import StubJudge, as_file, make_client, rows, upload, wait_done
+from .helpers import Clock, StubJudge, Watched, as_file, make_client, rows, upload, wait_done
 
 SAMPLES = [Sample.model_validate(r) for r in rows(40)]
 TIMEOUT = 30
-
-
-class Clock:
-    """A clock the test moves by hand, so that a lease lapses without waiting for it."""
-
-    def __init__(self):
-        self.moment = datetime(2026, 1, 1, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.moment
-
-    def advance(self, seconds: float) -> None:
-        self.moment += timedelta(seconds=seconds)
-
-
-class Watched(StubJudge):
-    """Records which samples are being scored at this moment, across every runner that shares it."""
-
-    def __init__(self, in_flight: dict, overlaps: list, hang_after: int | None = None):
-        super().__init__(hang_after)
-        self.in_flight, self.overlaps = in_flight, overlaps
-
-    async def decompose(self, sample, need, usage):
-        key = str(sample.id)
-        if self.in_flight.get(key):
-            self.overlaps.append(key)
-        self.in_flight[key] = self.in_flight.get(key, 0) + 1
-        try:
-            await asyncio.sleep(0)  # let the other runner in while this row is being scored
-            return await super().decompose(sample, need, usage)
-        finally:
-            self.in_flight[key] -= 1
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

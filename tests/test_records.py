@@ -16,7 +16,7 @@ from ragmeter.service.server.traffic.runner import RecordQueue
 from ragmeter.service.server.traffic.store import AsyncRecordStore, NewRecord, RecordStore
 from ragmeter.service.settings import Settings
 
-from .helpers import SAMPLE, StubJudge
+from .helpers import SAMPLE, Clock, StubJudge, Watched
 
 TIMEOUT = 30
 
@@ -228,25 +228,6 @@ def url(request, job_store):
     return job_store if request.param == "sqlite" else request.getfixturevalue("pg_url")
 
 
-class Counting(StubJudge):
-    """Counts, across every runner that shares it, how often each sample is being scored at once."""
-
-    def __init__(self, in_flight: dict, overlaps: list):
-        super().__init__()
-        self.in_flight, self.overlaps = in_flight, overlaps
-
-    async def decompose(self, sample, need, usage):
-        key = str(sample.id)
-        if self.in_flight.get(key):
-            self.overlaps.append(key)
-        self.in_flight[key] = self.in_flight.get(key, 0) + 1
-        try:
-            await asyncio.sleep(0)  # let the other runner in while this record is being scored
-            return await super().decompose(sample, need, usage)
-        finally:
-            self.in_flight[key] -= 1
-
-
 async def until(condition) -> None:
     while not await condition():
         await asyncio.sleep(0.01)
@@ -262,7 +243,7 @@ async def test_two_runners_on_one_database_score_each_record_exactly_once(url):
     try:
         added = await records[0].add(None, new_records(30), ["faithfulness"], GateConfig())
         in_flight, overlaps = {}, []
-        judges = [Counting(in_flight, overlaps), Counting(in_flight, overlaps)]
+        judges = [Watched(in_flight, overlaps), Watched(in_flight, overlaps)]
         runners = [BatchRunner(AsyncStore(s), j, 3, poll_s=0.01) for s, j in zip(stores, judges, strict=True)]
         queues = [RecordQueue(r) for r in records]
         for runner, queue in zip(runners, queues, strict=True):
@@ -297,14 +278,6 @@ async def test_records_another_replica_stored_are_found_by_polling(job_store):
         store.close()
 
 
-class Clock:
-    def __init__(self):
-        self.moment = datetime(2026, 1, 1, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.moment
-
-
 async def test_records_of_a_runner_that_died_are_taken_over_when_its_lease_lapses(url):
     clock = Clock()
     stores = [Store(url, clock=clock), Store(url, clock=clock)]
@@ -321,7 +294,7 @@ async def test_records_of_a_runner_that_died_are_taken_over_when_its_lease_lapse
         survivor = BatchRunner(AsyncStore(stores[1]), StubJudge(), 2, poll_s=0.01)
         survivor.serve(RecordQueue(records[1]))
         await asyncio.wait_for(until(lambda: asyncio.to_thread(lambda: records[1].sync.pending() == 2)), TIMEOUT)
-        clock.moment += timedelta(seconds=31)  # the dead runner's leases lapse
+        clock.advance(31)  # the dead runner's leases lapse
         await asyncio.wait_for(until(lambda: asyncio.to_thread(lambda: records[1].sync.pending() == 0)), TIMEOUT)
         await survivor.stop()
         assert sorted(records[1].sync.get(i).attempts for i in added.ids) == [1, 1, 2, 2]
@@ -363,5 +336,42 @@ async def test_records_and_a_batch_take_the_slots_in_turn(job_store):
         assert batch_done_after <= 16  # about every other slot (2 + 2 * 5), not after the 30 records
         await asyncio.wait_for(until(lambda: asyncio.to_thread(lambda: records.sync.pending() == 0)), TIMEOUT)
         await runner.stop()
+    finally:
+        store.close()
+
+
+def tenant_records(prefix: str, n: int) -> list[NewRecord]:
+    return [NewRecord(Sample.model_validate({**SAMPLE, "id": f"{prefix}{i}"}), app="bot") for i in range(n)]
+
+
+async def test_a_tenant_flooding_the_queue_does_not_hold_back_another_tenants_records(job_store):
+    store = Store(job_store)
+    records = AsyncRecordStore(RecordStore(store))
+    try:
+        await records.add("flood", tenant_records("a", 1000), ["faithfulness"], GateConfig())
+        await records.add("small", tenant_records("b", 5), ["faithfulness"], GateConfig())  # after the flood
+        judge = Ordered()
+        judge.go.set()
+        runner = BatchRunner(AsyncStore(store), judge, 2, poll_s=0.01)
+        runner.serve(RecordQueue(records))
+        await asyncio.wait_for(until(lambda: asyncio.to_thread(lambda: records.sync.backlog("small") == 0)), TIMEOUT)
+        await runner.stop()
+        assert max(judge.order.index(f"b{i}") for i in range(5)) < 12  # every other claim, not after 1,000
+        assert [i for i in judge.order if i.startswith("a")][:5] == ["a0", "a1", "a2", "a3", "a4"]  # oldest first
+    finally:
+        store.close()
+
+
+def test_claims_take_each_tenants_oldest_record_in_turn_open_mode_included(url):
+    store = Store(url)
+    try:
+        records = RecordStore(store)
+        records.add("y", tenant_records("y", 3), ["faithfulness"], GateConfig())
+        records.add("x", tenant_records("x", 1), ["faithfulness"], GateConfig())
+        records.add(None, tenant_records("open", 2), ["faithfulness"], GateConfig())
+        taken = [r.sample["id"] for _ in range(4) for r in records.claim("me", 1, 30)]
+        taken += [r.sample["id"] for r in records.claim("me", 5, 30)]  # one call takes turns too
+        assert taken == ["open0", "x0", "y0", "open1", "y1", "y2"]
+        assert records.claim("me", 5, 30) == []  # every record is leased
     finally:
         store.close()

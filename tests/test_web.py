@@ -9,6 +9,7 @@ import pytest
 
 from ragmeter.service.settings import Settings
 
+from .conftest import serving
 from .helpers import finished_batch
 
 playwright = pytest.importorskip("playwright.sync_api")
@@ -193,3 +194,40 @@ def test_web_page_marks_a_claim_at_its_span_across_citation_markers_without_pars
     mark = page.locator("#highlighted mark.contradicted")
     playwright.expect(mark).to_have_text("<i>Fact</i> 1 is false [1].")
     assert page.locator("#highlighted i").count() == 0
+
+
+def test_alerts_section_creates_a_rule_shows_the_apis_refusals_and_deletes_it(page):
+    expect, key = playwright.expect, "web-alerts-key"
+    with serving(Settings(api_keys={"team": key}, alert_allow_private_webhooks=True)) as url:
+        page.goto(f"{url}/?api_key={key}")  # every call of the page carries the key
+        rules, status = page.locator("#alert-rules"), page.locator("#alert-status")
+        expect(rules).to_contain_text("No alert rules yet")
+        page.select_option("#alert-metric", "gate_pass_rate")
+        page.fill("#alert-app", "chat")
+        page.fill("#alert-where", "model:gpt-4o; lang=en")
+        page.fill("#alert-window", "600")
+        page.fill("#alert-threshold", "1.5")
+        page.fill("#alert-min-count", "5")
+        page.fill("#alert-webhook", "ftp://127.0.0.1/hook")
+        page.fill("#alert-name", "<b>chat</b> gate")
+        page.click("#alert-create")
+        expect(status).to_contain_text("threshold: Input should be less than or equal to 1")
+        page.fill("#alert-threshold", "0.8")
+        page.click("#alert-create")
+        expect(status).to_have_text("webhook_url: must be an http:// or https:// URL, not ftp")
+        page.fill("#alert-webhook", "http://127.0.0.1:9/hook")
+        page.click("#alert-create")
+        expect(status).to_contain_text('Created "<b>chat</b> gate"')
+        expect(rules.locator(".alert-name")).to_have_text(["<b>chat</b> gate"])  # the name is text, not markup
+        expect(rules).to_contain_text("gate_pass_rate < 0.8 over 600 s, chat model=gpt-4o lang=en (at least 5)")
+        headers = {"X-API-Key": key}
+        [rule] = httpx.get(f"{url}/v1/alerts", headers=headers).json()
+        assert (rule["metric"], rule["app"], rule["slice"], rule["window_s"], rule["threshold"], rule["min_count"],
+                rule["webhook_url"]) == ("gate_pass_rate", "chat", {"model": "gpt-4o", "lang": "en"}, 600, 0.8, 5,
+                                         "http://127.0.0.1:9/hook")
+        assert len(page.locator("#alert-secret").inner_text()) >= 32  # shown once, for the webhook's receiver
+
+        page.on("dialog", lambda dialog: dialog.accept())
+        rules.locator("button.delete-alert").click()
+        expect(rules).to_contain_text("No alert rules yet")
+        assert httpx.get(f"{url}/v1/alerts", headers=headers).json() == []

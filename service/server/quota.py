@@ -1,4 +1,5 @@
-"""Per-tenant limits: requests per second (token bucket), samples per day, batch rows in flight; 429 and Retry-After.
+"""Per-tenant limits: requests per second (token bucket), samples per day, batch rows and records not yet scored;
+429 and Retry-After.
 
 Requests and samples are counted in this process (several replicas each count their own share); rows in flight
 are counted in the store.
@@ -67,15 +68,28 @@ class Quota:
         return max(0, self.samples_per_day - self._bucket(tenant).samples_today) if self.samples_per_day else None
 
 
-def check_pending_rows(limit: int, pending: int, n: int, rate_per_s: float | None) -> None:
-    """RAGMETER_MAX_PENDING_ROWS: 413 when n rows can never fit, 429 until enough of the pending rows are scored."""
+@dataclass(frozen=True)
+class Backlog:
+    """A per-key limit on work not yet scored, in the words its 413 and 429 use."""
+
+    setting: str  # the environment variable that sets the limit
+    unit: str  # what is counted: "batch rows", "records"
+    advice: str  # what to do when a request can never fit
+
+
+PENDING_ROWS = Backlog("RAGMETER_MAX_PENDING_ROWS", "batch rows", "split the file")
+RECORD_BACKLOG = Backlog("RAGMETER_RECORD_MAX_BACKLOG", "records", "send fewer per request")
+
+
+def check_backlog(backlog: Backlog, limit: int, pending: int, n: int, rate_per_s: float | None) -> None:
+    """413 when n more can never fit under the limit (0: none), 429 until enough of the pending ones are scored."""
     if not limit or pending + n <= limit:
         return
     if n > limit:
-        raise HTTPException(413, f"{n} rows is more than this key's limit of {limit} batch rows in flight "
-                                 "(RAGMETER_MAX_PENDING_ROWS); split the file")
-    # How long the key's running jobs take to score the excess at their current rate (a minute when unknown).
+        raise HTTPException(413, f"{n} {backlog.unit} is more than this key's limit of {limit} {backlog.unit} not "
+                                 f"yet scored ({backlog.setting}); {backlog.advice}")
+    # Retry-After: how long scoring takes to make room at the recent rate (a minute when nothing was scored yet).
     wait = (pending + n - limit) / rate_per_s if rate_per_s else 60.0
-    raise HTTPException(429, f"{n} more rows would exceed this key's limit of {limit} batch rows in flight "
-                             f"({pending} not yet scored; RAGMETER_MAX_PENDING_ROWS)",
+    raise HTTPException(429, f"{n} more {backlog.unit} would exceed this key's limit of {limit} {backlog.unit} not "
+                             f"yet scored ({pending} pending; {backlog.setting}); retry later",
                         headers={"Retry-After": str(max(1, min(3600, round(wait))))})

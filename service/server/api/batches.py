@@ -28,7 +28,7 @@ from ragmeter.service.analysis.summary import Summary
 from ragmeter.service.analysis import html as experiment_html
 from ragmeter.service.analysis import slices
 from ragmeter.service.analysis.slices import Slices
-from ragmeter.service.server.quota import Quota, check_pending_rows
+from ragmeter.service.server.quota import PENDING_ROWS, Quota, check_backlog
 from ragmeter.service.rows import RowStatus
 from ragmeter.service.settings import Settings
 from ragmeter.service.server.tenancy import get_tenant
@@ -137,7 +137,7 @@ async def create_batch(
                                   "problems": outcome.problems})
     if outcome.refused:  # a per-key limit: say which
         quota.samples(tenant, outcome.rows)
-        check_pending_rows(settings.max_pending_rows, pending, outcome.rows, await _rate(store, tenant))
+        check_backlog(PENDING_ROWS, settings.max_pending_rows, pending, outcome.rows, await _rate(store, tenant))
         raise HTTPException(429, "a per-key limit changed while the file was read; retry", headers={"Retry-After": "1"})
     if tenant is not None:
         quota.samples(tenant, outcome.rows, check=False)  # checked before the job was stored

@@ -7,13 +7,14 @@ one of which may be storing an upload right now.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import timedelta
+from functools import partial
 
 from sqlalchemy import delete, select, update
 
 from ragmeter.service.server.batches.store import Job, JobStatus, Row, Store, now
+from ragmeter.service.server.sweeps import repeat, run_once
 
 log = logging.getLogger("ragmeter.batches")
 SWEEP_EVERY_S = 600.0
@@ -42,14 +43,9 @@ def fail_abandoned_uploads(store: Store, older_than_s: float) -> list[str]:
 
 async def sweep_once(store: Store, older_than_s: float) -> None:
     """`fail_abandoned_uploads` off the event loop; a store hiccup is logged, and the next sweep tries again."""
-    try:
-        await asyncio.to_thread(fail_abandoned_uploads, store, older_than_s)
-    except Exception:
-        log.exception("sweeping abandoned uploads failed")
+    await run_once(partial(fail_abandoned_uploads, store, older_than_s), log, "sweeping abandoned uploads failed")
 
 
 async def sweep(store: Store, older_than_s: float, every_s: float = SWEEP_EVERY_S) -> None:
     """Sweep every `every_s` seconds, until cancelled (another replica may have died since the last one)."""
-    while True:
-        await asyncio.sleep(every_s)
-        await sweep_once(store, older_than_s)
+    await repeat(every_s, partial(sweep_once, store, older_than_s))

@@ -5,12 +5,13 @@ Only finished jobs (done, failed, cancelled) are ever deleted; a queued or runni
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from ragmeter.service.server.batches.store import Job, Store, now
+from ragmeter.service.server.sweeps import repeat, run_once
 
 audit = logging.getLogger("ragmeter.audit")
 log = logging.getLogger("ragmeter.batches")
@@ -43,14 +44,10 @@ def delete_expired(store: Store, days: float) -> list[Deletion]:
 
 async def sweep_once(store: Store, days: float) -> None:
     """`delete_expired` off the event loop; a store hiccup is logged, and the next sweep tries again."""
-    try:
-        await asyncio.to_thread(delete_expired, store, days)
-    except Exception:
-        log.exception("deleting jobs older than RAGMETER_RETENTION_DAYS=%g failed", days)
+    await run_once(partial(delete_expired, store, days), log,
+                   f"deleting jobs older than RAGMETER_RETENTION_DAYS={days:g} failed")
 
 
 async def sweep(store: Store, days: float, every_s: float = SWEEP_EVERY_S) -> None:
     """Sweep every `every_s` seconds, until cancelled (the start-up sweep is `sweep_once`)."""
-    while True:
-        await asyncio.sleep(every_s)
-        await sweep_once(store, days)
+    await repeat(every_s, partial(sweep_once, store, days))

@@ -2,10 +2,10 @@
 
 The database returns one row per (metric, bucket[, group], histogram bin) instead of one per record: the
 count of records, of values, their sum, sum of squares, minimum and maximum. These are the statistics an
-hourly roll-up keeps (less the bins' minimum and maximum), so `Agg` folds raw buckets and roll-ups alike:
-the mean's interval is exact from the sums. p10 is read from the 20-bin histogram: its order statistics are
-placed evenly between their bin's smallest and largest value, so within that spread (at most 0.05) and exact
-for a bin of one or two values; where a roll-up contributed to a bin, evenly across the bin (within 0.05).
+hourly roll-up keeps, so `Agg` folds raw buckets and roll-ups alike: the mean's interval is exact from the
+sums. p10 is read from the 20-bin histogram: its order statistics are placed evenly between their bin's
+smallest and largest value, so within that spread (at most 0.05) and exact for a bin of one or two values;
+where a bin's extremes are unknown (a roll-up made before they were kept), evenly across the bin (within 0.05).
 """
 from __future__ import annotations
 
@@ -28,6 +28,26 @@ NONE_LABEL = "(none)"  # what metadata.value_label names a missing or empty valu
 def hist20(values: np.ndarray) -> np.ndarray:
     """Counts of `values` (in [0, 1]) in 20 equal bins; 1.0 falls in the last."""
     return np.bincount(np.clip((values * BINS).astype(int), 0, BINS - 1), minlength=BINS)
+
+
+def bin_extremes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The smallest and largest of `values` in each of hist20's bins; NaN for an empty bin."""
+    bins = np.clip((values * BINS).astype(int), 0, BINS - 1)
+    low, high = np.full(BINS, np.nan), np.full(BINS, np.nan)
+    np.fmin.at(low, bins, values)
+    np.fmax.at(high, bins, values)
+    return low, high
+
+
+def merge_bins(hist: np.ndarray, low: np.ndarray, high: np.ndarray, counts: np.ndarray, smallest: np.ndarray,
+               largest: np.ndarray) -> None:
+    """Fold `counts` and their bins' extremes (NaN: unknown) into `hist`, `low` and `high`, in place. A bin stays
+    exact only while the extremes of every value in it are known; otherwise its extremes become unknown."""
+    adding = counts > 0
+    known = ((hist == 0) | ~np.isnan(low)) & ~np.isnan(smallest)
+    low[adding] = np.where(known, np.fmin(low, smallest), np.nan)[adding]
+    high[adding] = np.where(known, np.fmax(high, largest), np.nan)[adding]
+    hist += counts
 
 
 def hist_quantile(hist: np.ndarray, q: float, low: np.ndarray | None = None,
@@ -65,7 +85,7 @@ class Agg:
     total: float = 0.0
     total_sq: float = 0.0
     hist: np.ndarray = field(default_factory=lambda: np.zeros(BINS, dtype=int))
-    # Smallest and largest value per bin; NaN where unknown (a roll-up keeps only the bin's count).
+    # Smallest and largest value per bin; NaN where unknown (a roll-up made before they were kept).
     low: np.ndarray = field(default_factory=lambda: np.full(BINS, np.nan))
     high: np.ndarray = field(default_factory=lambda: np.full(BINS, np.nan))
     rolled_up: bool = False
@@ -87,14 +107,14 @@ class Agg:
         else:
             self.low[b] = self.high[b] = np.nan
 
-    def add_rollup(self, count: int, total: float, total_sq: float, hist: Sequence[int]) -> None:
+    def add_rollup(self, count: int, total: float, total_sq: float, hist: Sequence[int],
+                   low: Sequence[float | None] | None = None, high: Sequence[float | None] | None = None) -> None:
+        """One roll-up row; `low` and `high` are its bins' extremes (None: not kept, as before migration 0005)."""
         self.rolled_up = True
         self.n += count
         self.total += total
         self.total_sq += total_sq
-        counts = np.asarray(hist, dtype=int)
-        self.hist += counts
-        self.low[counts > 0] = self.high[counts > 0] = np.nan
+        merge_bins(self.hist, self.low, self.high, np.asarray(hist, dtype=int), extremes(low), extremes(high))
 
     def stats(self, pass_rate: bool) -> dict[str, Any]:
         """count, nulls, mean, p10 and ci95 (rounded to 4 places, inside [0, 1]) and rolled_up."""
@@ -105,6 +125,19 @@ class Agg:
         p10 = None if pass_rate else hist_quantile(self.hist, 0.1, self.low, self.high)
         return {"count": self.n, "nulls": nulls, "mean": _r(self.total / self.n), "p10": _r(p10),
                 "ci95": (_r(ci[0]), _r(ci[1])) if ci else None, "rolled_up": self.rolled_up}
+
+
+def extremes(stored: Sequence[float | None] | None) -> np.ndarray:
+    """Per-bin extremes as stored in a roll-up (JSON: null for none) as an array; NaN where none or not kept."""
+    if stored is None:
+        return np.full(BINS, np.nan)
+    return np.array([np.nan if v is None else v for v in stored], dtype=float)
+
+
+def stored_extremes(values: np.ndarray) -> list[float | None]:
+    """Per-bin extremes as a roll-up stores them: JSON null where NaN (an empty bin, or unknown). Rounded to 5 places
+    (p10 is given to 4): half the bytes of full floats in every roll-up row kept forever."""
+    return [None if np.isnan(v) else round(float(v), 5) for v in values]
 
 
 def _r(value: float | None) -> float | None:

@@ -23,6 +23,7 @@ from ragmeter.metrics.registry import requiring
 
 from ragmeter.service.judge_setup import NO_JUDGE
 from ragmeter.service.limits import Budget, limit_problems
+from ragmeter.service.server.quota import RECORD_BACKLOG, check_backlog
 from ragmeter.service.settings import Settings
 from ragmeter.service.server.traffic.store import AsyncRecordStore, NewRecord
 from ragmeter.service.server.traffic.tables import DEFAULT_APP
@@ -123,20 +124,6 @@ class Backlog:
             self.counts[tenant] = (at, count + n)
 
 
-def check_backlog(limit: int, pending: int, n: int, rate_per_s: float | None) -> None:
-    """RAGMETER_RECORD_MAX_BACKLOG: 413 when n records can never fit, 429 until enough pending ones are scored."""
-    if not limit or pending + n <= limit:
-        return
-    if n > limit:
-        raise HTTPException(413, f"{n} records is more than this key's backlog limit of {limit} "
-                                 "(RAGMETER_RECORD_MAX_BACKLOG); send fewer per request")
-    # How long scoring takes to make room at the recent rate of this process (a minute when it has scored none).
-    wait = (pending + n - limit) / rate_per_s if rate_per_s else 60.0
-    raise HTTPException(429, f"{n} more records would exceed this key's backlog of {limit} records not yet scored "
-                             f"({pending} pending; RAGMETER_RECORD_MAX_BACKLOG); retry later",
-                        headers={"Retry-After": str(max(1, min(3600, round(wait))))})
-
-
 def _when(moment: datetime | None) -> datetime | None:
     """A timestamp in UTC; one without a zone is taken as UTC."""
     if moment is None:
@@ -169,7 +156,7 @@ async def accept(request: Request, tenant: str | None, records: list[RecordIn], 
     store: AsyncRecordStore = state.record_store
     if chosen:
         pending = await state.record_backlog.pending(store, tenant) if settings.record_max_backlog else 0
-        check_backlog(settings.record_max_backlog, pending, len(chosen), state.record_queue.rate())
+        check_backlog(RECORD_BACKLOG, settings.record_max_backlog, pending, len(chosen), state.record_queue.rate())
         if tenant is not None and (left := state.quota.samples_left(tenant)) is not None and left < len(chosen):
             state.quota.samples(tenant, len(chosen))  # raises the quota's 429 with its Retry-After
     fields = Sample.model_fields

@@ -41,8 +41,9 @@ class Bucket(BaseModel):
                                           "the pass rate.")
     ci95: tuple[float, float] | None = Field(description="95% interval of the mean (t) or pass rate (Wilson); "
                                                          "null below two values.")
-    rolled_up: bool = Field(False, description="Part of the bucket was read from hourly roll-ups, which keep only "
-                                               "the histogram's counts: p10 is then within 0.05.")
+    rolled_up: bool = Field(False, description="Part of the bucket was read from hourly roll-ups (which keep the "
+                                               "histogram with each bin's smallest and largest score; roll-ups made "
+                                               "before ragmeter kept those give p10 within 0.05).")
 
 
 class Series(BaseModel):
@@ -114,7 +115,7 @@ def series(session: Session, q: Query) -> SeriesResult:
                      "per app and hour, without metadata, so this slice covers only the records still kept.")
     if rolled:
         notes.append(f"{rolled} hours of this window were read from hourly roll-ups (raw records deleted by "
-                     "retention): their p10 comes from a 20-bin histogram, within 0.05.")
+                     "retention): counts, means and intervals as before deletion, p10 from a 20-bin histogram.")
     if q.bucket_s < HOUR_S and rolled:
         notes.append("Roll-ups are hourly: each rolled-up hour is counted in the bucket where it starts.")
     out = [Series(metric=m, group=g, count=sum(a.n for a in aggs[(g, m)]),
@@ -150,7 +151,7 @@ def _add_rollups(session: Session, aggs: dict, q: Query, origin: int, count: int
             for m in q.metrics:
                 aggs[(None, m)][b].records += r.count
         else:
-            aggs[(None, r.metric)][b].add_rollup(r.count, r.total, r.total_sq, r.hist)
+            aggs[(None, r.metric)][b].add_rollup(r.count, r.total, r.total_sq, r.hist, r.bin_low, r.bin_high)
     return len(hours)
 
 

@@ -4,14 +4,15 @@ Each hour is rolled up and its records deleted in ONE transaction, so a crash le
 neither: a record is counted in a roll-up exactly when it is gone. A record that arrives or finishes scoring
 late (its hour already rolled up) is added to that hour's roll-up by a later sweep. Pending records are never
 deleted: they are rolled up once scored. Per app, hour and metric a `Rollup` row keeps count, sum, sum of
-squares and a 20-bin histogram; the `records` row counts the hour's finished records (total: the errors).
+squares and a 20-bin histogram with each bin's smallest and largest value; the `records` row counts the hour's
+finished records (total: the errors).
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import numpy as np
 from sqlalchemy import delete, func, select
@@ -19,7 +20,9 @@ from sqlalchemy.orm import Session
 
 from ragmeter.service.rows import RowStatus
 from ragmeter.service.server.batches.store import Store, now
-from ragmeter.service.server.traffic.buckets import hist20
+from ragmeter.service.server.sweeps import repeat, run_once
+from ragmeter.service.server.traffic.buckets import (BINS, bin_extremes, extremes, hist20, merge_bins,
+                                                     stored_extremes)
 from ragmeter.service.server.traffic.monitor import FINISHED, HOUR_S, RECORDS, rollup_tenant
 from ragmeter.service.server.traffic.tables import PASS_RATE, WATCHED, Record, Rollup
 
@@ -50,26 +53,33 @@ def roll_up_hour(session: Session, hour: datetime) -> int:
             values = np.array([float(v) for r in rows if (v := r[4 + i]) is not None], dtype=float)
             if len(values):
                 _add(session, (tenant, app, hour, metric), len(values), float(values.sum()),
-                     float((values * values).sum()), hist20(values))
+                     float((values * values).sum()), values)
     ids = [r.id for rows in per_app.values() for r in rows]
     for start in range(0, len(ids), DELETE_CHUNK):
         session.execute(delete(Record).where(Record.id.in_(ids[start:start + DELETE_CHUNK])))
     return len(ids)
 
 
-def _add(session: Session, key: tuple, count: int, total: float, total_sq: float, hist: np.ndarray | None) -> None:
-    hist_list = [int(h) for h in hist] if hist is not None else [0] * 20
+def _add(session: Session, key: tuple, count: int, total: float, total_sq: float,
+         values: np.ndarray | None) -> None:
+    """Add to the key's roll-up (or start it): the sums, and with `values` their histogram and bins' extremes."""
+    counts = hist20(values) if values is not None else np.zeros(BINS, dtype=int)
+    low, high = bin_extremes(values) if values is not None else (np.full(BINS, np.nan), np.full(BINS, np.nan))
     row = session.get(Rollup, key, with_for_update=True)
     if row is None:
         tenant, app, hour, metric = key
         session.add(Rollup(tenant=tenant, app=app, hour=hour, metric=metric, count=count, total=total,
-                           total_sq=total_sq, hist=hist_list))
+                           total_sq=total_sq, hist=[int(h) for h in counts], bin_low=stored_extremes(low),
+                           bin_high=stored_extremes(high)))
         session.flush()  # a second app's or a late record's roll-up of the same key finds it
         return
+    hist, row_low, row_high = np.asarray(row.hist, dtype=int), extremes(row.bin_low), extremes(row.bin_high)
+    merge_bins(hist, row_low, row_high, counts, low, high)  # a bin of a roll-up made before 0005 stays unknown
     row.count += count
     row.total += total
     row.total_sq += total_sq
-    row.hist = [a + b for a, b in zip(row.hist, hist_list, strict=True)]
+    row.hist = [int(h) for h in hist]
+    row.bin_low, row.bin_high = stored_extremes(row_low), stored_extremes(row_high)
 
 
 def expire_records(store: Store, days: float, clock=now) -> int:
@@ -91,17 +101,12 @@ def expire_records(store: Store, days: float, clock=now) -> int:
 
 async def sweep_once(store: Store, days: float) -> None:
     """`expire_records` off the event loop; a failure is logged and the next sweep tries again."""
-    try:
-        n = await asyncio.to_thread(expire_records, store, days)
-        if n:
-            log.info("retention: %d records older than RAGMETER_RECORD_RETENTION_DAYS=%g rolled up and deleted",
-                     n, days)
-    except Exception:
-        log.exception("rolling up records older than RAGMETER_RECORD_RETENTION_DAYS=%g failed", days)
+    n = await run_once(partial(expire_records, store, days), log,
+                       f"rolling up records older than RAGMETER_RECORD_RETENTION_DAYS={days:g} failed")
+    if n:
+        log.info("retention: %d records older than RAGMETER_RECORD_RETENTION_DAYS=%g rolled up and deleted", n, days)
 
 
 async def sweep(store: Store, days: float, every_s: float = SWEEP_EVERY_S) -> None:
     """Sweep every `every_s` seconds until cancelled (the start-up sweep is `sweep_once`)."""
-    while True:
-        await asyncio.sleep(every_s)
-        await sweep_once(store, days)
+    await repeat(every_s, partial(sweep_once, store, days))

@@ -18,10 +18,15 @@ from typing import Any
 from ragmeter.metrics import GateConfig, Sample, SampleResult
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from ragmeter.service.rows import RowStatus
 from ragmeter.service.server.batches.store import Store, changed, now
 from ragmeter.service.server.traffic.tables import DEFAULT_APP, Record, scored_columns
+
+# The claim ring's position after open mode's tenant (NULL): sorts before (or is) the first tenant name.
+OPEN_TURN = ""
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,7 @@ class RecordStore:
         self.store = store
         self.session = store.session
         self.dialect = store.engine.dialect.name
+        self._after: str | None = None  # the tenant whose record this process claimed last (OPEN_TURN: NULL's)
 
     def add(self, tenant: str | None, records: list[NewRecord], metrics: list[str], gate: GateConfig) -> Added:
         """Store the records as pending in one transaction; a record whose key is already stored is not stored
@@ -87,19 +93,47 @@ class RecordStore:
         return dialect.insert(Record).on_conflict_do_nothing(index_elements=["dedupe_key"])
 
     def claim(self, owner: str, limit: int, lease_s: float) -> list[Record]:
-        """Lease up to `limit` pending records no live owner holds, oldest received first."""
+        """Lease up to `limit` pending records no live owner holds: each the oldest of the next tenant in turn
+        (round robin), so that one tenant's flood never holds back another tenant's records."""
+        claimed: list[Record] = []
+        with self.session.begin() as s:
+            while len(claimed) < limit:
+                record = self._take_next(s, owner, lease_s)
+                if record is None:
+                    break
+                claimed.append(record)
+        return claimed
+
+    def _take_next(self, s: Session, owner: str, lease_s: float) -> Record | None:
+        """Lease the oldest free record of the tenant after the last one served; None when no tenant has one.
+        The ring of tenants: open mode's (NULL) first, then the others by name, then back to the start."""
+        after = self._after
+        turns = [Record.tenant > after] if after is not None else []  # the rest of the ring
+        turns += [Record.tenant.is_(None), Record.tenant.is_not(None)]  # the ring from its start
+        for turn in turns:
+            record = self._take(s, owner, lease_s, turn)
+            if record is not None:
+                # Another thread of this process may claim at the same moment: at worst one tenant gets two
+                # turns in a row, never a record twice (the UPDATE checks the lease).
+                self._after = OPEN_TURN if record.tenant is None else record.tenant
+                return record
+        return None
+
+    def _take(self, s: Session, owner: str, lease_s: float, turn: ColumnElement[bool]) -> Record | None:
+        """Lease the oldest free record of the first tenant (by name) that `turn` allows."""
         moment = self.store.clock()
         free = or_(Record.lease_until.is_(None), Record.lease_until < moment)
         # As Store.claim: a CTE with SKIP LOCKED on PostgreSQL (another replica's claim is passed over, and the
-        # LIMIT is applied once); SQLite has one writer at a time, so there the UPDATE alone is atomic.
-        chosen = (select(Record.id).where(Record.status == RowStatus.PENDING, free)
-                  .order_by(Record.received_at).limit(limit).with_for_update(skip_locked=True).cte("chosen"))
+        # LIMIT is applied once); SQLite has one writer at a time, so there the UPDATE alone is atomic. Ordered
+        # by the index ix_records_status_tenant_received: the first free entry past `turn`'s start, no sort.
+        chosen = (select(Record.id).where(Record.status == RowStatus.PENDING, turn, free)
+                  .order_by(Record.tenant, Record.received_at).limit(1)
+                  .with_for_update(skip_locked=True).cte("chosen"))
         claim = (update(Record).where(Record.id == chosen.c.id, Record.status == RowStatus.PENDING, free)
                  .values(lease_owner=owner, lease_until=moment + timedelta(seconds=lease_s),
                          attempts=Record.attempts + 1)
                  .returning(Record).execution_options(synchronize_session=False))
-        with self.session.begin() as s:
-            return list(s.scalars(claim))
+        return s.scalars(claim).first()
 
     def renew(self, owner: str, lease_s: float) -> int:
         """Extend every lease `owner` holds on a pending record; how many it holds."""
