@@ -152,11 +152,11 @@ async def test_a_small_job_is_not_queued_behind_a_huge_one(stores):
     only.start(small.id)
     await asyncio.wait_for(asyncio.gather(only.tasks[huge.id], only.tasks[small.id]), TIMEOUT)
     small_turns = [i for i, name in enumerate(order) if name.startswith("small")]
-    # Once the small job waits for a slot, the slots alternate between the jobs: its 3 rows take 3 turns of 2,
-    # about 4 apart. Decompose calls are recorded a few thread hops (claim, start) after the slot is taken, so
-    # the recorded order jitters by a few turns (spans of 7 and 8 were seen, 1 run in 6 at the old bound of 6);
-    # queued behind the huge job instead, the small job's rows would come some 40 turns apart.
-    assert small_turns[-1] - small_turns[0] <= 12, order
+    # Once the small job waits for a slot, the slots alternate between the jobs: its 3 rows are done within about
+    # the first dozen turns. Decompose calls are recorded a few thread hops after the slot is taken, so the order
+    # jitters (a bound of 12 on the spread still failed on a loaded machine); queued behind the huge job instead,
+    # its rows would come after the huge job's 40, so "done in the first half" tells the two apart with room.
+    assert small_turns[-1] < 21, order
     assert len(order) == 43
 
 
