@@ -214,6 +214,7 @@ def test_routes_are_tenant_scoped_and_list_apps_series_and_failures(job_store):
      "2025-01-01T00:00:00Z", "to": "2025-03-01T00:00:00Z"}, "bucket"), ({"from": "yesterday"}, "from"),
     ({"top": "0", "group_by": "m"}, "top"), ({"bucket": "86984712759638128"}, "bucket"),
     ({"from": "0759-09-29T05:14:27-05:22"}, "from"), ({"to": "9999-12-31T00:00:00Z"}, "to"),
+    ({"to": "0001-01-01T00:07"}, "to"), ({"to": "0001-01-01T00:00:00+05:00"}, "to"),
     ({"where": 'a"b:1'}, "where"), ({"group_by": "a\\b"}, "group_by")])
 def test_bad_parameters_answer_422_naming_the_parameter(params, named):
     with TestClient(create_app(Settings(), judge=StubJudge())) as c:

@@ -47,6 +47,17 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def _moment(name: str, value: datetime) -> datetime:
+    """The query's time in UTC, or a 422: bucket starts are computed as Unix times, so they must be representable."""
+    try:
+        moment = _utc(value)
+    except OverflowError:  # an offset that moves year 1 or 9999 off the calendar
+        moment = None
+    if moment is None or not EARLIEST <= moment <= LATEST:
+        raise _invalid(name, f"must be between {EARLIEST.date()} and {LATEST.date()}")
+    return moment
+
+
 def parse_where(values: list[str]) -> dict[str, str]:
     """`where=model:gpt-4o&where=lang:en`: each metadata field and the value it must have (all must match)."""
     where: dict[str, str] = {}
@@ -94,11 +105,9 @@ async def get_series(
     unknown = [m for m in metric or [] if m not in SERIES]
     if unknown:
         raise _invalid("metric", f"unknown {', '.join(map(repr, unknown))}; known: {', '.join(SERIES)}")
-    end_at = _utc(end) if end is not None else datetime.now(UTC)
-    start_at = _utc(start) if start is not None else end_at - DEFAULT_WINDOW
-    for name, moment in (("to", end_at), ("from", start_at)):
-        if not EARLIEST <= moment <= LATEST:  # bucket starts are computed as Unix times: keep them representable
-            raise _invalid(name, f"must be between {EARLIEST.date()} and {LATEST.date()}")
+    end_at = _moment("to", end) if end is not None else datetime.now(UTC)
+    # Checked before `to` minus the default window is taken: near year 1 that subtraction itself overflows.
+    start_at = _moment("from", start) if start is not None else max(EARLIEST, end_at - DEFAULT_WINDOW)
     if start_at >= end_at:
         raise _invalid("from", "must be before `to`")
     span = (end_at - start_at).total_seconds()
