@@ -4,10 +4,9 @@
 
 Cold start is the time from importing the package to the first scored sample. Throughput is
 measured on a fresh judge (empty caches) so no context is read for free; a second pass over the
-same samples shows the cached figure. Then the same with every judgement of the diagnostic metrics
-(#22) on as well: per-chunk support and the answer-against-reference comparison ("all_judgements"), and
-with the whole answer's and reference's embeddings on top (a semantic similarity, which ragas' answer
-correctness blends in; the same texts as semantic_similarity's).
+same samples shows the cached figure. Then the same with every registered metric on ("all_metrics":
+the diagnostics of #22 too, so per-chunk support, the answer-against-reference comparison and the
+whole answer's and reference's embeddings), with the null scores counted by reason.
 """
 from __future__ import annotations
 
@@ -18,10 +17,11 @@ started = time.perf_counter()
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import json  # noqa: E402
+from collections import Counter  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from ragmeter.metrics import DEFAULT_METRICS, Sample, evaluate, score_sample  # noqa: E402
-from ragmeter.metrics.judgements import Needs, Usage  # noqa: E402
+from ragmeter.metrics.registry import METRIC_NAMES  # noqa: E402
 from ragmeter.metrics.judges.embedded import text  # noqa: E402
 from ragmeter.metrics.judges.embedded.judge import EmbeddedJudge  # noqa: E402
 
@@ -58,30 +58,21 @@ async def main() -> None:
                       "null_scores": nulls, "errors": sum(len(r.errors) for r in results)}))
     if args.no_diagnostics:
         return
-    for label, similarity in (("all_judgements", False), ("all_judgements_and_similarity_embeddings", True)):
-        runs = []
-        for _ in range(args.repeats):
-            judge = EmbeddedJudge(encoder=judge.encoder, model=judge.model)
-            text._sentences.cache_clear()
-            t0 = time.perf_counter()
-            await asyncio.gather(*(judge_everything(s, judge, similarity) for s in samples))
-            runs.append(time.perf_counter() - t0)
-        print(json.dumps({"run": label, "samples": len(samples), "samples_per_s": round(len(samples) / min(runs), 1),
-                          "samples_per_s_runs": [round(len(samples) / r, 1) for r in runs]}))
-
-
-ALL = Needs(claims=True, relevance=True, statements=True, context_verdicts=True, chunk_support=True, correctness=True)
-
-
-async def judge_everything(sample: Sample, judge: EmbeddedJudge, similarity: bool) -> None:
-    """Every judgement the four metrics and #22's diagnostics read, the way scoring.score_sample asks for them;
-    `similarity`: also the whole answer's and reference's embeddings (a semantic similarity, as ragas' answer
-    correctness blends in)."""
-    usage = Usage()
-    parts = await judge.decompose(sample, ALL, usage)
-    embeddings = [judge.embed([sample.response, sample.reference or ""], usage)] if similarity else []
-    await asyncio.gather(judge.verify(sample, parts, ALL, usage), judge.relevance(sample, parts, usage),
-                         judge.compare(sample, parts, usage), *embeddings)
+    # Every registered metric at once (the citation checks are null here: the set has no citation markers).
+    runs = []
+    for _ in range(args.repeats):
+        judge = EmbeddedJudge(encoder=judge.encoder, model=judge.model)
+        text._sentences.cache_clear()
+        t0 = time.perf_counter()
+        results = await evaluate(samples, judge, METRIC_NAMES)
+        runs.append(time.perf_counter() - t0)
+    reasons = Counter(f"{m}:{getattr(r.details, m).reason}" for r in results for m in METRIC_NAMES
+                      if getattr(r.scores, m) is None)
+    print(json.dumps({"run": "all_metrics", "metrics": len(METRIC_NAMES), "samples": len(samples),
+                      "samples_per_s": round(len(samples) / min(runs), 1),
+                      "samples_per_s_runs": [round(len(samples) / r, 1) for r in runs],
+                      "chat_calls": sum(r.usage.chat_calls for r in results), "null_scores": dict(reasons),
+                      "errors": sum(len(r.errors) for r in results)}))
 
 
 if __name__ == "__main__":
