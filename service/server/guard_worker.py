@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from ragmeter.metrics.judgements import ClaimVerdict
@@ -26,9 +28,11 @@ PREFETCH_TEXTS = 1  # context sentences per prefetch run: the most a sentence th
 
 
 class GuardWorker:
-    def __init__(self, judge: EmbeddedJudge):
+    def __init__(self, judge: EmbeddedJudge, observe: Callable[[str, float], None] | None = None):
+        """`observe(stage, seconds)` is told each sentence's wait for the judge ("queued") and judging ("judged")."""
         self.judge = judge
-        self._waiting: list[tuple[StreamContext, list[ClaimText], asyncio.Future]] = []
+        self.observe = observe or (lambda stage, seconds: None)
+        self._waiting: list[tuple[StreamContext, list[ClaimText], asyncio.Future, float]] = []
         self._partial: dict[int, tuple[StreamContext, str]] = {}  # each stream's sentence still streaming
         self._wake = asyncio.Event()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="ragmeter-guard")
@@ -37,7 +41,7 @@ class GuardWorker:
     async def judge_claims(self, stream: StreamContext, claims: list[ClaimText]) -> list[ClaimVerdict]:
         """The claims' verdicts, judged in turn with the other streams' sentences."""
         future: asyncio.Future = asyncio.get_running_loop().create_future()
-        self._waiting.append((stream, claims, future))
+        self._waiting.append((stream, claims, future, time.perf_counter()))
         self._kick()
         return await future
 
@@ -72,16 +76,21 @@ class GuardWorker:
                 live = [b for b in batch if not b[2].done()]  # a closed stream's sentences are dropped
                 if not live:
                     continue
+                started = time.perf_counter()
+                for *_, queued_at in live:
+                    self.observe("queued", started - queued_at)
                 try:
                     results = await loop.run_in_executor(self._pool, judge_batch, self.judge,
-                                                         [(s, c) for s, c, _ in live])
+                                                         [(s, c) for s, c, *_ in live])
                 except Exception as error:  # noqa: BLE001 - handed to each waiting stream, which reports it
                     log.exception("guard: judging a batch failed")
-                    for _, _, future in live:
+                    for _, _, future, _ in live:
                         if not future.done():
                             future.set_exception(error)
                     continue
-                for (_, _, future), verdicts in zip(live, results, strict=True):
+                judged = time.perf_counter() - started
+                for (_, _, future, _), verdicts in zip(live, results, strict=True):
+                    self.observe("judged", judged)
                     if not future.done():
                         future.set_result(verdicts)
 
