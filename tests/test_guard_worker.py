@@ -9,7 +9,7 @@ from ragmeter.service.server.guard_worker import CHUNK_TEXTS, GuardWorker
 
 QUESTION = "Where is the Oberoi Group's head office?"
 CONTEXTS = [f"The Oberoi Group opened an office in city {i}. Its head chef there came from city {i + 1}. The group's "
-            f"office in city {i} is small." for i in range(4)] + ["The Oberoi Group has its head office in Delhi."]
+            f"office in city {i} is small." for i in range(8)] + ["The Oberoi Group has its head office in Delhi."]
 QUOTED = "The Oberoi Group has its head office in Delhi."  # verbatim in the context: nothing to encode
 SHORT = "Delhi."  # matched with the question: many candidate sentences to encode
 

@@ -5,12 +5,12 @@ claims encode only the few context sentences they share most words with, as the 
 sentence waits for its own work and for the sentences ahead of it, not for other streams' contexts.
 Complete sentences are judged oldest first, a few at a time (`MAX_BATCH`), but only once the context
 sentences they compare with are encoded: a sentence that needs a dozen (a short claim matched with its
-question) gets them a chunk per turn (`CHUNK_TEXTS`), so the cheap sentences behind it (a quoted claim costs
-about 2 ms) are not held up by it; one that has waited `AGE_S` gets its chunk even while cheaper ones are
-judged, so it is not starved either. When no sentence waits, the worker encodes the likely candidates of the
-sentences still streaming (`prefetch`), a text at a time, so that a sentence's verdict mostly waits only for
-its own claims' encoding. One
-thread, because onnxruntime already spreads one run over every core: two runs at once only queue for them.
+question) gets them a chunk per turn (`CHUNK_TEXTS`, oldest sentences first), so the cheap sentences
+behind it (a quoted claim costs about 2 ms) are not held up by it; one that has waited `AGE_S` gets its
+chunk even while cheaper ones are judged, so it is not starved either. When no sentence waits, the
+worker encodes the likely candidates of the sentences still streaming (`prefetch`), a text at a time, so
+that a sentence's verdict mostly waits only for its own claims' encoding. One thread, because onnxruntime
+already spreads one run over every core: two runs at once only queue for them.
 """
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ from ragmeter.metrics.streaming import (
 log = logging.getLogger("ragmeter.guard")
 Waiting = tuple[StreamContext, list[ClaimText], asyncio.Future, float]  # a sentence's claims, its answer, since
 MAX_BATCH = 4  # sentences per encoder run
-CHUNK_TEXTS = 2  # context sentences encoded per turn for a sentence that needs more: what a cheap one waits for
+CHUNK_TEXTS = 8  # context sentences encoded per turn for the sentences that need some: what a cheap one waits for
 AGE_S = 0.1  # a sentence waiting this long gets its chunk even while cheaper ones are judged
 PREFETCH_TEXTS = 1  # context sentences per prefetch run: the most a sentence that arrives meanwhile waits for
 
@@ -123,16 +123,25 @@ class GuardWorker:
         left = self._todo[id(future)] = [(ctx, i) for ctx, i in self._todo[id(future)] if i not in ctx.vectors]
         return left
 
+    def _encode(self, left: list[list[tuple[ContextIndex, int]]]) -> None:
+        # Oldest first, several sentences' worth in one encoder run (a run of 8 costs far less than 4 of 2).
+        chunk = {(id(ctx), i): (ctx, i) for todo in left for ctx, i in todo}  # two streams may share one
+        encode_sentences(self.judge, list(chunk.values())[:CHUNK_TEXTS])
+
     def _step(self, items: list[Waiting]) -> tuple[list[int], list[list[ClaimVerdict]]]:
         """One turn of the worker thread: judge the sentences whose context sentences are all encoded (up to
         MAX_BATCH, oldest first); when none is, or the oldest other has waited AGE_S, encode CHUNK_TEXTS more
         of the oldest's, so that a sentence that needs a dozen never holds up the cheap ones behind it."""
         left = [self._left(item) for item in items]
         ready = [k for k, todo in enumerate(left) if not todo][:MAX_BATCH]
+        if not ready:  # nothing cheap waits: encode, then judge in this same turn whatever that completed
+            self._encode(left)
+            left = [self._left(item) for item in items]
+            ready = [k for k, todo in enumerate(left) if not todo][:MAX_BATCH]
         results = judge_batch(self.judge, [(items[k][0], items[k][1]) for k in ready]) if ready else []
         oldest = next((k for k, todo in enumerate(left) if todo), None)
-        if oldest is not None and (not ready or time.perf_counter() - items[oldest][3] > AGE_S):
-            encode_sentences(self.judge, left[oldest][:CHUNK_TEXTS])
+        if ready and oldest is not None and time.perf_counter() - items[oldest][3] > AGE_S:
+            self._encode(left)
         return ready, results
 
     async def _prefetch(self, loop: asyncio.AbstractEventLoop) -> None:

@@ -71,14 +71,9 @@ class RecordQueue:
             log.warning("no judge configured: production records stay pending until one is")
             return
 
-        claimed: collections.deque[Record] = collections.deque()
-
         async def claim() -> Record | None:
-            # A slot's worth at a time, not one: every claim is a write transaction (a disk sync on SQLite) that
-            # the requests storing records would queue behind. The records held here are leased and renewed.
-            if not claimed:
-                claimed.extend(await landed(self.store.claim(runner.owner, runner.concurrency, runner.lease_s)))
-            return claimed.popleft() if claimed else None
+            records = await landed(self.store.claim(runner.owner, 1, runner.lease_s))
+            return records[0] if records else None
 
         async def idle(scoring: set[asyncio.Task]) -> bool:
             # Nothing to claim: wait for new records here (wake), one in flight to end, or other replicas' records
