@@ -15,7 +15,8 @@ sent, which leaves out the client's own delays), with the load average before an
 
 The client runs on the same cores as the server: its sending and receiving (about 1,000 WebSocket messages
 a second at 20 streams) takes CPU the judge would otherwise have, and its own event loop's delays count in
-the client figure. `--client-procs N` splits the streams over N client processes, so that one client loop
+the client figure. It also prints where the server's time went (queued for the judge, judged, total), from its
+/metrics. `--client-procs N` splits the streams over N client processes, so that one client loop
 is not the bottleneck (the cores are still shared).
 """
 from __future__ import annotations
@@ -143,6 +144,37 @@ def run_streams(url: str, rows: list[dict], streams: int, token_s: float, spread
     return client_ms, server_ms
 
 
+def stages(port: int) -> dict[str, dict[str, float]]:
+    """The server's ragmeter_guard_stage_seconds: per stage, its cumulative bucket counts, sum and count."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+        lines = answer.read().decode().splitlines()
+    found: dict[str, dict[str, float]] = {}
+    for line in lines:
+        if not line.startswith("ragmeter_guard_stage_seconds_"):
+            continue
+        name, value = line.rsplit(" ", 1)
+        stage = name.split('stage="')[1].split('"')[0]
+        key = name.split('le="')[1].split('"')[0] if "_bucket" in name else name.split("{")[0].rsplit("_", 1)[1]
+        found.setdefault(stage, {})[key] = float(value)
+    return found
+
+
+def breakdown(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]]) -> str:
+    """Per stage over the timed run: mean, p95 (as a histogram bucket's upper bound) and the share over 50 ms."""
+    out = []
+    for stage in ("queued", "judged", "total"):
+        got = {k: v - before.get(stage, {}).get(k, 0.0) for k, v in after.get(stage, {}).items()}
+        count = got.get("count", 0.0)
+        if not count:
+            continue
+        bounds = sorted((float(k), v) for k, v in got.items() if k not in ("sum", "count", "created"))
+        p95 = next(b for b, n in bounds if n >= 0.95 * count)
+        over = 1 - next(n for b, n in bounds if b == 0.05) / count
+        out.append(f"{stage} mean {got['sum'] / count * 1000:.1f} ms, p95 <= {p95 * 1000:g} ms, "
+                   f"{over:.0%} over 50 ms")
+    return "; ".join(out)
+
+
 def load() -> str:
     return "/".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -171,11 +203,11 @@ def main() -> None:
         try:
             url = f"ws://127.0.0.1:{port}/v1/guard"
             run_streams(url, warm, args.streams, 0.0, 0.0, 1)  # warm-up: one answer a stream, untimed
-            load_before = load()
+            load_before, stages_before = load(), stages(port)
             started = time.perf_counter()
             client_ms, server_ms = run_streams(url, rows, args.streams, token_s, spread_s, args.client_procs)
             wall = time.perf_counter() - started
-            load_after = load()
+            load_after, stages_after = load(), stages(port)
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -185,6 +217,8 @@ def main() -> None:
           f"{load_after} after")
     print(f"last token sent -> verdict received (client): {percentiles(client_ms)}")
     print(f"sentence complete -> verdict sent (server latency_ms): {percentiles(server_ms)}")
+    print("inside the server, per sentence (its ragmeter_guard_stage_seconds): "
+          f"{breakdown(stages_before, stages_after)}")
 
 
 if __name__ == "__main__":

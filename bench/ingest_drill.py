@@ -10,6 +10,7 @@ same database, a wait until nothing is pending, then checks that every id that g
 exactly once (one result each; records picked up twice, after the kill, are counted and reported).
 
     python bench/ingest_drill.py [--pg] [--seconds 10] [--rate 600] [--clients 4] [--per-request 50]
+                                 [--executor local|process]
 """
 from __future__ import annotations
 
@@ -147,9 +148,24 @@ def ms(values: list[float], q: float) -> float:
 HELD = {"RAGMETER_EXECUTOR": "ray", "RAY_ADDRESS": "127.0.0.1:9", "RAGMETER_RAY_START_TIMEOUT_S": "600"}
 
 
+def ready(base: str) -> None:
+    """Wait until the server scores (worker processes take a few seconds to load the encoder)."""
+    for _ in range(600):
+        if httpx.get(f"{base}/readyz").status_code == 200:
+            return
+        time.sleep(0.1)
+    raise RuntimeError("the server did not get ready in 60 s")
+
+
+def executor(args: argparse.Namespace) -> dict[str, str]:
+    return {"RAGMETER_EXECUTOR": args.executor} if args.executor else {}
+
+
 def throughput(args: argparse.Namespace, url: str, port: int) -> None:
-    server = serve(port, url, LOG, RAGMETER_JUDGE="embedded", **(HELD if args.hold_scoring else {}))
+    server = serve(port, url, LOG, RAGMETER_JUDGE="embedded", **(HELD if args.hold_scoring else executor(args)))
     try:
+        if not args.hold_scoring:
+            ready(f"http://127.0.0.1:{port}")
         load = Load(f"http://127.0.0.1:{port}", args.rate, args.clients, args.per_request)
         wall = asyncio.run(load.run(args.seconds))
         stored = counts(url)
@@ -174,7 +190,8 @@ def throughput(args: argparse.Namespace, url: str, port: int) -> None:
 
 
 def kill_and_restart(args: argparse.Namespace, url: str, port: int) -> None:
-    server = serve(port, url, LOG, RAGMETER_JUDGE="embedded")
+    server = serve(port, url, LOG, RAGMETER_JUDGE="embedded", **executor(args))
+    ready(f"http://127.0.0.1:{port}")  # scoring under way at the kill, so that some records are in flight
     load = Load(f"http://127.0.0.1:{port}", args.kill_rate, args.clients, args.per_request)
 
     async def ingest_then_kill() -> None:
@@ -193,7 +210,7 @@ def kill_and_restart(args: argparse.Namespace, url: str, port: int) -> None:
           f"{len(load.ids)} records got a 202; answers {dict(load.statuses)}; "
           f"in the database at the kill: {at_kill}")
     started = time.perf_counter()
-    server = serve(port, url, LOG, RAGMETER_JUDGE="embedded")
+    server = serve(port, url, LOG, RAGMETER_JUDGE="embedded", **executor(args))
     try:
         while counts(url).get("pending", 0):
             time.sleep(0.5)
@@ -231,10 +248,13 @@ def main() -> None:
     parser.add_argument("--per-request", type=int, default=50)
     parser.add_argument("--port", type=int, default=8731)
     parser.add_argument("--skip-kill", action="store_true")
+    parser.add_argument("--executor", choices=["local", "process"],
+                        help="RAGMETER_EXECUTOR of the server (default: the server's default, local)")
     parser.add_argument("--hold-scoring", action="store_true",
                         help="part 1 with no scoring in the server meanwhile (the baseline)")
     args = parser.parse_args()
-    print(f"database: {'PostgreSQL' if args.pg else 'SQLite'}; {os.cpu_count()} CPUs")
+    print(f"database: {'PostgreSQL' if args.pg else 'SQLite'}; {os.cpu_count()} CPUs; executor "
+          f"{args.executor or 'default'}; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     with database(args.pg) as url:
         throughput(args, url, args.port)
     if not args.skip_kill:

@@ -195,11 +195,27 @@ def prefetch(judge: EmbeddedJudge, stream: StreamContext, partial: str, limit: i
         return False
     resolved = resolve(partial, stream.subject)
     todo = needed_sentences(Claim.of(resolved), stream.index)
-    if todo:
-        chunk = todo[:limit]
-        for (ctx, i), vector in zip(chunk, judge.store.encode([], [ctx.probes[i] for ctx, i in chunk]), strict=True):
-            ctx.vectors[i] = vector
+    encode_sentences(judge, todo[:limit])
     return len(todo) > limit
+
+
+def unencoded(stream: StreamContext, claims: list[ClaimText]) -> list[tuple[ContextIndex, int]]:
+    """The context sentences `judge_batch` would encode for these claims now: none for a claim found verbatim,
+    none once they are encoded (by `prefetch` or by `encode_sentences`)."""
+    todo: dict[tuple[int, int], tuple[ContextIndex, int]] = {}
+    for c in claims:
+        for ctx, i in needed_sentences(Claim.of(c.text, match_text(c.resolved, stream.question)), stream.index):
+            todo[(id(ctx), i)] = (ctx, i)
+    return list(todo.values())
+
+
+def encode_sentences(judge: EmbeddedJudge, todo: list[tuple[ContextIndex, int]]) -> None:
+    """Encode these context sentences into their index (as judging would; an embedding does not depend on its
+    batch)."""
+    if todo:
+        vectors = judge.store.encode([], [ctx.probes[i] for ctx, i in todo])
+        for (ctx, i), vector in zip(todo, vectors, strict=True):
+            ctx.vectors[i] = vector
 
 
 async def escalate(llm: Judge, stream: StreamContext, answer: str, verdicts: list[ClaimVerdict],

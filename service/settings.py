@@ -110,11 +110,18 @@ class Settings(BaseSettings):
     batch_concurrency: int = Field(8, ge=1, description="Batch rows this process scores at a time, taken in turn by "
                                                          "its running batches (with Ray: rows sent to the workers "
                                                          "at a time).")
-    executor: Literal["local", "ray"] = Field(
-        "local", description="Who scores batch rows: local (this process, with its judge) or ray (Ray workers, "
-                             "each with its own judge; the cluster at RAY_ADDRESS, else a local Ray started here, "
-                             "never a cluster found by accident; the optional extra ragmeter[ray]). Unrelated to "
-                             "RAGMETER_JUDGE: `local` here is not the embedded judge, which either executor can run.")
+    executor: Literal["local", "process", "ray"] = Field(
+        "local", description="Who scores batch rows and production records: local (this process, with its judge), "
+                             "process (RAGMETER_PROCESS_WORKERS worker processes on this machine at a lower OS "
+                             "priority, so scoring with the embedded judge does not slow the requests) or ray (Ray "
+                             "workers, each with its own judge; the cluster at RAY_ADDRESS, else a local Ray started "
+                             "here, never a cluster found by accident; the optional extra ragmeter[ray]). Unrelated "
+                             "to RAGMETER_JUDGE: `local` here is not the embedded judge, which any executor can run.")
+    process_workers: int = Field(1, ge=1, description="With RAGMETER_EXECUTOR=process: worker processes, each "
+                                                      "scoring one row at a time on one core.")
+    process_nice: int = Field(10, ge=0, le=19, description="With RAGMETER_EXECUTOR=process: how much lower the "
+                                                           "workers' OS priority is (nice), so requests get a core "
+                                                           "first.")
     ray_workers: int = Field(2, ge=1, description="Ray workers (actors) scoring rows; RAGMETER_JUDGE_CONCURRENCY is "
                                                   "split between them, so the LLM calls in flight stay under it.")
     ray_judge_concurrency: int = Field(64, ge=1, description="LLM judge calls in flight across all Ray workers "

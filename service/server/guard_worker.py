@@ -3,32 +3,51 @@
 A new stream's contexts are split and indexed (off the event loop), never encoded whole: each sentence's
 claims encode only the few context sentences they share most words with, as the full judge does, so a
 sentence waits for its own work and for the sentences ahead of it, not for other streams' contexts.
-Complete sentences are judged in arrival order, a few at a time (`MAX_BATCH`): on the CPU a batch costs
-about the sum of its texts, so a large batch only makes its first sentence wait for its last. When no
-sentence waits, the worker encodes the likely candidates of the sentences still streaming (`prefetch`), a
-text or two at a time, so that a sentence's verdict mostly waits only for its own claims' encoding. One
-thread, because onnxruntime already spreads one run over every core: two runs at once only queue for them.
+Complete sentences are judged oldest first, a few at a time (`MAX_BATCH`), but only once the context
+sentences they compare with are encoded: a sentence that needs a dozen (a short claim matched with its
+question) gets them a chunk per turn (`CHUNK_TEXTS`, oldest sentences first), so the cheap sentences
+behind it (a quoted claim costs about 2 ms) are not held up by it; one that has waited `AGE_S` gets its
+chunk even while cheaper ones are judged, so it is not starved either. When no sentence waits, the
+worker encodes the likely candidates of the sentences still streaming (`prefetch`), a text at a time, so
+that a sentence's verdict mostly waits only for its own claims' encoding. One thread, because onnxruntime
+already spreads one run over every core: two runs at once only queue for them.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from ragmeter.metrics.judgements import ClaimVerdict
 from ragmeter.metrics.judges.embedded.claims import ClaimText
 from ragmeter.metrics.judges.embedded.judge import EmbeddedJudge
-from ragmeter.metrics.streaming import StreamContext, index_contexts, judge_batch, prefetch
+from ragmeter.metrics.judges.embedded.support import ContextIndex
+from ragmeter.metrics.streaming import (
+    StreamContext,
+    encode_sentences,
+    index_contexts,
+    judge_batch,
+    prefetch,
+    unencoded,
+)
 
 log = logging.getLogger("ragmeter.guard")
+Waiting = tuple[StreamContext, list[ClaimText], asyncio.Future, float]  # a sentence's claims, its answer, since
 MAX_BATCH = 4  # sentences per encoder run
+CHUNK_TEXTS = 8  # context sentences encoded per turn for the sentences that need some: what a cheap one waits for
+AGE_S = 0.1  # a sentence waiting this long gets its chunk even while cheaper ones are judged
 PREFETCH_TEXTS = 1  # context sentences per prefetch run: the most a sentence that arrives meanwhile waits for
 
 
 class GuardWorker:
-    def __init__(self, judge: EmbeddedJudge):
+    def __init__(self, judge: EmbeddedJudge, observe: Callable[[str, float], None] | None = None):
+        """`observe(stage, seconds)` is told each sentence's wait for the judge ("queued") and judging ("judged")."""
         self.judge = judge
-        self._waiting: list[tuple[StreamContext, list[ClaimText], asyncio.Future]] = []
+        self.observe = observe or (lambda stage, seconds: None)
+        self._waiting: list[Waiting] = []
+        self._todo: dict[int, list[tuple[ContextIndex, int]]] = {}  # per waiting future: its sentences to encode
         self._partial: dict[int, tuple[StreamContext, str]] = {}  # each stream's sentence still streaming
         self._wake = asyncio.Event()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="ragmeter-guard")
@@ -37,7 +56,7 @@ class GuardWorker:
     async def judge_claims(self, stream: StreamContext, claims: list[ClaimText]) -> list[ClaimVerdict]:
         """The claims' verdicts, judged in turn with the other streams' sentences."""
         future: asyncio.Future = asyncio.get_running_loop().create_future()
-        self._waiting.append((stream, claims, future))
+        self._waiting.append((stream, claims, future, time.perf_counter()))
         self._kick()
         return await future
 
@@ -65,25 +84,65 @@ class GuardWorker:
             await self._wake.wait()
             self._wake.clear()
             while self._waiting or self._partial:
+                for w in self._waiting:
+                    if w[2].done():  # a closed stream's sentences are dropped
+                        self._todo.pop(id(w[2]), None)
+                self._waiting = [w for w in self._waiting if not w[2].done()]
                 if not self._waiting:
-                    await self._prefetch(loop)
+                    if self._partial:
+                        await self._prefetch(loop)
                     continue
-                batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
-                live = [b for b in batch if not b[2].done()]  # a closed stream's sentences are dropped
-                if not live:
-                    continue
+                items = list(self._waiting)
+                started = time.perf_counter()
                 try:
-                    results = await loop.run_in_executor(self._pool, judge_batch, self.judge,
-                                                         [(s, c) for s, c, _ in live])
+                    ready, results = await loop.run_in_executor(self._pool, self._step, items)
                 except Exception as error:  # noqa: BLE001 - handed to each waiting stream, which reports it
                     log.exception("guard: judging a batch failed")
-                    for _, _, future in live:
+                    for _, _, future, _ in items:
+                        self._todo.pop(id(future), None)
                         if not future.done():
                             future.set_exception(error)
                     continue
-                for (_, _, future), verdicts in zip(live, results, strict=True):
+                judged = time.perf_counter() - started
+                finished = {id(items[k]) for k in ready}
+                self._waiting = [w for w in self._waiting if id(w) not in finished]
+                for k in ready:
+                    self._todo.pop(id(items[k][2]), None)
+                for k, verdicts in zip(ready, results, strict=True):
+                    _, _, future, queued_at = items[k]
+                    self.observe("queued", started - queued_at)
+                    self.observe("judged", judged)
                     if not future.done():
                         future.set_result(verdicts)
+
+    def _left(self, item: Waiting) -> list[tuple[ContextIndex, int]]:
+        # Which sentences a claim compares with is fixed once it is complete: found once, then only filtered.
+        stream, claims, future, _ = item
+        if id(future) not in self._todo:
+            self._todo[id(future)] = unencoded(stream, claims)
+        left = self._todo[id(future)] = [(ctx, i) for ctx, i in self._todo[id(future)] if i not in ctx.vectors]
+        return left
+
+    def _encode(self, left: list[list[tuple[ContextIndex, int]]]) -> None:
+        # Oldest first, several sentences' worth in one encoder run (a run of 8 costs far less than 4 of 2).
+        chunk = {(id(ctx), i): (ctx, i) for todo in left for ctx, i in todo}  # two streams may share one
+        encode_sentences(self.judge, list(chunk.values())[:CHUNK_TEXTS])
+
+    def _step(self, items: list[Waiting]) -> tuple[list[int], list[list[ClaimVerdict]]]:
+        """One turn of the worker thread: judge the sentences whose context sentences are all encoded (up to
+        MAX_BATCH, oldest first); when none is, or the oldest other has waited AGE_S, encode CHUNK_TEXTS more
+        of the oldest's, so that a sentence that needs a dozen never holds up the cheap ones behind it."""
+        left = [self._left(item) for item in items]
+        ready = [k for k, todo in enumerate(left) if not todo][:MAX_BATCH]
+        if not ready:  # nothing cheap waits: encode, then judge in this same turn whatever that completed
+            self._encode(left)
+            left = [self._left(item) for item in items]
+            ready = [k for k, todo in enumerate(left) if not todo][:MAX_BATCH]
+        results = judge_batch(self.judge, [(items[k][0], items[k][1]) for k in ready]) if ready else []
+        oldest = next((k for k, todo in enumerate(left) if todo), None)
+        if ready and oldest is not None and time.perf_counter() - items[oldest][3] > AGE_S:
+            self._encode(left)
+        return ready, results
 
     async def _prefetch(self, loop: asyncio.AbstractEventLoop) -> None:
         key = next(iter(self._partial))

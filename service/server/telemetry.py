@@ -28,6 +28,10 @@ class Telemetry:
                                     "Judge failures and invalid values by stage and kind.", ["stage", "kind"],
                                     registry=r)
         self.gate = Counter("ragmeter_gate_verdicts_total", "Hallucination gate verdicts.", ["verdict"], registry=r)
+        self.guard_stage = Histogram(
+            "ragmeter_guard_stage_seconds", "Streaming guard, per sentence: waiting for the judge (queued), judging "
+            "(judged, its batch's run), and from complete to verdict sent (total).", ["stage"], registry=r,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
         self.batch_rows = Counter("ragmeter_batch_rows_total", "Batch rows finished, by status.", ["status"],
                                   registry=r)
 

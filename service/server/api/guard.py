@@ -105,7 +105,8 @@ def judges_of(app: Any) -> Judges:
     if isinstance(embedded, EmbeddedJudge):
         worker = getattr(app.state, "guard_worker", None)
         if worker is None:
-            worker = app.state.guard_worker = GuardWorker(embedded)
+            stage = app.state.telemetry.guard_stage
+            worker = app.state.guard_worker = GuardWorker(embedded, lambda name, s: stage.labels(name).observe(s))
     if isinstance(judge, CascadeJudge):
         return Judges(worker, judge.llm, judge.band)
     return Judges(worker, None if worker else judge, None)
@@ -316,10 +317,11 @@ class Session:
             stream.verdicts += verdicts
             verdict = sentence_verdict(verdicts)
             s = item.sentence
+            latency = time.perf_counter() - item.completed_at
+            self.ws.app.state.telemetry.guard_stage.labels("total").observe(latency)
             message: dict[str, Any] = {
                 "type": "sentence", "index": s.index, "text": s.text, "start": s.start, "end": s.end,
-                "verdict": verdict, "claims": [_claim(v) for v in verdicts],
-                "latency_ms": round((time.perf_counter() - item.completed_at) * 1000, 2)}
+                "verdict": verdict, "claims": [_claim(v) for v in verdicts], "latency_ms": round(latency * 1000, 2)}
             if waited:
                 message["waited_for"] = "llm"
             await self.ws.send_json(message)

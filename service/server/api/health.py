@@ -23,8 +23,8 @@ async def healthz() -> dict:
     return {"status": "ok"}
 
 
-NOT_READY = ("Not ready: no judge, the judge does not answer, or the batch executor (Ray) is still starting or "
-             "failed to start; the body says why.")
+NOT_READY = ("Not ready: no judge, the judge does not answer, or the batch executor (worker processes or Ray) is "
+             "still starting or failed to start; the body says why.")
 
 
 @router.get("/readyz", responses={503: {"description": NOT_READY}})

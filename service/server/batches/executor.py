@@ -1,6 +1,7 @@
-"""Who scores batch rows: this process with its judge (RAGMETER_EXECUTOR=local) or Ray workers (ray).
+"""Who scores batch rows: this process with its judge (RAGMETER_EXECUTOR=local), worker processes here (process) or
+Ray workers (ray).
 
-Ray starts in the background (joining a cluster or starting one can take a while, or fail): the
+Worker processes and Ray start in the background (joining a cluster or starting one can take a while, or fail): the
 server answers meanwhile, /readyz says where the start stands, and batch rows wait until it is done.
 """
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import threading
 from typing import Literal
 
+from ragmeter.service.process_pool import ProcessPool
 from ragmeter.service.ray_pool import RayPool
 from ragmeter.service.server.batches.runner import BatchRunner, Score
 from ragmeter.service.settings import Settings
@@ -33,11 +35,13 @@ class Executor:
         self.settled = threading.Event()  # set once the start has succeeded or failed
         if self.kind == "local":
             self.settled.set()
-        self._pool: RayPool | None = None
+        self._pool: RayPool | ProcessPool | None = None
         self._closing = threading.Event()
         self._lock = threading.Lock()
 
     def _starting_reason(self) -> str:
+        if self.kind == "process":
+            return f"batch executor starting: {self.settings.process_workers} worker processes"
         address = os.environ.get("RAY_ADDRESS")
         where = f"joining the Ray cluster at RAY_ADDRESS={address}" if address else "starting a local Ray"
         return f"batch executor starting: {where} and {self.settings.ray_workers} workers"
@@ -46,43 +50,45 @@ class Executor:
         """Which executor this is, for the start-up log."""
         if self.kind == "local":
             return f"local (this process scores batch rows, {self.rows} at a time)"
-        return f"ray ({self._starting_reason().removeprefix('batch executor starting: ')}; in the background)"
+        return f"{self.kind} ({self._starting_reason().removeprefix('batch executor starting: ')}; in the background)"
 
     def status(self) -> dict:
         """What /readyz reports about batch scoring."""
         return {"kind": self.kind, "state": self.state, "reason": self.reason}
 
     async def start(self) -> bool:
-        """Start the Ray workers off the event loop; False, with `reason`, when they could not start."""
+        """Start the workers off the event loop; False, with `reason`, when they could not start."""
         if self.kind == "local":
             return True
-        done: concurrent.futures.Future[RayPool] = concurrent.futures.Future()
+        done: concurrent.futures.Future[RayPool | ProcessPool] = concurrent.futures.Future()
         # A daemon thread, not the loop's executor: a shutdown during the start must not wait for it.
-        threading.Thread(target=self._open_pool, args=(done,), name="ray-start", daemon=True).start()
+        threading.Thread(target=self._open_pool, args=(done,), name=f"{self.kind}-start", daemon=True).start()
         try:
             pool = await asyncio.wrap_future(done)
         except Exception as exc:
             self.state, self.reason = "failed", f"batch executor failed to start: {type(exc).__name__}: {exc}"
-            log.error("%s; batches stay queued until the service restarts with Ray reachable", self.reason)
+            log.error("%s; batches stay queued until the service restarts", self.reason)
             return False
         finally:
             self.settled.set()
         self.score, self.rows = pool.score, max(self.settings.batch_concurrency, pool.rows_in_flight)
         self.state, self.reason = "ready", None
-        log.info("Ray executor ready: %d workers", len(pool.workers))
+        log.info("%s executor ready: %d workers", self.kind, pool.workers if isinstance(pool, ProcessPool)
+                 else len(pool.workers))
         return True
 
     def _open_pool(self, done: concurrent.futures.Future) -> None:
         done.set_running_or_notify_cancel()  # from now on only this thread settles it
         try:
-            pool = RayPool(self.settings, stop=self._closing)
+            pool: RayPool | ProcessPool = (ProcessPool(self.settings) if self.kind == "process"
+                                           else RayPool(self.settings, stop=self._closing))
         except BaseException as exc:
             done.set_exception(exc)
             return
         with self._lock:
-            if self._closing.is_set():  # the service stopped while Ray started
+            if self._closing.is_set():  # the service stopped while the workers started
                 pool.close()
-                done.set_exception(RuntimeError("the service stopped while Ray started"))
+                done.set_exception(RuntimeError("the service stopped while the workers started"))
                 return
             self._pool = pool
         done.set_result(pool)

@@ -39,6 +39,9 @@ class RecordQueue:
         self.discarded = 0  # records scored here whose lease another process had taken meanwhile (paid twice)
         self._finished: collections.deque[float] = collections.deque()  # when this process finished each record
         self._wake = asyncio.Event()
+        # Results waiting to be written, and the task writing them: see `_write`.
+        self._results: list[tuple[str, SampleResult | None, str | None, asyncio.Future[bool]]] = []
+        self._writer: asyncio.Task | None = None
 
     def wake(self) -> None:
         """New records are stored: look for them now rather than at the next poll."""
@@ -103,9 +106,32 @@ class RecordQueue:
         except Exception:  # the lease lapses and another claim retries the record
             log.warning("could not write record %s", record.id, exc_info=True)
 
+    async def _write(self, owner: str, record_id: str, result: SampleResult | None, error: str | None) -> bool:
+        """Write one result, in one transaction with the others finished meanwhile: a commit is a disk sync on
+        SQLite, and requests storing new records wait for the write lock behind every one of them."""
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._results.append((record_id, result, error, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_all(owner), name="records-results")
+        return await done
+
+    async def _write_all(self, owner: str) -> None:
+        while self._results:
+            batch, self._results = self._results, []
+            try:
+                written = await self.store.finish_many([(i, r, e) for i, r, e, _ in batch], owner=owner)
+            except Exception as exc:  # each record's scorer logs it; their leases lapse and they are retried
+                for *_, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+                continue
+            for (*_, done), ok in zip(batch, written, strict=True):
+                if not done.done():
+                    done.set_result(ok)
+
     async def _finish(self, runner: BatchRunner, record: Record, result: SampleResult | None,
                       error: str | None) -> None:
-        if not await self.store.finish(record.id, result, error, owner=runner.owner):
+        if not await self._write(runner.owner, record.id, result, error):
             self.discarded += 1  # our lease lapsed and another process has (or will write) the record
             return
         moment = time.monotonic()

@@ -154,17 +154,26 @@ class RecordStore:
                owner: str | None = None) -> bool:
         """Write a record's result (or its error) once: only while it is pending and, with `owner`, still that
         owner's. True when this call wrote it."""
-        if result is not None:
-            error = result.error_text()
-        status = RowStatus.SCORED if error is None else RowStatus.ERROR
-        where = [Record.id == record_id, Record.status == RowStatus.PENDING]
-        if owner is not None:
-            where.append(Record.lease_owner == owner)
-        columns = scored_columns(result) if result is not None else {}
+        return self.finish_many([(record_id, result, error)], owner)[0]
+
+    def finish_many(self, outcomes: list[tuple[str, SampleResult | None, str | None]],
+                    owner: str | None = None) -> list[bool]:
+        """`finish` for several records in one transaction (one commit, not one per record); whether each was
+        written."""
+        written = []
         with self.session.begin() as s:
-            return changed(s.execute(update(Record).where(*where).values(
-                status=status, error=error, lease_owner=None, lease_until=None, scored_at=now(),
-                result=result.model_dump(mode="json") if result is not None else None, **columns))) > 0
+            for record_id, result, error in outcomes:
+                if result is not None:
+                    error = result.error_text()
+                status = RowStatus.SCORED if error is None else RowStatus.ERROR
+                where = [Record.id == record_id, Record.status == RowStatus.PENDING]
+                if owner is not None:
+                    where.append(Record.lease_owner == owner)
+                columns = scored_columns(result) if result is not None else {}
+                written.append(changed(s.execute(update(Record).where(*where).values(
+                    status=status, error=error, lease_owner=None, lease_until=None, scored_at=now(),
+                    result=result.model_dump(mode="json") if result is not None else None, **columns))) > 0)
+        return written
 
     def backlog(self, tenant: str | None) -> int:
         """The tenant's records not yet scored (open mode: tenant None)."""
@@ -235,6 +244,10 @@ class AsyncRecordStore:
     async def finish(self, record_id: str, result: SampleResult | None, error: str | None = None,
                      owner: str | None = None) -> bool:
         return await asyncio.to_thread(self.sync.finish, record_id, result, error, owner)
+
+    async def finish_many(self, outcomes: list[tuple[str, SampleResult | None, str | None]],
+                          owner: str | None = None) -> list[bool]:
+        return await asyncio.to_thread(self.sync.finish_many, outcomes, owner)
 
     async def backlog(self, tenant: str | None) -> int:
         return await asyncio.to_thread(self.sync.backlog, tenant)
