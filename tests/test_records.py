@@ -333,7 +333,10 @@ async def test_records_and_a_batch_take_the_slots_in_turn(job_store):
         judge.go.set()  # both the records and the batch now wait for a slot
         await asyncio.wait_for(runner.tasks[job.id], TIMEOUT)
         batch_done_after = max(judge.order.index(f"row{i}") for i in range(5)) + 1
-        assert batch_done_after <= 16  # about every other slot (2 + 2 * 5), not after the 30 records
+        # About every other slot (2 + 2 * 5: 8 to 13 in 25 runs), not after the 30 records (32 or more). Thread hops
+        # between a slot and the recorded call jitter the order (20 was seen on a loaded machine), so the bound sits
+        # halfway between the two.
+        assert batch_done_after <= 24, judge.order
         await asyncio.wait_for(until(lambda: asyncio.to_thread(lambda: records.sync.pending() == 0)), TIMEOUT)
         await runner.stop()
     finally:
