@@ -115,20 +115,23 @@ def judges_of(app: Any) -> Judges:
 @router.websocket("/guard")
 async def guard(ws: WebSocket) -> None:
     """The streaming guard (see docs/guard.md)."""
-    await ws.accept()
     app = ws.app
     settings: Settings = app.state.settings
-    try:
-        tenant = await _tenant(ws)
-        judges = judges_of(app)
-        if getattr(app.state, "guard_sessions", 0) >= settings.guard_max_sessions:
-            raise Problem(None, f"{settings.guard_max_sessions} guard sessions are open, the most this server "
-                                "takes (RAGMETER_GUARD_MAX_SESSIONS); retry shortly", TRY_LATER)
-    except Problem as problem:
-        await _refuse(ws, problem)
-        return
+    # Counted before the handshake completes: a client whose connect has returned holds its place, so a second
+    # client cannot slip in while the first one's handler has not yet run.
+    full = getattr(app.state, "guard_sessions", 0) >= settings.guard_max_sessions
     app.state.guard_sessions = getattr(app.state, "guard_sessions", 0) + 1
     try:
+        await ws.accept()
+        try:
+            tenant = await _tenant(ws)
+            judges = judges_of(app)
+            if full:
+                raise Problem(None, f"{settings.guard_max_sessions} guard sessions are open, the most this server "
+                                    "takes (RAGMETER_GUARD_MAX_SESSIONS); retry shortly", TRY_LATER)
+        except Problem as problem:
+            await _refuse(ws, problem)
+            return
         await Session(ws, settings, judges, tenant).run()
     finally:
         app.state.guard_sessions -= 1
