@@ -17,12 +17,10 @@ import argparse
 import asyncio
 import json
 import math
-import subprocess
-import sys
 import time
 
 import httpx
-from llm_cost import SHARED, free_port
+from llm_cost import SHARED, judge_sim
 
 from ragmeter.metrics import DEFAULT_METRICS, Sample, evaluate
 from ragmeter.metrics.judgements import Decomposition, Needs, Usage
@@ -125,22 +123,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--contexts", type=int, default=5, help="chunks per sample in the published patterns")
     args = parser.parse_args()
-    port = free_port()
-    sim = subprocess.Popen([sys.executable, str(SHARED / "judge-sim" / "judge_sim.py"), "--port", str(port),
-                            "--latency-ms", args.latency_ms, "--jitter-ms", args.jitter_ms],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                httpx.get(f"{base}/stats")
-                break
-            except httpx.TransportError:
-                time.sleep(0.05)
+    with judge_sim(args.latency_ms, args.jitter_ms) as base:
         asyncio.run(run(args, base))
-    finally:
-        sim.terminate()
-
 
 if __name__ == "__main__":
     main()

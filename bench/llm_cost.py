@@ -15,6 +15,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -29,6 +31,26 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextmanager
+def judge_sim(latency_ms: str, jitter_ms: str, extra: list[str] | None = None) -> Iterator[str]:
+    """The shared judge simulator on a free port, answering once the block starts; its base URL."""
+    port = free_port()
+    sim = subprocess.Popen([sys.executable, str(SHARED / "judge-sim" / "judge_sim.py"), "--port", str(port),
+                            "--latency-ms", latency_ms, "--jitter-ms", jitter_ms, *(extra or [])],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(f"{base}/stats")
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        yield base
+    finally:
+        sim.terminate()
 
 
 async def run(args: argparse.Namespace, base: str) -> None:
@@ -65,22 +87,8 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=30.0)
     parser.add_argument("--sim-args", default="", help="extra judge_sim.py flags, e.g. '--error-rate 0.2'")
     args = parser.parse_args()
-    port = free_port()
-    sim = subprocess.Popen([sys.executable, str(SHARED / "judge-sim" / "judge_sim.py"), "--port", str(port),
-                            "--latency-ms", args.latency_ms, "--jitter-ms", args.jitter_ms, *args.sim_args.split()],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                httpx.get(f"{base}/stats")
-                break
-            except httpx.TransportError:
-                time.sleep(0.05)
+    with judge_sim(args.latency_ms, args.jitter_ms, args.sim_args.split()) as base:
         asyncio.run(run(args, base))
-    finally:
-        sim.terminate()
-
 
 if __name__ == "__main__":
     main()
