@@ -36,10 +36,6 @@ class AnswerClaim:
     chunks: frozenset[int]
 
 
-def share(count: int, total: int) -> MetricScore:
-    return MetricScore.of(count / total)
-
-
 def compared(items: list[EntailmentVerdict], empty_reason: str) -> list[EntailmentVerdict]:
     """The comparison verdicts, or Incomplete when there are none or one the judge abstained on."""
     if not items:
