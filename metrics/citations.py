@@ -5,23 +5,31 @@ citation checks are given in the original answer's offsets.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import lru_cache
+
+import regex
 
 from .judgements import ClaimVerdict
 from .spans import find_span, segments
 
 # [1], [doc3], [Doc 3], [^1]: one group, the 1-based context number.
 DEFAULT_PATTERN = r"\[(?:[Dd][Oo][Cc]\s*|\^)?(\d+)\]"
+# The most one answer's markers may take to find: a marker pattern is linear on any sane answer; one that is
+# not (nested or overlapping repeats) is refused rather than left to run for minutes.
+MATCH_TIMEOUT_S = 0.5
+
+
+class PatternTooSlow(ValueError):
+    """A citation pattern took longer than MATCH_TIMEOUT_S on one answer."""
 
 
 @lru_cache(maxsize=32)
-def compile_pattern(pattern: str) -> re.Pattern[str]:
+def compile_pattern(pattern: str) -> regex.Pattern[str]:
     """The marker regex; ValueError unless it compiles with exactly one group that matches a number."""
     try:
-        compiled = re.compile(pattern)
-    except re.error as exc:
+        compiled = regex.compile(pattern)
+    except regex.error as exc:
         raise ValueError(f"citation pattern {pattern!r} is not a valid regex: {exc}") from exc
     if compiled.groups != 1:
         raise ValueError(f"citation pattern {pattern!r} must have exactly one group (the context number), "
@@ -58,7 +66,12 @@ class Marked:
 
 def mark(response: str, pattern: str | None = None) -> Marked:
     """The response's markers (by `pattern`, default DEFAULT_PATTERN), and the response without them."""
-    found = list(compile_pattern(pattern or DEFAULT_PATTERN).finditer(response))
+    compiled = compile_pattern(pattern or DEFAULT_PATTERN)
+    try:
+        found = list(compiled.finditer(response, timeout=MATCH_TIMEOUT_S))
+    except TimeoutError as exc:
+        raise PatternTooSlow(f"citation pattern {compiled.pattern!r} takes over {MATCH_TIMEOUT_S} s on an answer of "
+                             f"{len(response)} characters (nested or overlapping repeats?)") from exc
     if not found:
         return Marked(response, response, (), ())
     dropped = [False] * len(response)

@@ -199,3 +199,13 @@ def test_a_batch_reads_the_services_pattern_and_its_report_charts_the_citation_s
         assert (row["faithfulness"], row["citation_recall"], row["citation_precision"]) == (1.0, 0.5, 0.5)
         report = client.get(f"/v1/batches/{batch['id']}/report").text
     assert 'data-metric="citation_recall"' in report
+
+
+def test_a_pattern_that_backtracks_without_end_is_refused_not_run():
+    # "(a|a)*$" takes exponential time on "aaa...b": the request is a 422 naming the field, answered at once.
+    with TestClient(create_app(Settings(), judge=StubJudge())) as c:
+        response = c.post("/v1/evaluate", json={
+            "samples": [{"user_input": "q", "retrieved_contexts": ["c"], "response": "a" * 40 + "b"}],
+            "metrics": ["citation_recall"], "citation_pattern": "(a|a)*$"})
+    assert response.status_code == 422
+    assert "takes over" in response.text

@@ -7,10 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from ragmeter.metrics import DEFAULT_METRICS, GateConfig, MetricName, Sample, SampleResult, Usage, evaluate
-from ragmeter.metrics.citations import compile_pattern
+from ragmeter.metrics.citations import compile_pattern, mark
 from ragmeter.metrics.judges import Judge
 from ragmeter.metrics.registry import requiring
 
@@ -43,6 +43,15 @@ class EvaluateRequest(BaseModel):
         if pattern is not None:
             compile_pattern(pattern)  # ValueError says what is wrong: a 422
         return pattern
+
+    @model_validator(mode="after")
+    def _fast_enough(self) -> EvaluateRequest:
+        # The caller's own pattern is tried on each answer here, with its time limit, so one that backtracks
+        # without end is a 422 rather than a scoring call that holds a core.
+        if self.citation_pattern is not None:
+            for sample in self.samples:
+                mark(sample.response, self.citation_pattern)  # PatternTooSlow (a ValueError): a 422
+        return self
 
     model_config = {"json_schema_extra": {"examples": [{
         "samples": [{
