@@ -29,7 +29,9 @@ from .sample import Sample
 StopOn = Literal["unsupported", "contradicted", "never"]
 _CLOSERS = "\"'”’)]»"
 _LAST_WORD = re.compile(r"(\S+)\.$")
-MAX_OPEN = 400  # characters a sentence with an open quotation waits for its closing mark (a stray '"' never closes)
+# Characters of later text a sentence with an open quotation or bracket waits for its closing mark: a quotation
+# that holds a sentence end ('"Stop. Go home." he said') closes within a few words, and a stray '"' never does.
+MAX_OPEN = 60
 _QUOTES = frozenset("\"'”’»")
 
 
@@ -125,11 +127,11 @@ class SentenceBuffer:
                     break
             # Before other text the splitter decided, unless all it saw after is punctuation (an ellipsis:
             # "a car . . ." may go on) or the sentence holds an open quotation or bracket ('(est. 2.3 bn)').
-            elif any(c.isalnum() for c in after) and not (_open(sentence) and len(sentence) < MAX_OPEN):
+            elif any(c.isalnum() for c in after) and not (_open(sentence) and len(after) < MAX_OPEN):
                 break
             spans.pop()  # this sentence may go on
         if not final:  # a quotation still open goes on into the sentences after it: they wait with it
-            spans = spans[:next((k for k, (a, b) in enumerate(spans) if _open(tail[a:b]) and b - a < MAX_OPEN),
+            spans = spans[:next((k for k, (a, b) in enumerate(spans) if _open(tail[a:b]) and len(tail) - b < MAX_OPEN),
                                 len(spans))]
         out = []
         for start, end in spans:

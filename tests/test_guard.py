@@ -7,7 +7,8 @@ import pytest
 from fastapi.testclient import TestClient
 from ragmeter.metrics.judges.cascade import Band, CascadeJudge
 from ragmeter.metrics.judges.embedded.judge import EmbeddedJudge
-from ragmeter.metrics.streaming import SentenceBuffer, ends_sentence
+from ragmeter.metrics.judges.embedded import text
+from ragmeter.metrics.streaming import MAX_OPEN, SentenceBuffer, ends_sentence
 from ragmeter.service.guard_client import GuardError, GuardStopped, aguard, guard, guard_url
 from ragmeter.service.server.app import create_app
 from ragmeter.service.settings import Settings
@@ -135,6 +136,19 @@ def test_streamed_sentences_are_the_judges_own_split_of_the_whole_answer(answer)
     from ragmeter.metrics.judges.embedded import text
 
     assert [t for t, _ in sentences_of(tokens(answer))] == text.sentences(answer)
+
+
+def test_a_stray_quotation_mark_holds_its_sentence_for_a_few_words_not_to_the_end_of_the_answer():
+    # a quotation that never closes (a truncated title) would otherwise keep every later sentence waiting
+    answer = ('"These Boots Are Made for Walkin\' is a song recorded by Nancy Sinatra. Lee Hazlewood wrote it in '
+              "1965 and produced many of her records in the decade that followed. So the answer is Lee Hazlewood.")
+    deltas = tokens(answer)
+    got = sentences_of(deltas)
+    assert [t for t, _ in got] == text.sentences(answer)
+    first_end = len(answer.split(". ")[0]) + 1
+    released_after = len("".join(deltas[:got[0][1]])) - first_end
+    assert 0 < released_after <= MAX_OPEN + 12  # it waited for a closing mark, a word or so past the limit
+    assert got[1][1] < len(deltas)  # and the sentences after it are not held to the end either
 
 
 def test_which_endings_wait_for_more_text():
