@@ -13,7 +13,6 @@ import argparse
 import io
 import json
 import signal
-import socket
 import sqlite3
 import tempfile
 import time
@@ -22,15 +21,9 @@ from pathlib import Path
 import httpx
 import pandas as pd
 
-from drill_service import serve
+from drill_service import free_port, serve
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "halueval_qa_dev.jsonl"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main() -> None:

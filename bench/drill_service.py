@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -12,10 +13,20 @@ import httpx
 import numpy as np
 
 
+def free_port() -> int:
+    """A loopback port nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def serve(port: int, db: str, log: Path | str | None = None, **env: str) -> subprocess.Popen:
     """`ragmeter serve` on a loopback port with a store and extra RAGMETER_* settings; waits for /healthz.
 
     Its output goes to `log`, by default a file beside the SQLite store."""
+    with socket.socket() as probe:  # another service there would answer /healthz and the drill would measure it
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            raise RuntimeError(f"port {port} is already in use; pass another --port")
     environ = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
     environ.update(RAGMETER_DB=db, **env)
     # The server writes to its own copy of the file; this one is closed once it has started.

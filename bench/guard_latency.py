@@ -27,7 +27,6 @@ import json
 import multiprocessing
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,16 +35,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+from drill_service import free_port
 from websockets.asyncio.client import connect
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TOKEN = re.compile(r"\s*[\w']+|\s*[^\w\s]")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server(port: int, workdir: str) -> subprocess.Popen:

@@ -32,7 +32,7 @@ import numpy as np
 from sqlalchemy import create_engine, func, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from drill_service import serve  # noqa: E402
+from drill_service import free_port, serve  # noqa: E402
 
 from ragmeter.service.server.traffic.tables import Record  # noqa: E402
 
@@ -246,13 +246,14 @@ def main() -> None:
     parser.add_argument("--kill-rate", type=float, default=100.0, help="records/s offered in part 2")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--per-request", type=int, default=50)
-    parser.add_argument("--port", type=int, default=8731)
+    parser.add_argument("--port", type=int, default=None, help="default: a free one")
     parser.add_argument("--skip-kill", action="store_true")
     parser.add_argument("--executor", choices=["local", "process"],
                         help="RAGMETER_EXECUTOR of the server (default: the server's default, local)")
     parser.add_argument("--hold-scoring", action="store_true",
                         help="part 1 with no scoring in the server meanwhile (the baseline)")
     args = parser.parse_args()
+    args.port = args.port or free_port()
     print(f"database: {'PostgreSQL' if args.pg else 'SQLite'}; {os.cpu_count()} CPUs; executor "
           f"{args.executor or 'default'}; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     with database(args.pg) as url:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -20,17 +19,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from drill_service import free_port
 
 from ragmeter.metrics import DEFAULT_METRICS, Sample, evaluate
 from ragmeter.metrics.judges.llm import LLMJudge
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
 import statistics
 import tempfile
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from drill_service import serve
+from drill_service import free_port, serve
 
 SAMPLE = json.dumps({"samples": [{"question": "Who?", "answer": "Ada.", "retrieved_contexts": ["Ada wrote it."]}]})
 KINDS = {
@@ -33,12 +32,6 @@ KINDS = {
     "short body": (b"POST /v1/evaluate HTTP/1.1\r\nHost: drill\r\nContent-Type: application/json\r\n"
                    b"Content-Length: %d\r\n\r\n" % (len(SAMPLE) + 10) + SAMPLE.encode()),
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def slow_client(port: int, kind: str, wait_s: float) -> dict:
