@@ -52,7 +52,7 @@ def create_key(store: Store, name: str, tenant: str | None = None, static_tenant
         if not _NAME.fullmatch(value):
             raise ValueError(f"a key's {label} is 1 to 64 letters, digits, '.', '_' or '-', not {value!r}")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
-    with store.session.begin() as s:
+    with store.begin() as s:
         if s.get(ApiKey, name) is not None:
             raise ValueError(f"a key named {name!r} exists; revoke it first or pick another name")
         if tenant is None and (name in static_tenants or _tenant_in_use(s, name)):
@@ -70,7 +70,7 @@ def _tenant_in_use(s: Session, tenant: str) -> bool:
 
 def revoke_key(store: Store, name: str) -> bool:
     """Revoke the key named `name`; False when there is none."""
-    with store.session.begin() as s:
+    with store.begin() as s:
         done = s.execute(update(ApiKey).where(ApiKey.name == name, ApiKey.revoked_at.is_(None))
                          .values(revoked_at=now()))
         return changed(done) > 0

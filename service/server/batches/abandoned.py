@@ -23,7 +23,7 @@ SWEEP_EVERY_S = 600.0
 def fail_abandoned_uploads(store: Store, older_than_s: float) -> list[str]:
     """Mark failed the jobs still `loading` after `older_than_s` seconds and delete their rows; their ids."""
     cutoff = now() - timedelta(seconds=older_than_s)
-    with store.session.begin() as s:
+    with store.begin() as s:
         ids = list(s.scalars(select(Job.id).where(Job.status == JobStatus.LOADING, Job.created_at < cutoff)))
         if not ids:
             return []

@@ -11,8 +11,10 @@ so that no database call ever blocks the event loop.
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, cast
@@ -38,7 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import CursorResult, Result, make_url
 from sqlalchemy.exc import ArgumentError
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from ragmeter.service.server import migrations
 from ragmeter.service.rows import RowStatus, ScoredRow
@@ -144,11 +146,23 @@ class Store:
         if url.startswith("sqlite"):
             self.engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
             event.listen(self.engine, "connect", _sqlite_wal)
+            # SQLite has one writer at a time, and a writer that finds the file locked sleeps and polls (1, 2, 5,
+            # 10, 15, 20, 25 ms...): under the runner's claims and finishes, a request storing records waited tens
+            # of milliseconds past the lock's release. This process's writers queue here instead, woken at once.
+            self._writing: AbstractContextManager = threading.RLock()
         else:
             self.engine = create_engine(url, pool_pre_ping=True)
+            self._writing = nullcontext()  # row locks: writers go on concurrently
         migrations.upgrade(self.engine)
         self.session = sessionmaker(self.engine, expire_on_commit=False)
         self.clock = clock
+
+    @contextmanager
+    def begin(self) -> Iterator[Session]:
+        """A write transaction (committed at the end, rolled back on an exception), in turn with this process's
+        other writers on SQLite."""
+        with self._writing, self.session.begin() as s:
+            yield s
 
     def create_job(self, filename: str, samples: list[Sample], metrics: list[str], gate: GateConfig,
                    tenant: str | None = None) -> Job:
@@ -156,14 +170,14 @@ class Store:
         job = Job(id=str(uuid.uuid4()), status=JobStatus.LOADING, filename=filename, total=len(samples),
                   metrics=list(metrics), gate=gate.model_dump(mode="json"), created_at=now(), done_at_start=0,
                   tenant=tenant)
-        with self.session.begin() as s:
+        with self.begin() as s:
             s.add(job)
         for start in range(0, len(samples), INSERT_CHUNK):
-            with self.session.begin() as s:
+            with self.begin() as s:
                 s.execute(insert(Row), [{"job_id": job.id, "index": i, "sample": sample.model_dump(mode="json"),
                                          "status": RowStatus.PENDING, "attempts": 0}
                                         for i, sample in enumerate(samples[start:start + INSERT_CHUNK], start)])
-        with self.session.begin() as s:
+        with self.begin() as s:
             s.execute(update(Job).where(Job.id == job.id).values(status=JobStatus.QUEUED))
         job.status = JobStatus.QUEUED
         return job
@@ -193,7 +207,7 @@ class Store:
             values["finished_at"] = now()
         if message is not None:
             values["message"] = message
-        with self.session.begin() as s:
+        with self.begin() as s:
             s.execute(update(Job).where(Job.id == job_id).values(**values))
 
     def counts(self, job_id: str) -> dict[str, int]:
@@ -216,12 +230,12 @@ class Store:
                  .values(lease_owner=owner, lease_until=moment + timedelta(seconds=lease_s),
                          attempts=Row.attempts + 1)
                  .returning(Row).execution_options(synchronize_session=False))
-        with self.session.begin() as s:
+        with self.begin() as s:
             return sorted(s.scalars(claim), key=lambda r: r.index)
 
     def renew(self, owner: str, lease_s: float) -> int:
         """Extend every lease `owner` still holds on a pending row; how many it holds."""
-        with self.session.begin() as s:
+        with self.begin() as s:
             return changed(s.execute(update(Row).where(Row.lease_owner == owner, Row.status == RowStatus.PENDING)
                                      .values(lease_until=self.clock() + timedelta(seconds=lease_s))))
 
@@ -230,7 +244,7 @@ class Store:
         where = [Row.lease_owner == owner, Row.status == RowStatus.PENDING]
         if job_id is not None:
             where += [Row.job_id == job_id, Row.index == index]
-        with self.session.begin() as s:
+        with self.begin() as s:
             return changed(s.execute(update(Row).where(*where).values(lease_owner=None, lease_until=None)))
 
     def finish_row(self, job_id: str, index: int, result: SampleResult | None, error: str | None = None,
@@ -243,7 +257,7 @@ class Store:
         where = [Row.job_id == job_id, Row.index == index, Row.status == RowStatus.PENDING]
         if owner is not None:
             where.append(Row.lease_owner == owner)
-        with self.session.begin() as s:
+        with self.begin() as s:
             return changed(s.execute(update(Row).where(*where).values(
                 status=status, error=error, lease_owner=None, lease_until=None,
                 result=result.model_dump(mode="json") if result is not None else None))) > 0
@@ -251,7 +265,7 @@ class Store:
     def complete(self, job_id: str) -> bool:
         """Mark an unfinished job done once none of its rows is pending; False while rows are left."""
         left = exists().where(Row.job_id == job_id, Row.status == RowStatus.PENDING)
-        with self.session.begin() as s:
+        with self.begin() as s:
             return changed(s.execute(update(Job).where(Job.id == job_id, Job.status.in_(UNFINISHED), ~left)
                                      .values(status=JobStatus.DONE, finished_at=now()))) > 0
 
@@ -286,7 +300,7 @@ class Store:
     def delete_job(self, job_id: str) -> int | None:
         """Delete a finished job with its rows and results; how many rows went, None when it was not finished."""
         finished = exists().where(Job.id == job_id, Job.status.in_(FINISHED))  # finished is final: no race
-        with self.session.begin() as s:
+        with self.begin() as s:
             # Rows first: PostgreSQL's ON DELETE CASCADE would otherwise take them uncounted.
             rows = changed(s.execute(delete(Row).where(Row.job_id == job_id, finished)))
             gone = s.execute(delete(Job).where(Job.id == job_id, Job.status.in_(FINISHED)).returning(Job.id)).first()

@@ -83,7 +83,7 @@ def evaluate(store: Store, rule_id: str, at: datetime | None = None, base_url: s
     """Evaluate one rule now (or at `at`): record its window, and on a breach or a recovery move its state with a
     conditional UPDATE and write the event in the same transaction. None when the rule no longer exists."""
     at = at or store.clock()
-    with store.session.begin() as s:
+    with store.begin() as s:
         rule = s.get(AlertRule, rule_id)
         if rule is None:
             return None

@@ -94,7 +94,7 @@ def expire_records(store: Store, days: float, clock=now) -> int:
         if first is None:
             return done
         hour = hour_of(first)
-        with store.session.begin() as s:  # the hour's roll-up and deletion commit together, or neither does
+        with store.begin() as s:  # the hour's roll-up and deletion commit together, or neither does
             done += roll_up_hour(s, hour)
         after = hour + timedelta(seconds=HOUR_S)
 

@@ -16,7 +16,7 @@ def _mine(query, model, tenant: str | None):
 def create_rule(store: Store, tenant: str | None, fields: dict) -> AlertRule:
     """Store a new rule (state ok) for `tenant`; `fields` are AlertRule columns."""
     rule = AlertRule(id=new_rule_id(), tenant=tenant, state=OK, created_at=store.clock(), **fields)
-    with store.session.begin() as s:
+    with store.begin() as s:
         s.add(rule)
     return rule
 
@@ -35,7 +35,7 @@ def get_rule(store: Store, tenant: str | None, rule_id: str) -> AlertRule | None
 
 def delete_rule(store: Store, tenant: str | None, rule_id: str) -> bool:
     """Delete the rule and its events (undelivered ones are not sent); False when there is no such rule."""
-    with store.session.begin() as s:
+    with store.begin() as s:
         found = s.scalar(_mine(select(AlertRule.id).where(AlertRule.id == rule_id), AlertRule, tenant))
         if found is None:
             return False

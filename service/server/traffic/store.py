@@ -76,7 +76,7 @@ class RecordStore:
                          "sample": record.sample.model_dump(mode="json"), "meta": dict(record.sample.metadata),
                          "metrics": list(metrics), "gate": gate_json, "status": RowStatus.PENDING, "attempts": 0})
         fresh = _unique(rows)  # a key twice in one request: the first is stored, the second is its duplicate
-        with self.session.begin() as s:
+        with self.store.begin() as s:
             if fresh:
                 s.execute(self._insert_new(), fresh)
             known = [row["dedupe_key"] for row in rows if row["dedupe_key"] is not None]
@@ -96,7 +96,7 @@ class RecordStore:
         """Lease up to `limit` pending records no live owner holds: each the oldest of the next tenant in turn
         (round robin), so that one tenant's flood never holds back another tenant's records."""
         claimed: list[Record] = []
-        with self.session.begin() as s:
+        with self.store.begin() as s:
             while len(claimed) < limit:
                 record = self._take_next(s, owner, lease_s)
                 if record is None:
@@ -137,7 +137,7 @@ class RecordStore:
 
     def renew(self, owner: str, lease_s: float) -> int:
         """Extend every lease `owner` holds on a pending record; how many it holds."""
-        with self.session.begin() as s:
+        with self.store.begin() as s:
             return changed(s.execute(update(Record).where(Record.lease_owner == owner,
                                                           Record.status == RowStatus.PENDING)
                                      .values(lease_until=self.store.clock() + timedelta(seconds=lease_s))))
@@ -147,7 +147,7 @@ class RecordStore:
         where = [Record.lease_owner == owner, Record.status == RowStatus.PENDING]
         if record_id is not None:
             where.append(Record.id == record_id)
-        with self.session.begin() as s:
+        with self.store.begin() as s:
             return changed(s.execute(update(Record).where(*where).values(lease_owner=None, lease_until=None)))
 
     def finish(self, record_id: str, result: SampleResult | None, error: str | None = None,
@@ -161,7 +161,7 @@ class RecordStore:
         """`finish` for several records in one transaction (one commit, not one per record); whether each was
         written."""
         written = []
-        with self.session.begin() as s:
+        with self.store.begin() as s:
             for record_id, result, error in outcomes:
                 if result is not None:
                     error = result.error_text()

@@ -130,7 +130,7 @@ def claim_due(store: Store, policy: Policy, limit: int = 20) -> list[Claimed]:
         candidates = s.execute(query).all()
     for row in candidates:
         hold = moment + timedelta(seconds=policy.timeout_s + 30)
-        with store.session.begin() as s:
+        with store.begin() as s:
             # Only the process whose UPDATE still sees what it read owns this attempt.
             won = changed(s.execute(update(AlertEvent).where(
                 AlertEvent.id == row.id, AlertEvent.attempts == row.attempts,
@@ -176,7 +176,7 @@ def record(store: Store, claim: Claimed, policy: Policy, problem: str | None) ->
         values = {"last_error": problem,
                   "next_attempt_at": moment + timedelta(seconds=backoff(policy, claim.attempt))}
         log.warning("alert event %d: webhook attempt %d failed: %s", claim.event_id, claim.attempt, problem)
-    with store.session.begin() as s:
+    with store.begin() as s:
         s.execute(update(AlertEvent).where(AlertEvent.id == claim.event_id, AlertEvent.attempts == claim.attempt)
                   .values(**values))
 
