@@ -63,8 +63,29 @@ def _sentences(text: str) -> tuple[str, ...]:
     # pysbd costs milliseconds per paragraph and the same answer is split by several metrics.
     out: list[str] = []
     for piece in _GLUED.split(text):
-        out.extend(p.strip() for p in _segmenter().segment(piece) if p.strip())
+        out.extend(p.strip() for p in _segment(piece) if p.strip())
     return tuple(out)
+
+
+def _segment(piece: str) -> list[str]:
+    """pysbd's `Segmenter.segment` (not cleaned, no spans): each sentence found again in the text with the
+    whitespace after it. pysbd finds each with a regular expression made of the sentence itself, one compile a
+    sentence that also pushed its own few hundred patterns out of `re`'s cache; `str.find` finds the same."""
+    if not piece:
+        return []
+    found, prior = [], 0
+    for sentence in _segmenter().processor(piece).process():
+        at = piece.find(sentence)
+        while at >= 0:
+            end = at + len(sentence)
+            while end < len(piece) and piece[end].isspace():  # `\s*` is str.isspace, character by character
+                end += 1
+            if end > prior:  # the first occurrence past the sentence before, as pysbd takes it
+                found.append(piece[at:end])
+                prior = end
+                break
+            at = piece.find(sentence, end if end > at else at + 1)
+    return found
 
 
 def words(text: str) -> list[str]:
