@@ -4,7 +4,6 @@ from __future__ import annotations
 import base64
 import gzip
 import importlib.util
-import inspect
 import json
 import time
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ from prometheus_client import CollectorRegistry
 
 from ragmeter.service.server.api import traces
 from ragmeter.service.server.app import create_app
-from ragmeter.service.server.traffic import ingest, otlp
+from ragmeter.service.server.traffic import otlp
 from ragmeter.service.server.traffic.assembly import TraceAssembler
 from ragmeter.service.server.traffic.ingest import Accepted, RecordIn
 from ragmeter.service.server.traffic.spans import Unmapped, map_trace
@@ -293,7 +292,7 @@ def test_waiting_spans_expire_and_are_bounded_and_counted():
 # --- the route --------------------------------------------------------------------------------------------------
 
 class FakeAccept:
-    """Stands in for ingest.accept until the ingestion work merges: keeps what it was handed."""
+    """Stands in for ingest.accept, for tests of the route alone: keeps what it was handed."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str | None, list[RecordIn]]] = []
@@ -429,11 +428,6 @@ def test_the_example_app_exports_with_the_standard_environment_variables(accepte
     assert "Gustave Eiffel" in accepted.records[0].response
 
 
-# The real accept() comes with the ingestion work of issue #21; until it merges, it raises NotImplementedError.
-INGESTION_MERGED = "NotImplementedError" not in inspect.getsource(ingest.accept)
-
-
-@pytest.mark.skipif(not INGESTION_MERGED, reason="ingest.accept is not implemented on this branch yet")
 def test_a_trace_exported_by_the_sdk_is_stored_as_a_record(job_store):
     from sqlalchemy import select
 
