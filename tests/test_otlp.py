@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from google.protobuf import json_format
@@ -450,6 +451,30 @@ def test_a_trace_exported_by_the_sdk_is_stored_as_a_record(job_store):
         assert row.sample["response"] == row.sample["retrieved_contexts"][0]
     finally:
         store.close()
+
+
+def test_the_example_apps_answers_are_scored_and_the_invented_one_is_listed_among_the_failures(monkeypatch, capsys):
+    """docs/otlp.md's walkthrough: the example app's questions, exported with the standard variables to a service with
+    the embedded judge, are scored; the answer with details from "memory" fails the gate with those claims marked."""
+    from ragmeter.metrics.judges.embedded.judge import EmbeddedJudge
+
+    example = load_example()
+    with serving(Settings(), judge=EmbeddedJudge()) as base, httpx.Client(base_url=base) as client:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", base)
+        monkeypatch.setenv("OTEL_SERVICE_NAME", "tower-faq")
+        example.main(example.QUESTIONS)
+        deadline = time.monotonic() + 30
+        while len(client.get("/v1/records", params={"app": "tower-faq", "status": "scored"}).json()["records"]) < 3:
+            assert time.monotonic() < deadline, "the example's records were not scored"
+            time.sleep(0.05)
+        series = client.get("/v1/monitor/series", params={"app": "tower-faq", "metric": "gate_pass_rate"}).json()
+        failures = client.get("/v1/monitor/failures", params={"app": "tower-faq"}).json()["failures"]
+    [pass_rate] = series["series"]
+    assert sum(b["count"] for b in pass_rate["buckets"]) == 3
+    [failure] = failures
+    assert failure["question"] == "How tall is the Eiffel Tower?"
+    unsupported = [c["claim"] for c in failure["claims"] if c["verdict"] == "unsupported"]
+    assert unsupported == ["It is painted gold every seven years.", "Its lifts were made by Otis."]
 
 
 def test_a_span_whose_parent_is_in_another_process_roots_the_trace_here():
