@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import psutil
 
 
 def serve(port: int, db: str, log: Path | str | None = None, **env: str) -> subprocess.Popen:
@@ -23,13 +24,27 @@ def serve(port: int, db: str, log: Path | str | None = None, **env: str) -> subp
         process = subprocess.Popen([sys.executable, "-m", "ragmeter.service.cli", "serve", "--port", str(port)],
                                    env=environ, stdout=sink, stderr=sink)
     for _ in range(600):
+        if process.poll() is not None:
+            raise RuntimeError(f"service exited with status {process.returncode} (port {port} taken?); see {sink.name}")
+        # Another server on the port (a drill's free port is free only until someone binds it) answers /healthz
+        # too, and the drill would measure it: only our own process's listening socket counts.
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+            if listens(process.pid, port) and httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
                 return process
         except httpx.TransportError:
-            time.sleep(0.1)
+            pass
+        time.sleep(0.1)
     process.kill()
     raise RuntimeError(f"service did not start; see {sink.name}")
+
+
+def listens(pid: int, port: int) -> bool:
+    """Whether process `pid` has a TCP socket listening on `port`."""
+    try:
+        connections = psutil.Process(pid).net_connections(kind="tcp")
+    except psutil.NoSuchProcess:
+        return False
+    return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in connections)
 
 
 def rss_mb(pid: int) -> float:
