@@ -1,15 +1,19 @@
 """bench/drill_service.serve: a drill measures the server it started, never another one on the same port."""
 from __future__ import annotations
 
-import sys
+import importlib.util
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from drill_service import serve  # noqa: E402
+SPEC = importlib.util.spec_from_file_location("drill_service", Path(__file__).resolve().parents[1] / "bench" /
+                                              "drill_service.py")
+assert SPEC is not None and SPEC.loader is not None
+drill_service = importlib.util.module_from_spec(SPEC)
+SPEC.loader.exec_module(drill_service)
+serve = drill_service.serve
 
 
 class Healthy(BaseHTTPRequestHandler):
