@@ -71,13 +71,13 @@ def run(args: argparse.Namespace) -> int:
         _console().print(_rules_table(answer))
     elif args.action == "add":
         _console().print(_rules_table([answer]))
-        err.print(f"rule {answer['id']} created; its webhook secret is shown once, store it now:")
+        err.print(f"rule {answer['id']} created; its webhook secret is shown once, store it now:", soft_wrap=True)
         print(answer["secret"])
     elif args.action == "show":
         _console().print(_rules_table([answer]))
         _console().print(_events_table(answer["events"]))
     else:
-        err.print(f"deleted alert {args.id}")
+        err.print(f"deleted alert {args.id}", soft_wrap=True)
     return 0
 
 
