@@ -34,13 +34,42 @@ def serve(port: int, db: str, log: Path | str | None = None, **env: str) -> subp
         process = subprocess.Popen([sys.executable, "-m", "ragmeter.service.cli", "serve", "--port", str(port)],
                                    env=environ, stdout=sink, stderr=sink)
     for _ in range(600):
+        if process.poll() is not None:
+            raise RuntimeError(f"service exited with status {process.returncode} (port {port} taken?); see {sink.name}")
+        # Another server on the port (a drill's free port is free only until someone binds it) answers /healthz
+        # too, and the drill would measure it: only our own process's listening socket counts.
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+            if listens(process.pid, port) and httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
                 return process
         except httpx.TransportError:
-            time.sleep(0.1)
+            pass
+        time.sleep(0.1)
     process.kill()
     raise RuntimeError(f"service did not start; see {sink.name}")
+
+
+def listens(pid: int, port: int) -> bool:
+    """Whether process `pid` has a TCP socket listening on `port` (from /proc, as rss_mb reads it).
+
+    Not psutil: it is a test extra, and the drills run on the base install."""
+    listening = set()
+    for table in (Path("/proc/net/tcp"), Path("/proc/net/tcp6")):
+        rows = table.read_text().splitlines()[1:] if table.exists() else []
+        for fields in (row.split() for row in rows):
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                listening.add(f"socket:[{fields[9]}]")
+    try:
+        descriptors = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False
+    return any(_link(fd) in listening for fd in descriptors)
+
+
+def _link(path: Path) -> str:
+    try:
+        return os.readlink(path)
+    except OSError:  # closed meanwhile
+        return ""
 
 
 def rss_mb(pid: int) -> float:

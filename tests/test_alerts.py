@@ -264,7 +264,13 @@ def test_cli_add_list_show_delete(capsys):
         assert "chat faithfulness" in listed and made["id"][:8] in listed
         assert cli_main(["alerts", "show", made["id"], "--url", url, "--json"]) == 0
         assert json.loads(capsys.readouterr().out)["id"] == made["id"]
-        assert cli_main(["alerts", "delete", made["id"], "--url", url]) == 0
+        # The table shows the id's first 8 characters; show and delete take them.
+        assert cli_main(["alerts", "show", made["id"][:8], "--url", url, "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["id"] == made["id"]
+        assert cli_main(["alerts", "show", "nope", "--url", url]) == 2
+        assert "no alert nope" in capsys.readouterr().err
+        assert cli_main(["alerts", "delete", made["id"][:8], "--url", url]) == 0
+        assert made["id"] in capsys.readouterr().err
         assert cli_main(["alerts", "list", "--url", url, "--json"]) == 0
         assert json.loads(capsys.readouterr().out) == []
         assert cli_main(["alerts", "add", "--url", url, "--metric", "helpfulness", "--threshold", "0.7",

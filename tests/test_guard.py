@@ -1,7 +1,10 @@
 """The streaming guard: /v1/guard judges each sentence of a streamed answer, and the client helper stops at the first
 unsupported one. Real embedded judge, no key, no network."""
 import asyncio
+import importlib.util
 import re
+import sys
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -304,6 +307,20 @@ def test_the_async_client_helper_stops_at_the_first_unsupported_sentence(url):
     shown, guarded = asyncio.run(run())
     assert shown == "The Oberoi Group has its head office in Delhi."
     assert guarded.stopped["index"] == 1
+
+
+def test_the_guard_example_stops_at_its_invented_sentence(url, monkeypatch, capsys):
+    """docs/guard.md's example, run as documented against a service with the embedded judge."""
+    path = Path(__file__).resolve().parents[1] / "examples" / "guard_example.py"
+    spec = importlib.util.spec_from_file_location("guard_example", path)
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    monkeypatch.setattr(sys, "argv", ["guard_example.py", "--url", url, "--delay", "0"])
+    assert example.main() == 1
+    assert capsys.readouterr().out.splitlines() == [
+        "The Oberoi Group has its head office in Delhi. It was founded in 1934 by Mohan Singh Oberoi.",
+        "[stopped at sentence 3, unsupported: 'Its first spa opened in Paris in 1962 with 240 rooms.']"]
 
 
 def test_the_client_helper_reports_a_refusal():

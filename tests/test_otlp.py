@@ -4,13 +4,13 @@ from __future__ import annotations
 import base64
 import gzip
 import importlib.util
-import inspect
 import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from google.protobuf import json_format
@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry
 
 from ragmeter.service.server.api import traces
 from ragmeter.service.server.app import create_app
-from ragmeter.service.server.traffic import ingest, otlp
+from ragmeter.service.server.traffic import otlp
 from ragmeter.service.server.traffic.assembly import TraceAssembler
 from ragmeter.service.server.traffic.ingest import Accepted, RecordIn
 from ragmeter.service.server.traffic.spans import Unmapped, map_trace
@@ -293,7 +293,7 @@ def test_waiting_spans_expire_and_are_bounded_and_counted():
 # --- the route --------------------------------------------------------------------------------------------------
 
 class FakeAccept:
-    """Stands in for ingest.accept until the ingestion work merges: keeps what it was handed."""
+    """Stands in for ingest.accept, for tests of the route alone: keeps what it was handed."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str | None, list[RecordIn]]] = []
@@ -429,11 +429,6 @@ def test_the_example_app_exports_with_the_standard_environment_variables(accepte
     assert "Gustave Eiffel" in accepted.records[0].response
 
 
-# The real accept() comes with the ingestion work of issue #21; until it merges, it raises NotImplementedError.
-INGESTION_MERGED = "NotImplementedError" not in inspect.getsource(ingest.accept)
-
-
-@pytest.mark.skipif(not INGESTION_MERGED, reason="ingest.accept is not implemented on this branch yet")
 def test_a_trace_exported_by_the_sdk_is_stored_as_a_record(job_store):
     from sqlalchemy import select
 
@@ -456,6 +451,30 @@ def test_a_trace_exported_by_the_sdk_is_stored_as_a_record(job_store):
         assert row.sample["response"] == row.sample["retrieved_contexts"][0]
     finally:
         store.close()
+
+
+def test_the_example_apps_answers_are_scored_and_the_invented_one_is_listed_among_the_failures(monkeypatch, capsys):
+    """docs/otlp.md's walkthrough: the example app's questions, exported with the standard variables to a service with
+    the embedded judge, are scored; the answer with details from "memory" fails the gate with those claims marked."""
+    from ragmeter.metrics.judges.embedded.judge import EmbeddedJudge
+
+    example = load_example()
+    with serving(Settings(), judge=EmbeddedJudge()) as base, httpx.Client(base_url=base) as client:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", base)
+        monkeypatch.setenv("OTEL_SERVICE_NAME", "tower-faq")
+        example.main(example.QUESTIONS)
+        deadline = time.monotonic() + 30
+        while len(client.get("/v1/records", params={"app": "tower-faq", "status": "scored"}).json()["records"]) < 3:
+            assert time.monotonic() < deadline, "the example's records were not scored"
+            time.sleep(0.05)
+        series = client.get("/v1/monitor/series", params={"app": "tower-faq", "metric": "gate_pass_rate"}).json()
+        failures = client.get("/v1/monitor/failures", params={"app": "tower-faq"}).json()["failures"]
+    [pass_rate] = series["series"]
+    assert sum(b["count"] for b in pass_rate["buckets"]) == 3
+    [failure] = failures
+    assert failure["question"] == "How tall is the Eiffel Tower?"
+    unsupported = [c["claim"] for c in failure["claims"] if c["verdict"] == "unsupported"]
+    assert unsupported == ["It is painted gold every seven years.", "Its lifts were made by Otis."]
 
 
 def test_a_span_whose_parent_is_in_another_process_roots_the_trace_here():

@@ -1,15 +1,17 @@
 """A small RAG app instrumented with OpenTelemetry, sending its traces to ragmeter (docs/otlp.md).
 
-No LLM and no vector database: a keyword retriever over four passages and an answer made of the best one.
+No LLM and no vector database: a keyword retriever over four passages and an answer made of the best one (asked
+the tower's height, the canned "LLM" adds two details from "memory" that no passage holds, so that one answer
+fails the hallucination gate and shows among the failing answers of the monitoring page).
 Its spans follow OpenInference's conventions, as Phoenix's instrumentors write them: a CHAIN span for the
 whole request (the question in, the answer out), a RETRIEVER span with the documents, an LLM span with the
 prompt and the completion. Where the traces go comes from the standard environment variables only:
 
     pip install opentelemetry-sdk opentelemetry-exporter-otlp-proto-http
     export OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:8000
-    export OTEL_EXPORTER_OTLP_HEADERS="authorization=Bearer rk_..."   # when ragmeter has API keys
-    export OTEL_SERVICE_NAME=tower-faq                                # the app its records are filed under
-    python examples/otel_app/app.py "When was the Eiffel Tower completed?"
+    export OTEL_EXPORTER_OTLP_HEADERS="authorization=Bearer%20rk_..."   # when ragmeter has API keys
+    export OTEL_SERVICE_NAME=tower-faq                                  # the app its records are filed under
+    python examples/otel_app/app.py "When was the Eiffel Tower completed?" "How tall is the Eiffel Tower?"
 """
 from __future__ import annotations
 
@@ -29,6 +31,10 @@ PASSAGES = [
     "Gustave Eiffel's company designed and built the tower.",
     "Berlin is the capital of Germany.",
 ]
+# What the canned "LLM" adds to its answer when the question has the word: a model answering partly from memory.
+FROM_MEMORY = {"tall": "It is painted gold every seven years. Its lifts were made by Otis."}
+# Asked when no question is given; the last one's answer fails the gate.
+QUESTIONS = ["When was the Eiffel Tower completed?", "Who built the Eiffel Tower?", "How tall is the Eiffel Tower?"]
 PROMPT = "Answer from the context only.\n\nContext:\n{context}\n\nQuestion: {question}"
 
 
@@ -39,8 +45,9 @@ def retrieve(question: str, k: int = 2) -> list[str]:
 
 
 def generate(question: str, passages: list[str]) -> str:
-    """A canned "LLM": the best passage, as the answer."""
-    return passages[0]
+    """A canned "LLM": the best passage, as the answer, and whatever it "remembers" about the question."""
+    remembered = [text for word, text in FROM_MEMORY.items() if word in re.findall(r"\w+", question.lower())]
+    return " ".join([passages[0], *remembered])
 
 
 def answer(tracer: trace.Tracer, question: str, session: str = "demo") -> str:
@@ -82,4 +89,4 @@ def main(questions: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ["When was the Eiffel Tower completed?", "Who built the Eiffel Tower?"])
+    main(sys.argv[1:] or QUESTIONS)

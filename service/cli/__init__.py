@@ -12,8 +12,8 @@ from ragmeter.metrics import DEFAULT_METRICS, METRIC_NAMES
 from ragmeter.metrics.judges.registry import choices as judge_choices
 
 # What --help says about the two settings most often confused.
-SETTINGS_HELP = (f"The judge is RAGMETER_JUDGE: auto (the default), {judge_choices()}. RAGMETER_EXECUTOR=local|ray "
-                 "picks who scores batch rows and is unrelated to the judge.")
+SETTINGS_HELP = (f"The judge is RAGMETER_JUDGE: auto (the default), {judge_choices()}. RAGMETER_EXECUTOR=local|process|"
+                 "ray picks who scores batch rows and records and is unrelated to the judge.")
 
 
 def main(argv: list[str] | None = None) -> int:

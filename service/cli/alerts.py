@@ -59,8 +59,9 @@ def run(args: argparse.Namespace) -> int:
             elif args.action == "list":
                 answer = client._json(http.get("/v1/alerts"))
             elif args.action == "show":
-                answer = client._json(http.get(f"/v1/alerts/{args.id}"))
+                answer = client._json(http.get(f"/v1/alerts/{_full_id(client, args.id)}"))
             else:
+                args.id = _full_id(client, args.id)
                 answer = client._json(http.delete(f"/v1/alerts/{args.id}"))
     except (RagmeterError, httpx.HTTPError) as exc:
         return error(exc)
@@ -70,14 +71,20 @@ def run(args: argparse.Namespace) -> int:
         _console().print(_rules_table(answer))
     elif args.action == "add":
         _console().print(_rules_table([answer]))
-        err.print(f"rule {answer['id']} created; its webhook secret is shown once, store it now:")
+        err.print(f"rule {answer['id']} created; its webhook secret is shown once, store it now:", soft_wrap=True)
         print(answer["secret"])
     elif args.action == "show":
         _console().print(_rules_table([answer]))
         _console().print(_events_table(answer["events"]))
     else:
-        err.print(f"deleted alert {args.id}")
+        err.print(f"deleted alert {args.id}", soft_wrap=True)
     return 0
+
+
+def _full_id(client, given: str) -> str:
+    """The id of the one rule whose id starts with `given` (the table shows 8 characters), else `given` unchanged."""
+    found = [rule["id"] for rule in client._json(client.http.get("/v1/alerts")) if rule["id"].startswith(given)]
+    return found[0] if len(found) == 1 else given
 
 
 def _rule(args: argparse.Namespace) -> dict | int:
