@@ -24,9 +24,6 @@ def serve(port: int, db: str, log: Path | str | None = None, **env: str) -> subp
     """`ragmeter serve` on a loopback port with a store and extra RAGMETER_* settings; waits for /healthz.
 
     Its output goes to `log`, by default a file beside the SQLite store."""
-    with socket.socket() as probe:  # another service there would answer /healthz and the drill would measure it
-        if probe.connect_ex(("127.0.0.1", port)) == 0:
-            raise RuntimeError(f"port {port} is already in use; pass another --port")
     environ = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
     environ.update(RAGMETER_DB=db, **env)
     # The server writes to its own copy of the file; this one is closed once it has started.
