@@ -261,6 +261,10 @@ class Settings(BaseSettings):
                                     "later).")
     guard_idle_timeout_s: float = Field(30.0, gt=0, description="Streaming guard: seconds a session may wait for the "
                                         "client's next message before it is closed (code 1008).")
+    guard_encoder_threads: int = Field(1, ge=0, description="Streaming guard with the embedded or cascade judge: "
+                                       "onnxruntime threads of the guard's own encoder session, which judges every "
+                                       "stream's sentences apart from /v1/evaluate and batches; 0 shares the judge's "
+                                       "session (every core). See docs/guard.md for the measurements behind 1.")
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,

@@ -91,6 +91,25 @@ def test_a_sentence_that_invents_a_number_fails_and_stops_the_stream(client):
     assert not final["gate"]["passed"] and final["scores"]["faithfulness"] < 1.0
 
 
+def test_the_guard_judges_alike_on_its_own_encoder_session_or_the_judges(embedded):
+    # RAGMETER_GUARD_ENCODER_THREADS: its own one-thread session (the default), or 0 to share the judge's
+    judged = {}
+    for threads in (0, 1, 2):
+        with TestClient(create_app(Settings(guard_encoder_threads=threads), judge=embedded)) as c:
+            with c.websocket_connect("/v1/guard") as ws:
+                got = stream(ws, INVENTED, {"stop_on": "never"})
+            worker = c.app.state.guard_worker  # type: ignore[attr-defined]
+        assert (worker.judge is embedded) == (threads == 0)
+        if threads:
+            assert worker.judge.encoder.session.get_session_options().intra_op_num_threads == threads
+        judged[threads] = [(m["verdict"], [c["probability"] for c in m["claims"]]) for m in got[:3]]
+    assert [v for v, _ in judged[0]] == ["supported", "unsupported", "supported"]
+    for threads in (1, 2):
+        assert [v for v, _ in judged[threads]] == [v for v, _ in judged[0]]
+        assert [p for _, ps in judged[threads] for p in ps] == pytest.approx([p for _, ps in judged[0] for p in ps],
+                                                                              abs=1e-4)
+
+
 def test_stop_on_never_judges_every_sentence_and_the_callers_gate_decides(client):
     with client.websocket_connect("/v1/guard") as ws:
         got = stream(ws, INVENTED, {"stop_on": "never", "gate": {"threshold": 0.2}})

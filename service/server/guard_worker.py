@@ -41,6 +41,16 @@ AGE_S = 0.1  # a sentence waiting this long gets its chunk even while cheaper on
 PREFETCH_TEXTS = 1  # context sentences per prefetch run: the most a sentence that arrives meanwhile waits for
 
 
+def guard_judge(embedded: EmbeddedJudge, threads: int) -> EmbeddedJudge:
+    """The judge the guard's worker uses: the app's own (threads 0), or the same weights on an encoder session of
+    its own with `threads` intra-op threads (RAGMETER_GUARD_ENCODER_THREADS)."""
+    if threads == 0:
+        return embedded
+    from ragmeter.metrics.judges.embedded.encoder import Encoder
+
+    return EmbeddedJudge(encoder=Encoder.load(threads=threads), model=embedded.model, entailment=embedded.entailment)
+
+
 class GuardWorker:
     def __init__(self, judge: EmbeddedJudge, observe: Callable[[str, float], None] | None = None):
         """`observe(stage, seconds)` is told each sentence's wait for the judge ("queued") and judging ("judged")."""

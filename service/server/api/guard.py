@@ -30,7 +30,7 @@ from ragmeter.metrics.streaming import (Sentence, SentenceBuffer, StopOn, Stream
 
 from ragmeter.service.judge_setup import NO_JUDGE
 from ragmeter.service.limits import Budget, limit_problems
-from ragmeter.service.server.guard_worker import GuardWorker
+from ragmeter.service.server.guard_worker import GuardWorker, guard_judge
 from ragmeter.service.server.tenancy import get_tenant
 from ragmeter.service.settings import Settings
 
@@ -92,8 +92,8 @@ class Judges:
     band: Band | None
 
 
-def judges_of(app: Any) -> Judges:
-    """The app's judge as the guard uses it; its worker is made once per app."""
+async def judges_of(app: Any) -> Judges:
+    """The app's judge as the guard uses it; its worker is made once per app (its encoder loaded off the loop)."""
     judge = app.state.judge
     if judge is None:
         raise Problem(None, NO_JUDGE, SERVER_ERROR)
@@ -103,10 +103,15 @@ def judges_of(app: Any) -> Judges:
     embedded = judge.embedded if isinstance(judge, CascadeJudge) else judge
     worker = None
     if isinstance(embedded, EmbeddedJudge):
-        worker = getattr(app.state, "guard_worker", None)
-        if worker is None:
-            stage = app.state.telemetry.guard_stage
-            worker = app.state.guard_worker = GuardWorker(embedded, lambda name, s: stage.labels(name).observe(s))
+        if not hasattr(app.state, "guard_worker_made"):
+            app.state.guard_worker_made = asyncio.Lock()
+        async with app.state.guard_worker_made:  # two first sessions at once make one worker
+            worker = getattr(app.state, "guard_worker", None)
+            if worker is None:
+                threads = app.state.settings.guard_encoder_threads
+                own = await asyncio.to_thread(guard_judge, embedded, threads)
+                stage = app.state.telemetry.guard_stage
+                worker = app.state.guard_worker = GuardWorker(own, lambda name, s: stage.labels(name).observe(s))
     if isinstance(judge, CascadeJudge):
         return Judges(worker, judge.llm, judge.band)
     return Judges(worker, None if worker else judge, None)
@@ -125,7 +130,7 @@ async def guard(ws: WebSocket) -> None:
         await ws.accept()
         try:
             tenant = await _tenant(ws)
-            judges = judges_of(app)
+            judges = await judges_of(app)
             if full:
                 raise Problem(None, f"{settings.guard_max_sessions} guard sessions are open, the most this server "
                                     "takes (RAGMETER_GUARD_MAX_SESSIONS); retry shortly", TRY_LATER)
