@@ -98,7 +98,7 @@ def test_the_guard_judges_alike_on_its_own_encoder_session_or_the_judges(embedde
         with TestClient(create_app(Settings(guard_encoder_threads=threads), judge=embedded)) as c:
             with c.websocket_connect("/v1/guard") as ws:
                 got = stream(ws, INVENTED, {"stop_on": "never"})
-            worker = c.app.state.guard_worker  # type: ignore[attr-defined]
+            worker = c.app.state.guard_worker
         assert (worker.judge is embedded) == (threads == 0)
         if threads:
             assert worker.judge.encoder.session.get_session_options().intra_op_num_threads == threads

@@ -16,10 +16,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ragmeter.metrics import GateConfig, Sample, SampleResult
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
 
 from ragmeter.service.rows import RowStatus
 from ragmeter.service.server.batches.store import Store, changed, now
@@ -27,6 +26,30 @@ from ragmeter.service.server.traffic.tables import DEFAULT_APP, Record, scored_c
 
 # The claim ring's position after open mode's tenant (NULL): sorts before (or is) the first tenant name.
 OPEN_TURN = ""
+
+
+def _claim(turn: str) -> Any:
+    """The UPDATE that leases the oldest free record of the first tenant (by name) a turn allows: "after" (named
+    after :after), "open" (open mode's NULL) or "named" (any name); :moment, :owner and :until bound per claim.
+
+    Built once per turn, not per claim: building it was most of a claim's cost (SQLAlchemy's Python, under the
+    GIL that requests storing records wait for). As Store.claim: a CTE with SKIP LOCKED on PostgreSQL (another
+    replica's claim is passed over, and the LIMIT is applied once); SQLite has one writer at a time, so there
+    the UPDATE alone is atomic. Ordered by the index ix_records_status_tenant_received: no sort."""
+    moment = bindparam("moment", type_=Record.lease_until.type)
+    free = or_(Record.lease_until.is_(None), Record.lease_until < moment)
+    allowed = {"after": Record.tenant > bindparam("after", type_=Record.tenant.type),
+               "open": Record.tenant.is_(None), "named": Record.tenant.is_not(None)}[turn]
+    chosen = (select(Record.id).where(Record.status == RowStatus.PENDING, allowed, free)
+              .order_by(Record.tenant, Record.received_at).limit(1)
+              .with_for_update(skip_locked=True).cte("chosen"))
+    return (update(Record).where(Record.id == chosen.c.id, Record.status == RowStatus.PENDING, free)
+            .values(lease_owner=bindparam("owner", type_=Record.lease_owner.type),
+                    lease_until=bindparam("until", type_=Record.lease_until.type), attempts=Record.attempts + 1)
+            .returning(Record).execution_options(synchronize_session=False))
+
+
+_CLAIMS = {turn: _claim(turn) for turn in ("after", "open", "named")}
 
 
 @dataclass(frozen=True)
@@ -108,32 +131,18 @@ class RecordStore:
         """Lease the oldest free record of the tenant after the last one served; None when no tenant has one.
         The ring of tenants: open mode's (NULL) first, then the others by name, then back to the start."""
         after = self._after
-        turns = [Record.tenant > after] if after is not None else []  # the rest of the ring
-        turns += [Record.tenant.is_(None), Record.tenant.is_not(None)]  # the ring from its start
-        for turn in turns:
-            record = self._take(s, owner, lease_s, turn)
+        turns: list[tuple[str, dict[str, Any]]] = [("after", {"after": after})] if after is not None else []
+        turns += [("open", {}), ("named", {})]  # the ring from its start
+        for turn, where in turns:
+            moment = self.store.clock()
+            record = s.scalars(_CLAIMS[turn], {"moment": moment, "owner": owner,
+                                               "until": moment + timedelta(seconds=lease_s), **where}).first()
             if record is not None:
                 # Another thread of this process may claim at the same moment: at worst one tenant gets two
                 # turns in a row, never a record twice (the UPDATE checks the lease).
                 self._after = OPEN_TURN if record.tenant is None else record.tenant
                 return record
         return None
-
-    def _take(self, s: Session, owner: str, lease_s: float, turn: ColumnElement[bool]) -> Record | None:
-        """Lease the oldest free record of the first tenant (by name) that `turn` allows."""
-        moment = self.store.clock()
-        free = or_(Record.lease_until.is_(None), Record.lease_until < moment)
-        # As Store.claim: a CTE with SKIP LOCKED on PostgreSQL (another replica's claim is passed over, and the
-        # LIMIT is applied once); SQLite has one writer at a time, so there the UPDATE alone is atomic. Ordered
-        # by the index ix_records_status_tenant_received: the first free entry past `turn`'s start, no sort.
-        chosen = (select(Record.id).where(Record.status == RowStatus.PENDING, turn, free)
-                  .order_by(Record.tenant, Record.received_at).limit(1)
-                  .with_for_update(skip_locked=True).cte("chosen"))
-        claim = (update(Record).where(Record.id == chosen.c.id, Record.status == RowStatus.PENDING, free)
-                 .values(lease_owner=owner, lease_until=moment + timedelta(seconds=lease_s),
-                         attempts=Record.attempts + 1)
-                 .returning(Record).execution_options(synchronize_session=False))
-        return s.scalars(claim).first()
 
     def renew(self, owner: str, lease_s: float) -> int:
         """Extend every lease `owner` holds on a pending record; how many it holds."""
