@@ -12,6 +12,7 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
+from functools import cache
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from ragmeter.service.rows import RowStatus
 from ragmeter.service.server.batches.store import Store, changed, now
-from ragmeter.service.server.traffic.tables import DEFAULT_APP, Record, scored_columns
+from ragmeter.service.server.traffic.tables import DEFAULT_APP, WATCHED, Record, scored_columns
 
 # The claim ring's position after open mode's tenant (NULL): sorts before (or is) the first tenant name.
 OPEN_TURN = ""
@@ -50,6 +51,22 @@ def _claim(turn: str) -> Any:
 
 
 _CLAIMS = {turn: _claim(turn) for turn in ("after", "open", "named")}
+
+
+@cache
+def _finish(with_result: bool, with_owner: bool) -> Any:
+    """The UPDATE that writes one record's outcome while it is pending (and, `with_owner`, still :owner's), built
+    once per shape like the claims; `with_result` also sets the result and its watched columns."""
+    where = [Record.id == bindparam("record_id"), Record.status == RowStatus.PENDING]
+    if with_owner:
+        where.append(Record.lease_owner == bindparam("owner"))
+    values: dict[str, Any] = {"status": bindparam("status", type_=Record.status.type),
+                              "error": bindparam("error", type_=Record.error.type), "lease_owner": None,
+                              "lease_until": None, "scored_at": bindparam("scored_at", type_=Record.scored_at.type)}
+    if with_result:
+        values["result"] = bindparam("result", type_=Record.result.type)
+        values |= {name: bindparam(name, type_=Record.__table__.c[name].type) for name in (*WATCHED, "gate_passed")}
+    return update(Record).where(*where).values(**values).execution_options(synchronize_session=False)
 
 
 @dataclass(frozen=True)
@@ -174,14 +191,11 @@ class RecordStore:
             for record_id, result, error in outcomes:
                 if result is not None:
                     error = result.error_text()
-                status = RowStatus.SCORED if error is None else RowStatus.ERROR
-                where = [Record.id == record_id, Record.status == RowStatus.PENDING]
-                if owner is not None:
-                    where.append(Record.lease_owner == owner)
-                columns = scored_columns(result) if result is not None else {}
-                written.append(changed(s.execute(update(Record).where(*where).values(
-                    status=status, error=error, lease_owner=None, lease_until=None, scored_at=now(),
-                    result=result.model_dump(mode="json") if result is not None else None, **columns))) > 0)
+                params: dict[str, Any] = {"record_id": record_id, "owner": owner, "error": error, "scored_at": now(),
+                                          "status": RowStatus.SCORED if error is None else RowStatus.ERROR}
+                if result is not None:
+                    params |= {"result": result.model_dump(mode="json"), **scored_columns(result)}
+                written.append(changed(s.execute(_finish(result is not None, owner is not None), params)) > 0)
         return written
 
     def backlog(self, tenant: str | None) -> int:
