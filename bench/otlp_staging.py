@@ -1,0 +1,113 @@
+"""The cost of an OTLP export request at POST /v1/traces, with a trace split over two requests.
+
+Sends N traces of three spans (a chain root, a retriever and an LLM child), each as two requests as a simple span
+processor sends them: the two children first (staged until the root comes), then the root (which takes them and
+maps the trace). Through the app in process (FastAPI's test client), on SQLite and on PostgreSQL (a database it
+creates and drops); `accept` is replaced by a no-op, so the numbers are decoding, staging and mapping, not the
+record's own INSERT. Prints mean, p50 and p99 milliseconds per request of each kind, and the load average.
+
+    .venv/bin/python bench/otlp_staging.py --traces 1000
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from ragmeter.service.server.api import traces
+from ragmeter.service.server.app import create_app
+from ragmeter.service.server.traffic.ingest import Accepted
+from ragmeter.service.settings import Settings
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' stub judge and trace builders
+from tests.helpers import StubJudge  # noqa: E402
+from tests.test_otlp import langchain_trace, request  # noqa: E402
+
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+HEADERS = {"Content-Type": "application/x-protobuf"}
+
+
+async def no_accept(request, tenant, records, app=None) -> Accepted:
+    return Accepted(accepted=len(records), ids=[str(r.id) for r in records])
+
+
+@contextmanager
+def database(kind: str) -> Iterator[str]:
+    """A fresh database's URL: a temporary SQLite file, or a PostgreSQL database dropped afterwards."""
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory() as folder:
+            yield f"sqlite:///{folder}/bench.db"
+        return
+    name = f"ragmeter_bench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def bodies(n: int, first: int = 1) -> list[tuple[bytes, bytes]]:
+    """Per trace (ids from `first` on): (children request, root request), three spans in all."""
+    out = []
+    for i in range(first, first + n):
+        root, retriever, _, llm = langchain_trace(uuid.UUID(int=i).bytes)
+        llm.parent_span_id = root.span_id
+        out.append((request(retriever, llm).SerializeToString(), request(root).SerializeToString()))
+    return out
+
+
+def ms(values: list[float]) -> str:
+    ordered = sorted(values)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return f"mean {statistics.fmean(values) * 1e3:6.2f}  p50 {ordered[len(ordered) // 2] * 1e3:6.2f}  " \
+           f"p99 {p99 * 1e3:6.2f} ms"
+
+
+def run(kind: str, n: int) -> None:
+    traces.accept = no_accept  # type: ignore[assignment]
+    with database(kind) as url, TestClient(create_app(Settings(db=url), judge=StubJudge())) as client:
+        work = bodies(n)
+        for children, root in bodies(20, first=n + 1):  # warm up: imports, connections, the first statements' plans
+            client.post("/v1/traces", content=children, headers=HEADERS)
+            client.post("/v1/traces", content=root, headers=HEADERS)
+        staged, rooted = [], []
+        for children, root in work:
+            started = time.perf_counter()
+            first = client.post("/v1/traces", content=children, headers=HEADERS)
+            middle = time.perf_counter()
+            second = client.post("/v1/traces", content=root, headers=HEADERS)
+            staged.append(middle - started)
+            rooted.append(time.perf_counter() - middle)
+            assert first.status_code == second.status_code == 200, (first.text, second.text)
+            assert not second.content, "the trace was not mapped whole"  # no partial_success: all spans mapped
+        print(f"{kind:10s} children request: {ms(staged)}")
+        print(f"{kind:10s} root request:     {ms(rooted)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--traces", type=int, default=1000)
+    parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    args = parser.parse_args()
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    for kind in (["sqlite", "postgresql"] if args.db == "both" else [args.db]):
+        run(kind, args.traces)
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()
