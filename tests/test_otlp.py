@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry
 
 from ragmeter.service.server.api import traces
 from ragmeter.service.server.app import create_app
+from ragmeter.service.server.batches.store import Store
 from ragmeter.service.server.traffic import otlp
 from ragmeter.service.server.traffic.assembly import TraceAssembler
 from ragmeter.service.server.traffic.ingest import Accepted, RecordIn
@@ -258,38 +259,6 @@ def test_bad_payloads_are_refused(body, content_type, encoding, status):
     assert (415 if refused.value.unsupported else 400) == status
 
 
-# --- assembling traces across requests --------------------------------------------------------------------------
-
-def test_a_trace_split_over_requests_is_mapped_when_its_root_arrives():
-    now = [0.0]
-    assembler = TraceAssembler(CollectorRegistry(), staging_s=60, staging_spans=100, clock=lambda: now[0])
-    root, *children = langchain_trace()
-    first = assembler.collect("t", otlp.spans_of(request(*children)))
-    assert first.records == [] and not first.rejected and assembler.staged == 3
-    # Another tenant's trace of the same id never joins these spans.
-    assert assembler.collect("other-tenant", otlp.spans_of(request(root))).rejected == {"no_contexts": 1}
-    done = assembler.collect("t", otlp.spans_of(request(root)))
-    assert [r.user_input for r in done.records] == [QUESTION] and assembler.staged == 0
-    late = assembler.collect("t", otlp.spans_of(request(*children[:1])))
-    assert late.rejected == {"after_root": 1} and "after its trace's root" in late.message()
-
-
-def test_waiting_spans_expire_and_are_bounded_and_counted():
-    now = [0.0]
-    registry = CollectorRegistry()
-    assembler = TraceAssembler(registry, staging_s=60, staging_spans=4, clock=lambda: now[0])
-    _, *children = langchain_trace()
-    assembler.collect("t", otlp.spans_of(request(*children)))
-    now[0] = 61
-    other = bytes(15) + b"\x01"
-    assembler.collect("t", otlp.spans_of(request(*langchain_trace(other)[1:])))
-    assert registry.get_sample_value("ragmeter_otlp_spans_unmapped_total", {"reason": "root_never_arrived"}) == 3
-    more = bytes(15) + b"\x02"
-    assembler.collect("t", otlp.spans_of(request(*langchain_trace(more)[1:])))  # 6 waiting > 4: the oldest go
-    assert registry.get_sample_value("ragmeter_otlp_spans_unmapped_total", {"reason": "staging_full"}) == 3
-    assert assembler.staged == 3
-
-
 # --- the route --------------------------------------------------------------------------------------------------
 
 class FakeAccept:
@@ -355,24 +324,6 @@ def test_the_route_needs_a_key_and_refuses_bad_bodies_with_400(api, accepted):
     assert accepted.calls == []
 
 
-def test_a_refused_accept_puts_the_waiting_spans_back_for_the_retry(api, monkeypatch):
-    from fastapi import HTTPException
-
-    async def full(request, tenant, records, app=None):
-        raise HTTPException(429, "backlog full", headers={"Retry-After": "1"})
-
-    root, *children = langchain_trace()
-    key = {"Content-Type": "application/x-protobuf", "Authorization": "Bearer rk_team_a_key"}
-    api.post("/v1/traces", content=request(*children).SerializeToString(), headers=key)
-    monkeypatch.setattr(traces, "accept", full)
-    refused = api.post("/v1/traces", content=request(root).SerializeToString(), headers=key)
-    assert refused.status_code == 429 and refused.headers["retry-after"] == "1"
-    fake = FakeAccept()
-    monkeypatch.setattr(traces, "accept", fake)
-    assert api.post("/v1/traces", content=request(root).SerializeToString(), headers=key).status_code == 200
-    assert [r.retrieved_contexts for r in fake.records] == [DOCS]
-
-
 # --- real spans from the OpenTelemetry SDK, into a running service ------------------------------------------------
 
 def load_example():
@@ -432,7 +383,6 @@ def test_the_example_app_exports_with_the_standard_environment_variables(accepte
 def test_a_trace_exported_by_the_sdk_is_stored_as_a_record(job_store):
     from sqlalchemy import select
 
-    from ragmeter.service.server.batches.store import Store
     from ragmeter.service.server.traffic.tables import Record
 
     with serving(Settings(api_keys=KEYS)) as base:
@@ -477,12 +427,13 @@ def test_the_example_apps_answers_are_scored_and_the_invented_one_is_listed_amon
     assert unsupported == ["It is painted gold every seven years.", "Its lifts were made by Otis."]
 
 
-def test_a_span_whose_parent_is_in_another_process_roots_the_trace_here():
+def test_a_span_whose_parent_is_in_another_process_roots_the_trace_here(job_store):
     """A distributed trace: the caller's root span is exported elsewhere; ours says its parent is remote."""
     root, *children = langchain_trace()
     root.parent_span_id = (77).to_bytes(8, "big")
     root.flags = 0x100 | 0x200  # SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK | SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK
     assembler = TraceAssembler(CollectorRegistry(), staging_s=60, staging_spans=100)
+    assembler.open(Store(job_store))
     done = assembler.collect("t", otlp.spans_of(request(*children, root)))
     assert [r.user_input for r in done.records] == [QUESTION]
     root.flags = 0x100  # the parent is local but has not arrived: wait for it

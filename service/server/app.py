@@ -35,6 +35,7 @@ from ragmeter.service.server.tenancy import KeyRing, get_tenant
 from ragmeter.service.server.traffic import rollups
 from ragmeter.service.server.traffic.prometheus import RecordCollector
 from ragmeter.service.server.traffic import alert_tasks
+from ragmeter.service.server.traffic import assembly
 from ragmeter.service.server.traffic.assembly import TraceAssembler
 from ragmeter.service.server.traffic.ingest import Backlog
 from ragmeter.service.server.traffic.runner import RecordQueue
@@ -87,6 +88,9 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
         await app.state.runner.resume_unfinished()
         await abandoned.sweep_once(app.state.store.sync, settings.loading_timeout_s)
         sweeper = asyncio.create_task(abandoned.sweep(app.state.store.sync, settings.loading_timeout_s))
+        app.state.traces.open(app.state.store.sync)  # OTLP spans waiting for their root: in the shared database
+        await assembly.sweep_once(app.state.traces)
+        span_expiry = asyncio.create_task(assembly.sweep(app.state.traces))
         expiry = asyncio.create_task(retention.sweep(app.state.store.sync, settings.retention_days)) \
             if settings.retention_days else None
         if settings.retention_days:
@@ -115,6 +119,7 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
         finally:
             await alerting.stop()
             sweeper.cancel()
+            span_expiry.cancel()
             if expiry is not None:
                 expiry.cancel()
             if record_expiry is not None:

@@ -2,6 +2,8 @@
 its apps' traces; each whole trace becomes a production record, accepted as POST /v1/records accepts one."""
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
@@ -12,6 +14,7 @@ from ragmeter.service.server.traffic import otlp
 from ragmeter.service.server.traffic.assembly import TraceAssembler
 from ragmeter.service.server.traffic.ingest import accept
 
+log = logging.getLogger("ragmeter.otlp")
 router = APIRouter(prefix="/v1", tags=["traces"], dependencies=[Depends(get_tenant)])
 
 BODY = {"content": {otlp.PROTOBUF: {"schema": {"type": "string", "format": "binary"}},
@@ -43,12 +46,16 @@ async def export_traces(request: Request, tenant: Annotated[str | None, Depends(
     except otlp.BadPayload as exc:
         raise HTTPException(415 if exc.unsupported else 400, str(exc)) from exc
     assembler: TraceAssembler = request.app.state.traces
-    collected = assembler.collect(tenant, otlp.spans_of(message))
+    # One transaction: the rootless spans staged (durable before the 200), the rooted traces claimed and taken.
+    collected = await asyncio.to_thread(assembler.collect, tenant, otlp.spans_of(message))
     if collected.records:
         try:
             await accept(request, tenant, collected.records)
         except BaseException:  # backlog full, quota: the exporter retries the whole request, so stage it again
-            assembler.undo(tenant, collected)
+            try:  # shielded: a cancelled request still puts back what it took
+                await asyncio.shield(asyncio.to_thread(assembler.undo, tenant, collected))
+            except Exception:
+                log.exception("could not put back the staged spans of traces %s", sorted(collected.claimed))
             raise
     as_json = otlp.media_type(request.headers.get("content-type")) == otlp.JSON
     return Response(otlp.response(sum(collected.rejected.values()), collected.message(), as_json),

@@ -2,44 +2,50 @@
 
 Exporters' batch processors export spans as they end, and a parent ends after its children, so a trace's
 root span arrives in the same request as its children or in a later one. Spans whose trace has no root yet
-wait here, in memory, per tenant and trace, until the root comes (then the trace is mapped), for at most
-RAGMETER_OTLP_STAGING_S seconds and RAGMETER_OTLP_STAGING_SPANS spans in all (then the oldest are dropped
-and counted). What waits here is lost at restart and is not shared between replicas; a trace whose root has
-arrived is mapped and handed to `accept` at once, which stores it durably before the exporter gets its answer.
+wait in the database (staging.py), per tenant and trace, until the root comes to any replica (then the trace
+is mapped there, once), for at most RAGMETER_OTLP_STAGING_S seconds and RAGMETER_OTLP_STAGING_SPANS spans in
+all (then the oldest are dropped and counted). A span is staged before the exporter gets its 200, so it
+survives a restart; a trace whose root has arrived is mapped and handed to `accept` at once, which stores it
+durably before the exporter gets its answer.
 """
 from __future__ import annotations
 
 import logging
-import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
 
 from prometheus_client import CollectorRegistry
 from prometheus_client import Counter as PromCounter
 
+from ragmeter.service.server.batches.store import Store, now
+from ragmeter.service.server.sweeps import repeat, run_once
 from ragmeter.service.server.traffic.ingest import RecordIn
 from ragmeter.service.server.traffic.otlp import SpanView
-from ragmeter.service.server.traffic.spans import REASONS, Unmapped, map_trace
+from ragmeter.service.server.traffic.spans import INVALID, REASONS, Unmapped, map_trace
+from ragmeter.service.server.traffic.staging import SpanStaging, Taken, load
 
 # Reasons besides spans.REASONS, for spans never mapped at all.
 EXPIRED, EVICTED, LATE, FAILED = "root_never_arrived", "staging_full", "after_root", "mapping_failed"
 NOTES = {**REASONS, LATE: "arrived after its trace's root span had been mapped",
          FAILED: "mapping it failed (logged by ragmeter.otlp)"}
-# Traces mapped recently, remembered so a straggler span is reported at once rather than staged to expire.
-DONE_REMEMBERED = 10_000
+MAX_ID_CHARS = 64  # the staging tables' id columns; OTLP's ids are 32 and 16 hex digits
+SWEEP_MAX_S = 30.0
 
 log = logging.getLogger("ragmeter.otlp")
-Key = tuple[str | None, str]  # tenant, trace id
 
 
 @dataclass
 class Collected:
-    """What one export request came to: records to accept, spans rejected by reason, and spans taken from staging."""
+    """What one export request came to: records to accept, spans rejected by reason, and what it claimed and took
+    from staging (given back when the records cannot be accepted)."""
 
     records: list[RecordIn] = field(default_factory=list)
     rejected: Counter[str] = field(default_factory=Counter)
-    taken: dict[Key, list[SpanView]] = field(default_factory=dict)
+    claimed: set[str] = field(default_factory=set)
+    taken: list[Taken] = field(default_factory=list)
 
     def message(self) -> str:
         """partial_success's error_message: how many spans for each reason."""
@@ -47,21 +53,14 @@ class Collected:
                          for reason, n in sorted(self.rejected.items()))
 
 
-@dataclass
-class _Waiting:
-    since: float
-    spans: list[SpanView]
-
-
 class TraceAssembler:
-    """Groups spans by trace, keeps rootless ones waiting, maps whole traces; counts every unmapped span."""
+    """Groups spans by trace, stages rootless ones, maps whole traces; counts every unmapped span.
 
-    def __init__(self, registry: CollectorRegistry, staging_s: float, staging_spans: int,
-                 clock: Callable[[], float] = time.monotonic):
-        self.staging_s, self.staging_spans, self.clock = staging_s, staging_spans, clock
-        self.waiting: OrderedDict[Key, _Waiting] = OrderedDict()
-        self.done: OrderedDict[Key, None] = OrderedDict()
-        self.staged = 0
+    Its calls are blocking database work: async code runs them in a worker thread."""
+
+    def __init__(self, registry: CollectorRegistry, staging_s: float, staging_spans: int):
+        self.staging_s, self.staging_spans = staging_s, staging_spans
+        self.staging: SpanStaging | None = None
         self.unmapped = PromCounter("ragmeter_otlp_spans_unmapped_total",
                                     "OTLP spans not turned into a record, by reason.", ["reason"], registry=registry)
         self.spans = PromCounter("ragmeter_otlp_spans_received_total", "OTLP spans received at /v1/traces.",
@@ -69,25 +68,38 @@ class TraceAssembler:
         self.records = PromCounter("ragmeter_otlp_records_total", "Records made from OTLP traces.",
                                    registry=registry)
 
+    def open(self, store: Store, clock: Callable[[], datetime] = now) -> None:
+        """Stage in the store's database; `clock` says when spans expire (tests pass their own)."""
+        self.staging = SpanStaging(store, self.staging_s, self.staging_spans, clock)
+
     def collect(self, tenant: str | None, spans: list[SpanView]) -> Collected:
-        """Map every trace of `spans` whose root is here (with its waiting spans); keep the rest waiting."""
+        """Map every trace of `spans` whose root is here (with its staged spans); stage the rest."""
+        assert self.staging is not None, "TraceAssembler.open was not called"
         self.spans.inc(len(spans))
-        self._expire()
         out = Collected()
         traces: dict[str, list[SpanView]] = {}
         for span in spans:
-            traces.setdefault(span.trace_id, []).append(span)
-        for trace_id, members in traces.items():
-            key = (tenant, trace_id)
-            if key in self.done:
-                out.rejected[LATE] += len(members)
-            elif not any(s.is_root for s in members):
-                self._stage(key, members)
+            if len(span.trace_id) > MAX_ID_CHARS or len(span.span_id) > MAX_ID_CHARS:
+                out.rejected[INVALID] += 1  # not an OTLP id: nothing could be keyed on it
             else:
-                earlier = self._take(key)
-                if earlier:
-                    out.taken[key] = earlier
-                whole = list({s.span_id: s for s in earlier + members}.values())  # a retried request repeats
+                traces.setdefault(span.trace_id, []).append(span)
+        rooted = {trace_id for trace_id, members in traces.items() if any(s.is_root for s in members)}
+        waiting = [s for trace_id, members in traces.items() if trace_id not in rooted for s in members]
+        done = self.staging.exchange(tenant, waiting, rooted)
+        out.claimed = done.claimed
+        expired = {t.id for t in self.staging.expired(done.taken)}
+        out.taken = [t for t in done.taken if t.id not in expired]
+        self.unmapped.labels(EXPIRED).inc(done.expired + len(expired))
+        self.unmapped.labels(EVICTED).inc(done.evicted)
+        earlier: dict[str, list[SpanView]] = {}
+        for taken in out.taken:
+            earlier.setdefault(taken.trace_id, []).append(load(taken.span))
+        for trace_id, members in traces.items():
+            if trace_id in done.late or (trace_id in rooted and trace_id not in done.claimed):
+                out.rejected[LATE] += len(members)  # also a retried export of a trace already mapped
+            elif trace_id in done.claimed:
+                # A retried request repeats spans; the one just received wins over the staged copy.
+                whole = list({s.span_id: s for s in earlier.get(trace_id, []) + members}.values())
                 try:
                     mapped = map_trace(whole)
                 except Exception:  # a shape no test foresaw: counted and logged, never a 500 to the exporter
@@ -97,49 +109,33 @@ class TraceAssembler:
                     out.rejected[mapped.reason] += len(whole)
                 else:
                     out.records.append(mapped)
-                self._remember(key)
         for reason, n in out.rejected.items():
             self.unmapped.labels(reason).inc(n)
         self.records.inc(len(out.records))
         return out
 
     def undo(self, tenant: str | None, out: Collected) -> None:
-        """Put back what `collect` took, when its records could not be accepted (the exporter will retry)."""
-        for key, spans in out.taken.items():
-            self._stage(key, spans)
-        for record in out.records:
-            self.done.pop((tenant, record.trace_id or ""), None)
+        """Put back what `collect` claimed and took, when its records could not be accepted (the exporter retries)."""
+        assert self.staging is not None, "TraceAssembler.open was not called"
+        self.staging.give_back(tenant, out.claimed, out.taken)
 
-    def _stage(self, key: Key, spans: list[SpanView]) -> None:
-        waiting = self.waiting.get(key)
-        if waiting is None:
-            waiting = self.waiting[key] = _Waiting(self.clock(), [])
-        known = {s.span_id for s in waiting.spans}
-        fresh = [s for s in spans if s.span_id not in known]  # an exporter's retry sends the same spans again
-        waiting.spans += fresh
-        self.staged += len(fresh)
-        while self.staged > self.staging_spans and self.waiting:
-            _, oldest = self.waiting.popitem(last=False)
-            self.staged -= len(oldest.spans)
-            self.unmapped.labels(EVICTED).inc(len(oldest.spans))
+    def sweep(self) -> int:
+        """Drop expired spans (counted) and forget traces done long ago; how many spans were dropped."""
+        assert self.staging is not None, "TraceAssembler.open was not called"
+        expired = self.staging.sweep()
+        self.unmapped.labels(EXPIRED).inc(expired)
+        return expired
 
-    def _take(self, key: Key) -> list[SpanView]:
-        waiting = self.waiting.pop(key, None)
-        if waiting is None:
-            return []
-        self.staged -= len(waiting.spans)
-        return waiting.spans
+    def every_s(self) -> float:
+        """How often the periodic sweep runs: twice per staging period, at least every SWEEP_MAX_S seconds."""
+        return min(self.staging_s / 2, SWEEP_MAX_S)
 
-    def _expire(self) -> None:
-        deadline = self.clock() - self.staging_s
-        while self.waiting:
-            key, oldest = next(iter(self.waiting.items()))
-            if oldest.since > deadline:
-                break
-            self._take(key)
-            self.unmapped.labels(EXPIRED).inc(len(oldest.spans))
 
-    def _remember(self, key: Key) -> None:
-        self.done[key] = None
-        if len(self.done) > DONE_REMEMBERED:
-            self.done.popitem(last=False)
+async def sweep_once(assembler: TraceAssembler) -> None:
+    """`assembler.sweep` off the event loop; a failure is logged and the next sweep tries again."""
+    await run_once(assembler.sweep, log, "dropping expired OTLP spans failed")
+
+
+async def sweep(assembler: TraceAssembler) -> None:
+    """Sweep every `assembler.every_s()` seconds until cancelled."""
+    await repeat(assembler.every_s(), partial(sweep_once, assembler))

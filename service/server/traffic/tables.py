@@ -1,5 +1,8 @@
 """The tables of production traffic: records, hourly roll-ups kept after retention, alert rules and alert events.
 
+OTLP spans whose trace's root has not arrived wait in `otlp_spans` (any replica may receive the root), and the
+traces mapped lately are remembered in `otlp_done` (a straggler span is reported at once; the root is taken once).
+
 A record is one answer an app sent without waiting for its score (POST /v1/records, or a trace at /v1/traces).
 It is `pending` until scored, leased while a process scores it, exactly as a batch row is. The four Ragas
 metrics and the gate verdict are copied into their own columns when it is scored, so time-bucketed aggregates
@@ -11,7 +14,8 @@ from datetime import datetime
 from typing import Any
 
 from ragmeter.metrics import SampleResult
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, \
+    UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ragmeter.service.rows import RowStatus
@@ -127,3 +131,28 @@ class AlertEvent(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class StagedSpan(Base):
+    """An OTLP span waiting for its trace's root span: what mapping reads (a SpanView) as compact JSON."""
+    __tablename__ = "otlp_spans"
+    # A retried export stages a span once; the constraint's index also finds a trace's spans.
+    __table_args__ = (UniqueConstraint("tenant", "trace_id", "span_id", name="uq_otlp_spans_span"),)
+
+    # Ascending in arrival order: the oldest spans are dropped first when staging is full.
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    tenant: Mapped[str] = mapped_column(String(64))  # "" in open mode, so the constraint holds there too
+    trace_id: Mapped[str] = mapped_column(String(64))
+    span_id: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    span: Mapped[str] = mapped_column(Text)
+
+
+class DoneTrace(Base):
+    """A trace whose root arrived and which one request took to map, remembered for a while after."""
+    __tablename__ = "otlp_done"
+
+    tenant: Mapped[str] = mapped_column(String(64), primary_key=True)  # "" in open mode
+    trace_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    done_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
