@@ -92,7 +92,7 @@ def test_waiting_spans_expire_and_are_bounded_and_counted(db, stores):
     clock = Clock()
     registry = CollectorRegistry()
     assembler = TraceAssembler(registry, staging_s=60, staging_spans=4)
-    assembler.open(stores(db), clock)
+    assembler.open(stores(db), clock, check_every_s=0)
     assert assembler.staging is not None
 
     def unmapped(reason: str) -> float | None:
@@ -112,6 +112,26 @@ def test_waiting_spans_expire_and_are_bounded_and_counted(db, stores):
     assert assembler.sweep() == 3 and unmapped("root_never_arrived") == 6 and assembler.staging.count() == 0
     # The sweep also forgot the trace mapped long ago: a straggler of it now waits (and will expire) instead.
     assert assembler.collect("t", spans(children[0])).rejected == {}
+
+
+def test_between_request_path_checks_the_sweep_holds_the_limits(db, stores):
+    clock = Clock()
+    registry = CollectorRegistry()
+    assembler = TraceAssembler(registry, staging_s=60, staging_spans=4)
+    assembler.open(stores(db), clock, check_every_s=3600)  # the request path checks once, at its first request
+    assert assembler.staging is not None
+    root, *children = langchain_trace()
+    assembler.collect("t", spans(*children))
+    assembler.collect("t", spans(*langchain_trace(bytes(15) + b"\x01")[1:]))
+    assert assembler.staging.count() == 6
+    assert assembler.sweep() == 3 and assembler.staging.count() == 3
+    assert registry.get_sample_value("ragmeter_otlp_spans_unmapped_total", {"reason": "staging_full"}) == 3
+    # A root later than RAGMETER_OTLP_STAGING_S finds its spans expired even before a sweep dropped them.
+    late_root, *late_children = langchain_trace(bytes(15) + b"\x02")
+    assembler.collect("t", spans(*late_children))
+    clock.advance(61)
+    assert assembler.collect("t", spans(late_root)).rejected == {"no_contexts": 1}
+    assert registry.get_sample_value("ragmeter_otlp_spans_unmapped_total", {"reason": "root_never_arrived"}) == 3
 
 
 def test_a_span_is_stored_with_what_mapping_reads():

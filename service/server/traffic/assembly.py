@@ -25,7 +25,7 @@ from ragmeter.service.server.sweeps import repeat, run_once
 from ragmeter.service.server.traffic.ingest import RecordIn
 from ragmeter.service.server.traffic.otlp import SpanView
 from ragmeter.service.server.traffic.spans import INVALID, REASONS, Unmapped, map_trace
-from ragmeter.service.server.traffic.staging import SpanStaging, Taken, load
+from ragmeter.service.server.traffic.staging import CHECK_EVERY_S, SpanStaging, Taken, load
 
 # Reasons besides spans.REASONS, for spans never mapped at all.
 EXPIRED, EVICTED, LATE, FAILED = "root_never_arrived", "staging_full", "after_root", "mapping_failed"
@@ -68,9 +68,9 @@ class TraceAssembler:
         self.records = PromCounter("ragmeter_otlp_records_total", "Records made from OTLP traces.",
                                    registry=registry)
 
-    def open(self, store: Store, clock: Callable[[], datetime] = now) -> None:
-        """Stage in the store's database; `clock` says when spans expire (tests pass their own)."""
-        self.staging = SpanStaging(store, self.staging_s, self.staging_spans, clock)
+    def open(self, store: Store, clock: Callable[[], datetime] = now, check_every_s: float = CHECK_EVERY_S) -> None:
+        """Stage in the store's database (`clock`, `check_every_s`: see SpanStaging)."""
+        self.staging = SpanStaging(store, self.staging_s, self.staging_spans, clock, check_every_s)
 
     def collect(self, tenant: str | None, spans: list[SpanView]) -> Collected:
         """Map every trace of `spans` whose root is here (with its staged spans); stage the rest."""
@@ -120,11 +120,12 @@ class TraceAssembler:
         self.staging.give_back(tenant, out.claimed, out.taken)
 
     def sweep(self) -> int:
-        """Drop expired spans (counted) and forget traces done long ago; how many spans were dropped."""
+        """Drop expired spans and those beyond the limit (counted), forget traces done long ago; spans dropped."""
         assert self.staging is not None, "TraceAssembler.open was not called"
-        expired = self.staging.sweep()
+        expired, evicted = self.staging.sweep()
         self.unmapped.labels(EXPIRED).inc(expired)
-        return expired
+        self.unmapped.labels(EVICTED).inc(evicted)
+        return expired + evicted
 
     def every_s(self) -> float:
         """How often the periodic sweep runs: twice per staging period, at least every SWEEP_MAX_S seconds."""

@@ -4,13 +4,15 @@ One transaction per export request (`exchange`): claim each trace whose root arr
 `otlp_done` (the insert that wins is the one request that maps it; a concurrent or retried one finds it there),
 stage the rootless spans (a retried export's are already there), and take the claimed traces' staged spans with
 a DELETE ... RETURNING. `give_back` undoes a claim when its records could not be accepted. Rows older than
-RAGMETER_OTLP_STAGING_S are dropped (on the request path and by `sweep`), and beyond RAGMETER_OTLP_STAGING_SPANS
-the oldest traces are. Synchronous: the assembler's caller runs it in a worker thread.
+RAGMETER_OTLP_STAGING_S are dropped, and beyond RAGMETER_OTLP_STAGING_SPANS the oldest traces are: on the request
+path at most once a second per process (a request is then two statements, not four), and by `sweep`; a span
+taken after its time is counted expired, not mapped. Synchronous: the assembler's caller runs it in a thread.
 """
 from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,6 +30,7 @@ from ragmeter.service.server.traffic.tables import DoneTrace, StagedSpan
 OPEN_TENANT = ""  # open mode's tenant (None) in these tables, so that the unique constraint holds for it too
 DEADLOCK = "40P01"  # PostgreSQL: a take and an eviction locked one trace's rows in opposite orders
 TRIES = 3
+CHECK_EVERY_S = 1.0  # the request path drops expired spans and checks the limit at most this often per process
 
 
 def dump(span: SpanView) -> str:
@@ -83,11 +86,15 @@ class Exchanged:
 
 
 class SpanStaging:
-    def __init__(self, store: Store, staging_s: float, staging_spans: int, clock: Callable[[], datetime] = now):
-        """Staging in the store's database; `clock` says when spans expire (tests pass their own)."""
+    def __init__(self, store: Store, staging_s: float, staging_spans: int, clock: Callable[[], datetime] = now,
+                 check_every_s: float = CHECK_EVERY_S):
+        """Staging in the store's database; `clock` says when spans expire (tests pass their own, and check the
+        limits on every request with `check_every_s` 0)."""
         self.session = store.session
         self.dialect = postgresql if store.engine.dialect.name == "postgresql" else sqlite
         self.staging_s, self.staging_spans, self.clock = staging_s, staging_spans, clock
+        self.check_every_s = check_every_s
+        self._checked = -float("inf")  # time.monotonic() of this process's last check on the request path
 
     def exchange(self, tenant: str | None, waiting: list[SpanView], rooted: Iterable[str]) -> Exchanged:
         """Stage `waiting` (spans of rootless traces), claim the `rooted` traces and take their staged spans."""
@@ -119,8 +126,10 @@ class SpanStaging:
                                                                       DoneTrace.trace_id.in_(traces))))
             if out.late:  # their root was mapped already: these spans would only wait to expire
                 s.execute(delete(StagedSpan).where(StagedSpan.tenant == tenant, StagedSpan.trace_id.in_(out.late)))
-            out.expired = self._expire(s, moment)
-            out.evicted = self._evict(s)
+            if time.monotonic() - self._checked >= self.check_every_s:
+                self._checked = time.monotonic()
+                out.expired = self._expire(s, moment)
+                out.evicted = self._evict(s)
         if out.claimed:
             take = (delete(StagedSpan).where(StagedSpan.tenant == tenant, StagedSpan.trace_id.in_(out.claimed))
                     .returning(StagedSpan.id, StagedSpan.trace_id, StagedSpan.span_id, StagedSpan.received_at,
@@ -158,13 +167,15 @@ class SpanStaging:
             if claimed:
                 s.execute(delete(DoneTrace).where(DoneTrace.tenant == key, DoneTrace.trace_id.in_(claimed)))
 
-    def sweep(self) -> int:
-        """Drop spans staged longer than RAGMETER_OTLP_STAGING_S and forget traces done as long ago; spans dropped."""
+    def sweep(self) -> tuple[int, int]:
+        """Drop spans staged longer than RAGMETER_OTLP_STAGING_S, then the oldest traces' beyond the limit, and
+        forget traces done as long ago; (spans expired, spans evicted)."""
         moment = self.clock()
         with self.session.begin() as s:
             expired = self._expire(s, moment)
+            evicted = self._evict(s)
             s.execute(delete(DoneTrace).where(DoneTrace.done_at < moment - timedelta(seconds=self.staging_s)))
-        return expired
+        return expired, evicted
 
     def count(self) -> int:
         """Spans staged now, every tenant's."""
