@@ -163,12 +163,14 @@ class Settings(BaseSettings):
                                                         "the most records in the window); the rest are counted "
                                                         "in ragmeter_monitor_apps_omitted.")
     otlp_staging_s: float = Field(60.0, gt=0, description="OTLP traces (/v1/traces): seconds the spans of a trace "
-                                                          "whose root span has not arrived wait for it in memory; "
-                                                          "then they are dropped and counted (root_never_arrived). "
+                                                          "whose root span has not arrived wait for it (in the "
+                                                          "database, shared by replicas); then they are dropped "
+                                                          "and counted (root_never_arrived). "
                                                           "Keep it above the exporter's export interval (5 s by "
                                                           "default).")
     otlp_staging_spans: int = Field(20_000, ge=0, description="OTLP traces: spans waiting for their trace's root, "
-                                                              "in all; beyond it the oldest trace's are dropped and "
+                                                              "in all (checked at most once a second per replica); "
+                                                              "beyond it the oldest trace's are dropped and "
                                                               "counted (staging_full).")
     download_process_rows: int = Field(20_000, ge=0, description="Result downloads of jobs with at least this "
                                                                  "many rows are encoded by a separate process; "
