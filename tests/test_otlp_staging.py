@@ -223,3 +223,17 @@ def test_a_refused_accept_puts_the_staged_spans_back_as_they_were(db, monkeypatc
         monkeypatch.setattr(traces, "accept", fake)
         assert rejected(b.post("/v1/traces", content=request(root).SerializeToString(), headers=HEADERS)) == 0
     assert [r.retrieved_contexts for r in fake.records] == [DOCS]
+
+
+def test_a_database_failure_is_a_503_the_exporter_retries(job_store, accepted, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from ragmeter.service.server.traffic.staging import SpanStaging
+
+    def away(*args):
+        raise OperationalError("INSERT", {}, Exception("server closed the connection unexpectedly"))
+
+    monkeypatch.setattr(SpanStaging, "exchange", away)
+    with replica(job_store) as client:
+        answer = client.post("/v1/traces", content=request(*langchain_trace()).SerializeToString(), headers=HEADERS)
+    assert answer.status_code == 503 and answer.headers["retry-after"] == "1" and accepted.calls == []

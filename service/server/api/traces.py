@@ -7,6 +7,7 @@ import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from sqlalchemy.exc import OperationalError
 
 from ragmeter.service.server.api.responses import ErrorBody, errors
 from ragmeter.service.server.tenancy import get_tenant
@@ -31,10 +32,12 @@ REFUSED: dict[int | str, dict] = {
                                              "it says so); nothing was kept."},
     415: {"model": ErrorBody, "description": "Neither application/x-protobuf nor application/json, or a "
                                              "Content-Encoding other than gzip."},
+    503: {"model": ErrorBody, "description": "The database could not stage the spans (nothing was kept), or no "
+                                             "judge is configured; Retry-After when known."},
 }
 
 
-@router.post("/traces", responses={200: ANSWER, **REFUSED, **errors(401, 413, 429)},
+@router.post("/traces", responses={200: ANSWER, **errors(401, 413, 429), **REFUSED},
              openapi_extra={"requestBody": BODY})
 async def export_traces(request: Request, tenant: Annotated[str | None, Depends(get_tenant)]) -> Response:
     """Turns each trace whose root span arrived into a record (question, contexts, answer); see docs/otlp.md."""
@@ -47,7 +50,12 @@ async def export_traces(request: Request, tenant: Annotated[str | None, Depends(
         raise HTTPException(415 if exc.unsupported else 400, str(exc)) from exc
     assembler: TraceAssembler = request.app.state.traces
     # One transaction: the rootless spans staged (durable before the 200), the rooted traces claimed and taken.
-    collected = await asyncio.to_thread(assembler.collect, tenant, otlp.spans_of(message))
+    try:
+        collected = await asyncio.to_thread(assembler.collect, tenant, otlp.spans_of(message))
+    except OperationalError as exc:  # the database is away for a moment: exporters retry a 503, never a 500
+        log.warning("could not stage OTLP spans: %s", str(exc).splitlines()[0])
+        raise HTTPException(503, "the database could not stage the spans; retry", headers={"Retry-After": "1"}) \
+            from exc
     if collected.records:
         try:
             await accept(request, tenant, collected.records)
