@@ -2,9 +2,10 @@
 
 Sends N traces of three spans (a chain root, a retriever and an LLM child), each as two requests as a simple span
 processor sends them: the two children first (staged until the root comes), then the root (which takes them and
-maps the trace). Through the app in process (FastAPI's test client), on SQLite and on PostgreSQL (a database it
-creates and drops); `accept` is replaced by a no-op, so the numbers are decoding, staging and mapping, not the
-record's own INSERT. Prints mean, p50 and p99 milliseconds per request of each kind, and the load average.
+maps the trace); then N more traces each whole in one request, as a batch span processor mostly sends them.
+Through the app in process (FastAPI's test client), on SQLite and on PostgreSQL (a database it creates and drops);
+`accept` is replaced by a no-op, so the numbers are decoding, staging and mapping, not the record's own INSERT.
+Prints mean, p50 and p99 milliseconds per request of each kind, and the load average.
 
     .venv/bin/python bench/otlp_staging.py --traces 1000
 """
@@ -60,13 +61,14 @@ def database(kind: str) -> Iterator[str]:
         admin.dispose()
 
 
-def bodies(n: int, first: int = 1) -> list[tuple[bytes, bytes]]:
-    """Per trace (ids from `first` on): (children request, root request), three spans in all."""
+def bodies(n: int, first: int = 1) -> list[tuple[bytes, bytes, bytes]]:
+    """Per trace (ids from `first` on): (children request, root request, the whole trace), three spans in all."""
     out = []
     for i in range(first, first + n):
         root, retriever, _, llm = langchain_trace(uuid.UUID(int=i).bytes)
         llm.parent_span_id = root.span_id
-        out.append((request(retriever, llm).SerializeToString(), request(root).SerializeToString()))
+        out.append((request(retriever, llm).SerializeToString(), request(root).SerializeToString(),
+                    request(root, retriever, llm).SerializeToString()))
     return out
 
 
@@ -81,11 +83,11 @@ def run(kind: str, n: int) -> None:
     traces.accept = no_accept  # type: ignore[assignment]
     with database(kind) as url, TestClient(create_app(Settings(db=url), judge=StubJudge())) as client:
         work = bodies(n)
-        for children, root in bodies(20, first=n + 1):  # warm up: imports, connections, the first statements' plans
+        for children, root, _ in bodies(20, first=n + 1):  # warm up: imports, connections, statements' plans
             client.post("/v1/traces", content=children, headers=HEADERS)
             client.post("/v1/traces", content=root, headers=HEADERS)
-        staged, rooted = [], []
-        for children, root in work:
+        staged, rooted, whole = [], [], []
+        for children, root, _ in work:
             started = time.perf_counter()
             first = client.post("/v1/traces", content=children, headers=HEADERS)
             middle = time.perf_counter()
@@ -94,8 +96,14 @@ def run(kind: str, n: int) -> None:
             rooted.append(time.perf_counter() - middle)
             assert first.status_code == second.status_code == 200, (first.text, second.text)
             assert not second.content, "the trace was not mapped whole"  # no partial_success: all spans mapped
+        for _, _, trace in bodies(n, first=n + 100):
+            started = time.perf_counter()
+            answer = client.post("/v1/traces", content=trace, headers=HEADERS)
+            whole.append(time.perf_counter() - started)
+            assert answer.status_code == 200 and not answer.content, answer.content
         print(f"{kind:10s} children request: {ms(staged)}")
         print(f"{kind:10s} root request:     {ms(rooted)}")
+        print(f"{kind:10s} whole trace:      {ms(whole)}")
 
 
 def main() -> None:
