@@ -25,7 +25,7 @@ from ragmeter.service.server.sweeps import repeat, run_once
 from ragmeter.service.server.traffic.ingest import RecordIn
 from ragmeter.service.server.traffic.otlp import SpanView
 from ragmeter.service.server.traffic.spans import INVALID, REASONS, Unmapped, map_trace
-from ragmeter.service.server.traffic.staging import CHECK_EVERY_S, SpanStaging, Taken, load
+from ragmeter.service.server.traffic.staging import CHECK_EVERY_S, Exchanged, SpanStaging, Taken, load
 
 # Reasons besides spans.REASONS, for spans never mapped at all.
 EXPIRED, EVICTED, LATE, FAILED = "root_never_arrived", "staging_full", "after_root", "mapping_failed"
@@ -85,7 +85,7 @@ class TraceAssembler:
                 traces.setdefault(span.trace_id, []).append(span)
         rooted = {trace_id for trace_id, members in traces.items() if any(s.is_root for s in members)}
         waiting = [s for trace_id, members in traces.items() if trace_id not in rooted for s in members]
-        done = self.staging.exchange(tenant, waiting, rooted)
+        done = self.staging.exchange(tenant, waiting, rooted) if traces else Exchanged()
         out.claimed = done.claimed
         expired = {t.id for t in self.staging.expired(done.taken)}
         out.taken = [t for t in done.taken if t.id not in expired]
