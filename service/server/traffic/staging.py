@@ -90,7 +90,7 @@ class SpanStaging:
                  check_every_s: float = CHECK_EVERY_S):
         """Staging in the store's database; `clock` says when spans expire (tests pass their own, and check the
         limits on every request with `check_every_s` 0)."""
-        self.session = store.session
+        self.store = store
         self.dialect = postgresql if store.engine.dialect.name == "postgresql" else sqlite
         self.staging_s, self.staging_spans, self.clock = staging_s, staging_spans, clock
         self.check_every_s = check_every_s
@@ -100,7 +100,7 @@ class SpanStaging:
         """Stage `waiting` (spans of rootless traces), claim the `rooted` traces and take their staged spans."""
         for attempt in range(TRIES):
             try:
-                with self.session.begin() as s:
+                with self.store.begin() as s:
                     return self._exchange(s, tenant or OPEN_TENANT, waiting, sorted(set(rooted)))
             except OperationalError as exc:  # a deadlock rolled the whole transaction back: do it again
                 if getattr(exc.orig, "sqlstate", None) != DEADLOCK or attempt == TRIES - 1:
@@ -159,7 +159,7 @@ class SpanStaging:
     def give_back(self, tenant: str | None, claimed: set[str], taken: list[Taken]) -> None:
         """Undo a claim: its taken spans staged again as they were (same ids, same time), the traces not done."""
         key = tenant or OPEN_TENANT
-        with self.session.begin() as s:
+        with self.store.begin() as s:
             if taken:
                 s.execute(self.dialect.insert(StagedSpan).on_conflict_do_nothing(),
                           [{"id": t.id, "tenant": key, "trace_id": t.trace_id, "span_id": t.span_id,
@@ -171,7 +171,7 @@ class SpanStaging:
         """Drop spans staged longer than RAGMETER_OTLP_STAGING_S, then the oldest traces' beyond the limit, and
         forget traces done as long ago; (spans expired, spans evicted)."""
         moment = self.clock()
-        with self.session.begin() as s:
+        with self.store.begin() as s:
             expired = self._expire(s, moment)
             evicted = self._evict(s)
             s.execute(delete(DoneTrace).where(DoneTrace.done_at < moment - timedelta(seconds=self.staging_s)))
@@ -179,5 +179,5 @@ class SpanStaging:
 
     def count(self) -> int:
         """Spans staged now, every tenant's."""
-        with self.session() as s:
+        with self.store.session() as s:
             return s.scalar(select(func.count()).select_from(StagedSpan)) or 0
