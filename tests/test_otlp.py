@@ -1,6 +1,7 @@
 """OTLP trace ingestion: decoding, mapping traces to records, the /v1/traces route and real SDK exports."""
 from __future__ import annotations
 
+import asyncio
 import base64
 import gzip
 import importlib.util
@@ -262,18 +263,26 @@ def test_bad_payloads_are_refused(body, content_type, encoding, status):
 # --- the route --------------------------------------------------------------------------------------------------
 
 class FakeAccept:
-    """Stands in for ingest.accept, for tests of the route alone: keeps what it was handed."""
+    """Stands in for ingest.accept, for tests of the route alone: keeps what it was handed, once `within` (the
+    traces' claims) committed as accept's own transaction would."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str | None, list[RecordIn]]] = []
 
-    async def __call__(self, request, tenant, records, app=None) -> Accepted:
+    async def __call__(self, request, tenant, records, app=None, within=None) -> Accepted:
+        if within is not None:
+            await asyncio.to_thread(run_within, request.app.state.store.sync, within)
         self.calls.append((tenant, records))
         return Accepted(accepted=len(records), ids=[str(r.id) for r in records])
 
     @property
     def records(self) -> list[RecordIn]:
         return [r for _, records in self.calls for r in records]
+
+
+def run_within(store: Store, within) -> None:
+    with store.begin() as s:
+        within(s)
 
 
 @pytest.fixture

@@ -18,9 +18,9 @@ from ragmeter.service.server.api import traces
 from ragmeter.service.server.app import create_app
 from ragmeter.service.server.batches.store import Store
 from ragmeter.service.server.traffic import otlp
-from ragmeter.service.server.traffic.assembly import TraceAssembler
+from ragmeter.service.server.traffic.assembly import Collected, TraceAssembler
 from ragmeter.service.server.traffic.staging import dump, load
-from ragmeter.service.server.traffic.tables import StagedSpan
+from ragmeter.service.server.traffic.tables import Record, StagedSpan
 from ragmeter.service.settings import Settings
 
 from .helpers import StubJudge
@@ -69,6 +69,13 @@ def spans(*items) -> list[otlp.SpanView]:
     return otlp.spans_of(request(*items))
 
 
+def settled(assembler: TraceAssembler, tenant: str, out: Collected) -> Collected:
+    """What the route does once `collect` returns, when the records were stored: the traces claimed."""
+    assert assembler.staging is not None
+    assembler.staging.settle_alone(tenant, out.staged)
+    return out
+
+
 def test_a_trace_split_over_requests_is_mapped_when_its_root_arrives(db, stores):
     assembler = TraceAssembler(CollectorRegistry(), staging_s=60, staging_spans=100)
     assembler.open(stores(db))
@@ -79,8 +86,12 @@ def test_a_trace_split_over_requests_is_mapped_when_its_root_arrives(db, stores)
     assembler.collect("t", spans(*children))  # the exporter retried: nothing staged twice
     assert assembler.staging.count() == 3
     # Another tenant's trace of the same id never joins these spans.
-    assert assembler.collect("other-tenant", spans(root)).rejected == {"no_contexts": 1}
-    done = assembler.collect("t", spans(root))
+    assert settled(assembler, "other-tenant", assembler.collect("other-tenant", spans(root))).rejected == \
+        {"no_contexts": 1}
+    # The process reading the staged spans dies before storing the record: they are still there for the retry.
+    assert [r.retrieved_contexts for r in assembler.collect("t", spans(root)).records] == [DOCS]
+    assert assembler.staging.count() == 3
+    done = settled(assembler, "t", assembler.collect("t", spans(root)))
     assert [r.retrieved_contexts for r in done.records] == [DOCS] and assembler.staging.count() == 0
     late = assembler.collect("t", spans(*children[:1]))
     assert late.rejected == {"after_root": 1} and "after its trace's root" in late.message()
@@ -105,7 +116,8 @@ def test_waiting_spans_expire_and_are_bounded_and_counted(db, stores):
     third, *children = langchain_trace(bytes(15) + b"\x02")
     assembler.collect("t", spans(*children))  # 6 waiting > 4: the oldest trace goes, whole
     assert unmapped("staging_full") == 3 and assembler.staging.count() == 3
-    assert [r.retrieved_contexts for r in assembler.collect("t", spans(third)).records] == [DOCS]
+    assert [r.retrieved_contexts for r in settled(assembler, "t", assembler.collect("t", spans(third))).records] \
+        == [DOCS]
 
     assembler.collect("t", spans(*langchain_trace(bytes(15) + b"\x03")[1:]))
     clock.advance(61)
@@ -178,32 +190,49 @@ def test_two_replicas_assemble_a_trace_split_across_them_once(db, accepted):
     assert (record.user_input, record.retrieved_contexts) == (QUESTION, DOCS)
 
 
+def roots_at_once(clients: tuple[TestClient, TestClient], traces_: list[list]) -> list[int]:
+    """Each trace's children to one replica, then its root to both at the same moment; the spans each rejected."""
+    for n, (_, *children) in enumerate(traces_):
+        clients[n % 2].post("/v1/traces", content=request(*children).SerializeToString(), headers=HEADERS)
+    late: list[int] = []
+
+    def send(client: TestClient, start: threading.Barrier, body: bytes) -> None:
+        start.wait()
+        late.append(rejected(client.post("/v1/traces", content=body, headers=HEADERS)))
+
+    for root, *_ in traces_:
+        start = threading.Barrier(2)
+        body = request(root).SerializeToString()
+        threads = [threading.Thread(target=send, args=(client, start, body)) for client in clients]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    return late
+
+
 def test_concurrent_roots_on_two_replicas_make_one_record_each(db, accepted):
     traces_ = [langchain_trace(bytes(15) + bytes([n])) for n in range(1, 9)]
     with replica(db) as a, replica(db) as b:
-        for n, (_, *children) in enumerate(traces_):
-            (a if n % 2 else b).post("/v1/traces", content=request(*children).SerializeToString(), headers=HEADERS)
-        late: list[int] = []
-        for root, *_ in traces_:
-            start = threading.Barrier(2)
-
-            def send(client: TestClient, start: threading.Barrier, body: bytes) -> None:
-                start.wait()
-                late.append(rejected(client.post("/v1/traces", content=body, headers=HEADERS)))
-
-            body = request(root).SerializeToString()
-            threads = [threading.Thread(target=send, args=(client, start, body)) for client in (a, b)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
+        late = roots_at_once((a, b), traces_)
     assert sorted(r.trace_id or "" for r in accepted.records) == sorted(t[0].trace_id.hex() for t in traces_)
     assert all(r.retrieved_contexts == DOCS for r in accepted.records)
     assert sorted(late) == [0] * len(traces_) + [1] * len(traces_)  # the other root: after_root
 
 
-def test_a_refused_accept_puts_the_staged_spans_back_as_they_were(db, monkeypatch, stores):
-    async def full(request, tenant, records, app=None):
+def test_concurrent_roots_store_one_record_per_trace(db, stores):
+    """With the real accept: the claim is in the records' own transaction, and the loser's rolls back."""
+    traces_ = [langchain_trace(bytes(15) + bytes([n])) for n in range(1, 5)]
+    with replica(db) as a, replica(db) as b:
+        late = roots_at_once((a, b), traces_)
+    with stores(db).session() as s:
+        stored = [(r.trace_id, r.sample["retrieved_contexts"]) for r in s.scalars(select(Record))]
+    assert sorted(stored) == sorted((t[0].trace_id.hex(), DOCS) for t in traces_)
+    assert sorted(late) == [0] * len(traces_) + [1] * len(traces_)
+
+
+def test_a_refused_accept_leaves_the_staged_spans_as_they_were(db, monkeypatch, stores):
+    async def full(request, tenant, records, app=None, within=None):
         raise HTTPException(429, "backlog full", headers={"Retry-After": "1"})
 
     def staged() -> list[tuple]:
@@ -218,7 +247,7 @@ def test_a_refused_accept_puts_the_staged_spans_back_as_they_were(db, monkeypatc
         monkeypatch.setattr(traces, "accept", full)
         refused = a.post("/v1/traces", content=request(root).SerializeToString(), headers=HEADERS)
         assert refused.status_code == 429 and refused.headers["retry-after"] == "1"
-        assert staged() == before and len(before) == 3
+        assert staged() == before and len(before) == 3  # nothing claimed, nothing deleted
         fake = FakeAccept()
         monkeypatch.setattr(traces, "accept", fake)
         assert rejected(b.post("/v1/traces", content=request(root).SerializeToString(), headers=HEADERS)) == 0

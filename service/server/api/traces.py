@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 from ragmeter.service.server.api.responses import ErrorBody, errors
 from ragmeter.service.server.tenancy import get_tenant
 from ragmeter.service.server.traffic import otlp
-from ragmeter.service.server.traffic.assembly import TraceAssembler
+from ragmeter.service.server.traffic.assembly import TraceAssembler, hand_over
 from ragmeter.service.server.traffic.ingest import accept
 
 log = logging.getLogger("ragmeter.otlp")
@@ -49,22 +49,15 @@ async def export_traces(request: Request, tenant: Annotated[str | None, Depends(
     except otlp.BadPayload as exc:
         raise HTTPException(415 if exc.unsupported else 400, str(exc)) from exc
     assembler: TraceAssembler = request.app.state.traces
-    # One transaction: the rootless spans staged (durable before the 200), the rooted traces claimed and taken.
     try:
+        # The rootless spans staged (durable before the 200), the staged spans of the rooted traces read; then the
+        # records stored with their traces' claims, in one transaction.
         collected = await asyncio.to_thread(assembler.collect, tenant, otlp.spans_of(message))
+        await hand_over(assembler, request, tenant, collected, accept)
     except OperationalError as exc:  # the database is away for a moment: exporters retry a 503, never a 500
         log.warning("could not stage OTLP spans: %s", str(exc).splitlines()[0])
         raise HTTPException(503, "the database could not stage the spans; retry", headers={"Retry-After": "1"}) \
             from exc
-    if collected.records:
-        try:
-            await accept(request, tenant, collected.records)
-        except BaseException:  # backlog full, quota: the exporter retries the whole request, so stage it again
-            try:  # shielded: a cancelled request still puts back what it took
-                await asyncio.shield(asyncio.to_thread(assembler.undo, tenant, collected))
-            except Exception:
-                log.exception("could not put back the staged spans of traces %s", sorted(collected.claimed))
-            raise
     as_json = otlp.media_type(request.headers.get("content-type")) == otlp.JSON
     return Response(otlp.response(sum(collected.rejected.values()), collected.message(), as_json),
                     media_type=otlp.JSON if as_json else otlp.PROTOBUF)

@@ -6,26 +6,29 @@ wait in the database (staging.py), per tenant and trace, until the root comes to
 is mapped there, once), for at most RAGMETER_OTLP_STAGING_S seconds and RAGMETER_OTLP_STAGING_SPANS spans in
 all (then the oldest are dropped and counted). A span is staged before the exporter gets its 200, so it
 survives a restart; a trace whose root has arrived is mapped and handed to `accept` at once, which stores it
-durably before the exporter gets its answer.
+durably, with the trace's claim and the deletion of its staged spans in the same transaction (`hand_over`),
+before the exporter gets its answer.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 
+from fastapi import Request
 from prometheus_client import CollectorRegistry
 from prometheus_client import Counter as PromCounter
 
 from ragmeter.service.server.batches.store import Store, now
 from ragmeter.service.server.sweeps import repeat, run_once
-from ragmeter.service.server.traffic.ingest import RecordIn
+from ragmeter.service.server.traffic.ingest import Accepted, RecordIn
 from ragmeter.service.server.traffic.otlp import SpanView
 from ragmeter.service.server.traffic.spans import INVALID, REASONS, Unmapped, map_trace
-from ragmeter.service.server.traffic.staging import CHECK_EVERY_S, Exchanged, SpanStaging, Taken, load
+from ragmeter.service.server.traffic.staging import CHECK_EVERY_S, Exchanged, Lost, SpanStaging, load
 
 # Reasons besides spans.REASONS, for spans never mapped at all.
 EXPIRED, EVICTED, LATE, FAILED = "root_never_arrived", "staging_full", "after_root", "mapping_failed"
@@ -39,13 +42,14 @@ log = logging.getLogger("ragmeter.otlp")
 
 @dataclass
 class Collected:
-    """What one export request came to: records to accept, spans rejected by reason, and what it claimed and took
-    from staging (given back when the records cannot be accepted)."""
+    """What one export request came to: records to accept, spans rejected by reason, and per trace whose root
+    arrived its staged spans' row ids (deleted when the trace is claimed) and how many spans this request had."""
 
     records: list[RecordIn] = field(default_factory=list)
     rejected: Counter[str] = field(default_factory=Counter)
-    claimed: set[str] = field(default_factory=set)
-    taken: list[Taken] = field(default_factory=list)
+    staged: dict[str, list[int]] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)  # why a rooted trace made no record
 
     def message(self) -> str:
         """partial_success's error_message: how many spans for each reason."""
@@ -86,20 +90,22 @@ class TraceAssembler:
         rooted = {trace_id for trace_id, members in traces.items() if any(s.is_root for s in members)}
         waiting = [s for trace_id, members in traces.items() if trace_id not in rooted for s in members]
         done = self.staging.exchange(tenant, waiting, rooted) if traces else Exchanged()
-        out.claimed = done.claimed
-        expired = {t.id for t in self.staging.expired(done.taken)}
-        out.taken = [t for t in done.taken if t.id not in expired]
+        expired = {t.id for t in self.staging.expired(done.staged)}
         self.unmapped.labels(EXPIRED).inc(done.expired + len(expired))
         self.unmapped.labels(EVICTED).inc(done.evicted)
         earlier: dict[str, list[SpanView]] = {}
-        for taken in out.taken:
-            earlier.setdefault(taken.trace_id, []).append(load(taken.span))
+        for staged in done.staged:
+            out.staged.setdefault(staged.trace_id, []).append(staged.id)  # an expired one is deleted all the same
+            if staged.id not in expired:
+                earlier.setdefault(staged.trace_id, []).append(load(staged.span))
         for trace_id, members in traces.items():
-            if trace_id in done.late or (trace_id in rooted and trace_id not in done.claimed):
+            if trace_id in done.late:
                 out.rejected[LATE] += len(members)  # also a retried export of a trace already mapped
-            elif trace_id in done.claimed:
+            elif trace_id in rooted:
+                out.staged.setdefault(trace_id, [])
                 # A retried request repeats spans; the one just received wins over the staged copy.
                 whole = list({s.span_id: s for s in earlier.get(trace_id, []) + members}.values())
+                out.sizes[trace_id] = len(members)  # if lost, only this request's spans are late
                 try:
                     mapped = map_trace(whole)
                 except Exception:  # a shape no test foresaw: counted and logged, never a 500 to the exporter
@@ -107,17 +113,25 @@ class TraceAssembler:
                     mapped = Unmapped(FAILED)
                 if isinstance(mapped, Unmapped):
                     out.rejected[mapped.reason] += len(whole)
+                    out.reasons[trace_id] = mapped.reason
                 else:
                     out.records.append(mapped)
-        for reason, n in out.rejected.items():
-            self.unmapped.labels(reason).inc(n)
-        self.records.inc(len(out.records))
         return out
 
-    def undo(self, tenant: str | None, out: Collected) -> None:
-        """Put back what `collect` claimed and took, when its records could not be accepted (the exporter retries)."""
-        assert self.staging is not None, "TraceAssembler.open was not called"
-        self.staging.give_back(tenant, out.claimed, out.taken)
+    def lost(self, out: Collected, traces: set[str]) -> None:
+        """Another request claimed these traces first: this request's spans of them are late, whatever it made of
+        them (it may have read the staged spans after the other request took them), and their records dropped."""
+        for trace_id in traces:
+            if trace_id in out.reasons:
+                out.rejected[out.reasons.pop(trace_id)] -= out.sizes[trace_id]
+            out.rejected[LATE] += out.sizes.get(trace_id, 0)
+        out.rejected = +out.rejected  # without the reasons left at zero
+        out.records = [r for r in out.records if r.trace_id not in traces]
+
+    def count(self, out: Collected) -> None:
+        """Count the request's outcome in the Prometheus counters, once it is settled."""
+        for reason, n in out.rejected.items():
+            self.unmapped.labels(reason).inc(n)
 
     def sweep(self) -> int:
         """Drop expired spans and those beyond the limit (counted), forget traces done long ago; spans dropped."""
@@ -130,6 +144,28 @@ class TraceAssembler:
     def every_s(self) -> float:
         """How often the periodic sweep runs: twice per staging period, at least every SWEEP_MAX_S seconds."""
         return min(self.staging_s / 2, SWEEP_MAX_S)
+
+
+async def hand_over(assembler: TraceAssembler, request: Request, tenant: str | None, out: Collected,
+                    accept: Callable[..., Awaitable[Accepted]]) -> None:
+    """Accept `out`'s records, claiming their traces in the records' own transaction, then claim the traces that
+    made no record; a trace another request claimed first is counted late. accept's refusals (429...) propagate
+    with nothing claimed or deleted: the staged spans wait for the exporter's retry."""
+    staging = assembler.staging
+    assert staging is not None, "TraceAssembler.open was not called"
+    recorded = {r.trace_id or "" for r in out.records}
+    while out.records:
+        claims = {t: out.staged.get(t, []) for t in {r.trace_id or "" for r in out.records}}
+        try:
+            await accept(request, tenant, out.records, within=partial(staging.settle, tenant, claims))
+        except Lost as lost:  # the same root at two replicas at once: the other one stored the record
+            assembler.lost(out, lost.traces)
+            continue
+        assembler.records.inc(len(out.records))
+        break
+    if rest := {t: ids for t, ids in out.staged.items() if t not in recorded}:
+        assembler.lost(out, await asyncio.to_thread(staging.settle_alone, tenant, rest))
+    assembler.count(out)
 
 
 async def sweep_once(assembler: TraceAssembler) -> None:

@@ -25,7 +25,7 @@ from ragmeter.service.judge_setup import NO_JUDGE
 from ragmeter.service.limits import Budget, limit_problems
 from ragmeter.service.server.quota import RECORD_BACKLOG, check_backlog
 from ragmeter.service.settings import Settings
-from ragmeter.service.server.traffic.store import AsyncRecordStore, NewRecord
+from ragmeter.service.server.traffic.store import AsyncRecordStore, NewRecord, Within
 from ragmeter.service.server.traffic.tables import DEFAULT_APP
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -132,11 +132,12 @@ def _when(moment: datetime | None) -> datetime | None:
 
 
 async def accept(request: Request, tenant: str | None, records: list[RecordIn], app: str | None = None, *,
-                 metrics: list[str] | None = None, gate: GateConfig | None = None) -> Accepted:
+                 metrics: list[str] | None = None, gate: GateConfig | None = None,
+                 within: Within | None = None) -> Accepted:
     """Sample, check the backlog (429 with Retry-After when full), store durably, wake the runner; what was stored.
 
     422 (RequestValidationError) when a record breaks a limit, 503 without a judge or executor; nothing is stored
-    then."""
+    then. `within` runs in the records' transaction (also when sampling kept none of them)."""
     state = request.app.state
     settings: Settings = state.settings
     if state.judge is None:  # 503 now rather than records that stay pending
@@ -162,7 +163,7 @@ async def accept(request: Request, tenant: str | None, records: list[RecordIn], 
     fields = Sample.model_fields
     new = [NewRecord(sample=Sample.model_construct(**{name: getattr(r, name) for name in fields}),
                      app=r.app or app or DEFAULT_APP, ts=_when(r.timestamp), trace_id=r.trace_id) for r in chosen]
-    added = await store.add(tenant, new, wanted, gate) if new else None
+    added = await store.add(tenant, new, wanted, gate, within) if new or within is not None else None
     stored = len(new) - added.duplicates if added else 0
     if stored:
         state.record_backlog.stored(tenant, stored)

@@ -1,12 +1,13 @@
 """OTLP spans waiting for their trace's root, in the database: durable once acknowledged, shared by replicas.
 
-One transaction per export request (`exchange`): claim each trace whose root arrived by inserting it into
-`otlp_done` (the insert that wins is the one request that maps it; a concurrent or retried one finds it there),
-stage the rootless spans (a retried export's are already there), and take the claimed traces' staged spans with
-a DELETE ... RETURNING. `give_back` undoes a claim when its records could not be accepted. Rows older than
-RAGMETER_OTLP_STAGING_S are dropped, and beyond RAGMETER_OTLP_STAGING_SPANS the oldest traces are: on the request
-path at most once a second per process (a request is then two statements, not four), and by `sweep`; a span
-taken after its time is counted expired, not mapped. Synchronous: the assembler's caller runs it in a thread.
+An export request reads and writes here in one transaction (`exchange`): it stages the rootless spans (a retried
+export's are already there) and reads the staged spans of each trace whose root arrived. The trace is then
+claimed (inserted into `otlp_done`) and its staged spans deleted by `settle`, in the same transaction that stores
+its record: if two requests bring the same root, one claim wins and the other's transaction stores nothing
+(`Lost`), and a process that dies before that commit leaves the spans staged for the exporter's retry. Rows older
+than RAGMETER_OTLP_STAGING_S are dropped, and beyond RAGMETER_OTLP_STAGING_SPANS the oldest traces are: on the
+request path at most once a second per process, and by `sweep`; a span read after its time is counted expired,
+not mapped. Synchronous: the assembler's caller runs it in a worker thread.
 """
 from __future__ import annotations
 
@@ -64,25 +65,32 @@ def _utc(moment: datetime) -> datetime:
 
 
 @dataclass
-class Taken:
-    """A staged span taken by a claim, as stored (so that `give_back` restores it unchanged)."""
+class Staged:
+    """A staged span read for its trace's root: its row id (deleted when the trace is settled) and when it came."""
 
     id: int
     trace_id: str
-    span_id: str
     received_at: datetime
     span: str
 
 
 @dataclass
 class Exchanged:
-    """What one request's transaction did: traces claimed, rootless traces already done, spans taken, dropped."""
+    """What one request's transaction found: rootless traces already done, rooted ones done (both late), the
+    rooted traces' staged spans, and spans dropped."""
 
-    claimed: set[str] = field(default_factory=set)
     late: set[str] = field(default_factory=set)
-    taken: list[Taken] = field(default_factory=list)
+    staged: list[Staged] = field(default_factory=list)
     expired: int = 0
     evicted: int = 0
+
+
+class Lost(Exception):
+    """Another request claimed these traces first: nothing of this transaction is kept."""
+
+    def __init__(self, traces: set[str]):
+        super().__init__(f"traces claimed by another request: {sorted(traces)}")
+        self.traces = traces
 
 
 class SpanStaging:
@@ -97,10 +105,11 @@ class SpanStaging:
         self._checked = -float("inf")  # time.monotonic() of this process's last check on the request path
 
     def exchange(self, tenant: str | None, waiting: list[SpanView], rooted: Iterable[str]) -> Exchanged:
-        """Stage `waiting` (spans of rootless traces), claim the `rooted` traces and take their staged spans."""
+        """Stage `waiting` (spans of rootless traces); read the staged spans of the `rooted` traces not done yet."""
         for attempt in range(TRIES):
             try:
-                with self.store.begin() as s:
+                # Only a request that stages writes: a root's reads take no write lock and commit nothing.
+                with self.store.begin() if waiting else self.store.session() as s:
                     return self._exchange(s, tenant or OPEN_TENANT, waiting, sorted(set(rooted)))
             except OperationalError as exc:  # a deadlock rolled the whole transaction back: do it again
                 if getattr(exc.orig, "sqlstate", None) != DEADLOCK or attempt == TRIES - 1:
@@ -111,31 +120,26 @@ class SpanStaging:
         moment = self.clock()
         out = Exchanged()
         # Writes first: SQLite takes its write lock at the transaction's first statement (a read first could fail
-        # with SQLITE_BUSY when upgraded), and sorted ids lock PostgreSQL's rows in one order for every request.
-        if rooted:
-            claim = (self.dialect.insert(DoneTrace)
-                     .values([{"tenant": tenant, "trace_id": t, "done_at": moment} for t in rooted])
-                     .on_conflict_do_nothing().returning(DoneTrace.trace_id))
-            out.claimed = set(s.scalars(claim))
+        # with SQLITE_BUSY when upgraded).
         if waiting:
             s.execute(self.dialect.insert(StagedSpan).on_conflict_do_nothing(),
                       [{"tenant": tenant, "trace_id": span.trace_id, "span_id": span.span_id,
                         "received_at": moment, "span": dump(span)} for span in waiting])
-            traces = sorted({span.trace_id for span in waiting})
-            out.late = set(s.scalars(select(DoneTrace.trace_id).where(DoneTrace.tenant == tenant,
-                                                                      DoneTrace.trace_id.in_(traces))))
-            if out.late:  # their root was mapped already: these spans would only wait to expire
-                s.execute(delete(StagedSpan).where(StagedSpan.tenant == tenant, StagedSpan.trace_id.in_(out.late)))
             if time.monotonic() - self._checked >= self.check_every_s:
                 self._checked = time.monotonic()
                 out.expired = self._expire(s, moment)
                 out.evicted = self._evict(s)
-        if out.claimed:
-            take = (delete(StagedSpan).where(StagedSpan.tenant == tenant, StagedSpan.trace_id.in_(out.claimed))
-                    .returning(StagedSpan.id, StagedSpan.trace_id, StagedSpan.span_id, StagedSpan.received_at,
-                               StagedSpan.span))
-            out.taken = [Taken(row.id, row.trace_id, row.span_id, _utc(row.received_at), row.span)
-                         for row in s.execute(take)]
+        traces = sorted({span.trace_id for span in waiting} | set(rooted))
+        out.late = set(s.scalars(select(DoneTrace.trace_id).where(DoneTrace.tenant == tenant,
+                                                                  DoneTrace.trace_id.in_(traces))))
+        late_waiting = {span.trace_id for span in waiting} & out.late
+        if late_waiting:  # their root was mapped already: these spans would only wait to expire
+            s.execute(delete(StagedSpan).where(StagedSpan.tenant == tenant, StagedSpan.trace_id.in_(late_waiting)))
+        wanted = [t for t in rooted if t not in out.late]
+        if wanted:
+            found = select(StagedSpan.id, StagedSpan.trace_id, StagedSpan.received_at, StagedSpan.span).where(
+                StagedSpan.tenant == tenant, StagedSpan.trace_id.in_(wanted)).order_by(StagedSpan.id)
+            out.staged = [Staged(row.id, row.trace_id, _utc(row.received_at), row.span) for row in s.execute(found)]
         return out
 
     def _expire(self, s: Session, moment: datetime) -> int:
@@ -151,21 +155,39 @@ class SpanStaging:
         return changed(s.execute(delete(StagedSpan).where(
             tuple_(StagedSpan.tenant, StagedSpan.trace_id).in_(oldest.scalar_subquery()))))
 
-    def expired(self, taken: list[Taken]) -> list[Taken]:
-        """The taken spans staged longer than RAGMETER_OTLP_STAGING_S (no sweep dropped them yet)."""
+    def expired(self, staged: list[Staged]) -> list[Staged]:
+        """The staged spans waiting longer than RAGMETER_OTLP_STAGING_S (no sweep dropped them yet)."""
         cutoff = self.clock() - timedelta(seconds=self.staging_s)
-        return [t for t in taken if t.received_at < cutoff]
+        return [t for t in staged if t.received_at < cutoff]
 
-    def give_back(self, tenant: str | None, claimed: set[str], taken: list[Taken]) -> None:
-        """Undo a claim: its taken spans staged again as they were (same ids, same time), the traces not done."""
+    def settle(self, tenant: str | None, staged: dict[str, list[int]], s: Session) -> None:
+        """In the caller's transaction: claim the traces of `staged` as done and delete their staged spans (row
+        ids); Lost (so the transaction stores nothing) when another request claimed any of them first."""
+        if not staged:
+            return
         key = tenant or OPEN_TENANT
-        with self.store.begin() as s:
-            if taken:
-                s.execute(self.dialect.insert(StagedSpan).on_conflict_do_nothing(),
-                          [{"id": t.id, "tenant": key, "trace_id": t.trace_id, "span_id": t.span_id,
-                            "received_at": t.received_at, "span": t.span} for t in taken])
-            if claimed:
-                s.execute(delete(DoneTrace).where(DoneTrace.tenant == key, DoneTrace.trace_id.in_(claimed)))
+        claim = (self.dialect.insert(DoneTrace)
+                 .values([{"tenant": key, "trace_id": t, "done_at": self.clock()} for t in sorted(staged)])
+                 .on_conflict_do_nothing().returning(DoneTrace.trace_id))
+        won = set(s.scalars(claim))  # PostgreSQL: a concurrent claim of the same trace waits for the first's end
+        if won != set(staged):
+            raise Lost(set(staged) - won)
+        if ids := [i for row_ids in staged.values() for i in row_ids]:
+            s.execute(delete(StagedSpan).where(StagedSpan.id.in_(ids)))
+
+    def settle_alone(self, tenant: str | None, staged: dict[str, list[int]]) -> set[str]:
+        """`settle` in transactions of its own (traces that made no record to store); the traces another request
+        claimed first."""
+        lost: set[str] = set()
+        while staged:
+            try:
+                with self.store.begin() as s:
+                    self.settle(tenant, staged, s)
+                break
+            except Lost as exc:
+                lost |= exc.traces
+                staged = {t: ids for t, ids in staged.items() if t not in exc.traces}
+        return lost
 
     def sweep(self) -> tuple[int, int]:
         """Drop spans staged longer than RAGMETER_OTLP_STAGING_S, then the oldest traces' beyond the limit, and

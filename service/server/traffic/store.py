@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from datetime import datetime, timedelta
@@ -25,6 +26,8 @@ from ragmeter.service.rows import RowStatus
 from ragmeter.service.server.batches.store import Store, changed, now
 from ragmeter.service.server.traffic.tables import DEFAULT_APP, WATCHED, Record, scored_columns
 
+# Work done in the records' own transaction, before they are inserted (a Session -> None).
+Within = Callable[[Session], None]
 # The claim ring's position after open mode's tenant (NULL): sorts before (or is) the first tenant name.
 OPEN_TURN = ""
 
@@ -103,9 +106,11 @@ class RecordStore:
         self.dialect = store.engine.dialect.name
         self._after: str | None = None  # the tenant whose record this process claimed last (OPEN_TURN: NULL's)
 
-    def add(self, tenant: str | None, records: list[NewRecord], metrics: list[str], gate: GateConfig) -> Added:
+    def add(self, tenant: str | None, records: list[NewRecord], metrics: list[str], gate: GateConfig,
+            within: Within | None = None) -> Added:
         """Store the records as pending in one transaction; a record whose key is already stored is not stored
-        again (its earlier id is reported). Nothing is stored when the transaction fails."""
+        again (its earlier id is reported). `within(session)` runs first in that transaction (OTLP: the traces'
+        claims); nothing is stored when the transaction fails or it raises."""
         received = now()
         gate_json = gate.model_dump(mode="json")
         rows: list[dict[str, Any]] = []
@@ -117,6 +122,8 @@ class RecordStore:
                          "metrics": list(metrics), "gate": gate_json, "status": RowStatus.PENDING, "attempts": 0})
         fresh = _unique(rows)  # a key twice in one request: the first is stored, the second is its duplicate
         with self.store.begin() as s:
+            if within is not None:
+                within(s)
             if fresh:
                 s.execute(self._insert_new(), fresh)
             known = [row["dedupe_key"] for row in rows if row["dedupe_key"] is not None]
@@ -252,8 +259,8 @@ class AsyncRecordStore:
         self.sync = store
 
     async def add(self, tenant: str | None, records: list[NewRecord], metrics: list[str],
-                  gate: GateConfig) -> Added:
-        return await asyncio.to_thread(self.sync.add, tenant, records, metrics, gate)
+                  gate: GateConfig, within: Within | None = None) -> Added:
+        return await asyncio.to_thread(self.sync.add, tenant, records, metrics, gate, within)
 
     async def claim(self, owner: str, limit: int, lease_s: float) -> list[Record]:
         return await asyncio.to_thread(self.sync.claim, owner, limit, lease_s)
