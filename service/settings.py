@@ -263,6 +263,11 @@ class Settings(BaseSettings):
                                     "later).")
     guard_idle_timeout_s: float = Field(30.0, gt=0, description="Streaming guard: seconds a session may wait for the "
                                         "client's next message before it is closed (code 1008).")
+    guard_workers: int = Field(0, ge=0, description="Streaming guard with the embedded or cascade judge: worker "
+                               "threads that judge sentences, each for its share of the open streams (a new stream "
+                               "goes to the one with the fewest), so that a sentence that needs a dozen context "
+                               "sentences encoded holds up only its own worker's queue; 0: one more than the "
+                               "cores this process may use (3 on 2 cores, the best of 1 to 4 in docs/guard.md).")
     guard_encoder_threads: int = Field(1, ge=0, description="Streaming guard with the embedded or cascade judge: "
                                        "onnxruntime threads of the guard's own encoder session, which judges every "
                                        "stream's sentences apart from /v1/evaluate and batches; 0 shares the judge's "

@@ -98,7 +98,7 @@ def test_the_guard_judges_alike_on_its_own_encoder_session_or_the_judges(embedde
         with TestClient(create_app(Settings(guard_encoder_threads=threads), judge=embedded)) as c:
             with c.websocket_connect("/v1/guard") as ws:
                 got = stream(ws, INVENTED, {"stop_on": "never"})
-            worker = c.app.state.guard_worker
+            worker = c.app.state.guard_workers[0]
         assert (worker.judge is embedded) == (threads == 0)
         if threads:
             assert worker.judge.encoder.session.get_session_options().intra_op_num_threads == threads
@@ -108,6 +108,24 @@ def test_the_guard_judges_alike_on_its_own_encoder_session_or_the_judges(embedde
         assert [v for v, _ in judged[threads]] == [v for v, _ in judged[0]]
         assert [p for _, ps in judged[threads] for p in ps] == pytest.approx([p for _, ps in judged[0] for p in ps],
                                                                               abs=1e-4)
+
+
+def test_streams_open_at_once_are_judged_by_different_workers(embedded):
+    # RAGMETER_GUARD_WORKERS: a new stream goes to the worker with the fewest, and gives its place back at the end
+    first_sentence = tokens("The Oberoi Group has its head office in Delhi. ")
+    with (TestClient(create_app(Settings(guard_workers=2), judge=embedded)) as c,
+          c.websocket_connect("/v1/guard") as one, c.websocket_connect("/v1/guard") as two):
+        for ws in (one, two):
+            ws.send_json({"type": "start", "question": QUESTION, "contexts": CONTEXTS})
+            for token in first_sentence:
+                ws.send_json({"type": "delta", "text": token})
+            assert ws.receive_json()["verdict"] == "supported"  # both sessions are under way
+        workers = c.app.state.guard_workers
+        assert [w.streams for w in workers] == [1, 1]
+        for ws in (one, two):
+            ws.send_json({"type": "end"})
+            assert messages(ws)[-1]["type"] == "final"
+    assert [w.streams for w in workers] == [0, 0]
 
 
 def test_stop_on_never_judges_every_sentence_and_the_callers_gate_decides(client):

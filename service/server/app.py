@@ -130,7 +130,7 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
             executor.close()
             app.state.ingestor.close()
             await app.state.store.close()
-            if (worker := getattr(app.state, "guard_worker", None)) is not None:
+            for worker in getattr(app.state, "guard_workers", None) or []:
                 await worker.aclose()
             if app.state.judge is not None:
                 await app.state.judge.aclose()

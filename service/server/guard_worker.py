@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +42,16 @@ AGE_S = 0.1  # a sentence waiting this long gets its chunk even while cheaper on
 PREFETCH_TEXTS = 1  # context sentences per prefetch run: the most a sentence that arrives meanwhile waits for
 
 
+def default_workers() -> int:
+    """RAGMETER_GUARD_WORKERS=0: one more than the cores this process may use, so that a cheap sentence finds a
+    worker while the others encode (3 on 2 cores: the best of 1 to 4 measured in docs/guard.md)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return cores + 1
+
+
 def guard_judge(embedded: EmbeddedJudge, threads: int) -> EmbeddedJudge:
     """The judge the guard's worker uses: the app's own (threads 0), or the same weights on an encoder session of
     its own with `threads` intra-op threads (RAGMETER_GUARD_ENCODER_THREADS)."""
@@ -56,6 +67,7 @@ class GuardWorker:
         """`observe(stage, seconds)` is told each sentence's wait for the judge ("queued") and judging ("judged")."""
         self.judge = judge
         self.observe = observe or (lambda stage, seconds: None)
+        self.streams = 0  # guard sessions judged here now (the guard gives a new one to the least busy worker)
         self._waiting: list[Waiting] = []
         self._todo: dict[int, list[tuple[ContextIndex, int]]] = {}  # per waiting future: its sentences to encode
         self._partial: dict[int, tuple[StreamContext, str]] = {}  # each stream's sentence still streaming

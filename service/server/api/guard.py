@@ -30,7 +30,7 @@ from ragmeter.metrics.streaming import (Sentence, SentenceBuffer, StopOn, Stream
 
 from ragmeter.service.judge_setup import NO_JUDGE
 from ragmeter.service.limits import Budget, limit_problems
-from ragmeter.service.server.guard_worker import GuardWorker, guard_judge
+from ragmeter.service.server.guard_worker import GuardWorker, default_workers, guard_judge
 from ragmeter.service.server.tenancy import get_tenant
 from ragmeter.service.settings import Settings
 
@@ -105,13 +105,18 @@ async def judges_of(app: Any) -> Judges:
     if isinstance(embedded, EmbeddedJudge):
         if not hasattr(app.state, "guard_worker_made"):
             app.state.guard_worker_made = asyncio.Lock()
-        async with app.state.guard_worker_made:  # two first sessions at once make one worker
-            worker = getattr(app.state, "guard_worker", None)
-            if worker is None:
-                threads = app.state.settings.guard_encoder_threads
-                own = await asyncio.to_thread(guard_judge, embedded, threads)
+        async with app.state.guard_worker_made:  # two first sessions at once make one set of workers
+            workers = getattr(app.state, "guard_workers", None)
+            if workers is None:
+                settings = app.state.settings
+                own = await asyncio.to_thread(guard_judge, embedded, settings.guard_encoder_threads)
                 stage = app.state.telemetry.guard_stage
-                worker = app.state.guard_worker = GuardWorker(own, lambda name, s: stage.labels(name).observe(s))
+                workers = app.state.guard_workers = [
+                    GuardWorker(own, lambda name, s: stage.labels(name).observe(s))
+                    for _ in range(settings.guard_workers or default_workers())]
+        # The one with the fewest streams takes this one; `guard` gives the place back when the session ends.
+        worker = min(workers, key=lambda w: w.streams)
+        worker.streams += 1
     if isinstance(judge, CascadeJudge):
         return Judges(worker, judge.llm, judge.band)
     return Judges(worker, None if worker else judge, None)
@@ -126,20 +131,23 @@ async def guard(ws: WebSocket) -> None:
     # client cannot slip in while the first one's handler has not yet run.
     full = getattr(app.state, "guard_sessions", 0) >= settings.guard_max_sessions
     app.state.guard_sessions = getattr(app.state, "guard_sessions", 0) + 1
+    judges: Judges | None = None
     try:
         await ws.accept()
         try:
             tenant = await _tenant(ws)
-            judges = await judges_of(app)
             if full:
                 raise Problem(None, f"{settings.guard_max_sessions} guard sessions are open, the most this server "
                                     "takes (RAGMETER_GUARD_MAX_SESSIONS); retry shortly", TRY_LATER)
+            judges = await judges_of(app)
         except Problem as problem:
             await _refuse(ws, problem)
             return
         await Session(ws, settings, judges, tenant).run()
     finally:
         app.state.guard_sessions -= 1
+        if judges is not None and judges.worker is not None:
+            judges.worker.streams -= 1
 
 
 async def _tenant(ws: WebSocket) -> str | None:
