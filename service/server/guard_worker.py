@@ -1,4 +1,11 @@
-"""The streaming guard's embedded-judge worker: one thread judges the sentences of every open stream.
+"""The streaming guard's embedded-judge worker: one thread judges the sentences of its share of the open streams.
+
+The guard makes several workers (RAGMETER_GUARD_WORKERS, one more than the cores by default) and gives each
+new stream to the one with the fewest, so that a sentence that needs a dozen context sentences encoded holds
+up one worker's streams, not every stream's cheap sentences. They share the guard's encoder session, one
+onnxruntime thread per run (RAGMETER_GUARD_ENCODER_THREADS): runs on separate cores proceed side by side.
+(One queue served by several threads was tried too and was slower: a thread seldom had nothing waiting,
+so the sentences still streaming were no longer prefetched.)
 
 A new stream's contexts are split and indexed (off the event loop), never encoded whole: each sentence's
 claims encode only the few context sentences they share most words with, as the full judge does, so a
@@ -9,8 +16,7 @@ question) gets them a chunk per turn (`CHUNK_TEXTS`, oldest sentences first), so
 behind it (a quoted claim costs about 2 ms) are not held up by it; one that has waited `AGE_S` gets its
 chunk even while cheaper ones are judged, so it is not starved either. When no sentence waits, the
 worker encodes the likely candidates of the sentences still streaming (`prefetch`), a text at a time, so
-that a sentence's verdict mostly waits only for its own claims' encoding. One thread, because onnxruntime
-already spreads one run over every core: two runs at once only queue for them.
+that a sentence's verdict mostly waits only for its own claims' encoding.
 """
 from __future__ import annotations
 
