@@ -68,6 +68,17 @@ def test_send_waits_out_a_429_then_sends_the_same_batch_and_stores_every_record_
         assert len(stored(url)) == 5
 
 
+def test_send_stops_when_a_429_asks_for_a_longer_wait_than_allowed(tmp_path, monkeypatch, capsys):
+    judge = GatedJudge()  # never opened: the backlog stays full
+    data = write_jsonl(tmp_path / "answers.jsonl", [row(i) for i in range(3)])
+    monkeypatch.setattr(records_cli, "pause", lambda seconds: pytest.fail("waited"))
+    with serving(Settings(record_max_backlog=2), judge=judge) as url:
+        assert main(["records", "send", str(data), "--url", url, "--batch", "2", "--max-wait", "0.5"]) == 2
+        problem = capsys.readouterr().err
+        assert "more than --max-wait 0.5 s" in problem and "2 records sent: 2 accepted" in problem
+        judge.open()
+
+
 def test_send_keeps_timestamp_trace_and_app_as_record_fields_and_other_columns_as_metadata(tmp_path, capsys):
     data = tmp_path / "answers.csv"
     data.write_text("id,question,contexts,answer,timestamp,trace_id,app,model\n"
@@ -132,6 +143,8 @@ def test_list_show_and_monitor_print_what_the_service_holds(capsys):
         assert "gate_pass_rate of support, model=small" in table and "2 values in the window" in table
         assert "0.500" in table  # one of the two passed
         assert main(["monitor", "--url", url, "--slice", "model"]) == 2
+        assert main(["monitor", "--url", url, "--metric", "speed"]) == 2
+        assert "unknown 'speed'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("90m", 5400), ("24h", 86_400), ("7d", 604_800), ("30", 30)])

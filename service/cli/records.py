@@ -21,7 +21,6 @@ from ragmeter.service.cli.errors import CommandError, err, error
 from ragmeter.service.rows import RowStatus
 
 DEFAULT_URL = "http://127.0.0.1:8000"
-WATCHED = ("faithfulness", "answer_relevancy", "context_precision", "context_recall")
 # A 429 asking for a longer wait (a daily quota) stops the command rather than leave it hanging for hours.
 DEFAULT_MAX_WAIT_S = 600.0
 
@@ -215,13 +214,14 @@ def _gate(passed: bool | None) -> str:
 
 def records_table(found: list[dict]) -> Table:
     table = Table(title="records")
+    watched = list(found[0]["scores"]) if found else []  # the service's four metrics, in its order
     table.add_column("id", no_wrap=True, min_width=36)  # whole: `records show` takes it
-    for column in ("app", "timestamp", "status", "your id", *WATCHED, "gate"):
+    for column in ("app", "timestamp", "status", "your id", *watched, "gate"):
         table.add_column(column)
     for record in found:
         table.add_row(record["id"], escape(record["app"]), record["timestamp"], record["status"],
                       "" if record["sample_id"] is None else escape(str(record["sample_id"])),
-                      *(_num(record["scores"].get(m)) for m in WATCHED),
+                      *(_num(record["scores"].get(m)) for m in watched),
                       _gate(record["gate_passed"]) if not record["error"] else f"[red]error[/red] "
                                                                                f"{escape(record['error'])}")
     return table
