@@ -23,7 +23,7 @@ def add_parser(commands) -> None:
                                                   "(count, mean, p10, 95%% interval)")
     monitor.add_argument("--url", default=DEFAULT_URL, help=f"the service (default {DEFAULT_URL}); the key in "
                                                              "RAGMETER_API_KEY when it requires one")
-    monitor.add_argument("--app", help='the app (default "default")')
+    monitor.add_argument("--app", help="the app (default: the one that sent records most recently)")
     # The service checks the name (a 422 listing the known ones), so a series it adds needs no CLI change.
     monitor.add_argument("--metric", action="append",
                          help="faithfulness (the default), answer_relevancy, context_precision, context_recall or "
@@ -57,12 +57,11 @@ def run(args: argparse.Namespace) -> int:
     end = datetime.now(UTC)
     params: dict = {"metric": args.metric or ["faithfulness"], "from": _iso(end - args.window), "to": _iso(end),
                     "where": where}
-    if args.app:
-        params["app"] = args.app
     if args.bucket:
         params["bucket"] = round(args.bucket.total_seconds())
     try:
         with RagmeterClient(args.url) as client:
+            params["app"] = args.app or _latest_app(client)
             answer = client._json(client.http.get("/v1/monitor/series", params=params))
     except (RagmeterError, httpx.HTTPError) as exc:
         return error(exc)
@@ -77,6 +76,15 @@ def run(args: argparse.Namespace) -> int:
     for note in answer.get("notes") or []:
         err.print(note, soft_wrap=True)
     return 0
+
+
+def _latest_app(client) -> str:
+    """The app that sent records most recently ("default" when none did); the others are named on stderr."""
+    apps = [a["app"] for a in client._json(client.http.get("/v1/monitor/apps"))["apps"]]
+    if len(apps) > 1:
+        err.print(f"app {apps[0]!r}, the most recent of {len(apps)} (--app for another: {', '.join(apps[1:6])}"
+                  f"{', ...' if len(apps) > 6 else ''})", soft_wrap=True)
+    return apps[0] if apps else "default"
 
 
 def _iso(moment: datetime) -> str:

@@ -42,8 +42,8 @@ def add_parser(commands) -> None:
                                               "id, timestamp, trace_id, app; other columns become metadata")
     send.add_argument("--app", help='the app of rows that name none (default "default")')
     send.add_argument("--batch", type=int, default=100, help="records per request (default 100)")
-    send.add_argument("--metrics", nargs="+", choices=METRIC_NAMES, help="metrics to compute (default the four "
-                                                                         "Ragas metrics)")
+    send.add_argument("--metrics", nargs="+", choices=METRIC_NAMES, metavar="METRIC",
+                      help=f"metrics to compute: {', '.join(METRIC_NAMES)} (default the four Ragas metrics)")
     send.add_argument("--max-wait", type=float, default=DEFAULT_MAX_WAIT_S,
                       help=f"longest Retry-After waited on a 429, in seconds (default {DEFAULT_MAX_WAIT_S:g})")
     listing = action("list", "the latest records with their scores and gate verdict, newest first")
