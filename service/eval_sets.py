@@ -59,17 +59,20 @@ def detect_format(filename: str, declared: str | None = None) -> str:
     return fmt
 
 
-def read_file(path: Path, needs_contexts: bool = True, settings: Settings | None = None) -> list[Sample]:
+def read_file(path: Path, needs_contexts: bool = True, settings: Settings | None = None,
+              model: type[Sample] = Sample) -> list[Sample]:
     """A local file read as an upload; raises OSError or BadUpload."""
-    return read_upload(path.read_bytes(), path.name, needs_contexts=needs_contexts, settings=settings)
+    return read_upload(path.read_bytes(), path.name, needs_contexts=needs_contexts, settings=settings, model=model)
 
 
 def read_upload(data: bytes, filename: str, *, fmt: str | None = None, mapping: dict[str, str] | None = None,
                 separator: str | None = None, needs_contexts: bool = True,
-                settings: Settings | None = None, budget: Budget | None = None) -> list[Sample]:
+                settings: Settings | None = None, budget: Budget | None = None,
+                model: type[Sample] = Sample) -> list[Sample]:
     """Every row as a validated Sample, or BadUpload naming each problem's row and line.
 
-    `budget`: the most characters a sample may hold (default RAGMETER_MAX_SAMPLE_CHARS)."""
+    `budget`: the most characters a sample may hold (default RAGMETER_MAX_SAMPLE_CHARS). `model`: a subclass of
+    Sample whose own fields (a record's timestamp, trace_id, app) are read as such, not moved into metadata."""
     settings = settings or Settings()
     fmt = detect_format(filename, fmt)
     frame, first_line = _frame(data, fmt, settings.max_columns)
@@ -87,18 +90,21 @@ def read_upload(data: bytes, filename: str, *, fmt: str | None = None, mapping: 
     if frame.empty:
         raise BadUpload([Problem(message="the file holds no rows")])
 
+    own_fields = frozenset(model.model_fields) - frozenset(Sample.model_fields)
     samples, problems = [], []
     for i, record in enumerate(_records(frame)):
         line = first_line + i if first_line else None
         try:
-            record = metadata.gather(_contexts_as_list(record, separator))
+            # An empty CSV cell of a record field means no value, as it does for metadata.
+            record = {k: v for k, v in record.items() if not (k in own_fields and v == "")}
+            record = metadata.gather(_contexts_as_list(record, separator), keep=own_fields)
         except BadJSON as exc:  # a CSV cell holding JSON that no writer could carry
             problems.append(Problem(row=i + 1, line=line, field=exc.field, message=exc.message))
             if len(problems) >= MAX_PROBLEMS:
                 break
             continue
         try:
-            sample = Sample.model_validate(record)
+            sample = model.model_validate(record)
         except ValidationError as exc:
             for error in exc.errors():
                 problems.append(Problem(row=i + 1, line=line, field=".".join(str(p) for p in error["loc"]),

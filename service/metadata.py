@@ -23,12 +23,14 @@ RESERVED = frozenset({"metadata", *SCORED_COLUMNS, *(a for aliases in FIELD_ALIA
 MAX_KEY_CHARS = 100
 
 
-def gather(record: dict) -> dict:
-    """The record with every column that is not a sample field moved into `metadata` (lists and objects as JSON).
+def gather(record: dict, keep: frozenset[str] = frozenset()) -> dict:
+    """The record with every column that is not a sample field (nor in `keep`) moved into `metadata` (lists and
+    objects as JSON).
 
     Raises BadJSON when a metadata cell is JSON that no writer could carry (nested too deeply, say).
     """
-    extra = {k: v for k, v in record.items() if k not in RESERVED}
+    reserved = RESERVED | keep
+    extra = {k: v for k, v in record.items() if k not in reserved}
     given = record.get("metadata")
     if isinstance(given, str) and given.strip().startswith("{"):  # a CSV cell, or a re-uploaded download
         try:
@@ -38,7 +40,7 @@ def gather(record: dict) -> dict:
                 raise BadJSON(exc.message, field=f"metadata.{exc.field}" if exc.field else "metadata") from exc
     if not extra and given is None:
         return record
-    kept = {k: v for k, v in record.items() if k in RESERVED}
+    kept = {k: v for k, v in record.items() if k in reserved}
     metadata = dict(given) if isinstance(given, dict) else ({} if given in (None, "") else given)
     if isinstance(metadata, dict):
         for key, value in extra.items():

@@ -164,6 +164,26 @@ def test_a_full_backlog_answers_429_with_retry_after_and_stores_nothing():
         assert len(c.get("/v1/records").json()["records"]) == 3
 
 
+def test_the_rate_behind_retry_after_counts_from_the_first_record_scored_not_the_whole_minute(monkeypatch):
+    from types import SimpleNamespace
+
+    from ragmeter.service.server.traffic import runner
+
+    now = [1000.0]
+    monkeypatch.setattr(runner, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    queue = RecordQueue(None)
+    assert queue.rate() is None
+    queue._finished.extend([1000.0] * 30)  # a burst: 30 records scored in its first half second
+    now[0] = 1000.5
+    assert queue.rate() == 30.0  # per second (the span counts at least 1 s), not 30 / 60
+    now[0] = 1030.0
+    assert queue.rate() == 1.0
+    now[0] = 1060.0
+    assert queue.rate() == 0.5  # never over more than the last minute
+    now[0] = 1061.0
+    assert queue.rate() is None  # all older than a minute
+
+
 def test_the_daily_quota_counts_records():
     with client(StubJudge(hang_after=0), api_keys={"t": "k"}, samples_per_day=4) as c:
         h = {"x-api-key": "k"}

@@ -1,4 +1,5 @@
-"""The `ragmeter` command: serve the API, score a file, gate a CI build, measure accuracy, manage API keys."""
+"""The `ragmeter` command: serve the API, score a file, gate a CI build, measure accuracy, manage API keys, send and
+watch production records."""
 from __future__ import annotations
 
 import argparse
@@ -43,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
                           help="rows of the support scorer's training part, its held-out part, or all")
     accuracy.add_argument("--limit", type=int, default=None, help="score only the first N rows")
 
-    from ragmeter.service.cli import alerts, calibrate, compare, compare_judges, db, gate, jobs, keys
+    from ragmeter.service.cli import (alerts, calibrate, compare, compare_judges, db, gate, jobs, keys, monitor,
+                                      records)
 
     gate.add_parser(commands)
     keys.add_parser(commands)
@@ -53,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     compare.add_parser(commands)
     calibrate.add_parser(commands)
     alerts.add_parser(commands)
+    records.add_parser(commands)
+    monitor.add_parser(commands)
 
     args = parser.parse_args(argv)
     try:
@@ -104,7 +108,8 @@ def _run(args: argparse.Namespace) -> int:
 
 COMMAND_MODULES = {"accuracy": "accuracy", "gate": "gate", "compare-judges": "compare_judges",
                    "calibrate": "calibrate", "compare": "compare", "keys": "keys", "db": "db",
-                   "jobs": "jobs", "score": "score", "alerts": "alerts"}
+                   "jobs": "jobs", "score": "score", "alerts": "alerts", "records": "records",
+                   "monitor": "monitor"}
 
 
 if __name__ == "__main__":

@@ -21,10 +21,11 @@ from ragmeter.service.rows import ScoredRow
 from ragmeter.service.cli.errors import CommandError, err, error
 
 
-def read_samples(path: Path, metrics: list[str] | None) -> list[Sample]:
-    """The samples of a local file for these metrics; CommandError says why it cannot be read."""
+def read_samples(path: Path, metrics: list[str] | None, model: type[Sample] = Sample) -> list[Sample]:
+    """The samples (or `model`'s subclass of them) of a local file for these metrics; CommandError says why it
+    cannot be read."""
     try:
-        return read_file(path, needs_contexts=bool(requiring("retrieved_contexts", metrics)))
+        return read_file(path, needs_contexts=bool(requiring("retrieved_contexts", metrics)), model=model)
     except OSError as exc:
         raise CommandError(str(exc)) from exc
     except BadUpload as exc:

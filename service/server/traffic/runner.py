@@ -48,11 +48,15 @@ class RecordQueue:
         self._wake.set()
 
     def rate(self) -> float | None:
-        """Records this process finished per second over the last minute; None before it finished any."""
-        self._forget(time.monotonic())
+        """Records this process finished per second over the last minute, or since the first of them when that is
+        sooner (at least a second); None before it finished any."""
+        moment = time.monotonic()
+        self._forget(moment)
         if not self._finished:
             return None
-        return len(self._finished) / RATE_WINDOW_S
+        # Divided by the whole minute, a burst scored for a second looked 60 times slower than it is, and a 429's
+        # Retry-After made a backfill wait minutes for a backlog that drained in seconds.
+        return len(self._finished) / min(RATE_WINDOW_S, max(1.0, moment - self._finished[0]))
 
     def _forget(self, moment: float) -> None:
         while self._finished and self._finished[0] < moment - RATE_WINDOW_S:
