@@ -5,12 +5,39 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import numpy as np
+from sqlalchemy import create_engine, text
+
+
+POSTGRES_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+@contextmanager
+def fresh_database(pg: bool, prefix: str = "ragmeter_bench") -> Iterator[str]:
+    """A fresh database's URL: a temporary SQLite file, or (`pg`) a PostgreSQL database dropped afterwards."""
+    if not pg:
+        with tempfile.TemporaryDirectory() as folder:
+            yield f"sqlite:///{folder}/{prefix}.db"
+        return
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def free_port() -> int:

@@ -23,21 +23,18 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import numpy as np
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from drill_service import free_port, serve  # noqa: E402
+from drill_service import free_port, fresh_database, serve  # noqa: E402
 
 from ragmeter.service.server.traffic.tables import Record  # noqa: E402
 
 LOG = Path(tempfile.gettempdir()) / "ingest_drill.log"
-POSTGRES_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 FACTS = [
     ("When was the Eiffel Tower completed?", "The Eiffel Tower is in Paris. It was completed in 1889.",
      "It was completed in 1889."),
@@ -56,25 +53,6 @@ def records(n: int) -> list[dict]:
                     "retrieved_contexts": [context, "An unrelated passage about the weather in Lisbon."],
                     "response": answer, "metadata": {"model": "m1", "prompt_version": "v3"}})
     return out
-
-
-@contextmanager
-def database(pg: bool) -> Iterator[str]:
-    """A fresh SQLite file, or a fresh PostgreSQL database that is dropped afterwards."""
-    if not pg:
-        with tempfile.TemporaryDirectory() as folder:
-            yield f"sqlite:///{folder}/records.db"
-        return
-    name = f"ragmeter_drill_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 class Load:
@@ -256,10 +234,10 @@ def main() -> None:
     args.port = args.port or free_port()
     print(f"database: {'PostgreSQL' if args.pg else 'SQLite'}; {os.cpu_count()} CPUs; executor "
           f"{args.executor or 'default'}; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    with database(args.pg) as url:
+    with fresh_database(args.pg, 'ragmeter_drill') as url:
         throughput(args, url, args.port)
     if not args.skip_kill:
-        with database(args.pg) as url:
+        with fresh_database(args.pg, 'ragmeter_drill') as url:
             kill_and_restart(args, url, args.port)
 
 

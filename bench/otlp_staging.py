@@ -16,15 +16,11 @@ import asyncio
 import os
 import statistics
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
 
 from ragmeter.service.server.api import traces
 from ragmeter.service.server.app import create_app
@@ -33,9 +29,11 @@ from ragmeter.service.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' stub judge and trace builders
 from tests.helpers import StubJudge  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from drill_service import fresh_database  # noqa: E402
 from tests.test_otlp import langchain_trace, request  # noqa: E402
 
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 HEADERS = {"Content-Type": "application/x-protobuf"}
 
 
@@ -49,25 +47,6 @@ async def no_accept(request, tenant, records, app=None, within=None) -> Accepted
 def claim(store, within) -> None:
     with store.begin() as s:
         within(s)
-
-
-@contextmanager
-def database(kind: str) -> Iterator[str]:
-    """A fresh database's URL: a temporary SQLite file, or a PostgreSQL database dropped afterwards."""
-    if kind == "sqlite":
-        with tempfile.TemporaryDirectory() as folder:
-            yield f"sqlite:///{folder}/bench.db"
-        return
-    name = f"ragmeter_bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def bodies(n: int, first: int = 1) -> list[tuple[bytes, bytes, bytes]]:
@@ -90,7 +69,8 @@ def ms(values: list[float]) -> str:
 
 def run(kind: str, n: int) -> None:
     traces.accept = no_accept  # type: ignore[assignment]
-    with database(kind) as url, TestClient(create_app(Settings(db=url), judge=StubJudge())) as client:
+    with (fresh_database(kind == "postgresql") as url,
+          TestClient(create_app(Settings(db=url), judge=StubJudge())) as client):
         work = bodies(n)
         for children, root, _ in bodies(20, first=n + 1):  # warm up: imports, connections, statements' plans
             client.post("/v1/traces", content=children, headers=HEADERS)

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ragmeter.metrics import Sample, score_sample
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import insert, text
 
 from ragmeter.service.server.batches.store import Store
 from ragmeter.service.server.traffic import rollups
@@ -32,7 +32,9 @@ from ragmeter.service.server.traffic.tables import WATCHED, Record
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' stub judge and sample
 from tests.helpers import SAMPLE, StubJudge  # noqa: E402
 
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from drill_service import fresh_database  # noqa: E402
+
 CHUNK = 5000
 
 
@@ -137,17 +139,8 @@ def main() -> None:
         measure("sqlite", f"sqlite:///{path}", path, args.records, args.query)
     if args.no_postgres:
         return
-    name = f"ragmeter_growth_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        measure("postgresql", PG_ADMIN.rsplit("/", 1)[0] + f"/{name}", None, args.records, args.query)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
-
+    with fresh_database(True, "ragmeter_growth") as url:
+        measure("postgresql", url, None, args.records, args.query)
 
 if __name__ == "__main__":
     main()

@@ -12,17 +12,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
 from ragmeter.metrics import GateConfig, Sample, SampleResult, evaluate
 from ragmeter.metrics.judges.embedded.judge import EmbeddedJudge
-from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ingest_drill import POSTGRES_ADMIN, records  # noqa: E402
+from drill_service import fresh_database  # noqa: E402
+from ingest_drill import records  # noqa: E402
 
 from ragmeter.service.server.batches.store import Store  # noqa: E402
 from ragmeter.service.server.traffic.store import NewRecord, RecordStore  # noqa: E402
@@ -57,23 +55,9 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=400)
     parser.add_argument("--per-claim", type=int, default=1)
     args = parser.parse_args()
-    if not args.pg:
-        with tempfile.TemporaryDirectory() as folder:
-            print("SQLite:")
-            run(f"sqlite:///{folder}/records.db", args.records, args.per_claim)
-        return
-    name = f"ragmeter_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        print("PostgreSQL:")
-        run(POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}", args.records, args.per_claim)
-    finally:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
+    with fresh_database(args.pg) as url:
+        print("PostgreSQL:" if args.pg else "SQLite:")
+        run(url, args.records, args.per_claim)
 
 if __name__ == "__main__":
     main()
