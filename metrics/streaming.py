@@ -20,7 +20,7 @@ from .faithfulness import FaithfulnessDetail, faithfulness
 from .gate import GateConfig, GateResult, apply_gate
 from .judgements import ClaimVerdict, Decomposition, Needs, Usage, Verdict
 from .judges.embedded import text
-from .judges.embedded.claims import ClaimText, resolve, split_joined, subject_of
+from .judges.embedded.claims import ClaimText, resolve, split_joined, subject_of, without_marker
 from .judges.embedded.judge import SHORT_ANSWER_WORDS, EmbeddedJudge, claim_sentence, match_text
 from .judges.embedded.support import Claim, ContextIndex, needed_sentences
 from .judges.protocol import Judge
@@ -157,6 +157,7 @@ class StreamContext:
         if not claim_sentence(sentence):
             return []
         out = []
+        sentence = without_marker(sentence)
         for part in split_joined(sentence):
             resolved = resolve(part, self.subject)
             out.append(ClaimText(part if part is sentence else resolved, resolved))

@@ -33,3 +33,13 @@ def test_a_context_sentence_opening_with_a_pronoun_is_indexed_under_its_subject_
     assert index.sentences[1] == "It is 330 metres tall."
     assert index.probes[1] == "The Eiffel Tower is 330 metres tall."
     assert "eiffel" in index.keys[1]
+
+
+def test_a_list_items_number_is_not_a_figure_of_its_claim():
+    # "1. The tower is 330 metres tall." holds no "1" the contexts must hold
+    from ragmeter.metrics.judges.embedded.judge import split_claims
+
+    answer = "Facts:\n1. The tower is 330 metres tall.\n2) It was designed by Eiffel's company.\n- It opened in 1889."
+    assert split_claims(answer) == ["The tower is 330 metres tall.", "It was designed by Eiffel's company.",
+                                    "It opened in 1889."]
+    assert split_claims("A. Smith wrote it in 1889.") == ["A. Smith wrote it in 1889."]  # an initial stays

@@ -4,7 +4,8 @@ A sentence that joins two facts with "and" ("The tower was completed in 1889 and
 becomes one claim per fact, each with the sentence's subject, so each is judged against its own
 evidence (as the LLM judge's decomposition does). A claim that opens with a pronoun ("It is 330
 metres tall") is matched as if it named the subject of the sentence before it; the claim shown to
-the user stays as written.
+the user stays as written. A list item's marker ("1.", "2)", "-", "•") is not part of its claim: its
+number is no figure the contexts must hold.
 """
 from __future__ import annotations
 
@@ -59,6 +60,17 @@ def _pronoun_set() -> frozenset[str]:
     return frozenset(w.lower() for w in _words()["subject_pronouns"] + _words()["possessive_pronouns"])
 
 
+# "1. ", "12) ", "(3) ", "a) ", "- ", "* ", "• " opening a line: a list item's marker, followed by its text.
+_MARKER = re.compile(r"^\s*(?:\(?\d{1,2}[.)]|\(?[a-z]\)|[-*•–])\s+(?=\S)")
+
+
+def without_marker(sentence: str) -> str:
+    """The sentence without a list item's marker ('1. The tower is tall.' -> 'The tower is tall.'); the same
+    string when it has none."""
+    match = _MARKER.match(sentence)
+    return sentence[match.end():] if match else sentence
+
+
 def split_joined(sentence: str) -> list[str]:
     """'S v1 A and v2 B.' -> ['S v1 A.', 'S v2 B.']; any other sentence is returned whole."""
     stripped = sentence.strip()
@@ -87,7 +99,7 @@ def claim_texts(sentences: list[str], split: bool = True) -> list[ClaimText]:
     """Claims of an answer's sentences: joined facts split (unless `split` is False), leading pronouns resolved."""
     out: list[ClaimText] = []
     subject: str | None = None
-    for sentence in sentences:
+    for sentence in map(without_marker, sentences):
         for part in split_joined(sentence) if split else [sentence]:
             resolved = resolve(part, subject)
             out.append(ClaimText(part if part is sentence else resolved, resolved))
