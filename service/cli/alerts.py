@@ -3,15 +3,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 import httpx
-from rich.console import Console
 from rich.table import Table
 
 from ragmeter.service.cli.errors import err, error
+from ragmeter.service.cli.remote import console, num, service_options
 
-DEFAULT_URL = "http://127.0.0.1:8000"
 
 
 def add_parser(commands) -> None:
@@ -19,11 +17,7 @@ def add_parser(commands) -> None:
     actions = alerts.add_subparsers(dest="action", required=True)
 
     def action(name: str, help: str) -> argparse.ArgumentParser:
-        parser = actions.add_parser(name, help=help)
-        parser.add_argument("--url", default=DEFAULT_URL, help=f"the service (default {DEFAULT_URL}); the key in "
-                                                                "RAGMETER_API_KEY when it requires one")
-        parser.add_argument("--json", action="store_true", help="print the service's JSON answer")
-        return parser
+        return service_options(actions.add_parser(name, help=help))
 
     add = action("add", "create a rule: fires when METRIC's mean over the window falls below THRESHOLD")
     add.add_argument("--metric", required=True, help="faithfulness, answer_relevancy, context_precision, "
@@ -68,14 +62,14 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(answer, indent=1))
     elif isinstance(answer, list):
-        _console().print(_rules_table(answer))
+        console().print(_rules_table(answer))
     elif args.action == "add":
-        _console().print(_rules_table([answer]))
+        console().print(_rules_table([answer]))
         err.print(f"rule {answer['id']} created; its webhook secret is shown once, store it now:", soft_wrap=True)
         print(answer["secret"])
     elif args.action == "show":
-        _console().print(_rules_table([answer]))
-        _console().print(_events_table(answer["events"]))
+        console().print(_rules_table([answer]))
+        console().print(_events_table(answer["events"]))
     else:
         err.print(f"deleted alert {args.id}", soft_wrap=True)
     return 0
@@ -99,14 +93,6 @@ def _rule(args: argparse.Namespace) -> dict | int:
     return {k: v for k, v in body.items() if v is not None}
 
 
-def _console() -> Console:
-    return Console() if sys.stdout.isatty() else Console(width=200)
-
-
-def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
-
-
 def _rules_table(found: list[dict]) -> Table:
     table = Table(title="alert rules")
     for column in ("id", "name", "app", "metric", "below", "window s", "min", "state", "last value", "last count",
@@ -118,7 +104,7 @@ def _rules_table(found: list[dict]) -> Table:
         if rule["slice"]:
             app += " " + ",".join(f"{k}={v}" for k, v in rule["slice"].items())
         table.add_row(rule["id"][:8], rule["name"], app, rule["metric"], f"{rule['threshold']:g}",
-                      f"{rule['window_s']:g}", str(rule["min_count"]), state, _num(rule["last_value"]),
+                      f"{rule['window_s']:g}", str(rule["min_count"]), state, num(rule["last_value"]),
                       "-" if rule["last_count"] is None else str(rule["last_count"]), rule["webhook_url"] or "-")
     return table
 
@@ -129,6 +115,6 @@ def _events_table(events: list[dict]) -> Table:
         table.add_column(column)
     for event in events:
         delivery = event["delivery"]
-        table.add_row(event["at"], event["kind"], _num(event["value"]), str(event["count"]), delivery["status"],
+        table.add_row(event["at"], event["kind"], num(event["value"]), str(event["count"]), delivery["status"],
                       str(delivery["attempts"]), delivery["last_error"] or "")
     return table

@@ -13,16 +13,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from ragmeter.service.cli.errors import err, error
+from ragmeter.service.cli.remote import num, service_options
 
-DEFAULT_URL = "http://127.0.0.1:8000"
 UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
 
 
 def add_parser(commands) -> None:
     monitor = commands.add_parser("monitor", help="a metric of production records over a recent window, per bucket "
                                                   "(count, mean, p10, 95%% interval)")
-    monitor.add_argument("--url", default=DEFAULT_URL, help=f"the service (default {DEFAULT_URL}); the key in "
-                                                             "RAGMETER_API_KEY when it requires one")
     monitor.add_argument("--app", help="the app (default: the one that sent records most recently)")
     # The service checks the name (a 422 listing the known ones), so a series it adds needs no CLI change.
     monitor.add_argument("--metric", action="append",
@@ -34,7 +32,7 @@ def add_parser(commands) -> None:
     monitor.add_argument("--slice", action="append", default=[], metavar="FIELD=VALUE",
                          help="only records whose metadata FIELD is VALUE (repeat for several)")
     monitor.add_argument("--empty", action="store_true", help="also show buckets without records")
-    monitor.add_argument("--json", action="store_true", help="print the service's JSON answer")
+    service_options(monitor)
 
 
 def duration(text: str) -> timedelta:
@@ -91,10 +89,6 @@ def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
-
-
 def series_table(answer: dict, series: dict, empty: bool) -> Table:
     """One series: a row per bucket (those with values unless `empty`), then the window's count."""
     where = "".join(f", {k}={v}" for k, v in answer["where"].items())
@@ -108,6 +102,6 @@ def series_table(answer: dict, series: dict, empty: bool) -> Table:
         if not (empty or bucket["count"] or bucket["nulls"]):
             continue
         interval = bucket["ci95"]
-        table.add_row(bucket["start"], str(bucket["count"]), _num(bucket["mean"]), _num(bucket["p10"]),
+        table.add_row(bucket["start"], str(bucket["count"]), num(bucket["mean"]), num(bucket["p10"]),
                       "-" if interval is None else f"{interval[0]:.3f} – {interval[1]:.3f}", str(bucket["nulls"]))
     return table

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from dataclasses import asdict, dataclass
 from email.utils import parsedate_to_datetime
@@ -18,9 +17,9 @@ from rich.progress import Progress
 from rich.table import Table
 
 from ragmeter.service.cli.errors import CommandError, err, error
+from ragmeter.service.cli.remote import console, num, service_options
 from ragmeter.service.rows import RowStatus
 
-DEFAULT_URL = "http://127.0.0.1:8000"
 # A 429 asking for a longer wait (a daily quota) stops the command rather than leave it hanging for hours.
 DEFAULT_MAX_WAIT_S = 600.0
 
@@ -31,11 +30,7 @@ def add_parser(commands) -> None:
     actions = records.add_subparsers(dest="action", required=True)
 
     def action(name: str, help: str) -> argparse.ArgumentParser:
-        parser = actions.add_parser(name, help=help)
-        parser.add_argument("--url", default=DEFAULT_URL, help=f"the service (default {DEFAULT_URL}); the key in "
-                                                                "RAGMETER_API_KEY when it requires one")
-        parser.add_argument("--json", action="store_true", help="print the service's JSON answer")
-        return parser
+        return service_options(actions.add_parser(name, help=help))
 
     send = action("send", "backfill a file of production answers to POST /v1/records, in batches")
     send.add_argument("file", type=Path, help="CSV, JSONL, JSON or Parquet: question / contexts / answer, optional "
@@ -77,11 +72,11 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(answer, indent=1))
     elif args.action == "list" and args.failing:
-        _console().print(failures_table(answer["failures"]))
+        console().print(failures_table(answer["failures"]))
     elif args.action == "list":
-        _console().print(records_table(answer["records"]))
+        console().print(records_table(answer["records"]))
     else:
-        print_record(_console(), answer)
+        print_record(console(), answer)
     return 0
 
 
@@ -200,14 +195,6 @@ def _detail(response: httpx.Response) -> str:
         return response.text[:500]
 
 
-def _console() -> Console:
-    return Console() if sys.stdout.isatty() else Console(width=200)
-
-
-def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
-
-
 def _gate(passed: bool | None) -> str:
     return "-" if passed is None else "[green]pass[/green]" if passed else "[red]fail[/red]"
 
@@ -221,7 +208,7 @@ def records_table(found: list[dict]) -> Table:
     for record in found:
         table.add_row(record["id"], escape(record["app"]), record["timestamp"], record["status"],
                       "" if record["sample_id"] is None else escape(str(record["sample_id"])),
-                      *(_num(record["scores"].get(m)) for m in watched),
+                      *(num(record["scores"].get(m)) for m in watched),
                       _gate(record["gate_passed"]) if not record["error"] else f"[red]error[/red] "
                                                                                f"{escape(record['error'])}")
     return table
@@ -234,7 +221,7 @@ def failures_table(found: list[dict]) -> Table:
         table.add_column(column)
     for failure in found:
         table.add_row(failure["id"], escape(failure["app"]), failure["ts"], _short(failure["question"]),
-                      _num(failure["hallucination_score"]), ", ".join(failure["failed_rules"]),
+                      num(failure["hallucination_score"]), ", ".join(failure["failed_rules"]),
                       "\n".join(f"{c['verdict']}: {_short(c['claim'])}" for c in failure["claims"]))
     return table
 
@@ -268,8 +255,8 @@ def print_record(console: Console, record: dict) -> None:
             *((f"context {i + 1}", c) for i, c in enumerate(sample.get("retrieved_contexts") or [])),
             *((f"metadata {k}", str(v)) for k, v in (sample.get("metadata") or {}).items())]
     for name, value in (*((escape(k), escape(v)) for k, v in text),
-                        *((m, _num(scores.get(m))) for m in record["metrics"]),
-                        ("gate", _gate(gate.get("passed"))), ("hallucination", _num(gate.get("hallucination_score"))),
+                        *((m, num(scores.get(m))) for m in record["metrics"]),
+                        ("gate", _gate(gate.get("passed"))), ("hallucination", num(gate.get("hallucination_score"))),
                         ("failed rules", ", ".join(gate.get("failed_rules") or []) or "-"),
                         ("error", escape(record["error"] or "-"))):
         about.add_row(name, value)

@@ -3,14 +3,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import httpx
 from ragmeter.metrics import Sample, SampleResult, Usage
 from ragmeter.metrics.diagnosis import diagnose
 from ragmeter.metrics.registry import requiring
-from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
@@ -19,6 +17,7 @@ from ragmeter.service.eval_sets import BadUpload, read_file
 from ragmeter.service.in_process import NoExecutor, NoJudge, score_samples
 from ragmeter.service.rows import ScoredRow
 from ragmeter.service.cli.errors import CommandError, err, error
+from ragmeter.service.cli.remote import console
 
 
 def read_samples(path: Path, metrics: list[str] | None, model: type[Sample] = Sample) -> list[Sample]:
@@ -57,14 +56,9 @@ def run(args: argparse.Namespace) -> int:
     elif not args.out:
         rows = [ScoredRow.of(i, sample, result)
                 for i, (sample, result) in enumerate(zip(samples, results, strict=True))]
-        _console().print(results_table(rows, args.metrics, results))
+        console().print(results_table(rows, args.metrics, results))
         print_diagnosis(rows)
     return 0
-
-
-def _console() -> Console:
-    # Off a terminal (CI logs) rich would squeeze the table into 80 columns.
-    return Console() if sys.stdout.isatty() else Console(width=200)
 
 
 def _score_remote(args: argparse.Namespace, out_format: str) -> int:
@@ -86,7 +80,7 @@ def _score_remote(args: argparse.Namespace, out_format: str) -> int:
             elif not args.out:  # the local run's table, from the downloaded rows
                 body = client.results(batch["id"], "jsonl").decode()
                 rows = [ScoredRow.model_validate_json(line) for line in body.splitlines() if line.strip()]
-                _console().print(results_table(rows, args.metrics))
+                console().print(results_table(rows, args.metrics))
                 print_diagnosis(rows)
     except (OSError, RagmeterError, httpx.HTTPError) as exc:
         return error(exc)
@@ -101,7 +95,7 @@ def print_diagnosis(rows: list[ScoredRow]) -> None:
         means[metric] = sum(values) / len(values) if values else None
     findings = diagnose(means)
     if findings is not None:
-        _console().print("diagnosis: " + ("; ".join(findings) or "nothing stands out"), soft_wrap=True)
+        console().print("diagnosis: " + ("; ".join(findings) or "nothing stands out"), soft_wrap=True)
 
 
 def results_table(rows: list[ScoredRow], metrics: list[str], results: list[SampleResult] | None = None) -> Table:
