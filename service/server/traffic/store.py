@@ -32,6 +32,7 @@ Within = Callable[[Session], None]
 OPEN_TURN = ""
 
 
+@cache
 def _claim(turn: str) -> Any:
     """The UPDATE that leases the oldest free record of the first tenant (by name) a turn allows: "after" (named
     after :after), "open" (open mode's NULL) or "named" (any name); :moment, :owner and :until bound per claim.
@@ -51,9 +52,6 @@ def _claim(turn: str) -> Any:
             .values(lease_owner=bindparam("owner", type_=Record.lease_owner.type),
                     lease_until=bindparam("until", type_=Record.lease_until.type), attempts=Record.attempts + 1)
             .returning(Record).execution_options(synchronize_session=False))
-
-
-_CLAIMS = {turn: _claim(turn) for turn in ("after", "open", "named")}
 
 
 @cache
@@ -159,7 +157,7 @@ class RecordStore:
         turns += [("open", {}), ("named", {})]  # the ring from its start
         for turn, where in turns:
             moment = self.store.clock()
-            record = s.scalars(_CLAIMS[turn], {"moment": moment, "owner": owner,
+            record = s.scalars(_claim(turn), {"moment": moment, "owner": owner,
                                                "until": moment + timedelta(seconds=lease_s), **where}).first()
             if record is not None:
                 # Another thread of this process may claim at the same moment: at worst one tenant gets two
