@@ -238,6 +238,17 @@ class Settings(BaseSettings):
                                          "[embedded] claim_cutoff (`ragmeter calibrate --write`), else the weights' "
                                          "own (0.6 for the shipped weights). Contradicted claims sit at 0.05 or "
                                          "below.")
+    encoder_quantized: bool = Field(
+        True, description="Embedded judge and MiniLM embeddings: run the encoder's matrix products in 8-bit integers, "
+                          "derived once from the shipped model with onnxruntime's quantization and cached in "
+                          "RAGMETER_MODEL_CACHE (about twice as fast; similarities move by 0.01 on average and the "
+                          "judge's accuracy per source by under 0.01, docs/embedded-judge.md). false runs the "
+                          "shipped model's float products. Read from the environment by every process that loads "
+                          "the encoder.")
+    model_cache: str = Field("", description="Folder where the quantized encoder model is kept once derived; unset "
+                                             "means $XDG_CACHE_HOME/ragmeter, else ~/.cache/ragmeter. When it cannot "
+                                             "be written, each process derives the model again at start (about 3 "
+                                             "s).")
     citation_pattern: str = Field(
         DEFAULT_PATTERN, description="Regex of a citation marker in an answer, with one group: the 1-based number "
                                      "of the context it cites. The default takes [1], [doc3] (or [Doc 3]) and "

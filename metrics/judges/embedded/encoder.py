@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -9,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-LABEL = "all-MiniLM-L6-v2 (int8 onnx)"  # how results name this encoder
+LABEL = "all-MiniLM-L6-v2 (int8 onnx)"  # how results name this encoder (the package's model, float products)
+QUANTIZED_LABEL = "all-MiniLM-L6-v2 (int8 onnx, int8 products)"  # the default: see quantize.py
 DIM = 384
 # sentence-transformers' max_seq_length for this model; the vendored tokenizer.json says 128,
 # which would silently cut long contexts shorter than the reference model does.
@@ -28,7 +30,12 @@ def _cpu_count() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def cpu_session(model_path: str | Path, threads: int | None = None):
+def quantized_by_default() -> bool:
+    """RAGMETER_ENCODER_QUANTIZED (default true): whether `Encoder.load` runs integer matrix products."""
+    return os.environ.get("RAGMETER_ENCODER_QUANTIZED", "true").strip().lower() not in ("0", "false", "no", "off")
+
+
+def cpu_session(model_path: str | Path | bytes, threads: int | None = None):
     """An onnxruntime session on the CPU, tuned for one request's batches at a time."""
     import onnxruntime as ort
 
@@ -40,7 +47,8 @@ def cpu_session(model_path: str | Path, threads: int | None = None):
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     # Idle spin-waiting would steal CPU from the service's event loop between batches.
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(model_path), sess_options=opts, providers=["CPUExecutionProvider"])
+    model = model_path if isinstance(model_path, bytes) else str(model_path)
+    return ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
 
 
 def default_model_path() -> Path:
@@ -64,6 +72,13 @@ class Encoder:
     tokenizer: Any  # tokenizers.Tokenizer
     batch_size: int = 32  # 16 and 32 tie on 2 cores; 64 is slower (bench/encoder_bench.py)
     max_tokens: int = MAX_TOKENS
+    label: str = LABEL  # how results name the model that runs (JudgeInfo.embedding_model)
+    # The integer model scales each run's activations by their largest value, so a text's vector would depend on
+    # the other texts (and the padding) in its batch: it encodes one text per run, and a text's vector is its own.
+    one_per_run: bool = False
+    # Runs of one text are too small to share out among threads (two took longer than one): with one_per_run, an
+    # encoder for several cores runs that many texts at once instead, each on one core.
+    pool: ThreadPoolExecutor | None = None
 
     @classmethod
     def load(
@@ -73,12 +88,25 @@ class Encoder:
         threads: int | None = None,
         batch_size: int = 32,
         max_tokens: int = MAX_TOKENS,
+        quantized: bool | None = None,
     ) -> Encoder:
-        """Build the onnxruntime session and tokenizer; nothing is downloaded."""
+        """Build the onnxruntime session and tokenizer; nothing is downloaded.
+
+        `quantized` (default: RAGMETER_ENCODER_QUANTIZED, true) runs the package's model with integer matrix
+        products (quantize.py), one text per run and `threads` runs at once (default: every core); a
+        `model_path` of your own runs as it is, on `threads` onnxruntime threads.
+        """
         # Imported here so that importing the metrics package stays cheap when no encoder is used.
         from tokenizers import Tokenizer
 
-        session = cpu_session(model_path or default_model_path(), threads)
+        model: str | Path | bytes = model_path or default_model_path()
+        label = LABEL
+        if model_path is None and (quantized_by_default() if quantized is None else quantized):
+            model, label = _quantized(default_model_path())
+        one_per_run = label == QUANTIZED_LABEL
+        session = cpu_session(model, 1 if one_per_run else threads)
+        cores = threads or _cpu_count()
+        pool = ThreadPoolExecutor(cores, thread_name_prefix="ragmeter-encoder") if one_per_run and cores > 1 else None
         names = {i.name for i in session.get_inputs()}
         if not names <= set(_INPUTS) or "input_ids" not in names:
             raise ValueError(f"unexpected ONNX inputs {sorted(names)}")
@@ -87,7 +115,8 @@ class Encoder:
         # Padding is done per length-sorted batch below, so the file's fixed 128 padding is dropped.
         tokenizer.no_padding()
         tokenizer.enable_truncation(max_length=max_tokens)
-        return cls(session=session, tokenizer=tokenizer, batch_size=batch_size, max_tokens=max_tokens)
+        return cls(session=session, tokenizer=tokenizer, batch_size=1 if one_per_run else batch_size,
+                   max_tokens=max_tokens, label=label, one_per_run=one_per_run, pool=pool)
 
     def encode(self, texts: list[str], batch_size: int | None = None) -> np.ndarray:
         """Embed `texts` in order; returns float32 array of shape (len(texts), 384), rows L2-normalised."""
@@ -120,7 +149,9 @@ class Encoder:
         # Longest first so that batches hold similar lengths (less padding) and memory peaks early.
         order = np.argsort(-lengths, kind="stable")
         input_names = {i.name for i in self.session.get_inputs()}
-        for idx in _batches(order, lengths, batch_size or self.batch_size, TOKEN_BUDGET):
+        size = 1 if self.one_per_run else batch_size or self.batch_size
+
+        def run(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
             width = int(lengths[idx].max())
             ids = np.zeros((len(idx), width), dtype=np.int64)
             mask = np.zeros((len(idx), width), dtype=np.int64)
@@ -129,7 +160,24 @@ class Encoder:
                 ids[row, :n] = encodings[i].ids
                 mask[row, :n] = 1
             feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-            yield idx, self.session.run(None, {k: v for k, v in feeds.items() if k in input_names})[0], mask, lengths
+            return idx, self.session.run(None, {k: v for k, v in feeds.items() if k in input_names})[0], mask, lengths
+
+        batches = _batches(order, lengths, size, TOKEN_BUDGET)
+        if self.pool is not None and len(batches) > 1:
+            yield from self.pool.map(run, batches)  # onnxruntime lets go of the GIL: one run per core at a time
+        else:
+            yield from map(run, batches)
+
+
+def _quantized(source: Path) -> tuple[Path | bytes, str]:
+    """The derived model and its label; the package's own model, with a warning, when it cannot be derived."""
+    from . import quantize
+
+    try:
+        return quantize.quantized_model(source), QUANTIZED_LABEL
+    except Exception as error:  # noqa: BLE001 - a missing `onnx` or a failed derivation: slower, still correct
+        quantize.log.warning("encoder: running the model's float products, quantizing it failed: %r", error)
+        return source, LABEL
 
 
 def _batches(order: np.ndarray, lengths: np.ndarray, size: int, budget: int) -> list[np.ndarray]:

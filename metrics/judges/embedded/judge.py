@@ -87,7 +87,7 @@ class EmbeddedJudge:
         head = f"+entail-{meta.get('version', 'custom')}" if self._uses_entailment() else ""
         self.info = JudgeInfo(name=self.name,
                               model=f"support-{self.model.meta.get('version', 'v1')}{head}+rules-{RULES}",
-                              embedding_model=ENCODER_LABEL)
+                              embedding_model=getattr(encoder, "label", ENCODER_LABEL))
 
     # ------------------------------------------------------------ the protocol
     async def decompose(self, sample: Sample, need: Needs, usage: Usage) -> Decomposition:
