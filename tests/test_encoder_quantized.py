@@ -51,6 +51,12 @@ def test_a_texts_vector_does_not_depend_on_the_texts_encoded_with_it(quantized):
     assert np.array_equal(quantized.encode(SENTENCES[::-1])[::-1], quantized.encode(SENTENCES))
 
 
+def test_texts_run_on_several_cores_come_back_in_order_and_unchanged(quantized):
+    two = Encoder.load(quantized=True, threads=2)
+    assert two.cores == 2 and quantized.cores >= 1
+    assert np.array_equal(two.encode(SENTENCES), Encoder.load(quantized=True, threads=1).encode(SENTENCES))
+
+
 def test_integer_vectors_stay_close_to_the_float_models(quantized, floating):
     a, b = quantized.encode(SENTENCES), floating.encode(SENTENCES)
     cosines = (a * b).sum(axis=1)

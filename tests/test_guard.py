@@ -101,7 +101,7 @@ def test_the_guard_judges_alike_on_its_own_encoder_session_or_the_judges(embedde
             worker = c.app.state.guard_workers[0]
         assert (worker.judge is embedded) == (threads == 0)
         if threads:
-            assert worker.judge.encoder.session.get_session_options().intra_op_num_threads == threads
+            assert worker.judge.encoder.cores == threads
         judged[threads] = [(m["verdict"], [c["probability"] for c in m["claims"]]) for m in got[:3]]
     assert [v for v, _ in judged[0]] == ["supported", "unsupported", "supported"]
     for threads in (1, 2):

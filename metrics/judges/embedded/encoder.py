@@ -79,6 +79,7 @@ class Encoder:
     # Runs of one text are too small to share out among threads (two took longer than one): with one_per_run, an
     # encoder for several cores runs that many texts at once instead, each on one core.
     pool: ThreadPoolExecutor | None = None
+    cores: int = 1  # what one encode call uses: onnxruntime threads (float), or texts run at once (integer)
 
     @classmethod
     def load(
@@ -104,8 +105,8 @@ class Encoder:
         if model_path is None and (quantized_by_default() if quantized is None else quantized):
             model, label = _quantized(default_model_path())
         one_per_run = label == QUANTIZED_LABEL
-        session = cpu_session(model, 1 if one_per_run else threads)
         cores = threads or _cpu_count()
+        session = cpu_session(model, 1 if one_per_run else cores)
         pool = ThreadPoolExecutor(cores, thread_name_prefix="ragmeter-encoder") if one_per_run and cores > 1 else None
         names = {i.name for i in session.get_inputs()}
         if not names <= set(_INPUTS) or "input_ids" not in names:
@@ -116,7 +117,7 @@ class Encoder:
         tokenizer.no_padding()
         tokenizer.enable_truncation(max_length=max_tokens)
         return cls(session=session, tokenizer=tokenizer, batch_size=1 if one_per_run else batch_size,
-                   max_tokens=max_tokens, label=label, one_per_run=one_per_run, pool=pool)
+                   max_tokens=max_tokens, label=label, one_per_run=one_per_run, pool=pool, cores=cores)
 
     def encode(self, texts: list[str], batch_size: int | None = None) -> np.ndarray:
         """Embed `texts` in order; returns float32 array of shape (len(texts), 384), rows L2-normalised."""

@@ -21,9 +21,10 @@ from . import relevance, text, thesaurus
 from .claims import ClaimText, claim_texts
 from .contexts import ContextStore
 from .encoder import LABEL as ENCODER_LABEL
+from .encoder import QUANTIZED_LABEL
 from .entailment import EntailmentHead, TokenCache
-from .support import (NUMBER_MISSING_PROBABILITY, Claim, ContextIndex, Support, SupportModel, claim_features, passage,
-                      score_claim)
+from .support import (NUMBER_MISSING_PROBABILITY, REWORDING_SIMILARITY_INTEGER, Claim, ContextIndex, Support,
+                      SupportModel, claim_features, passage, score_claim)
 
 SHORT_ANSWER_WORDS = 4
 # The rules beside the learned weights (rewording, thesaurus, units, contradictions) change verdicts
@@ -73,6 +74,8 @@ class EmbeddedJudge:
         self.model = model or SupportModel.load()
         if claim_cutoff is not None:  # a calibrated cut-off ([embedded] claim_cutoff, ragmeter calibrate --write)
             self.model = dataclasses.replace(self.model, claim_cutoff=claim_cutoff)
+        if getattr(encoder, "label", ENCODER_LABEL) == QUANTIZED_LABEL:
+            self.model = dataclasses.replace(self.model, rewording_similarity=REWORDING_SIMILARITY_INTEGER)
         if entailment is None and self.model.entailment_weight:
             entailment = EntailmentHead.load()
         self.entailment = entailment
