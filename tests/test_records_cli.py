@@ -153,3 +153,47 @@ def test_monitor_reads_a_window_as_a_duration(text, seconds):
     from ragmeter.service.cli.monitor import duration
 
     assert duration(text).total_seconds() == seconds
+
+
+def replaying(answers: list) -> tuple[httpx.Client, list[dict]]:
+    """A client whose service answers each POST with the next of `answers` (a status, or an exception to raise)."""
+    bodies: list[dict] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(json.loads(request.content))
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        if answer == 202:
+            return httpx.Response(202, json={"accepted": 1, "ids": ["x"], "sampled_out": 0, "duplicates": 0})
+        return httpx.Response(answer, json={"detail": "restarting"})
+
+    return httpx.Client(transport=httpx.MockTransport(handler), base_url="http://ragmeter.test"), bodies
+
+
+def test_send_retries_a_restarting_service_and_a_lost_connection_with_backoff(monkeypatch):
+    waits: list[float] = []
+    monkeypatch.setattr(records_cli, "pause", waits.append)
+    http, bodies = replaying([503, httpx.ConnectError("refused"), 502, 202])
+    body = {"records": [row(1), row(2)]}
+    assert records_cli.post_batch(http, body, 0, 600)["accepted"] == 1
+    assert waits == [1, 2, 4]
+    assert bodies == [body] * 4  # the same batch each time: its ids make a second copy a duplicate
+
+
+def test_send_does_not_resend_records_without_an_id_after_a_lost_connection(monkeypatch):
+    monkeypatch.setattr(records_cli, "pause", lambda seconds: pytest.fail("waited"))
+    http, bodies = replaying([httpx.ReadTimeout("no answer"), 202])
+    no_ids = {"records": [{k: v for k, v in row(1).items() if k != "id"}]}
+    with pytest.raises(records_cli.CommandError, match="without an id could be stored twice"):
+        records_cli.post_batch(http, no_ids, 0, 600)
+    assert len(bodies) == 1
+
+
+def test_send_gives_up_after_its_retries(monkeypatch):
+    waits: list[float] = []
+    monkeypatch.setattr(records_cli, "pause", waits.append)
+    http, _ = replaying([503] * (records_cli.RETRIES + 1))
+    with pytest.raises(records_cli.CommandError, match=f"HTTP 503: restarting for rows 1-1, {records_cli.RETRIES} "):
+        records_cli.post_batch(http, {"records": [{"question": "q", "contexts": [], "answer": "a"}]}, 0, 600)
+    assert waits == [1, 2, 4, 8]

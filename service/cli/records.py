@@ -22,6 +22,10 @@ from ragmeter.service.rows import RowStatus
 
 # A 429 asking for a longer wait (a daily quota) stops the command rather than leave it hanging for hours.
 DEFAULT_MAX_WAIT_S = 600.0
+# A batch is sent again after a 502, 503 or 504 or a lost connection, this many times, 1, 2, 4 then 8 s apart (or
+# as Retry-After asks): a restarting service or a proxy's hiccup should not end a backfill of a million rows.
+RETRIES = 4
+RESENT = frozenset({502, 503, 504})
 
 
 def add_parser(commands) -> None:
@@ -40,7 +44,8 @@ def add_parser(commands) -> None:
     send.add_argument("--metrics", nargs="+", choices=METRIC_NAMES, metavar="METRIC",
                       help=f"metrics to compute: {', '.join(METRIC_NAMES)} (default the four Ragas metrics)")
     send.add_argument("--max-wait", type=float, default=DEFAULT_MAX_WAIT_S,
-                      help=f"longest Retry-After waited on a 429, in seconds (default {DEFAULT_MAX_WAIT_S:g})")
+                      help=f"longest Retry-After waited on a 429 or 503, in seconds (default {DEFAULT_MAX_WAIT_S:g}); "
+                           f"a 502, 503, 504 or lost connection is retried {RETRIES} times")
     listing = action("list", "the latest records with their scores and gate verdict, newest first")
     listing.add_argument("--app", help="only this app's records")
     which = listing.add_mutually_exclusive_group()
@@ -131,31 +136,54 @@ def _send(client, args: argparse.Namespace) -> int:
 
 
 def post_batch(http: httpx.Client, body: dict, first_row: int, max_wait_s: float) -> dict:
-    """POST one batch, sending it again after each 429's Retry-After (records with an id are not stored twice)."""
+    """POST one batch, sending it again after each 429's Retry-After and, up to RETRIES times, after a 502, 503, 504
+    or a lost connection (records with an id are not stored twice)."""
+    rows = f"rows {first_row + 1}-{first_row + len(body['records'])}"
+    failures = 0
     while True:
-        response = http.post("/v1/records", json=body)
-        if response.status_code != 429:
+        try:
+            response: httpx.Response | None = http.post("/v1/records", json=body)
+        except httpx.TransportError as problem:
+            response, what = None, f"{type(problem).__name__}: {problem}"
+        if response is not None and response.status_code == 429:
+            wait_s = retry_after(response)
+            if wait_s > max_wait_s:
+                raise CommandError(f"the service asks to wait {wait_s:.0f} s, more than --max-wait {max_wait_s:g} s: "
+                                   f"{_detail(response)}")
+            err.print(f"429, waiting {wait_s:.0f} s as asked: {_detail(response)}", soft_wrap=True)
+            pause(wait_s)
+            continue
+        if response is not None and response.status_code not in RESENT:
             break
-        wait_s = retry_after(response)
+        if response is not None:
+            what = f"HTTP {response.status_code}: {_detail(response)}"
+        # The service's own 503s store nothing. After a proxy's 502 or 504, or a lost connection, the batch may have
+        # been stored: only records with an id are safe to send again (a second copy is a duplicate, not a record).
+        if not (response is not None and response.status_code == 503) and not all("id" in r for r in body["records"]):
+            raise CommandError(f"{what} for {rows}; not sent again, as its records without an id could be stored "
+                               "twice (give every row an id to let the command retry)")
+        failures += 1
+        if failures > RETRIES:
+            raise CommandError(f"{what} for {rows}, {RETRIES} times sent again")
+        wait_s = retry_after(response) if response is not None and "retry-after" in response.headers \
+            else float(2 ** (failures - 1))
         if wait_s > max_wait_s:
-            raise CommandError(f"the service asks to wait {wait_s:.0f} s, more than --max-wait {max_wait_s:g} s: "
-                               f"{_detail(response)}")
-        err.print(f"429, waiting {wait_s:.0f} s as asked: {_detail(response)}", soft_wrap=True)
+            raise CommandError(f"{what} for {rows}; the service asks to wait {wait_s:.0f} s, more than --max-wait "
+                               f"{max_wait_s:g} s")
+        err.print(f"{what}; sending {rows} again in {wait_s:.0f} s ({failures} of {RETRIES})", soft_wrap=True)
         pause(wait_s)
     if response.status_code == 422:
-        raise CommandError(f"the service refused rows {first_row + 1}-{first_row + len(body['records'])}: "
+        raise CommandError(f"the service refused {rows}: "
                            f"{refused_rows(response.json().get('detail'), body['records'], first_row)}")
     if response.status_code == 413:
-        raise CommandError(f"rows {first_row + 1}-{first_row + len(body['records'])}: {_detail(response)} "
-                           "(a smaller --batch)")
+        raise CommandError(f"{rows}: {_detail(response)} (a smaller --batch)")
     if response.is_error:
-        raise CommandError(f"HTTP {response.status_code} for rows {first_row + 1}-"
-                           f"{first_row + len(body['records'])}: {_detail(response)}")
+        raise CommandError(f"HTTP {response.status_code} for {rows}: {_detail(response)}")
     return response.json()
 
 
 def pause(seconds: float) -> None:
-    """Wait before a 429's batch is sent again (tests replace it)."""
+    """Wait before a batch is sent again (tests replace it)."""
     time.sleep(seconds)
 
 
