@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 import httpx
 import pyarrow.parquet as pq
 
+from ragmeter.metrics.judges.embedded.encoder import QUANTIZED_LABEL
+
 from docker_setup import (ROOT, SetupFailed, build, compose_command, docker, ensure_base, ensure_engine,
                           image_exists, image_mb, wait_for)
 
@@ -164,8 +166,10 @@ def check_evaluate(drill: Drill, url: str, key: str, where: str = "") -> None:
     result = answer.json()["results"][0] if answer.status_code == 200 else {}
     drill.check(f"{where}/v1/evaluate with the key: embedded judge, faithfulness and gate",
                 answer.status_code == 200 and result["judge"]["name"] in ("local", "embedded")
-                and result["scores"]["faithfulness"] is not None and "passed" in result["gate"],
-                f"{answer.status_code}, {took * 1000:.0f} ms, judge {result.get('judge', {}).get('name')}, "
+                and result["scores"]["faithfulness"] is not None and "passed" in result["gate"]
+                and result["judge"]["embedding_model"] == QUANTIZED_LABEL,
+                f"{answer.status_code}, {took * 1000:.0f} ms, judge {result.get('judge', {}).get('name')} "
+                f"({result.get('judge', {}).get('embedding_model')}), "
                 f"faithfulness {result.get('scores', {}).get('faithfulness')}, gate passed "
                 f"{result.get('gate', {}).get('passed')}")
 
@@ -256,6 +260,12 @@ def single_container(drill: Drill, image: str, base: str) -> None:
     drill.check("the service (PID 1) runs as a non-root user", "0" not in uids and "ragmeter serve" in status,
                 f"uids {' '.join(uids)}: {status.splitlines()[-1].strip()}")
     check_evaluate(drill, url, key)
+    # The integer encoder's model is derived at build time into /opt/ragmeter-models: a container that had to derive
+    # it again (the folder is not the service user's to write) would warn, and pay 3 s at every start.
+    said = logs(name)
+    kept = docker("exec", name, "sh", "-c", "ls /opt/ragmeter-models")
+    drill.check("the integer encoder's model comes from the image, not derived at start",
+                "int8-matmul" in kept and "quantiz" not in said.lower(), kept.strip() or said[-200:])
     unauthorized = httpx.get(f"{url}/v1/batches", timeout=30).status_code
     drill.check("/v1/batches without the key is 401", unauthorized == 401, unauthorized)
     batch_id = upload(drill, url, key)
