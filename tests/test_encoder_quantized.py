@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import time
 
 import numpy as np
 import pytest
@@ -78,6 +80,15 @@ def test_the_derived_model_is_kept_and_loaded_again_without_deriving(tmp_path, m
 
     monkeypatch.setattr(quantize, "derive", no_second_derivation)
     assert quantize.quantized_model(default_model_path(), tmp_path) == first
+
+
+def test_a_partial_file_left_by_a_killed_process_is_removed_when_the_model_is_derived(tmp_path):
+    stale, fresh = tmp_path / "model.onnx123.part", tmp_path / "model.onnx456.part"
+    for partial in (stale, fresh):
+        partial.write_bytes(b"half a model")
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
+    quantize.quantized_model(default_model_path(), tmp_path)
+    assert not stale.exists() and fresh.exists()  # a recent one may be another process's, still being written
 
 
 def test_a_folder_that_cannot_be_written_still_gives_the_model(tmp_path):

@@ -16,6 +16,7 @@ import hashlib
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -59,6 +60,7 @@ def quantized_model(source: Path, folder: Path | None = None) -> Path | bytes:
         derived = derive(source, Path(tmp))
         try:
             folder.mkdir(parents=True, exist_ok=True)
+            _drop_stale_partials(folder)
             fd, partial = tempfile.mkstemp(dir=folder, prefix=target.name, suffix=".part")
             with os.fdopen(fd, "wb") as fh:
                 fh.write(derived.read_bytes())
@@ -70,6 +72,17 @@ def quantized_model(source: Path, folder: Path | None = None) -> Path | bytes:
             return derived.read_bytes()
     log.info("encoder: derived the quantized model into %s", target)
     return target
+
+
+def _drop_stale_partials(folder: Path, older_than_s: float = 3600.0) -> None:
+    """Partial files left by a process killed while writing (23 MB each); a recent one may still be written."""
+    now = time.time()
+    for partial in folder.glob("*.part"):
+        try:
+            if now - partial.stat().st_mtime > older_than_s:
+                partial.unlink()
+        except OSError:
+            pass  # another process took it first
 
 
 def derive(source: Path, work: Path) -> Path:
