@@ -4,8 +4,8 @@
 into floats when it loads the model. onnxruntime's own dynamic quantization rewrites each product with a weight
 as an integer one (MatMulInteger), which runs about twice as fast on one core (bench/encoder_bench.py). The
 weights are quantized per output channel in 7 bits (`reduce_range`): the integer sums cannot saturate on x86
-CPUs without VNNI, so every machine computes the same numbers, and the same scores, as the ones measured in
-docs/embedded-judge.md.
+CPUs without VNNI, so machines with and without it compute the same integer products (8 bits would saturate on
+the former only, and scores would differ from the ones measured in docs/accuracy.md).
 
 Deriving takes about 3 s; the result is cached by the source's hash and the library versions, so a process
 normally loads it from the cache. Nothing is downloaded.
