@@ -91,6 +91,16 @@ def test_a_partial_file_left_by_a_killed_process_is_removed_when_the_model_is_de
     assert not stale.exists() and fresh.exists()  # a recent one may be another process's, still being written
 
 
+def test_a_damaged_cached_model_is_derived_again(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("RAGMETER_MODEL_CACHE", str(tmp_path))
+    damaged = quantize.cached_path(default_model_path())
+    damaged.write_bytes(b"not a model")
+    with caplog.at_level(logging.WARNING, logger="ragmeter.encoder"):
+        encoder = Encoder.load(quantized=True)
+    assert encoder.label == QUANTIZED_LABEL and "deriving it again" in caplog.text
+    assert damaged.stat().st_size > 1_000_000
+
+
 def test_a_folder_that_cannot_be_written_still_gives_the_model(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")

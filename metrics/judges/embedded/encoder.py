@@ -100,13 +100,13 @@ class Encoder:
         # Imported here so that importing the metrics package stays cheap when no encoder is used.
         from tokenizers import Tokenizer
 
-        model: str | Path | bytes = model_path or default_model_path()
-        label = LABEL
-        if model_path is None and (quantized_by_default() if quantized is None else quantized):
-            model, label = _quantized(default_model_path())
-        one_per_run = label == QUANTIZED_LABEL
         cores = threads or _cpu_count()
-        session = cpu_session(model, 1 if one_per_run else cores)
+        session = None
+        if model_path is None and (quantized_by_default() if quantized is None else quantized):
+            session = _quantized_session(default_model_path())
+        label = LABEL if session is None else QUANTIZED_LABEL
+        one_per_run = label == QUANTIZED_LABEL
+        session = session or cpu_session(model_path or default_model_path(), cores)
         pool = ThreadPoolExecutor(cores, thread_name_prefix="ragmeter-encoder") if one_per_run and cores > 1 else None
         names = {i.name for i in session.get_inputs()}
         if not names <= set(_INPUTS) or "input_ids" not in names:
@@ -170,15 +170,20 @@ class Encoder:
             yield from map(run, batches)
 
 
-def _quantized(source: Path) -> tuple[Path | bytes, str]:
-    """The derived model and its label; the package's own model, with a warning, when it cannot be derived."""
+def _quantized_session(source: Path) -> Any:
+    """A one-thread session of the derived model; None, with a warning, when it cannot be derived or loaded (the
+    float products then run). A cached file that does not load (damaged on disk) is derived again, once."""
     from . import quantize
 
-    try:
-        return quantize.quantized_model(source), QUANTIZED_LABEL
-    except Exception as error:  # noqa: BLE001 - a missing `onnx` or a failed derivation: slower, still correct
-        quantize.log.warning("encoder: running the model's float products, quantizing it failed: %r", error)
-        return source, LABEL
+    for attempt in (1, 2):
+        try:
+            return cpu_session(quantize.quantized_model(source), 1)
+        except Exception as error:  # noqa: BLE001 - a missing `onnx`, a failed derivation: slower, still correct
+            if attempt == 1 and quantize.drop_cached(source):
+                quantize.log.warning("encoder: the cached quantized model did not load (%r); deriving it again", error)
+                continue
+            quantize.log.warning("encoder: running the model's float products, quantizing it failed: %r", error)
+    return None
 
 
 def _batches(order: np.ndarray, lengths: np.ndarray, size: int, budget: int) -> list[np.ndarray]:

@@ -49,11 +49,25 @@ def cache_key(source: Path) -> str:
     return digest.hexdigest()[:20]
 
 
+def cached_path(source: Path, folder: Path | None = None) -> Path:
+    """Where the model derived from `source` is kept."""
+    return (folder or cache_folder()) / f"{source.stem}-int8-matmul-{cache_key(source)}.onnx"
+
+
+def drop_cached(source: Path, folder: Path | None = None) -> bool:
+    """Remove the kept model (one that does not load); whether there was one to remove."""
+    try:
+        cached_path(source, folder).unlink()
+    except OSError:
+        return False
+    return True
+
+
 def quantized_model(source: Path, folder: Path | None = None) -> Path | bytes:
     """The derived model's path in the cache folder (derived now when missing); its bytes when the folder is
     not writable. Concurrent processes may both derive it: each writes its own file and renames it in place."""
     folder = folder or cache_folder()
-    target = folder / f"{source.stem}-int8-matmul-{cache_key(source)}.onnx"
+    target = cached_path(source, folder)
     if target.is_file():
         return target
     with tempfile.TemporaryDirectory(prefix="ragmeter-quantize-") as tmp:
