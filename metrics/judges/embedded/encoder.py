@@ -73,13 +73,16 @@ class Encoder:
     batch_size: int = 32  # 16 and 32 tie on 2 cores; 64 is slower (bench/encoder_bench.py)
     max_tokens: int = MAX_TOKENS
     label: str = LABEL  # how results name the model that runs (JudgeInfo.embedding_model)
-    # The integer model scales each run's activations by their largest value, so a text's vector would depend on
-    # the other texts (and the padding) in its batch: it encodes one text per run, and a text's vector is its own.
-    one_per_run: bool = False
     # Runs of one text are too small to share out among threads (two took longer than one): with one_per_run, an
     # encoder for several cores runs that many texts at once instead, each on one core.
     pool: ThreadPoolExecutor | None = None
     cores: int = 1  # what one encode call uses: onnxruntime threads (float), or texts run at once (integer)
+
+    @property
+    def one_per_run(self) -> bool:
+        """The integer model scales each run's activations by their largest value, so a text's vector would depend
+        on the other texts (and the padding) in its batch: it encodes one text per run, and a vector is its own."""
+        return self.label == QUANTIZED_LABEL
 
     @classmethod
     def load(
@@ -105,9 +108,8 @@ class Encoder:
         if model_path is None and (quantized_by_default() if quantized is None else quantized):
             session = _quantized_session(default_model_path())
         label = LABEL if session is None else QUANTIZED_LABEL
-        one_per_run = label == QUANTIZED_LABEL
+        pool = ThreadPoolExecutor(cores, thread_name_prefix="ragmeter-encoder") if session is not None and cores > 1 else None
         session = session or cpu_session(model_path or default_model_path(), cores)
-        pool = ThreadPoolExecutor(cores, thread_name_prefix="ragmeter-encoder") if one_per_run and cores > 1 else None
         names = {i.name for i in session.get_inputs()}
         if not names <= set(_INPUTS) or "input_ids" not in names:
             raise ValueError(f"unexpected ONNX inputs {sorted(names)}")
@@ -116,8 +118,8 @@ class Encoder:
         # Padding is done per length-sorted batch below, so the file's fixed 128 padding is dropped.
         tokenizer.no_padding()
         tokenizer.enable_truncation(max_length=max_tokens)
-        return cls(session=session, tokenizer=tokenizer, batch_size=1 if one_per_run else batch_size,
-                   max_tokens=max_tokens, label=label, one_per_run=one_per_run, pool=pool, cores=cores)
+        return cls(session=session, tokenizer=tokenizer, batch_size=batch_size, max_tokens=max_tokens, label=label,
+                   pool=pool, cores=cores)
 
     def encode(self, texts: list[str], batch_size: int | None = None) -> np.ndarray:
         """Embed `texts` in order; returns float32 array of shape (len(texts), 384), rows L2-normalised."""

@@ -74,7 +74,8 @@ class EmbeddedJudge:
         self.model = model or SupportModel.load()
         if claim_cutoff is not None:  # a calibrated cut-off ([embedded] claim_cutoff, ragmeter calibrate --write)
             self.model = dataclasses.replace(self.model, claim_cutoff=claim_cutoff)
-        if getattr(encoder, "label", ENCODER_LABEL) == QUANTIZED_LABEL:
+        encoder_label = getattr(encoder, "label", ENCODER_LABEL)  # a test's stand-in encoder may have none
+        if encoder_label == QUANTIZED_LABEL:
             self.model = dataclasses.replace(self.model, rewording_similarity=REWORDING_SIMILARITY_INTEGER)
         if entailment is None and self.model.entailment_weight:
             entailment = EntailmentHead.load()
@@ -90,7 +91,7 @@ class EmbeddedJudge:
         head = f"+entail-{meta.get('version', 'custom')}" if self._uses_entailment() else ""
         self.info = JudgeInfo(name=self.name,
                               model=f"support-{self.model.meta.get('version', 'v1')}{head}+rules-{RULES}",
-                              embedding_model=getattr(encoder, "label", ENCODER_LABEL))
+                              embedding_model=encoder_label)
 
     # ------------------------------------------------------------ the protocol
     async def decompose(self, sample: Sample, need: Needs, usage: Usage) -> Decomposition:

@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 
 log = logging.getLogger("ragmeter.encoder")
@@ -34,8 +35,10 @@ def cache_folder() -> Path:
     return Path(base) / "ragmeter"
 
 
+@cache
 def cache_key(source: Path) -> str:
-    """Hash of the source model, the recipe and the versions of the libraries that derive it."""
+    """Hash of the source model, the recipe and the versions of the libraries that derive it; computed once per
+    process (the judge, the guard and the embeddings each load an encoder, and the source is 23 MB)."""
     from importlib.metadata import version
 
     import onnxruntime
