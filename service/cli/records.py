@@ -165,11 +165,11 @@ def post_batch(http: httpx.Client, body: dict, first_row: int, max_wait_s: float
         failures += 1
         if failures > RETRIES:
             raise CommandError(f"{what} for {rows}, {RETRIES} times sent again")
-        wait_s = retry_after(response) if response is not None and "retry-after" in response.headers \
-            else float(2 ** (failures - 1))
+        asked = response is not None and "retry-after" in response.headers
+        wait_s = retry_after(response) if response is not None and asked else float(2 ** (failures - 1))
         if wait_s > max_wait_s:
-            raise CommandError(f"{what} for {rows}; the service asks to wait {wait_s:.0f} s, more than --max-wait "
-                               f"{max_wait_s:g} s")
+            who = "the service asks to wait" if asked else "the next try would be in"
+            raise CommandError(f"{what} for {rows}; {who} {wait_s:.0f} s, more than --max-wait {max_wait_s:g} s")
         err.print(f"{what}; sending {rows} again in {wait_s:.0f} s ({failures} of {RETRIES})", soft_wrap=True)
         pause(wait_s)
     if response.status_code == 422:
