@@ -108,7 +108,8 @@ class Encoder:
         if model_path is None and (quantized_by_default() if quantized is None else quantized):
             session = _quantized_session(default_model_path())
         label = LABEL if session is None else QUANTIZED_LABEL
-        pool = ThreadPoolExecutor(cores, thread_name_prefix="ragmeter-encoder") if session is not None and cores > 1 else None
+        several = session is not None and cores > 1
+        pool = ThreadPoolExecutor(cores, thread_name_prefix="ragmeter-encoder") if several else None
         session = session or cpu_session(model_path or default_model_path(), cores)
         names = {i.name for i in session.get_inputs()}
         if not names <= set(_INPUTS) or "input_ids" not in names:
