@@ -115,6 +115,23 @@ class Support:
     overstated: str | None = None  # how the claim drops its evidence's limits ("some", "plans to"), when it does
 
 
+# A claim of a few content words, all found in one passage of the contexts (a sentence and its
+# neighbours) exactly, as a synonym or as a word of close meaning, with its numbers and names, and
+# close in meaning to that passage, is a rewording of it. HaluEval taught the learned weights that
+# new word pairs mean invention, which fails every paraphrase ("Regulators approved the vaccine in
+# March" for "The vaccine was approved by regulators in March").
+# Chosen on the HaluEval QA *training* split (rows the accuracy figures never use): 0.75 lets through
+# hallucinations that recombine the passage's words (gate 0.942 there, against 0.959 without the
+# rule), 0.80 gives 0.951, 0.84 0.955, 0.86 0.956; 0.84 still passes "The tower was built for the
+# 1889 World's Fair" (0.85) against "Built in 1889 for the World's Fair, the tower is 330 metres tall."
+REWORDING_SIMILARITY = 0.84
+# The integer encoder's vectors each carry their own rounding, which lowers the cosine of two near-identical
+# texts by about 1% (0.845 -> 0.837 for the tower pair above). Chosen again on the same training split with
+# that encoder (bench/rewording_cutoff.py): 0.83 and 0.835 give 0.9578, 0.84 0.9585, 0.86 0.9599; 0.835 is the
+# highest that still passes the tower pair (0.8366).
+REWORDING_SIMILARITY_INTEGER = 0.835
+
+
 @dataclass(frozen=True)
 class SupportModel:
     """A small ensemble of one-hidden-layer networks over FEATURES, and the cut-offs chosen on dev data.
@@ -132,8 +149,8 @@ class SupportModel:
     # log-odds; 0 (today) ignores it. To be chosen, with the cut-offs, on the calibration fifth that
     # bench/train_entailment.py keeps out of training, once a cross-encoder earns a place.
     entailment_weight: float = 0.0
-    # The rewording check's similarity cut-off (see REWORDING_SIMILARITY): the judge sets the one for its encoder.
-    rewording_similarity: float = 0.84
+    # The rewording check's similarity cut-off: the judge sets the one for its encoder.
+    rewording_similarity: float = REWORDING_SIMILARITY
 
     @classmethod
     def load(cls, path: Path = WEIGHTS_FILE) -> SupportModel:
@@ -290,21 +307,6 @@ def score_claim(model: SupportModel, claim: Claim, contexts: list[ContextIndex],
     return Support(probability, best_ctx, evidence, features, missing, contradiction, reworded, overstated)
 
 
-# A claim of a few content words, all found in one passage of the contexts (a sentence and its
-# neighbours) exactly, as a synonym or as a word of close meaning, with its numbers and names, and
-# close in meaning to that passage, is a rewording of it. HaluEval taught the learned weights that
-# new word pairs mean invention, which fails every paraphrase ("Regulators approved the vaccine in
-# March" for "The vaccine was approved by regulators in March").
-# Chosen on the HaluEval QA *training* split (rows the accuracy figures never use): 0.75 lets through
-# hallucinations that recombine the passage's words (gate 0.942 there, against 0.959 without the
-# rule), 0.80 gives 0.951, 0.84 0.955, 0.86 0.956; 0.84 still passes "The tower was built for the
-# 1889 World's Fair" (0.85) against "Built in 1889 for the World's Fair, the tower is 330 metres tall."
-REWORDING_SIMILARITY = 0.84
-# The integer encoder's vectors each carry their own rounding, which lowers the cosine of two near-identical
-# texts by about 1% (0.845 -> 0.837 for the tower pair above). Chosen again on the same training split with
-# that encoder (bench/rewording_cutoff.py): 0.83 and 0.835 give 0.9578, 0.84 0.9585, 0.86 0.9599; 0.835 is the
-# highest that still passes the tower pair (0.8366).
-REWORDING_SIMILARITY_INTEGER = 0.835
 REWORDING_MIN_WORDS = 3  # content words and numbers: a bare answer ("Delhi") is left to the learned weights
 REWORDING_PROBABILITY = 0.9
 NUMBER_MISSING_PROBABILITY = 0.2
