@@ -47,6 +47,7 @@ MAX_BATCH = 4  # sentences per encoder run
 # encoder runs a text at a time, so a larger chunk saves nothing and only holds the cheap ones longer (3 against
 # 8, in alternation: server p95 35 and 24 ms against 47 and 30 on rag_bench, 83 and 44 against 84 and 67 on QAGS).
 CHUNK_TEXTS = 3
+FLOAT_CHUNK_TEXTS = 8  # the float encoder (RAGMETER_ENCODER_QUANTIZED=false) batches: a run of 8 costs far less
 AGE_S = 0.1  # a sentence waiting this long gets its chunk even while cheaper ones are judged
 PREFETCH_TEXTS = 1  # context sentences per prefetch run: the most a sentence that arrives meanwhile waits for
 
@@ -155,9 +156,10 @@ class GuardWorker:
         return left
 
     def _encode(self, left: list[list[tuple[ContextIndex, int]]]) -> None:
-        # Oldest first, across the waiting sentences (with the float encoder one run of 8 cost far less than 4 of 2).
+        # Oldest first, across the waiting sentences.
         chunk = {(id(ctx), i): (ctx, i) for todo in left for ctx, i in todo}  # two streams may share one
-        encode_sentences(self.judge, list(chunk.values())[:CHUNK_TEXTS])
+        size = CHUNK_TEXTS if getattr(self.judge.encoder, "one_per_run", True) else FLOAT_CHUNK_TEXTS
+        encode_sentences(self.judge, list(chunk.values())[:size])
 
     def _step(self, items: list[Waiting]) -> tuple[list[int], list[list[ClaimVerdict]]]:
         """One turn of the worker thread: judge the sentences whose context sentences are all encoded (up to
