@@ -158,7 +158,18 @@ USER_CASES = [
     ("Germany will host Spain in the opening match on Saturday.",
      "Spain will host Germany in the opening match on Saturday.", "contradicted"),
     ("Patients were able to return home on the same day, and none needed readmission.",
-     "Patients were not able to return home on the same day.", "unsupported"),
+     "Patients were not able to return home on the same day.", "contradicted"),
+    # A negation reaches to the end of its clause: one in a side clause denies nothing of the rest, and
+    # "not X but Y" affirms Y. A short claim that denies its evidence is caught too.
+    ("The mayor, who was not present at the meeting, later approved the plan.", "The mayor approved the plan.",
+     "supported"),
+    ("The mayor, who was not present at the meeting, later approved the plan.",
+     "The mayor was not present at the meeting.", "supported"),
+    ("The airline said the delay was not caused by the weather but by a staff shortage.",
+     "The delay was caused by a staff shortage.", "supported"),
+    ("The airline said the delay was not caused by the weather but by a staff shortage.",
+     "The delay was not caused by a staff shortage.", "contradicted"),
+    ("The museum reopened in May after a two-year renovation.", "The museum did not reopen in May.", "contradicted"),
 ]
 
 

@@ -107,5 +107,4 @@ def build_index(context: str) -> ContextIndex:
         bigrams=frozenset(pairwise(words)),
         numbers=frozenset(text.numbers(context)),
         names=frozenset(text.names(context)),
-        negated=[text.negated(s) for s in sentences],
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from . import text, wordlists
+from . import negation, text, wordlists
 
 # The word lists live in assets/words/contradiction.json; this module keeps the rules that read them.
 _DATA = wordlists.load("contradiction")
@@ -30,6 +30,7 @@ _CAPITALISED = re.compile(r"\b[A-Z][\w'’.-]*[A-Za-z0-9]")
 
 CLOSE_SIMILARITY = 0.7  # the sentence is about the same thing as the claim
 CLOSE_COVERAGE = 0.75  # and holds most of its content words
+NEGATION_SIMILARITY = 0.55  # a sentence holding all of the claim's content words, for the negation rule
 
 
 def coverage(claim_stems: frozenset[str], sentence: str) -> float:
@@ -45,15 +46,20 @@ def find(claim_text: str, claim_stems: frozenset[str], claim_mentions, sentence:
 
     `contexts_normalised` are the contexts, lower-cased: a name found anywhere in them is not new.
     """
-    if similarity < CLOSE_SIMILARITY:
+    if similarity < NEGATION_SIMILARITY:
         return None
     covered = coverage(claim_stems, sentence)
-    sentence_stems = set(text.content_stems(sentence))
     # Negation, opposites and roles are read with English word lists; other languages get the
     # language-neutral checks only (numbers and names).
     english = text.english(claim_text)
-    if english and covered >= CLOSE_COVERAGE and text.negated(claim_text) != text.negated(sentence):
+    close = similarity >= CLOSE_SIMILARITY and covered >= CLOSE_COVERAGE
+    # A sentence that holds every content word of the claim is about the same thing even when it says more
+    # ("The museum reopened in May after a two-year renovation." for "The museum did not reopen in May.").
+    if english and (close or covered == 1.0) and negation.clash(claim_text, claim_stems, sentence):
         return f'negation differs from the closest sentence: "{sentence[:160]}"'
+    if similarity < CLOSE_SIMILARITY:
+        return None
+    sentence_stems = set(text.content_stems(sentence))
     opposite = _opposite(claim_text, claim_stems, sentence, sentence_stems) if english else None
     if opposite:
         return f'{opposite}: "{sentence[:160]}"'

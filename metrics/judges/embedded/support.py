@@ -18,7 +18,7 @@ import numpy as np
 
 from ...evidence import normalise
 from . import contradiction as contradictions
-from . import synonyms, text, wordlists
+from . import negation, synonyms, text, wordlists
 
 _EDGE = " \t\n\"'`.,;:!?()[]"
 
@@ -57,7 +57,6 @@ class ContextIndex:
     bigrams: frozenset[tuple[str, str]]  # consecutive lower-cased word pairs
     numbers: frozenset[str]
     names: frozenset[str]
-    negated: list[bool]
     # Only sentences that share words with some claim are ever compared, so only those get encoded.
     vectors: dict[int, np.ndarray] = field(default_factory=dict)
 
@@ -255,7 +254,7 @@ def claim_features(claim: Claim, contexts: list[ContextIndex],
         "novel_bigrams": min(novel, 12) / 12.0,
         "numbers_ok": float(all(mention & ctx_numbers for mention in claim.number_mentions)),
         "names_ok": len(claim.names & ctx_names) / len(claim.names) if claim.names else 1.0,
-        "negation_clash": float(claim.negated != ctx.negated[si]),
+        "negation_clash": float(negation.clash(claim.text, claim.stems, ctx.sentences[si])),
         "short": float(len(stems) <= 2),
         "length": min(len(claim.words), 40) / 40.0,
     }
@@ -281,7 +280,9 @@ def score_claim(model: SupportModel, claim: Claim, contexts: list[ContextIndex],
         # HaluEval's hallucinations are never bare names, so the learned weights cannot know this.
         probability = min(probability, 0.05)
     contradiction = None
-    if statement(claim):  # a bare answer ("Tuppence Middleton", "no") has no statement to oppose
+    # A bare answer ("Tuppence Middleton", "no") has no statement to oppose; a short one that denies something does
+    # ("The museum did not reopen.": two content words and a negation).
+    if statement(claim) or (claim.negated and statement(claim, fewer=1)):
         contradiction = contradictions.find(claim.text, claim.stems, claim.number_mentions, evidence,
                                             features["sim_max"], frozenset().union(*(c.numbers for c in contexts)),
                                             [c.normalised for c in contexts])
@@ -338,9 +339,10 @@ def _same_family(word: str, stem: str) -> bool:
     return common >= 5 and common >= 0.8 * shorter
 
 
-def statement(claim: Claim) -> bool:
-    """True for a claim that states something: a few content words and numbers, not only a name."""
-    return (len(claim.stems) + len(claim.number_mentions) >= REWORDING_MIN_WORDS
+def statement(claim: Claim, fewer: int = 0) -> bool:
+    """True for a claim that states something: a few content words and numbers (`fewer` than usual will do),
+    not only a name."""
+    return (len(claim.stems) + len(claim.number_mentions) >= REWORDING_MIN_WORDS - fewer
             and any(w[:1].islower() for w in claim.text.split()
                     if text.stem(w.lower().strip(".,;:!?\"'")) in claim.stems))
 

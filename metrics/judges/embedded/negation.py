@@ -1,0 +1,72 @@
+"""Which negations of a sentence bear on a claim: a negation reaches to the end of its clause, not of its sentence.
+
+"The mayor, who was not present at the meeting, later approved the plan." does not deny that the mayor approved
+the plan, and "The delay was not caused by the weather but by a staff shortage." affirms the staff shortage.
+Counting every negation of the sentence called the first claim contradicted and the second's opposite supported.
+The clause boundaries and words live in assets/words/negation.json.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from . import text, wordlists
+
+_DATA = wordlists.load("negation")
+_BOUNDARY = re.compile("|".join([*(re.escape(m) for m in _DATA["clause_marks"]),
+                                 *(rf"(?=\b{w}\b)" for w in _DATA["clause_words"])]), re.IGNORECASE)
+_CONTRAST = frozenset(_DATA["contrast_words"])
+_NOT_NEGATION = re.compile(r"\b(?:" + "|".join(map(re.escape, _DATA["not_negations"])) + r")\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Clause:
+    stems: frozenset[str]
+    negations: int
+    contrast: bool  # starts with "but", "instead"...: the alternative to a negated clause before it
+    denied: frozenset[str]  # the stems after its first negation: what it denies
+
+
+@lru_cache(maxsize=8192)
+def clauses(sentence: str) -> tuple[Clause, ...]:
+    """The sentence's clauses, each with its content stems and its number of negations."""
+    out = []
+    for piece in _BOUNDARY.split(_NOT_NEGATION.sub(" ", sentence)):
+        words = text.words(piece)
+        if not words:
+            continue
+        cue = next((i for i, w in enumerate(words) if w in text.NEGATIONS or w.endswith("n't")), len(words))
+        out.append(Clause(frozenset(text.content_stems(piece)), sum(text.negation_words(piece).values()),
+                          words[0] in _CONTRAST, frozenset(text.content_stems(" ".join(words[cue + 1:])))))
+    return tuple(out)
+
+
+def negated_for(stems: frozenset[str], sentence: str) -> bool:
+    """Whether `sentence` negates what it says of these content stems (a claim's, against its evidence).
+
+    The parity of the negations in the clauses that hold any of the stems, leaving out a negated clause followed
+    by a contrast that holds at least as many of them, not in the clause, as the clause denies ("not X but Y"
+    affirms Y: a claim made of Y's words is not denied). When no clause holds any of them, the whole sentence's
+    parity.
+    """
+    parts = clauses(sentence)
+    if not any(c.stems & stems for c in parts):
+        return sum(c.negations for c in parts) % 2 == 1
+    count = 0
+    for i, clause in enumerate(parts):
+        if not clause.stems & stems:
+            continue
+        after = parts[i + 1] if i + 1 < len(parts) else None
+        if clause.negations and after is not None and after.contrast:
+            instead = (after.stems - clause.stems) & stems
+            if instead and len(instead) >= len(clause.denied & stems):
+                continue
+        count += clause.negations
+    return count % 2 == 1
+
+
+def clash(claim: str, claim_stems: frozenset[str], sentence: str) -> bool:
+    """True when the claim and its evidence sentence disagree on negation, each read where it bears on the other."""
+    sentence_stems = frozenset(text.content_stems(sentence))
+    return negated_for(sentence_stems, claim) != negated_for(claim_stems, sentence)

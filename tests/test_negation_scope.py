@@ -1,0 +1,26 @@
+"""Where a negation reaches: the clause it is in, not the whole sentence (negation.py)."""
+import pytest
+
+from ragmeter.metrics.judges.embedded import negation, text
+
+
+def clash(claim: str, sentence: str) -> bool:
+    return negation.clash(claim, frozenset(text.content_stems(claim)), sentence)
+
+
+@pytest.mark.parametrize(("claim", "sentence", "expected"), [
+    ("The museum did not reopen in May.", "The museum reopened in May after a two-year renovation.", True),
+    ("The museum reopened in May.", "No, the museum reopened in May.", False),  # an answer's "No," denies nothing
+    ("The mayor approved the plan.", "The mayor, who was not present at the meeting, later approved the plan.", False),
+    ("The mayor was not present.", "The mayor, who was not present at the meeting, later approved the plan.", False),
+    ("The delay was caused by a staff shortage.", "The delay was not caused by the weather but by a staff shortage.",
+     False),
+    ("The delay was caused by the weather.", "The delay was not caused by the weather but by a staff shortage.", True),
+    ("The coach said he did not expect the striker to be fit for the game.",
+     "The coach said he did not expect the striker to be fit for the game, but the coach hopes for the best.", False),
+    ("The firm cut jobs.", "The firm not only cut jobs but also closed plants.", False),
+    ("The senator voted for the bill.", "The senator did not vote for the bill, citing its cost.", True),
+    ("Officials said there were no survivors.", "No survivors were found after the crash, officials said.", False),
+])
+def test_a_negation_bears_on_the_words_of_its_own_clause(claim, sentence, expected):
+    assert clash(claim, sentence) is expected
