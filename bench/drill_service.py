@@ -51,11 +51,17 @@ def serve(port: int, db: str, log: Path | str | None = None, **env: str) -> subp
     """`ragmeter serve` on a loopback port with a store and extra RAGMETER_* settings; waits for /healthz.
 
     Its output goes to `log`, by default a file beside the SQLite store."""
+    return serve_niced(0, port, db, log, env)
+
+
+def serve_niced(nice: int, port: int, db: str, log: Path | str | None, env: dict[str, str]) -> subprocess.Popen:
+    """`serve` at a lower OS priority (`nice`; 0: as this process)."""
     environ = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
     environ.update(RAGMETER_DB=db, **env)
     # The server writes to its own copy of the file; this one is closed once it has started.
     with open(log or Path(db.removeprefix("sqlite:///")).with_suffix(f".{port}.log"), "ab") as sink:
-        process = subprocess.Popen([sys.executable, "-m", "ragmeter.service.cli", "serve", "--port", str(port)],
+        niced = ["nice", "-n", str(nice)] if nice else []  # nice execs the server: the pid is the server's
+        process = subprocess.Popen([*niced, sys.executable, "-m", "ragmeter.service.cli", "serve", "--port", str(port)],
                                    env=environ, stdout=sink, stderr=sink)
     for _ in range(600):
         if process.poll() is not None:

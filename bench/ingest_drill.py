@@ -10,7 +10,10 @@ same database, a wait until nothing is pending, then checks that every id that g
 exactly once (one result each; records picked up twice, after the kill, are counted and reported).
 
     python bench/ingest_drill.py [--pg] [--seconds 10] [--rate 600] [--clients 4] [--per-request 50]
-                                 [--executor local|process]
+                                 [--executor local|process] [--hold-scoring | --split]
+
+--split runs part 1 with an accepting server (RAGMETER_BACKGROUND_SCORING=false), whose latency is measured, and a
+scoring server on the same database, as an API replica and a scoring replica would be deployed.
 """
 from __future__ import annotations
 
@@ -30,7 +33,7 @@ import numpy as np
 from sqlalchemy import create_engine, func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from drill_service import free_port, fresh_database, serve  # noqa: E402
+from drill_service import free_port, fresh_database, serve, serve_niced  # noqa: E402
 
 from ragmeter.service.server.traffic.tables import Record  # noqa: E402
 
@@ -140,19 +143,29 @@ def executor(args: argparse.Namespace) -> dict[str, str]:
 
 
 def throughput(args: argparse.Namespace, url: str, port: int) -> None:
-    server = serve(port, url, LOG, RAGMETER_JUDGE="embedded", **(HELD if args.hold_scoring else executor(args)))
+    if args.split:  # this server only accepts; a second one on the same database scores
+        server = serve(port, url, LOG, RAGMETER_JUDGE="embedded", RAGMETER_BACKGROUND_SCORING="false")
+        scorer_port = free_port()
+        scorer = serve_niced(args.scorer_nice, scorer_port, url, LOG,
+                             {"RAGMETER_JUDGE": "embedded", "RAGMETER_POLL_S": "0.2", **executor(args)})
+    else:
+        server = serve(port, url, LOG, RAGMETER_JUDGE="embedded", **(HELD if args.hold_scoring else executor(args)))
+        scorer, scorer_port = None, port
     try:
         if not args.hold_scoring:
-            ready(f"http://127.0.0.1:{port}")
+            ready(f"http://127.0.0.1:{scorer_port}")
         load = Load(f"http://127.0.0.1:{port}", args.rate, args.clients, args.per_request)
         wall = asyncio.run(load.run(args.seconds))
         stored = counts(url)
         buckets = server_latency(f"http://127.0.0.1:{port}")
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(30)
+        for process in (server, scorer):
+            if process is not None:
+                process.send_signal(signal.SIGTERM)
+                process.wait(30)
     accepted = len(load.ids)
-    held = " (scoring held back: the baseline)" if args.hold_scoring else ""
+    held = " (scoring held back: the baseline)" if args.hold_scoring else \
+        " (this server only accepts: another process on the same database scores)" if args.split else ""
     print(f"part 1{held}: {args.clients} clients, {args.per_request} records per request, offered {args.rate:g} "
           f"records/s "
           f"for {wall:.1f} s")
@@ -163,7 +176,8 @@ def throughput(args: argparse.Namespace, url: str, port: int) -> None:
     print("  the same requests timed inside the server (its request-latency histogram): " + ", ".join(
         f"{share:.0%} under {bound * 1000:g} ms" for bound, n in buckets.items() if bound in (0.025, 0.05, 0.1)
         for share in [n / total if total else 0]))
-    print(f"  scored meanwhile by the same server: {stored.get('scored', 0) + stored.get('error', 0)} "
+    print(f"  scored meanwhile by {'the other' if args.split else 'the same'} server: "
+          f"{stored.get('scored', 0) + stored.get('error', 0)} "
           f"(pending {stored.get('pending', 0)})")
 
 
@@ -230,6 +244,11 @@ def main() -> None:
                         help="RAGMETER_EXECUTOR of the server (default: the server's default, local)")
     parser.add_argument("--hold-scoring", action="store_true",
                         help="part 1 with no scoring in the server meanwhile (the baseline)")
+    parser.add_argument("--split", action="store_true",
+                        help="part 1 with two servers on the database: one that accepts (RAGMETER_BACKGROUND_SCORING="
+                             "false), measured, and one that scores (--executor)")
+    parser.add_argument("--scorer-nice", type=int, default=10,
+                        help="with --split: the scoring server's lower OS priority (nice), as its own workers have")
     args = parser.parse_args()
     args.port = args.port or free_port()
     print(f"database: {'PostgreSQL' if args.pg else 'SQLite'}; {os.cpu_count()} CPUs; executor "

@@ -117,6 +117,11 @@ class Settings(BaseSettings):
                              "workers, each with its own judge; the cluster at RAY_ADDRESS, else a local Ray started "
                              "here, never a cluster found by accident; the optional extra ragmeter[ray]). Unrelated "
                              "to RAGMETER_JUDGE: `local` here is not the embedded judge, which any executor can run.")
+    background_scoring: bool = Field(True, description="Score batch rows and production records in this process. "
+                                                       "false: this replica stores them and answers every request "
+                                                       "(/v1/evaluate and the guard included), and the replicas with "
+                                                       "true on the same database score them, so that scoring takes "
+                                                       "neither this process's time nor its GIL (docs/scaling.md).")
     process_workers: int = Field(1, ge=1, description="With RAGMETER_EXECUTOR=process: worker processes, each "
                                                       "scoring one row at a time on one core.")
     process_nice: int = Field(10, ge=0, le=19, description="With RAGMETER_EXECUTOR=process: how much lower the "

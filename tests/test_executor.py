@@ -66,7 +66,8 @@ def test_the_server_answers_while_ray_starts_and_batches_wait_until_it_is_up(poo
         assert ready.status_code == 503
         assert ready.json()["ready"] is False
         assert ready.json()["executor"] == {"kind": "ray", "state": "starting",
-                                            "reason": "batch executor starting: starting a local Ray and 3 workers"}
+                                            "reason": "batch executor starting: starting a local Ray and 3 workers",
+                                            "background_scoring": True}
         assert ready.json()["reason"] == ready.json()["executor"]["reason"]
         batch = upload(client, as_file(rows(4), "jsonl"), "set.jsonl")
         assert batch.status_code == 202
@@ -78,7 +79,7 @@ def test_the_server_answers_while_ray_starts_and_batches_wait_until_it_is_up(poo
         assert sorted(pool.scored) == [f"r{i}" for i in range(4)]  # scored by the pool, not here
         ready = client.get("/readyz")
         assert ready.status_code == 200
-        assert ready.json()["executor"] == {"kind": "ray", "state": "ready", "reason": None}
+        assert ready.json()["executor"] == {"kind": "ray", "state": "ready", "reason": None, "background_scoring": True}
     assert pool.closed.is_set()
 
 
@@ -96,7 +97,8 @@ def test_a_failed_start_is_reported_by_readyz_and_batches_are_refused(pool, monk
         assert ready.status_code == 503
         reason = ("batch executor failed to start: ClusterUnreachable: no Ray cluster answers at "
                   "RAY_ADDRESS=127.0.0.1:8469 within 3 s")
-        assert ready.json()["executor"] == {"kind": "ray", "state": "failed", "reason": reason}
+        assert ready.json()["executor"] == {"kind": "ray", "state": "failed", "reason": reason,
+                                            "background_scoring": True}
         assert ready.json()["reason"] == reason
         refused = upload(client, as_file(rows(2), "jsonl"), "set.jsonl")
         assert refused.status_code == 503 and refused.json()["detail"] == reason
@@ -115,4 +117,4 @@ def test_the_local_executor_is_ready_at_once(monkeypatch):
     with TestClient(create_app(Settings(executor="local"), judge=StubJudge())) as client:
         ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["executor"] == {"kind": "local", "state": "ready", "reason": None}
+    assert ready.json()["executor"] == {"kind": "local", "state": "ready", "reason": None, "background_scoring": True}

@@ -115,6 +115,23 @@ def test_an_accepted_record_survives_an_app_that_stops_before_scoring_it():
         assert {c.get(f"/v1/records/{i}").json()["attempts"] for i in ids} <= {1, 2}
 
 
+def test_a_replica_without_background_scoring_stores_and_another_scores():
+    # An API replica that never scores (its requests keep the CPU and the GIL), and a scoring replica on the same
+    # database: records and batch rows accepted by the first are scored by the second, once.
+    api_judge, scorer_judge = StubJudge(), StubJudge()
+    with client(api_judge, background_scoring=False) as api:
+        ready = api.get("/readyz").json()
+        assert ready["ready"] is True and ready["executor"]["background_scoring"] is False
+        ids = api.post("/v1/records", json={"records": [record(i) for i in range(3)]}).json()["ids"]
+        assert {status_of(api, i) for i in ids} == {"pending"}
+        assert not api.app.state.runner.queues  # nothing here claims records
+        with client(scorer_judge, poll_s=0.05) as scorer:
+            wait_until(lambda: {status_of(api, i) for i in ids} == {"scored"})
+            assert {api.get(f"/v1/records/{i}").json()["attempts"] for i in ids} == {1}
+            assert scorer.get("/readyz").json()["executor"]["background_scoring"] is True
+    assert sum(api_judge.calls.values()) == 0 and sorted(scorer_judge.calls) == ["r0", "r1", "r2"]
+
+
 def test_a_retried_send_is_stored_once():
     with client(StubJudge(hang_after=0)) as c:
         first = c.post("/v1/records", json={"records": [record(1), record(1), record(2)]}).json()

@@ -80,12 +80,20 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
         executor = app.state.executor = Executor(settings)
         log.info("batch executor: %s", executor.describe())
         # Ray starts in the background: the server answers meanwhile and jobs wait, queued, until it is up.
+        scoring = settings.background_scoring
+        # Without background scoring the runner stays held: jobs stay queued for the replicas that score.
         app.state.runner = BatchRunner(app.state.store, app.state.judge, executor.rows,
                                        settings.hallucination_threshold, app.state.telemetry, score=executor.score,
                                        lease_s=settings.lease_s, poll_s=settings.poll_s,
-                                       held=executor.state != "ready", citation_pattern=settings.citation_pattern)
-        starting = asyncio.create_task(start_scoring(executor, app.state.runner), name="executor-start")
-        await app.state.runner.resume_unfinished()
+                                       held=not scoring or executor.state != "ready",
+                                       citation_pattern=settings.citation_pattern)
+        starting = asyncio.create_task(start_scoring(executor, app.state.runner), name="executor-start") \
+            if scoring else None
+        if scoring:
+            await app.state.runner.resume_unfinished()
+        else:
+            log.info("background scoring off (RAGMETER_BACKGROUND_SCORING=false): batch rows and records are stored "
+                     "here and scored by the replicas that have it on")
         await abandoned.sweep_once(app.state.store.sync, settings.loading_timeout_s)
         sweeper = asyncio.create_task(abandoned.sweep(app.state.store.sync, settings.loading_timeout_s))
         app.state.traces.open(app.state.store.sync)  # OTLP spans waiting for their root: in the shared database
@@ -104,11 +112,12 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
             log.info("retention: production records are rolled up per app and hour, then deleted, %g days after "
                      "their timestamp", settings.record_retention_days)
             await rollups.sweep_once(app.state.store.sync, settings.record_retention_days)
-        app.state.runner.watch()  # other replicas' uploads, and rows whose replica died
         # Production records: scored by the same runner, in the same slots, under the same leases as batch rows.
         app.state.record_store = AsyncRecordStore(RecordStore(app.state.store.sync))
         app.state.record_queue = RecordQueue(app.state.record_store, app.state.record_listeners, app.state.telemetry)
-        app.state.runner.serve(app.state.record_queue)
+        if scoring:
+            app.state.runner.watch()  # other replicas' uploads, and rows whose replica died
+            app.state.runner.serve(app.state.record_queue)
         # What start-up loaded (the judge's models and word lists, the libraries) lives as long as the process:
         # kept out of the garbage collector's full passes, which otherwise walk it all and stall requests.
         gc.collect()
@@ -125,7 +134,8 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
             if record_expiry is not None:
                 record_expiry.cancel()
             app.state.telemetry.registry.unregister(collector)
-            starting.cancel()
+            if starting is not None:
+                starting.cancel()
             await app.state.runner.stop()
             executor.close()
             app.state.ingestor.close()

@@ -30,10 +30,12 @@ class Executor:
         self.kind = settings.executor
         self.score: Score | None = None  # None: the runner scores with the judge in this process
         self.rows = settings.batch_concurrency  # rows in flight at once: enough to keep every worker busy
-        self.state: State = "ready" if self.kind == "local" else "starting"
-        self.reason: str | None = None if self.kind == "local" else self._starting_reason()
+        self.scoring = settings.background_scoring  # false: never started; other replicas score
+        idle = self.kind == "local" or not self.scoring
+        self.state: State = "ready" if idle else "starting"
+        self.reason: str | None = None if idle else self._starting_reason()
         self.settled = threading.Event()  # set once the start has succeeded or failed
-        if self.kind == "local":
+        if idle:
             self.settled.set()
         self._pool: RayPool | ProcessPool | None = None
         self._closing = threading.Event()
@@ -48,17 +50,19 @@ class Executor:
 
     def describe(self) -> str:
         """Which executor this is, for the start-up log."""
+        if not self.scoring:
+            return "none (RAGMETER_BACKGROUND_SCORING=false: the replicas that have it on score batch rows and records)"
         if self.kind == "local":
             return f"local (this process scores batch rows, {self.rows} at a time)"
         return f"{self.kind} ({self._starting_reason().removeprefix('batch executor starting: ')}; in the background)"
 
     def status(self) -> dict:
         """What /readyz reports about batch scoring."""
-        return {"kind": self.kind, "state": self.state, "reason": self.reason}
+        return {"kind": self.kind, "state": self.state, "reason": self.reason, "background_scoring": self.scoring}
 
     async def start(self) -> bool:
         """Start the workers off the event loop; False, with `reason`, when they could not start."""
-        if self.kind == "local":
+        if self.kind == "local" or not self.scoring:
             return True
         done: concurrent.futures.Future[RayPool | ProcessPool] = concurrent.futures.Future()
         # A daemon thread, not the loop's executor: a shutdown during the start must not wait for it.
