@@ -131,7 +131,8 @@ def test_without_ray_address_the_service_starts_its_own_ray_despite_a_stale_clus
             assert health.json() == {"status": "ok"}  # before Ray is up, or after: it answers
             ready = answer(f"{base}/readyz", child, lambda r: r.json()["executor"]["state"] != "starting")
             assert ready.status_code == 200, ready.json()
-            assert ready.json()["executor"] == {"kind": "ray", "state": "ready", "reason": None}
+            assert ready.json()["executor"] == {"kind": "ray", "state": "ready", "reason": None,
+                                                "background_scoring": True}
             batch = httpx.post(f"{base}/v1/batches", files={"file": ("set.jsonl", "".join(
                 s.model_dump_json() + "\n" for s in SAMPLES[:2]))}, data={"metrics": ",".join(METRICS)}).json()
             done = answer(f"{base}/v1/batches/{batch['id']}", child, lambda r: r.json()["status"] == "done")
