@@ -80,7 +80,7 @@ def create_app(settings: Settings | None = None, judge: Judge | None = None) -> 
         executor = app.state.executor = Executor(settings)
         log.info("batch executor: %s", executor.describe())
         # Ray starts in the background: the server answers meanwhile and jobs wait, queued, until it is up.
-        scoring = settings.background_scoring
+        scoring = executor.scoring
         # Without background scoring the runner stays held: jobs stay queued for the replicas that score.
         app.state.runner = BatchRunner(app.state.store, app.state.judge, executor.rows,
                                        settings.hallucination_threshold, app.state.telemetry, score=executor.score,

@@ -36,8 +36,8 @@ def clauses(sentence: str) -> tuple[Clause, ...]:
         words = text.words(piece)
         if not words:
             continue
-        cue = next((i for i, w in enumerate(words) if w in text.NEGATIONS or w.endswith("n't")), len(words))
-        out.append(Clause(frozenset(text.content_stems(piece)), sum(text.negation_words(piece).values()),
+        cue = next((i for i, w in enumerate(words) if text.is_negation(w)), len(words))
+        out.append(Clause(frozenset(text.content_stems(piece)), sum(map(text.is_negation, words)),
                           words[0] in _CONTRAST, frozenset(text.content_stems(" ".join(words[cue + 1:])))))
     return tuple(out)
 
@@ -68,5 +68,10 @@ def negated_for(stems: frozenset[str], sentence: str) -> bool:
 
 def clash(claim: str, claim_stems: frozenset[str], sentence: str) -> bool:
     """True when the claim and its evidence sentence disagree on negation, each read where it bears on the other."""
-    sentence_stems = frozenset(text.content_stems(sentence))
-    return negated_for(sentence_stems, claim) != negated_for(claim_stems, sentence)
+    return negated_for(_stems(sentence), claim) != negated_for(claim_stems, sentence)
+
+
+@lru_cache(maxsize=8192)
+def _stems(sentence: str) -> frozenset[str]:
+    # The same evidence sentence is read for the learned feature and again for the contradiction rule.
+    return frozenset(text.content_stems(sentence))

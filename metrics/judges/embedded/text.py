@@ -308,11 +308,16 @@ def negated(text: str) -> bool:
     return sum(negation_words(text).values()) % 2 == 1
 
 
+def is_negation(word: str) -> bool:
+    """True for a lower-cased word that negates: not, no, never, none, without, any n't..."""
+    return word in NEGATIONS or word.endswith("n't")
+
+
 def negation_words(text: str) -> dict[str, int]:
     """The negations of a text by kind ("not" for every n't and cannot, "never", "no" for none/nobody/nothing...)."""
     counts: dict[str, int] = {}
     for w in words(text.lower().replace("’", "'")):
-        if w in NEGATIONS or w.endswith("n't"):
+        if is_negation(w):
             kind = "not" if w in ("not", "cannot") or w.endswith("n't") else "never" if w == "never" else \
                 "without" if w == "without" else "neither" if w in ("neither", "nor") else "no"
             counts[kind] = counts.get(kind, 0) + 1
