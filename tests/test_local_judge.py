@@ -170,6 +170,13 @@ USER_CASES = [
     ("The airline said the delay was not caused by the weather but by a staff shortage.",
      "The delay was not caused by a staff shortage.", "contradicted"),
     ("The museum reopened in May after a two-year renovation.", "The museum did not reopen in May.", "contradicted"),
+    # Both contrast one thing with another: which one each denies decides, whichever form each uses.
+    ("The airline said the delay was not caused by the weather but by a staff shortage.",
+     "A staff shortage caused the delay, not the weather.", "supported"),
+    ("The fire was started by lightning, not by arson, investigators said.",
+     "Investigators said arson, not lightning, started the fire.", "contradicted"),
+    ("The fire was started by lightning, not by arson, investigators said.",
+     "The fire was not started by lightning but by arson.", "contradicted"),
 ]
 
 

@@ -24,3 +24,21 @@ def clash(claim: str, sentence: str) -> bool:
 ])
 def test_a_negation_bears_on_the_words_of_its_own_clause(claim, sentence, expected):
     assert clash(claim, sentence) is expected
+
+
+@pytest.mark.parametrize(("claim", "sentence", "expected"), [
+    # Both sides contrast: what each denies decides, not how many negations each holds.
+    ("A staff shortage caused the delay, not the weather.",
+     "The delay was not caused by the weather but by a staff shortage.", False),
+    ("The weather caused the delay, not a staff shortage.",
+     "The delay was not caused by the weather but by a staff shortage.", True),
+    ("Not the weather but a staff shortage caused the delay.",
+     "The delay was caused by a staff shortage, not by the weather.", False),
+    ("The museum reopened in June, not May.", "The museum reopened in May, not June.", True),
+    ("The museum did not reopen in June but in May.", "The museum reopened in May, not June.", False),
+    # One side only: a trailing "not Y" denies Y and leaves the rest affirmed.
+    ("The museum reopened in June.", "The museum reopened in May, not June.", True),
+    ("The museum reopened in May.", "The museum reopened in May, not June.", False),
+])
+def test_a_contrast_is_read_item_by_item(claim, sentence, expected):
+    assert clash(claim, sentence) is expected

@@ -26,6 +26,7 @@ class Clause:
     negations: int
     contrast: bool  # starts with "but", "instead"...: the alternative to a negated clause before it
     denied: frozenset[str]  # the stems after its first negation: what it denies
+    leads: bool  # starts with its negation: "..., not the weather"
 
 
 @lru_cache(maxsize=8192)
@@ -38,7 +39,8 @@ def clauses(sentence: str) -> tuple[Clause, ...]:
             continue
         cue = next((i for i, w in enumerate(words) if text.is_negation(w)), len(words))
         out.append(Clause(frozenset(text.content_stems(piece)), sum(map(text.is_negation, words)),
-                          words[0] in _CONTRAST, frozenset(text.content_stems(" ".join(words[cue + 1:])))))
+                          words[0] in _CONTRAST, frozenset(text.content_stems(" ".join(words[cue + 1:]))),
+                          cue == 0))
     return tuple(out)
 
 
@@ -66,8 +68,32 @@ def negated_for(stems: frozenset[str], sentence: str) -> bool:
     return count % 2 == 1
 
 
+def contrast(sentence: str) -> tuple[frozenset[str], frozenset[str]] | None:
+    """What a sentence of the form "not Y but X" or "X, not Y" affirms (X's stems) and denies (Y's); else None."""
+    parts = clauses(sentence)
+    for i, clause in enumerate(parts):
+        after = parts[i + 1] if i + 1 < len(parts) else None
+        if clause.negations == 1 and after is not None and after.contrast and not after.negations:
+            return after.stems - clause.stems, clause.denied - after.stems
+        before = parts[i - 1] if i else None
+        if clause.negations == 1 and clause.leads and before is not None and not before.negations:
+            return before.stems - clause.stems, clause.stems
+    return None
+
+
 def clash(claim: str, claim_stems: frozenset[str], sentence: str) -> bool:
-    """True when the claim and its evidence sentence disagree on negation, each read where it bears on the other."""
+    """True when the claim and its evidence sentence disagree on negation, each read where it bears on the other.
+
+    When both contrast one thing with another ("X, not Y" against "not Y but X"), each denied stem that both
+    place on a side votes: parity would call that pair a clash, and a claim that swaps X and Y none.
+    """
+    ours, theirs = contrast(claim), contrast(sentence)
+    if ours is not None and theirs is not None:
+        # Only what either side denies votes: the subject both sides affirm says nothing of which way they lean.
+        placed = (ours[0] | ours[1]) & (theirs[0] | theirs[1]) & (ours[1] | theirs[1])
+        oppose = sum((stem in ours[1]) != (stem in theirs[1]) for stem in placed)
+        if placed:
+            return 2 * oppose > len(placed)
     return negated_for(_stems(sentence), claim) != negated_for(claim_stems, sentence)
 
 
