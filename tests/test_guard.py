@@ -1,7 +1,9 @@
 """The streaming guard: /v1/guard judges each sentence of a streamed answer, and the client helper stops at the first
 unsupported one. Real embedded judge, no key, no network."""
 import asyncio
+import gc
 import importlib.util
+import logging
 import re
 import sys
 from pathlib import Path
@@ -321,6 +323,23 @@ def test_the_client_helper_passes_a_faithful_answer_whole(url):
     guarded = guard(openai_chunks(FAITHFUL), QUESTION, CONTEXTS, url=url)
     assert "".join(guarded) == FAITHFUL
     assert guarded.stopped is None and guarded.final["gate"]["passed"]
+
+
+def still_generating(answer: str):
+    """A model still generating when the guard stops it: its text, then empty chunks until the helper closes it."""
+    yield from openai_chunks(answer)
+    while True:
+        yield ""
+
+
+def test_a_stream_stopped_early_leaves_no_error_in_the_servers_log(embedded, caplog):
+    # The helper closes once the stop arrives, while the server waits for more text: no error to log.
+    with caplog.at_level(logging.ERROR), serving(Settings(), judge=embedded) as base:
+        for _ in range(3):
+            guarded = guard(still_generating(INVENTED), QUESTION, CONTEXTS, url=base)
+            assert "".join(guarded) and guarded.stopped is not None
+    gc.collect()  # the server's loop has closed: a task whose exception nobody read is reported now
+    assert not [r.getMessage() for r in caplog.records if "never retrieved" in r.getMessage()]
 
 
 def test_the_client_helper_can_raise_at_the_stop(url):

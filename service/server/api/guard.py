@@ -214,8 +214,9 @@ class Session:
             for task in (receiving, sending):
                 if task is not None:
                     task.cancel()
-                    if task.done() and not task.cancelled():
-                        task.exception()  # seen: the client leaving after the final verdict is no error
+                    # A receive that completed as it was cancelled (the client closing after the final verdict)
+                    # still ends in WebSocketDisconnect: retrieve it, or asyncio logs it as never retrieved.
+                    task.add_done_callback(_seen)
             while not self.queue.empty():
                 if (item := self.queue.get_nowait()) is not None:
                     item.task.cancel()
@@ -386,3 +387,8 @@ def _stop_reason(verdict: str, verdicts: list[ClaimVerdict]) -> str:
     failing = next((v for v in verdicts if v.verdict == verdict), None)
     detail = f": {failing.claim!r} ({failing.reason})" if failing and failing.reason else ""
     return f"{verdict}{detail}"
+
+
+def _seen(task: asyncio.Task) -> None:
+    if not task.cancelled():
+        task.exception()
