@@ -272,6 +272,30 @@ def test_web_page_draws_each_metric_with_its_interval_band_and_marks_failing_cla
         browser.close()
 
 
+def test_web_page_draws_the_interval_of_an_app_whose_records_share_one_bucket(job_store):
+    # A new user's first few traces arrive within the hour: the chart shows their interval, not a bare dot.
+    sync = pytest.importorskip("playwright.sync_api")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("Debian chromium is not installed")
+    store = Store(job_store)
+    now = datetime.now(UTC)
+    for v in (1.0, 1.0, 0.5):
+        add(store, now - timedelta(minutes=1), v, passed=v == 1.0)
+    store.close()
+    with serving(Settings()) as url, sync.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page()
+        page.goto(url)
+        page.locator("#mon-charts svg.mon-chart").first.wait_for()
+        faithfulness = page.locator("figure[data-metric=faithfulness]")
+        assert faithfulness.locator("circle").count() == 1
+        assert faithfulness.locator("path.band").count() == 1
+        band, dot = faithfulness.locator("path.band").bounding_box(), faithfulness.locator("circle").bounding_box()
+        assert band["width"] > 1.5 * dot["width"] and band["height"] > 2 * dot["height"]  # 0.5 to 1.0: a wide interval
+        browser.close()
+
+
 # SQL bucketing against a plain Python reference on random data: counts, nulls and means agree exactly (to the
 # 4 places returned), intervals to rounding, and p10 within 0.05 of np.percentile's (the histogram's bin width).
 SCORE = st.one_of(st.none(), st.sampled_from([0.0, 0.05, 0.1, 0.5, 0.95, 1.0]), st.floats(0, 1))

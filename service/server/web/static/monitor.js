@@ -65,9 +65,12 @@ function chartSvg(series, start, end, bucketS) {
     run.push(p);
   }
   if (run.length) runs.push(run);
+  // A lone bucket's band would have no width: it gets a bar as wide as a bucket, at least twice a dot.
+  const half = Math.max(5, (x(start + bucketS * 1000) - x(start)) / 2);
   const band = runs.map(r => r.filter(p => p.ci95)).filter(r => r.length).map(r => {
-    const upper = r.map(p => `${x(p.t).toFixed(1)},${y(p.ci95[1]).toFixed(1)}`);
-    const lower = r.slice().reverse().map(p => `${x(p.t).toFixed(1)},${y(p.ci95[0]).toFixed(1)}`);
+    const edges = r.length > 1 ? r : [{...r[0], dx: -half}, {...r[0], dx: half}];
+    const upper = edges.map(p => `${(x(p.t) + (p.dx || 0)).toFixed(1)},${y(p.ci95[1]).toFixed(1)}`);
+    const lower = edges.slice().reverse().map(p => `${(x(p.t) + (p.dx || 0)).toFixed(1)},${y(p.ci95[0]).toFixed(1)}`);
     return `<path class="band" d="M${[...upper, ...lower].join("L")}Z"/>`;
   }).join("");
   const line = runs.map(r => `<path class="mean" d="M${r.map(p => `${x(p.t).toFixed(1)},${y(p.mean).toFixed(1)}`)
