@@ -8,7 +8,7 @@ and 1 again. Prints the mean the judge actually gave each phase, when the drop b
 recovered, and the webhooks that arrived with their signature check.
 
     python bench/drift_drill.py                  # records sent through POST /v1/records (the ingestion route)
-    python bench/drift_drill.py --via evaluate   # no /v1/records yet: score with /v1/evaluate, insert the records
+    python bench/drift_drill.py --via evaluate   # score with /v1/evaluate and insert the records (no ingestion route)
 """
 from __future__ import annotations
 

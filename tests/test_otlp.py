@@ -428,6 +428,11 @@ def test_the_example_apps_answers_are_scored_and_the_invented_one_is_listed_amon
             time.sleep(0.05)
         series = client.get("/v1/monitor/series", params={"app": "tower-faq", "metric": "gate_pass_rate"}).json()
         failures = client.get("/v1/monitor/failures", params={"app": "tower-faq"}).json()["failures"]
+        # A trace id seen in the app's own tracing finds its record.
+        for record in client.get("/v1/records", params={"app": "tower-faq"}).json()["records"]:
+            found = client.get("/v1/records", params={"app": "tower-faq", "id": record["trace_id"]}).json()
+            assert [r["id"] for r in found["records"]] == [record["id"]]
+        assert client.get("/v1/records", params={"app": "other", "id": record["trace_id"]}).json()["records"] == []
     [pass_rate] = series["series"]
     assert sum(b["count"] for b in pass_rate["buckets"]) == 3
     [failure] = failures

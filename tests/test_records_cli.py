@@ -133,6 +133,10 @@ def test_list_show_and_monitor_print_what_the_service_holds(capsys):
         assert "claims the contexts do not support" in shown and "unsupported" in shown and "1925" in shown
         assert main(["records", "show", "nope", "--url", url]) == 2
         assert "no record 'nope'" in capsys.readouterr().err
+        assert main(["records", "show", "r1", "--app", "support", "--url", url, "--json"]) == 0  # the id we sent
+        assert json.loads(capsys.readouterr().out)["id"] == failing["id"]
+        assert main(["records", "show", "r1", "--app", "elsewhere", "--url", url]) == 2
+        assert "no record with id 'r1' in app 'elsewhere'" in capsys.readouterr().err
 
         # Without --app: the app that sent records most recently.
         assert main(["monitor", "--url", url, "--window", "2h", "--json"]) == 0

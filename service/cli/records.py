@@ -54,7 +54,9 @@ def add_parser(commands) -> None:
                                                               "unsupported claims")
     listing.add_argument("--limit", type=int, default=20, help="most records shown (default 20)")
     show = action("show", "one record: its sample, scores, gate verdict and the claims its contexts do not support")
-    show.add_argument("id")
+    show.add_argument("id", help="the record's id, as ragmeter gave it; with --app, your own id or a trace's id")
+    show.add_argument("--app", help="look ID up as the id you sent in this app (for OTLP records: the trace id, in "
+                                    "the app named by service.name)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,6 +72,11 @@ def run(args: argparse.Namespace) -> int:
             elif args.action == "list":
                 params = {"app": args.app, "status": args.status, "limit": args.limit}
                 answer = client._json(client.http.get("/v1/records", params=_given(params)))
+            elif args.app is not None:
+                found = client._json(client.http.get("/v1/records", params={"app": args.app, "id": args.id}))
+                if not found["records"]:
+                    raise CommandError(f"no record with id {args.id!r} in app {args.app!r}")
+                answer = client._json(client.http.get(f"/v1/records/{found['records'][0]['id']}"))
             else:
                 answer = client._json(client.http.get(f"/v1/records/{args.id}"))
     except (RagmeterError, httpx.HTTPError, CommandError) as exc:

@@ -134,11 +134,14 @@ async def list_records(
     status: Annotated[Status | None, Query(description="Only records in this state.")] = None,
     limit: Annotated[int, Query(ge=1, le=500, description="Records per page.")] = 50,
     before: Annotated[str | None, Query(max_length=36, description="`next_before` of the previous page.")] = None,
+    id: Annotated[str | None, Query(max_length=256, description=(
+        "Only the record you sent with this `id` (a trace's id, for one sent to /v1/traces), in `app` "
+        "(default \"default\")."))] = None,
 ) -> RecordPage:
     """A page of the caller's records, newest first."""
     after = None
     if before is not None and (after := await store.get(before, tenant)) is None:
         raise HTTPException(404, f"no record {before!r} (the `before` of this page)")
-    records = await store.page(tenant, app, status, limit, after)
+    records = await store.page(tenant, app, status, limit, after, caller_id=id)
     return RecordPage(records=[_brief(r) for r in records],
                       next_before=records[-1].id if len(records) == limit else None)

@@ -222,9 +222,12 @@ class RecordStore:
         return record if record is not None and (tenant is None or record.tenant == tenant) else None
 
     def page(self, tenant: str | None, app: str | None = None, status: str | None = None, limit: int = 50,
-             before: Record | None = None) -> list[Record]:
-        """Records newest first (by timestamp, then id), after the record `before` when given."""
+             before: Record | None = None, caller_id: str | None = None) -> list[Record]:
+        """Records newest first (by timestamp, then id), after the record `before` when given; with `caller_id`,
+        the one record the caller sent with that id in `app` (default "default")."""
         query = select(Record)
+        if caller_id is not None:  # through the unique dedupe key's index, not a scan
+            query = query.where(Record.dedupe_key == dedupe_key(tenant, app or DEFAULT_APP, caller_id))
         if tenant is not None:
             query = query.where(Record.tenant == tenant)
         if app is not None:
@@ -284,5 +287,5 @@ class AsyncRecordStore:
         return await asyncio.to_thread(self.sync.get, record_id, tenant)
 
     async def page(self, tenant: str | None, app: str | None = None, status: str | None = None, limit: int = 50,
-                   before: Record | None = None) -> list[Record]:
-        return await asyncio.to_thread(self.sync.page, tenant, app, status, limit, before)
+                   before: Record | None = None, caller_id: str | None = None) -> list[Record]:
+        return await asyncio.to_thread(self.sync.page, tenant, app, status, limit, before, caller_id)
