@@ -284,11 +284,11 @@ class Settings(BaseSettings):
                                "goes to the one with the fewest), so that a sentence that needs a dozen context "
                                "sentences encoded holds up only its own worker's queue; 0: one more than the "
                                "cores this process may use (3 on 2 cores, the best of 1 to 4 in docs/guard.md).")
-    guard_encoder_threads: int = Field(1, ge=0, description="Streaming guard with the embedded or cascade judge: "
+    guard_encoder_threads: int = Field(2, ge=0, description="Streaming guard with the embedded or cascade judge: "
                                        "cores of the guard's own encoder, which judges every stream's sentences apart "
                                        "from /v1/evaluate and batches (texts encoded at once by the integer encoder, "
                                        "onnxruntime threads by the float one); 0 shares the judge's encoder (every "
-                                       "core). See docs/guard.md for the measurements behind 1.")
+                                       "core). See docs/guard.md for the measurements behind 2.")
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,

@@ -94,7 +94,7 @@ def test_a_sentence_that_invents_a_number_fails_and_stops_the_stream(client):
 
 
 def test_the_guard_judges_alike_on_its_own_encoder_session_or_the_judges(embedded):
-    # RAGMETER_GUARD_ENCODER_THREADS: its own one-thread session (the default), or 0 to share the judge's
+    # RAGMETER_GUARD_ENCODER_THREADS: its own session (two texts at a time by default), or 0 to share the judge's
     judged = {}
     for threads in (0, 1, 2):
         with TestClient(create_app(Settings(guard_encoder_threads=threads), judge=embedded)) as c:
