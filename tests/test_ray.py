@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -73,12 +74,12 @@ async def test_ray_workers_use_the_calibrated_claim_cutoff(ray_cluster):
 
 
 # The suite's port range: the service of the tests below, and an address where no Ray cluster is.
-SERVICE_PORT, DEAD_ADDRESS = 8467, "127.0.0.1:8469"
+DEAD_ADDRESS = "127.0.0.1:8469"  # a port of the suite's range that nothing listens on
 
 
 @contextlib.contextmanager
 def service_in_child(tmp_path: Path, **env: str):
-    """`ragmeter serve` with the Ray executor in a child process (its own process group), on SERVICE_PORT.
+    """`ragmeter serve` with the Ray executor in a child process (its own process group), on a free port.
 
     Stopped afterwards with everything it started (a local Ray included); `env` values of "" unset a variable."""
     ragmeter = shutil.which("ragmeter", path=os.path.dirname(sys.executable))
@@ -86,11 +87,15 @@ def service_in_child(tmp_path: Path, **env: str):
     variables = {**os.environ, "RAGMETER_EXECUTOR": "ray", "RAGMETER_JUDGE": "local", "RAGMETER_RAY_WORKERS": "1",
                  "RAGMETER_DB": f"sqlite:///{tmp_path}/jobs.db", **env}
     variables = {k: v for k, v in variables.items() if v != ""}
-    child = subprocess.Popen([ragmeter, "serve", "--port", str(SERVICE_PORT), "--log-level", "warning"],
+    # A free port, not a fixed one: another suite on the same machine (a second checkout) must not collide.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    child = subprocess.Popen([ragmeter, "serve", "--port", str(port), "--log-level", "warning"],
                              env=variables, stdout=subprocess.DEVNULL, stderr=(tmp_path / "serve.log").open("wb"),
                              start_new_session=True)
     try:
-        yield f"http://127.0.0.1:{SERVICE_PORT}", child
+        yield f"http://127.0.0.1:{port}", child
     finally:
         child.send_signal(signal.SIGTERM)
         try:
