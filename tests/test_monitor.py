@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import uuid
 from collections import Counter
@@ -243,21 +244,29 @@ def test_prometheus_has_per_app_series_capped_at_the_most_active_apps(job_store)
     assert "ragmeter_monitor_apps_omitted 1.0" in text
 
 
-def test_web_page_draws_each_metric_with_its_interval_band_and_marks_failing_claims(job_store):
+@contextlib.contextmanager
+def monitoring_page():
+    """The web page in headless Chromium on a fresh server, once its first chart is drawn; and playwright."""
     sync = pytest.importorskip("playwright.sync_api")
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         pytest.skip("Debian chromium is not installed")
-    store = Store(job_store)
-    now = datetime.now(UTC)
-    for i in range(30):
-        add(store, now - timedelta(hours=i % 5, minutes=1), (i % 10) / 10, passed=i % 3 > 0, meta={"m": i % 2})
-    store.close()
     with serving(Settings()) as url, sync.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
         page = browser.new_page()
         page.goto(url)
         page.locator("#mon-charts svg.mon-chart").first.wait_for()
+        yield page, sync
+        browser.close()
+
+
+def test_web_page_draws_each_metric_with_its_interval_band_and_marks_failing_claims(job_store):
+    store = Store(job_store)
+    now = datetime.now(UTC)
+    for i in range(30):
+        add(store, now - timedelta(hours=i % 5, minutes=1), (i % 10) / 10, passed=i % 3 > 0, meta={"m": i % 2})
+    store.close()
+    with monitoring_page() as (page, sync):
         assert page.locator("#mon-charts figure").count() == 5
         faithfulness = page.locator("figure[data-metric=faithfulness]")
         assert faithfulness.locator("path.band").count() >= 1 and faithfulness.locator("path.mean").count() >= 1
@@ -269,31 +278,21 @@ def test_web_page_draws_each_metric_with_its_interval_band_and_marks_failing_cla
         page.click("#mon-apply")
         # expect() polls from Python: the page's CSP forbids the eval that wait_for_function's string needs.
         sync.expect(faithfulness).to_contain_text("15 values")
-        browser.close()
 
 
 def test_web_page_draws_the_interval_of_an_app_whose_records_share_one_bucket(job_store):
     # A new user's first few traces arrive within the hour: the chart shows their interval, not a bare dot.
-    sync = pytest.importorskip("playwright.sync_api")
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("Debian chromium is not installed")
     store = Store(job_store)
     now = datetime.now(UTC)
     for v in (1.0, 1.0, 0.5):
         add(store, now - timedelta(minutes=1), v, passed=v == 1.0)
     store.close()
-    with serving(Settings()) as url, sync.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
-        page = browser.new_page()
-        page.goto(url)
-        page.locator("#mon-charts svg.mon-chart").first.wait_for()
+    with monitoring_page() as (page, _):
         faithfulness = page.locator("figure[data-metric=faithfulness]")
         assert faithfulness.locator("circle").count() == 1
         assert faithfulness.locator("path.band").count() == 1
         band, dot = faithfulness.locator("path.band").bounding_box(), faithfulness.locator("circle").bounding_box()
         assert band["width"] > 1.5 * dot["width"] and band["height"] > 2 * dot["height"]  # 0.5 to 1.0: a wide interval
-        browser.close()
 
 
 # SQL bucketing against a plain Python reference on random data: counts, nulls and means agree exactly (to the
