@@ -170,6 +170,12 @@ USER_CASES = [
     ("The airline said the delay was not caused by the weather but by a staff shortage.",
      "The delay was not caused by a staff shortage.", "contradicted"),
     ("The museum reopened in May after a two-year renovation.", "The museum did not reopen in May.", "contradicted"),
+    # An opposite under a negation says the same thing in other words; without the negation, the opposite.
+    ("No, the bridge was not closed during the storm, officials said.", "The bridge was open during the storm.",
+     "supported"),
+    ("The test was not difficult for most students.", "The test was easy for most students.", "supported"),
+    ("The bridge was closed during the storm.", "The bridge was not open during the storm.", "supported"),
+    ("The bridge was not closed during the storm.", "The bridge was not open during the storm.", "contradicted"),
     # Both contrast one thing with another: which one each denies decides, whichever form each uses.
     ("The airline said the delay was not caused by the weather but by a staff shortage.",
      "A staff shortage caused the delay, not the weather.", "supported"),

@@ -1,7 +1,7 @@
 """Where a negation reaches: the clause it is in, not the whole sentence (negation.py)."""
 import pytest
 
-from ragmeter.metrics.judges.embedded import negation, text
+from ragmeter.metrics.judges.embedded import contradiction, negation, text
 
 
 def clash(claim: str, sentence: str) -> bool:
@@ -42,3 +42,20 @@ def test_a_negation_bears_on_the_words_of_its_own_clause(claim, sentence, expect
 ])
 def test_a_contrast_is_read_item_by_item(claim, sentence, expected):
     assert clash(claim, sentence) is expected
+
+
+@pytest.mark.parametrize(("claim", "sentence", "flips", "rewritten"), [
+    ("The bridge was open.", "No, the bridge was not closed, officials said.", {"open"},
+     "No, the bridge was open, officials said."),
+    ("The shop was closed on Sunday.", "The shop wasn't open on Sunday.", {"clos"}, "The shop was closed on Sunday."),
+    ("The bridge was not open.", "The bridge was closed.", {"open"}, "The bridge was not open."),
+    ("The drug was ineffective.", "The drug was not effective.", {"ineffective"}, "The drug was ineffective."),
+    ("The bridge was open.", "The bridge was closed.", set(), None),  # no negation: a plain opposite
+    ("He never arrives late.", "He always arrives late.", set(), None),  # function words are not flipped
+])
+def test_an_opposite_under_a_negation_is_read_as_the_claims_word(claim, sentence, flips, rewritten):
+    stems = frozenset(text.content_stems(claim))
+    found = contradiction.flipped(claim, stems, sentence)
+    assert found == flips
+    if rewritten is not None:
+        assert contradiction.unflipped(sentence, claim, found) == rewritten

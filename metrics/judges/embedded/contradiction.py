@@ -53,14 +53,16 @@ def find(claim_text: str, claim_stems: frozenset[str], claim_mentions, sentence:
     # language-neutral checks only (numbers and names).
     english = text.english(claim_text)
     close = similarity >= CLOSE_SIMILARITY and covered >= CLOSE_COVERAGE
+    # An opposite word under a negation says the same: "open" for "not closed" is no contradiction, on either count.
+    flips = flipped(claim_text, claim_stems, sentence) if english else frozenset()
     # A sentence that holds every content word of the claim is about the same thing even when it says more
     # ("The museum reopened in May after a two-year renovation." for "The museum did not reopen in May.").
-    if english and (close or covered == 1.0) and negation.clash(claim_text, claim_stems, sentence):
+    if english and (close or covered == 1.0) and not flips and negation.clash(claim_text, claim_stems, sentence):
         return f'negation differs from the closest sentence: "{sentence[:160]}"'
     if similarity < CLOSE_SIMILARITY:
         return None
     sentence_stems = set(text.content_stems(sentence))
-    opposite = _opposite(claim_text, claim_stems, sentence, sentence_stems) if english else None
+    opposite = _opposite(claim_text, claim_stems - flips, sentence, sentence_stems) if english else None
     if opposite:
         return f'{opposite}: "{sentence[:160]}"'
     sentence_numbers = text.numbers(sentence)
@@ -136,6 +138,50 @@ def _opposite(claim: str, claim_stems: frozenset[str], sentence: str, sentence_s
                 if x in ours and y in theirs and y not in ours and x not in theirs:
                     return f'"{x}" where the closest sentence says "{y}"'
     return None
+
+
+def flipped(claim: str, claim_stems: frozenset[str], sentence: str) -> frozenset[str]:
+    """Content words of the claim whose opposite the sentence holds with the negation turned the other way.
+
+    "The bridge was open." and "The bridge was not closed.": "open" is said by the sentence, in other words.
+    Opposites that are negations themselves ("never" for "always") are left out.
+    """
+    sentence_stems = {s for s in text.content_stems(sentence) if not text.is_negation(s)}
+    found = frozenset(stem for stem in claim_stems - sentence_stems if not text.is_negation(stem)
+                      and (ANTONYMS.get(stem, set()) & sentence_stems
+                           or any(_prefixed(stem, s) or _prefixed(s, stem) for s in sentence_stems - claim_stems)))
+    return found if found and negation.clash(claim, claim_stems, sentence) else frozenset()
+
+
+def unflipped(sentence: str, claim: str, flips: frozenset[str]) -> str:
+    """The sentence with each flipped opposite written as the claim's word and its negation dropped.
+
+    "The bridge was not closed during the storm." for "The bridge was open ...": "The bridge was open during
+    the storm.", which an encoder can compare with the claim as a plain rewording.
+    """
+    ours = {text.stem(w): w for w in text.words(claim)}
+    tokens = re.findall(r"[\w'’-]+|[^\w\s]+|\s+", sentence)
+    for i, token in enumerate(tokens):
+        word = token.lower().replace("’", "'")
+        stem = text.stem(word)
+        flip = next((f for f in flips if stem in ANTONYMS.get(f, ()) or _prefixed(stem, f) or _prefixed(f, stem)), None)
+        if flip is None:
+            continue
+        tokens[i] = ours.get(flip, token)
+        # The negation of this word: the nearest before it, a few words back ("not closed", "wasn't really open");
+        # when the sentence has none, the claim holds it ("not open" for "closed"), and so does the rewrite.
+        back = [j for j in range(i - 1, max(-1, i - 8), -1) if not tokens[j].isspace()]
+        for j in back[:4]:
+            low = tokens[j].lower().replace("’", "'")
+            if low.endswith("n't"):
+                tokens[j] = tokens[j][:-3] or tokens[j]
+                break
+            if text.is_negation(low):
+                tokens[j] = ""
+                break
+        else:
+            tokens[i] = "not " + tokens[i]
+    return re.sub(r"\s{2,}", " ", "".join(tokens)).strip()
 
 
 def _prefixed(word: str, base: str) -> bool:

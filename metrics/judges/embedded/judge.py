@@ -29,7 +29,7 @@ from .support import (NUMBER_MISSING_PROBABILITY, REWORDING_SIMILARITY_INTEGER, 
 SHORT_ANSWER_WORDS = 4
 # The rules beside the learned weights (rewording, thesaurus, units, contradictions) change verdicts
 # too: results name their revision so that runs before and after a change are not mistaken for one.
-RULES = "2026-12-04"
+RULES = "2026-12-04b"
 
 
 def split_claims(answer: str) -> list[str]:

@@ -233,7 +233,9 @@ def claim_features(claim: Claim, contexts: list[ContextIndex],
     ctx = contexts[ci]
     lo, hi = max(0, si - 1), min(len(ctx.sentences), si + 2)
 
-    all_stems = frozenset().union(*(c.all_stems for c in contexts))
+    # "open" against "not closed": the sentence says the claim's word in other words (contradiction.flipped).
+    flips = contradictions.flipped(claim.text, stems, ctx.sentences[si]) if text.english(claim.text) else frozenset()
+    all_stems = frozenset().union(*(c.all_stems for c in contexts)) | flips
     all_words = frozenset().union(*(c.all_words for c in contexts))
     bigrams = frozenset().union(*(c.bigrams for c in contexts))
     missing = sorted(stems - all_stems)
@@ -245,8 +247,8 @@ def claim_features(claim: Claim, contexts: list[ContextIndex],
     features = {
         "sim_max": sim,
         "cov_all": cov(all_stems),
-        "cov_window": cov(frozenset().union(*ctx.keys[lo:hi])),
-        "cov_sentence": max((cov(k) for c in contexts for k in c.keys), default=0.0),
+        "cov_window": cov(frozenset().union(*ctx.keys[lo:hi]) | flips),
+        "cov_sentence": max(max((cov(k) for c in contexts for k in c.keys), default=0.0), cov(ctx.keys[si] | flips)),
         "missing": min(len(missing), 6) / 6.0,
         "raw_missing": min(len(raw_content - all_words), 6) / 6.0,
         # A one-word claim has no pairs: its word coverage stands in, or "Mumbai" would look quoted.
@@ -254,7 +256,7 @@ def claim_features(claim: Claim, contexts: list[ContextIndex],
         "novel_bigrams": min(novel, 12) / 12.0,
         "numbers_ok": float(all(mention & ctx_numbers for mention in claim.number_mentions)),
         "names_ok": len(claim.names & ctx_names) / len(claim.names) if claim.names else 1.0,
-        "negation_clash": float(negation.clash(claim.text, claim.stems, ctx.sentences[si])),
+        "negation_clash": float(not flips and negation.clash(claim.text, claim.stems, ctx.sentences[si])),
         "short": float(len(stems) <= 2),
         "length": min(len(claim.words), 40) / 40.0,
     }
@@ -352,20 +354,30 @@ def rewording(claim: Claim, features: dict[str, float], context: ContextIndex, s
     """True when the claim restates one passage of the contexts in other words (`similarity`: the cut-off)."""
     if not (statement(claim) and features["numbers_ok"] == 1.0):
         return False
+    evidence = context.sentences[sentence]
+    flips = contradictions.flipped(claim.text, claim.stems, evidence) if text.english(claim.text) else frozenset()
+    if flips:
+        # "open" for "not closed": compared with the sentence as it reads without the opposite and its negation.
+        rewritten = contradictions.unflipped(evidence, claim.text, flips)
+        if encode is None or negation.clash(claim.text, claim.stems, rewritten):
+            return False
+        ours, theirs = np.asarray(encode([claim.text, rewritten]))
+        return float(ours @ theirs) >= similarity and word_recall(claim, context, sentence, encode, flips) == 1.0
     # Rewording keeps negation as it is: "were not able" is no rewording of "were able ... none needed".
-    if text.negation_words(claim.text) != text.negation_words(context.sentences[sentence]):
+    if text.negation_words(claim.text) != text.negation_words(evidence):
         return False
     # Comparing with the best sentence merged with a neighbour passed more merged facts (suite 0.36 ->
     # 0.68) but cost the HaluEval holdouts 0.004 to 0.007 and QAGS summaries 0.005: left out.
     return features["sim_max"] >= similarity and word_recall(claim, context, sentence, encode) == 1.0
 
 
-def word_recall(claim: Claim, context: ContextIndex, sentence: int, encode=None) -> float:
+def word_recall(claim: Claim, context: ContextIndex, sentence: int, encode=None,
+                flips: frozenset[str] = frozenset()) -> float:
     """Share of the claim's content words that the passage (a sentence and its neighbours) holds, in [0, 1].
 
     A word is found as a stem, a listed synonym, an abbreviation, or a word of the passage whose
     single-word embedding is at least WORD_SIMILARITY from it (names must be found as written).
-    Numbers are checked apart.
+    Numbers are checked apart. `flips`: stems the passage says with an opposite under a negation (found).
     """
     light = set(text.words(" ".join(_LIGHT_PHRASE.findall(claim.text)))) - {"to", "in", "out"}
     content = list(dict.fromkeys(w for w in claim.words if text.stem(w) in claim.stems
@@ -376,7 +388,7 @@ def word_recall(claim: Claim, context: ContextIndex, sentence: int, encode=None)
     passage = " ".join(context.sentences[max(0, sentence - 1):sentence + 2])
     spelled = text.spelled_out(claim.text, passage)
     written = text.original_case(claim.text)
-    found = {w: 1.0 for w in content if synonyms.found(text.stem(w), window) or w in spelled
+    found = {w: 1.0 for w in content if text.stem(w) in flips or synonyms.found(text.stem(w), window) or w in spelled
              or text.acronym_of(written.get(w, w), passage) or any(_same_family(w, other) for other in window)}
     # Names must be found as written (or abbreviated): "France" is close to "Germany" in meaning.
     open_words = [w for w in content if w not in found and text.stem(w) not in claim.names]
