@@ -218,6 +218,7 @@ START = {"type": "start", "question": QUESTION, "contexts": CONTEXTS}
     ([{"type": "delta", "text": "x"}], "type", 1007),
     ([START, {"type": "finish"}], "type", 1007),
     (["{not json"], None, 1007),
+    (["[" * 100_000 + "]" * 100_000], None, 1007),  # nested deeper than a parser recurses
     ([{"type": "start", "question": QUESTION, "contexts": []}], "contexts", 1007),
     ([START, {"type": "delta"}], "text", 1007),
     ([{**START, "stop_on": "sometimes"}], "stop_on", 1007),

@@ -330,6 +330,14 @@ def test_the_route_needs_a_key_and_refuses_bad_bodies_with_400(api, accepted):
     bad = api.post("/v1/traces", content=b"\xff\xff", headers={"Content-Type": "application/x-protobuf", **key})
     assert bad.status_code == 400 and "protobuf" in bad.json()["detail"]
     assert api.post("/v1/traces", content=b"x", headers={"Content-Type": "text/csv", **key}).status_code == 415
+    nested = b'{"resourceSpans":' + b"[" * 5_000 + b"]" * 5_000 + b"}"
+    deep = api.post("/v1/traces", content=nested, headers={"Content-Type": "application/json", **key})
+    assert deep.status_code == 400 and "nested too deeply" in deep.json()["detail"]
+    # Valid JSON within the parser's depth, but attribute values nested deeper than protobuf's parser goes.
+    kvlist = '{"key": "a", "value": {"kvlistValue": {"values": [' * 200 + '{"key": "a"}' + "]}}}" * 200
+    spans = '{"resourceSpans": [{"resource": {"attributes": [' + kvlist + ']}, "scopeSpans": []}]}'
+    deep = api.post("/v1/traces", content=spans, headers={"Content-Type": "application/json", **key})
+    assert deep.status_code == 400
     assert accepted.calls == []
 
 

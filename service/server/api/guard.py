@@ -8,7 +8,6 @@ then a close code; never a crash.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 import time
@@ -28,6 +27,7 @@ from ragmeter.metrics.judges.registry import is_engine
 from ragmeter.metrics.streaming import (Sentence, SentenceBuffer, StopOn, StreamContext, escalate, final,
                                         sentence_verdict, stops)
 
+from ragmeter.service import json_text
 from ragmeter.service.judge_setup import NO_JUDGE
 from ragmeter.service.limits import Budget, limit_problems
 from ragmeter.service.server.guard_worker import GuardWorker, default_workers, guard_judge
@@ -234,8 +234,8 @@ class Session:
         if raw is None:
             raise Problem(None, "messages are JSON text frames, not binary")
         try:
-            data = json.loads(raw)
-        except ValueError as error:
+            data = json_text.loads(raw)
+        except ValueError as error:  # json_text.BadJSON: malformed, nested too deeply, a lone surrogate...
             raise Problem(None, f"not valid JSON: {error}") from None
         if not isinstance(data, dict) or not isinstance(data.get("type"), str):
             raise Problem("type", "a message is a JSON object with a \"type\": start, delta or end")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import json
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +20,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import SpanFlags
+
+from ragmeter.service import json_text
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -83,10 +84,12 @@ def decode(body: bytes, content_type: str | None, content_encoding: str | None,
         return message
     if kind == JSON:
         try:
-            document = json.loads(body)
+            document = json_text.loads(body.decode())
             json_format.ParseDict(_ids_to_base64(document), message, ignore_unknown_fields=True)
-        except (ValueError, json_format.ParseError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        except (ValueError, json_format.ParseError) as exc:  # BadJSON and UnicodeDecodeError are ValueErrors
             raise BadPayload(f"the body is not an OTLP/JSON ExportTraceServiceRequest: {exc}") from exc
+        except RecursionError as exc:  # attribute values (kvlistValue, arrayValue) nested deeper than parsing goes
+            raise BadPayload("the body is not an OTLP/JSON ExportTraceServiceRequest: nested too deeply") from exc
         return message
     raise BadPayload(f"Content-Type {kind!r} is not supported: send {PROTOBUF} or {JSON}", unsupported=True)
 
