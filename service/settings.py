@@ -200,12 +200,12 @@ class Settings(BaseSettings):
     api_keys: dict[str, str] = Field(
         {}, description='Static API keys as a JSON object {"name": "key"}; each name is its own tenant. Keys made '
                         "with `ragmeter keys create` work too. With none, the service is open.")
-    rate_limit_rps: float = Field(0.0, ge=0, description="Requests per second per API key (0: no limit); "
-                                                          "429 with Retry-After beyond it.")
-    samples_per_day: int = Field(0, ge=0, description="Samples (evaluated or uploaded) per API key and day "
-                                                      "(0: no limit).")
-    max_pending_rows: int = Field(0, ge=0, description="Batch rows per API key queued or being scored at once "
-                                                       "(0: no limit); 429 with Retry-After beyond it.")
+    rate_limit_rps: float = Field(0.0, ge=0, description="Requests per second per tenant, its keys together "
+                                                          "(0: no limit); 429 with Retry-After beyond it.")
+    samples_per_day: int = Field(0, ge=0, description="Samples (evaluated, uploaded or records sent) per tenant, "
+                                                      "its keys together, and day (0: no limit).")
+    max_pending_rows: int = Field(0, ge=0, description="Batch rows per tenant, its keys together, queued or being "
+                                                       "scored at once (0: no limit); 429 with Retry-After beyond it.")
     allow_open_network: bool = Field(
         False, description="Allow `ragmeter serve` without API keys on an address other than loopback.")
     allowed_hosts: list[str] = Field(

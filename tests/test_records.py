@@ -210,6 +210,20 @@ def test_the_daily_quota_counts_records():
         assert send(3, 4).status_code == 202  # ...so these two still fit
         refused = send(5)
         assert refused.status_code == 429 and "quota" in refused.json()["detail"]
+        # With the quota used up, a backfill retried whole is still answered: its records are all stored.
+        again = send(1, 2, 3, 4)
+        assert again.status_code == 202 and again.json()["duplicates"] == 4
+        assert send(4, 5).status_code == 429  # one of them is new
+
+
+def test_a_record_dated_more_than_a_day_ahead_is_refused():
+    with client(StubJudge(hang_after=0)) as c:
+        ahead = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+        soon = (datetime.now(UTC) + timedelta(hours=1)).isoformat()  # a client clock a little ahead: kept
+        locs = problem_locs(c.post("/v1/records", json={"records": [record(1, timestamp=soon),
+                                                                    record(2, timestamp=ahead)]}))
+        assert locs == [["body", "records", 1, "timestamp"]]
+        assert c.post("/v1/records", json={"records": [record(1, timestamp=soon)]}).status_code == 202
 
 
 def test_another_key_cannot_see_a_record():

@@ -11,7 +11,7 @@ import random
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import HTTPException, Request
@@ -25,7 +25,7 @@ from ragmeter.service.judge_setup import NO_JUDGE
 from ragmeter.service.limits import Budget, limit_problems
 from ragmeter.service.server.quota import RECORD_BACKLOG, check_backlog
 from ragmeter.service.settings import Settings
-from ragmeter.service.server.traffic.store import AsyncRecordStore, NewRecord, Within
+from ragmeter.service.server.traffic.store import AsyncRecordStore, NewRecord, Within, dedupe_key
 from ragmeter.service.server.traffic.tables import DEFAULT_APP
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -41,13 +41,23 @@ def _valid_text(value: str | None) -> str | None:
 
 
 AppName = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_valid_text)]
+# Clocks disagree a little; a timestamp further ahead is a mistake (milliseconds read as seconds, a year typed
+# wrong), and its record would sit at the head of every chart and picker until long after retention.
+MAX_FUTURE = timedelta(days=1)
+
+
+def _not_future(value: datetime | None) -> datetime | None:
+    if (moment := _when(value)) is not None and moment > datetime.now(UTC) + MAX_FUTURE:
+        raise ValueError("is more than a day in the future; send when your app answered (ISO 8601, or Unix seconds)")
+    return value
 
 
 class RecordIn(Sample):
     """One production answer: the sample's fields, plus when it happened, its trace and the app that answered."""
 
-    timestamp: datetime | None = Field(default=None, description="When the app answered; when it was received "
-                                                                  "if omitted. Charts and alerts bucket by it.")
+    timestamp: Annotated[datetime | None, AfterValidator(_not_future)] = Field(
+        default=None, description="When the app answered (at most a day ahead of ragmeter's clock); when it was "
+                                  "received if omitted. Charts and alerts bucket by it.")
     trace_id: Annotated[str | None, AfterValidator(_valid_text)] = Field(
         default=None, max_length=64, description="The trace it came from (OTLP), if any; sampling keeps or drops "
                                                  "a trace whole.")
@@ -155,11 +165,13 @@ async def accept(request: Request, tenant: str | None, records: list[RecordIn], 
     rate = sample_rate(settings, tenant)
     chosen = [record for record in records if kept(record, rate)]
     store: AsyncRecordStore = state.record_store
-    if chosen:
+    # A retried send holds records already stored: they take no room in the backlog or the quota (see Duplicates).
+    fresh = await _new_count(store, tenant, chosen, app)
+    if fresh:
         pending = await state.record_backlog.pending(store, tenant) if settings.record_max_backlog else 0
-        check_backlog(RECORD_BACKLOG, settings.record_max_backlog, pending, len(chosen), state.record_queue.rate())
-        if tenant is not None and (left := state.quota.samples_left(tenant)) is not None and left < len(chosen):
-            state.quota.samples(tenant, len(chosen))  # raises the quota's 429 with its Retry-After
+        check_backlog(RECORD_BACKLOG, settings.record_max_backlog, pending, fresh, state.record_queue.rate())
+        if tenant is not None and (left := state.quota.samples_left(tenant)) is not None and left < fresh:
+            state.quota.samples(tenant, fresh)  # raises the quota's 429 with its Retry-After
     fields = Sample.model_fields
     new = [NewRecord(sample=Sample.model_construct(**{name: getattr(r, name) for name in fields}),
                      app=r.app or app or DEFAULT_APP, ts=_when(r.timestamp), trace_id=r.trace_id) for r in chosen]
@@ -172,3 +184,11 @@ async def accept(request: Request, tenant: str | None, records: list[RecordIn], 
         state.record_queue.wake()
     return Accepted(accepted=stored, ids=added.ids if added else [], sampled_out=len(records) - len(chosen),
                     duplicates=added.duplicates if added else 0)
+
+
+async def _new_count(store: AsyncRecordStore, tenant: str | None, records: list[RecordIn], app: str | None) -> int:
+    """How many of the records would be stored: those without an id, and one per id not stored before."""
+    keys = [dedupe_key(tenant, r.app or app or DEFAULT_APP, r.id) for r in records]
+    known = await store.known([k for k in keys if k is not None]) if any(k is not None for k in keys) else set()
+    new = {k for k in keys if k is not None} - known
+    return sum(k is None for k in keys) + len(new)

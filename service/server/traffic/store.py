@@ -132,6 +132,11 @@ class RecordStore:
         new = len(set(ids) & ours)  # a key twice in this request maps both to one new id
         return Added(ids=ids, duplicates=len(rows) - new)
 
+    def known(self, keys: list[str]) -> set[str]:
+        """Which of these dedupe keys are stored already."""
+        with self.session() as s:
+            return set(s.scalars(select(Record.dedupe_key).where(Record.dedupe_key.in_(keys))))
+
     def _insert_new(self) -> Any:
         """INSERT that skips a row whose dedupe key is already stored (another request stored it first)."""
         dialect = postgresql if self.dialect == "postgresql" else sqlite
@@ -285,6 +290,9 @@ class AsyncRecordStore:
 
     async def get(self, record_id: str, tenant: str | None = None) -> Record | None:
         return await asyncio.to_thread(self.sync.get, record_id, tenant)
+
+    async def known(self, keys: list[str]) -> set[str]:
+        return await asyncio.to_thread(self.sync.known, keys)
 
     async def page(self, tenant: str | None, app: str | None = None, status: str | None = None, limit: int = 50,
                    before: Record | None = None, caller_id: str | None = None) -> list[Record]:
