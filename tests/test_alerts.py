@@ -89,6 +89,14 @@ def test_window_counts_only_its_app_slice_and_tenant(store):
     assert alerts.evaluate(store, rule.id, NOW).event == "fired"
 
 
+def test_a_slice_on_a_metadata_key_beyond_ascii_counts_its_records(store):
+    rule = rules.create_rule(store, None, dict(RULE, slice={"modèle": "petit"}))
+    add_records(store, [0.1] * 10, meta={"modèle": "grand"})
+    assert alerts.evaluate(store, rule.id, NOW).window.count == 0
+    add_records(store, [0.1] * 10, meta={"modèle": "petit"})
+    assert alerts.evaluate(store, rule.id, NOW).window.count == 10
+
+
 def test_gate_pass_rate_rule(store):
     rule = rules.create_rule(store, None, dict(RULE, metric="gate_pass_rate", threshold=0.5))
     add_records(store, [0.9, 0.9, 0.1, 0.1, 0.1, 0.1])  # gate passes on 2 of 6

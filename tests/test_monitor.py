@@ -115,6 +115,15 @@ def test_slices_filter_by_several_fields_and_group_by_one_top_values_first(store
     assert pick(grouped, "faithfulness", "gpt").buckets[0].mean == 0.9
 
 
+def test_slices_read_metadata_keys_and_values_beyond_ascii(store):
+    for i, (size, who) in enumerate([("grand", "小"), ("grand", "大"), ("petit", "小")]):
+        add(store, T0 + timedelta(minutes=i), 0.2 * (i + 1), passed=True, meta={"modèle": size, "équipe": who})
+    only = query(store, hours=1, where={"modèle": "grand", "équipe": "小"})
+    assert pick(only, "faithfulness").count == 1 and pick(only, "faithfulness").buckets[0].mean == 0.2
+    grouped = query(store, hours=1, group_by="modèle", top=2)
+    assert sorted(s.group for s in grouped.series if s.metric == "faithfulness") == ["grand", "petit"]
+
+
 def test_roll_up_then_delete_keeps_the_series_and_runs_idempotently(store):
     rng = np.random.default_rng(3)
     old = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=10)

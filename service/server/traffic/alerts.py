@@ -26,6 +26,7 @@ from sqlalchemy import Float, String, case, cast, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from ragmeter.service.server.batches.store import Store, changed
+from ragmeter.service.server.traffic.buckets import sqlite_meta
 from ragmeter.service.server.traffic.tables import PASS_RATE, WATCHED, AlertEvent, AlertRule, Record
 
 log = logging.getLogger("ragmeter.alerts")
@@ -65,9 +66,11 @@ def window(s: Session, rule: AlertRule, at: datetime) -> Window:
         Record.scored_at.is_not(None), column.is_not(None))
     if rule.app is not None:
         query = query.where(Record.app == rule.app)
+    sqlite = s.get_bind().dialect.name == "sqlite"
     for key, wanted in (rule.slice or {}).items():
         # Compared as text on both databases (SQLite's json_extract keeps numbers as numbers).
-        query = query.where(cast(Record.meta[key].as_string(), String) == str(wanted))
+        found = sqlite_meta(func.json_extract, key) if sqlite else Record.meta[key].as_string()
+        query = query.where(cast(found, String) == str(wanted))
     mean, count = s.execute(query).one()
     return Window(value=None if mean is None else min(1.0, max(0.0, float(mean))), count=int(count or 0))
 

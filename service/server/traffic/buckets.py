@@ -9,6 +9,7 @@ where a bin's extremes are unknown (a roll-up made before they were kept), evenl
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -149,13 +150,23 @@ def meta_text(dialect: str, key: str) -> ColumnElement[Any]:
     if '"' in key or "\\" in key:
         raise ValueError(f"metadata key {key!r}: '\"' and '\\' are not allowed")
     if dialect == "sqlite":
-        path = f'$."{key}"'
-        kind = func.json_type(Record.meta, path)  # json_extract gives true as 1: json_type tells booleans apart
+        kind = sqlite_meta(func.json_type, key)  # json_extract gives true as 1: json_type tells booleans apart
         text: ColumnElement[Any] = case((kind == "true", "true"), (kind == "false", "false"),
-                                        else_=cast(func.json_extract(Record.meta, path), String))
+                                        else_=cast(sqlite_meta(func.json_extract, key), String))
     else:
         text = Record.meta[key].as_string()  # ->> gives a scalar's JSON text, strings unquoted
     return func.coalesce(func.nullif(text, ""), NONE_LABEL)
+
+
+def sqlite_meta(read: Any, key: str) -> ColumnElement[Any]:
+    """`read` (json_extract, json_type) of a metadata key on SQLite: by the key as written, else as stored.
+
+    The JSON column is written with ASCII escapes ("modèle" as "mod\\u00e8le"), and SQLite (3.40) compares a
+    path's key with the stored key's text, escapes and all; both are tried, as later versions may unescape.
+    """
+    stored = json.dumps(key)[1:-1]
+    found = read(Record.meta, f'$."{key}"')
+    return found if stored == key else func.coalesce(found, read(Record.meta, f'$."{stored}"'))
 
 
 def bucket_index(dialect: str, origin: int, bucket_s: int) -> ColumnElement[int]:
