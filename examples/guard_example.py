@@ -3,6 +3,7 @@
 Start the service (`ragmeter serve`, embedded judge), then run `python examples/guard_example.py`. The answer's
 third sentence is invented (the contexts give no opening year for the spa); the guard lets the first two sentences
 through and stops at the third. Options: --url, --api-key (or RAGMETER_API_KEY), --delay (seconds per token).
+Exits 0 when every sentence passed, 1 when the guard stopped the answer, 2 when the guard could not be used.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import time
 from collections.abc import Iterator
 from types import SimpleNamespace
 
-from ragmeter.service.guard_client import guard
+from ragmeter.service.guard_client import GuardError, guard
 
 QUESTION = "Where is the head office of the Oberoi Group, and when was it founded?"
 CONTEXTS = [
@@ -41,8 +42,12 @@ def main() -> int:
     args = parser.parse_args()
 
     guarded = guard(fake_openai_stream(ANSWER, args.delay), QUESTION, CONTEXTS, url=args.url, api_key=args.api_key)
-    for text in guarded:  # the one line an app adds: iterate the guarded stream instead of the raw one
-        print(text, end="", flush=True)
+    try:
+        for text in guarded:  # the one line an app adds: iterate the guarded stream instead of the raw one
+            print(text, end="", flush=True)
+    except (GuardError, OSError) as exc:  # a wrong key, a refused start, no service at --url
+        print(f"\nthe guard at {args.url} could not be used: {exc}", file=sys.stderr)
+        return 2
     print()
     if guarded.stopped:
         failing = guarded.sentences[guarded.stopped["index"]]

@@ -366,18 +366,31 @@ def test_the_async_client_helper_stops_at_the_first_unsupported_sentence(url):
     assert guarded.stopped["index"] == 1
 
 
-def test_the_guard_example_stops_at_its_invented_sentence(url, monkeypatch, capsys):
-    """docs/guard.md's example, run as documented against a service with the embedded judge."""
+def guard_example():
     path = Path(__file__).resolve().parents[1] / "examples" / "guard_example.py"
     spec = importlib.util.spec_from_file_location("guard_example", path)
     assert spec is not None and spec.loader is not None
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
+    return example
+
+
+def test_the_guard_example_stops_at_its_invented_sentence(url, monkeypatch, capsys):
+    """docs/guard.md's example, run as documented against a service with the embedded judge."""
+    example = guard_example()
     monkeypatch.setattr(sys, "argv", ["guard_example.py", "--url", url, "--delay", "0"])
     assert example.main() == 1
     assert capsys.readouterr().out.splitlines() == [
         "The Oberoi Group has its head office in Delhi. It was founded in 1934 by Mohan Singh Oberoi.",
         "[stopped at sentence 3, unsupported: 'Its first spa opened in Paris in 1962 with 240 rooms.']"]
+
+
+def test_the_guard_example_says_why_it_could_not_use_the_guard(monkeypatch, capsys):
+    example = guard_example()
+    with serving(Settings(api_keys={"team": "secret-key"}), judge=StubJudge()) as base:
+        monkeypatch.setattr(sys, "argv", ["guard_example.py", "--url", base, "--api-key", "typo", "--delay", "0"])
+        assert example.main() == 2  # not 1, which says the guard stopped the answer
+    assert "not known" in capsys.readouterr().err
 
 
 def test_the_client_helper_reports_a_refusal():

@@ -30,6 +30,9 @@ def test_without_a_valid_key_only_health_answers(client):
         assert getattr(client, method)(path, headers={"X-API-Key": "wrong"}).status_code == 401
     assert client.get("/v1/metrics", headers={"X-API-Key": KEYS["beta"]}).status_code == 200
     assert client.get("/", params={"api_key": KEYS["alpha"]}).status_code == 200
+    # The answer tells a missing key from a wrong one.
+    assert "is required" in client.get("/v1/batches").json()["detail"]
+    assert "not known" in client.get("/v1/batches", headers={"X-API-Key": "wrong"}).json()["detail"]
 
 
 def test_a_tenant_never_sees_another_tenants_batches(client):

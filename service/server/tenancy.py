@@ -121,8 +121,10 @@ async def get_tenant(request: Request) -> str | None:
     key = presented_key(request)
     tenant = await asyncio.to_thread(ring.tenant_of, key) if key else None
     if tenant is None:
-        raise HTTPException(401, "an API key is required: Authorization: Bearer <key> or X-API-Key: <key>",
-                            headers={"WWW-Authenticate": "Bearer"})
+        # Someone debugging a typo should not be told to send the key they sent.
+        detail = ("this API key is not known or was revoked" if key else
+                  "an API key is required: Authorization: Bearer <key> or X-API-Key: <key>")
+        raise HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
     request.app.state.quota.request(tenant)
     return tenant
 
