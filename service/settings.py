@@ -206,6 +206,9 @@ class Settings(BaseSettings):
                                                       "its keys together, and day (0: no limit).")
     max_pending_rows: int = Field(0, ge=0, description="Batch rows per tenant, its keys together, queued or being "
                                                        "scored at once (0: no limit); 429 with Retry-After beyond it.")
+    metrics_key: str | None = Field(None, min_length=16, description=(
+        "When set, GET /metrics answers only `Authorization: Bearer <this key>` (Prometheus's bearer token): its "
+        "per-tenant series name every tenant and app. Unset, /metrics is open, as /healthz is."))
     allow_open_network: bool = Field(
         False, description="Allow `ragmeter serve` without API keys on an address other than loopback.")
     allowed_hosts: list[str] = Field(

@@ -35,6 +35,16 @@ def test_without_a_valid_key_only_health_answers(client):
     assert "not known" in client.get("/v1/batches", headers={"X-API-Key": "wrong"}).json()["detail"]
 
 
+def test_metrics_can_be_kept_to_the_scraper_with_its_own_key():
+    scraper = "scrape-" + "x" * 16
+    with TestClient(create_app(Settings(api_keys=KEYS, metrics_key=scraper), judge=StubJudge())) as c:
+        assert c.get("/metrics").status_code == 401
+        assert c.get("/metrics", headers={"X-API-Key": KEYS["alpha"]}).status_code == 401  # a tenant's key is not it
+        shown = c.get("/metrics", headers={"Authorization": f"Bearer {scraper}"})
+        assert shown.status_code == 200 and "ragmeter_" in shown.text
+        assert c.get("/healthz").status_code == 200
+
+
 def test_a_tenant_never_sees_another_tenants_batches(client):
     batch = client.post("/v1/batches", files={"file": ("a.jsonl", as_file(rows(3), "jsonl"))},
                         headers=as_tenant("alpha")).json()

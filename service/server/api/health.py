@@ -1,7 +1,9 @@
-"""Liveness, readiness and Prometheus metrics: what monitoring reads, open without an API key."""
+"""Liveness, readiness and Prometheus metrics: what monitoring reads, open without an API key (/metrics: unless
+RAGMETER_METRICS_KEY is set)."""
 from __future__ import annotations
 
 import asyncio
+import hmac
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -13,6 +15,7 @@ from ragmeter.metrics.judges import Judge
 from ragmeter.service.judge_setup import NO_JUDGE
 from ragmeter.service.server.api.deps import get_executor, get_optional_judge
 from ragmeter.service.server.batches.executor import Executor
+from ragmeter.service.server.tenancy import presented_key
 
 router = APIRouter(tags=["health"])
 
@@ -46,7 +49,14 @@ async def readyz(judge: Annotated[Judge | None, Depends(get_optional_judge)],
 @router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
     """Prometheus metrics: requests and latency per route, judge calls, tokens, errors, gate verdicts, batch rows,
-    and per-app production record figures."""
+    and per-app production record figures. With RAGMETER_METRICS_KEY set, only for that bearer token."""
+    wanted = request.app.state.settings.metrics_key
+    if wanted is not None:
+        # The per-tenant series name every tenant and app: a shared deployment keeps them to its scraper.
+        given = presented_key(request) or ""
+        if not hmac.compare_digest(given.encode(), wanted.encode()):
+            return JSONResponse({"detail": "/metrics needs RAGMETER_METRICS_KEY: Authorization: Bearer <key>"},
+                                status_code=401, headers={"WWW-Authenticate": "Bearer"})
     # In a thread: the production record gauges are read from the database at scrape time.
     body = await asyncio.to_thread(generate_latest, request.app.state.telemetry.registry)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
