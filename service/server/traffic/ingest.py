@@ -165,12 +165,17 @@ async def accept(request: Request, tenant: str | None, records: list[RecordIn], 
     rate = sample_rate(settings, tenant)
     chosen = [record for record in records if kept(record, rate)]
     store: AsyncRecordStore = state.record_store
-    # A retried send holds records already stored: they take no room in the backlog or the quota (see Duplicates).
-    fresh = await _new_count(store, tenant, chosen, app)
-    if fresh:
-        pending = await state.record_backlog.pending(store, tenant) if settings.record_max_backlog else 0
-        check_backlog(RECORD_BACKLOG, settings.record_max_backlog, pending, fresh, state.record_queue.rate())
-        if tenant is not None and (left := state.quota.samples_left(tenant)) is not None and left < fresh:
+    if chosen:
+        limit = settings.record_max_backlog
+        pending = await state.record_backlog.pending(store, tenant) if limit else 0
+        left = state.quota.samples_left(tenant) if tenant is not None else None
+        fresh = len(chosen)
+        if (limit and pending + fresh > limit) or (left is not None and left < fresh):
+            # Only then, so that a request that fits costs no lookup: a retried send holds records already stored,
+            # which take no room in the backlog or the quota (see Duplicates in docs/traffic.md).
+            fresh = await _new_count(store, tenant, chosen, app)
+        check_backlog(RECORD_BACKLOG, limit, pending, fresh, state.record_queue.rate())
+        if left is not None and left < fresh:
             state.quota.samples(tenant, fresh)  # raises the quota's 429 with its Retry-After
     fields = Sample.model_fields
     new = [NewRecord(sample=Sample.model_construct(**{name: getattr(r, name) for name in fields}),
