@@ -58,14 +58,16 @@ def test_send_waits_out_a_429_then_sends_the_same_batch_and_stores_every_record_
         wait_until(lambda: all_scored(url, 5))
         assert sorted(r["sample_id"] for r in stored(url)) == [f"r{i}" for i in range(5)]
 
-        # Sent again (a backfill restarted after a failure): every record is a duplicate, none stored twice.
-        assert main(["records", "send", str(data), "--url", url, "--batch", "5"]) == 2
-        # 5 at once would be more than the backlog's 2, even as duplicates.
-        assert "a smaller --batch" in capsys.readouterr().err
-        assert main(["records", "send", str(data), "--url", url, "--batch", "2", "--json",
+        # Sent again (a backfill restarted after a failure): every record is a duplicate, none stored twice, and
+        # duplicates take no room in the backlog, so 5 at once pass a backlog of 2.
+        assert main(["records", "send", str(data), "--url", url, "--batch", "5", "--json",
                      "--metrics", "faithfulness"]) == 0
         assert json.loads(capsys.readouterr().out) == {"sent": 5, "accepted": 0, "duplicates": 5, "sampled_out": 0}
         assert len(stored(url)) == 5
+        # 3 new records at once can never fit a backlog of 2: the command says to send smaller batches.
+        more = write_jsonl(tmp_path / "more.jsonl", [row(i) for i in range(5, 8)])
+        assert main(["records", "send", str(more), "--url", url, "--batch", "3"]) == 2
+        assert "a smaller --batch" in capsys.readouterr().err
 
 
 def test_send_stops_when_a_429_asks_for_a_longer_wait_than_allowed(tmp_path, monkeypatch, capsys):
