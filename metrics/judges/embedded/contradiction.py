@@ -10,6 +10,7 @@ left to the support scorer.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from . import negation, text, wordlists
 
@@ -140,6 +141,7 @@ def _opposite(claim: str, claim_stems: frozenset[str], sentence: str, sentence_s
     return None
 
 
+@lru_cache(maxsize=4096)  # read for the features, the rules and the rewording check of one claim
 def flipped(claim: str, claim_stems: frozenset[str], sentence: str) -> frozenset[str]:
     """Content words of the claim whose opposite the sentence holds with the negation turned the other way.
 
