@@ -224,6 +224,10 @@ def test_a_record_dated_more_than_a_day_ahead_is_refused():
                                                                     record(2, timestamp=ahead)]}))
         assert locs == [["body", "records", 1, "timestamp"]]
         assert c.post("/v1/records", json={"records": [record(1, timestamp=soon)]}).status_code == 202
+        # At the edges of the calendar, converting to UTC overflows: a 422 naming the field, not a 500.
+        for edge in ("9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+14:00"):
+            assert problem_locs(c.post("/v1/records", json={"records": [record(3, timestamp=edge)]})) == [
+                ["body", "records", 0, "timestamp"]]
 
 
 def test_another_key_cannot_see_a_record():

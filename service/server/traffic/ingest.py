@@ -47,7 +47,11 @@ MAX_FUTURE = timedelta(days=1)
 
 
 def _not_future(value: datetime | None) -> datetime | None:
-    if (moment := _when(value)) is not None and moment > datetime.now(UTC) + MAX_FUTURE:
+    try:
+        moment = _when(value)
+    except OverflowError:  # "9999-12-31T23:59:59-05:00" is past year 9999 in UTC
+        raise ValueError("is outside the years 1 to 9999 once converted to UTC") from None
+    if moment is not None and moment > datetime.now(UTC) + MAX_FUTURE:
         raise ValueError("is more than a day in the future; send when your app answered (ISO 8601, or Unix seconds)")
     return value
 
